@@ -1,0 +1,17 @@
+//! One module per command group. Each command returns the process exit code; errors bubble up
+//! as `anyhow::Error` and are printed with their cause chain by `main`.
+
+pub(crate) mod build;
+pub(crate) mod extract;
+pub(crate) mod run;
+pub(crate) mod sandbox;
+
+/// An error that is the user's to fix (bad flags, bad configuration): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// 2 for usage and configuration errors, 1 for everything else.
+pub(crate) fn exit_code_for(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|e| e.is::<UsageError>()) { 2 } else { 1 }
+}

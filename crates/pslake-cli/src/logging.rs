@@ -1,0 +1,37 @@
+//! Tracing set-up: logs go to stderr, results to stdout. `RUST_LOG` overrides `-v`/`-q`.
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
+
+/// Logging flags shared by every command.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LogArgs {
+    /// More logging (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub(crate) quiet: bool,
+    /// Log format: text or json (json suits scheduled runs)
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+pub(crate) fn init(args: &LogArgs) {
+    let level = match (args.quiet, args.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.parse().expect("static level directive"))
+        .from_env_lossy();
+    let registry = tracing_subscriber::registry().with(filter);
+    if args.log_format == "json" {
+        registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).init();
+    } else {
+        registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).init();
+    }
+}

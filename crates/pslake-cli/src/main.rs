@@ -1,0 +1,90 @@
+//! `pslake`: land a professional-services firm's CRM, ERP, PSA and HCM data in a Delta Lake,
+//! conform it with SQL models on DataFusion, and serve canonical tables to BI tools.
+//!
+//! Exit codes: 0 success, 1 a run (or a stage of it) failed, 2 bad usage or configuration.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod logging;
+
+/// Land CRM, ERP, PSA and HCM data in a Delta Lake and build trusted canonical tables.
+#[derive(Debug, Parser)]
+#[command(name = "pslake", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+    #[command(flatten)]
+    log: logging::LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Extract, land, build, test and publish; with no pipeline, the demo on the embedded sandbox
+    Run(cmd::run::RunArgs),
+    /// Extract every stream of a pipeline into the lake's raw tables
+    Extract(cmd::extract::ExtractArgs),
+    /// Build the SQL models into the lake (dbt-style selection with --select)
+    Build(cmd::build::BuildArgs),
+    /// Run the models' data tests against the published tables
+    Test(cmd::build::TestArgs),
+    /// Show what a run would do, without writing anything
+    Plan(cmd::build::PlanArgs),
+    /// Query the lake with SQL
+    Query(cmd::build::QueryArgs),
+    /// Check pipelines, SQL models and model metadata without network access
+    Validate(cmd::extract::ValidateArgs),
+    /// The vendor-API emulator on loopback, with injectable faults
+    Sandbox(cmd::sandbox::SandboxArgs),
+    /// Synthetic fixture data
+    Fixtures {
+        #[command(subcommand)]
+        command: cmd::sandbox::FixturesCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(cmd::exit_code_for(&err))
+        }
+    }
+}
+
+async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
+    match command {
+        Commands::Run(args) => cmd::run::run(args).await,
+        Commands::Extract(args) => cmd::extract::run(args).await,
+        Commands::Build(args) => cmd::build::build(args).await,
+        Commands::Test(args) => cmd::build::test(args).await,
+        Commands::Plan(args) => cmd::build::plan(args).await,
+        Commands::Query(args) => cmd::build::query(args).await,
+        Commands::Validate(args) => cmd::extract::validate(args).await,
+        Commands::Sandbox(args) => cmd::sandbox::sandbox(args).await,
+        Commands::Fixtures { command } => cmd::sandbox::fixtures(command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,318 @@
+//! The YAML shape of a pipeline file, exactly as serde reads it (`deny_unknown_fields` everywhere).
+//!
+//! Resources inherit from `resource_defaults` field by field (dlt's `rest_api` config idea):
+//! `endpoint.params` and `endpoint.headers` merge by key, every other field is taken from the
+//! resource when set, else from the defaults. [`super::load`] turns this into [`super::Pipeline`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A whole pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// The pipeline's name (used in run records).
+    pub name: String,
+    /// The lake location: a local path or an object-store URL.
+    pub lake: String,
+    /// Cron expression (seconds field first, as the `cron` crate reads it).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The reporting `as_of` date (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub as_of: Option<String>,
+    /// The first reported date (`YYYY-MM-DD`).
+    #[serde(default)]
+    pub history_start: Option<String>,
+    /// A fixtures `manifest.json` that gives `as_of` and `history_start` when they are not set.
+    #[serde(default)]
+    pub manifest: Option<String>,
+    /// A file of `NAME=value` lines that `${secret:NAME}` references read.
+    #[serde(default)]
+    pub secrets_file: Option<String>,
+    /// The source systems.
+    pub systems: Vec<RawSystem>,
+}
+
+/// One source system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystem {
+    /// The system name, the first half of each raw table name (`salesforce`).
+    pub name: String,
+    /// `rest` or `files`.
+    #[serde(rename = "type")]
+    pub kind: RawSystemKind,
+    /// HTTP client settings (`rest` only).
+    #[serde(default)]
+    pub client: Option<RawClient>,
+    /// The folder or object-store prefix the files appear in (`files` only).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Defaults every resource inherits.
+    #[serde(default)]
+    pub resource_defaults: Option<RawResource>,
+    /// The streams.
+    pub resources: Vec<RawResource>,
+}
+
+/// The kind of system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSystemKind {
+    /// An HTTP JSON API.
+    Rest,
+    /// A file drop (CSV files in a folder or object-store prefix).
+    Files,
+}
+
+/// HTTP client settings of a REST system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    /// Base URL; relative endpoint paths and next-URLs resolve against it.
+    pub base_url: String,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: Option<RawAuth>,
+    /// Headers sent on every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Requests per second to this system (all its streams together).
+    #[serde(default)]
+    pub rate_limit: Option<f64>,
+    /// Requests in flight to this system at once (all its streams together).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Per-request timeout, e.g. `60s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: Option<RawRetry>,
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts per request, the first included.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// First backoff, e.g. `200ms`; doubles each attempt, with jitter.
+    #[serde(default)]
+    pub initial_backoff: Option<String>,
+    /// Backoff cap, e.g. `30s`.
+    #[serde(default)]
+    pub max_backoff: Option<String>,
+}
+
+/// Authentication, tagged by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// A secret reference.
+        token: String,
+    },
+    /// HTTP Basic.
+    Basic {
+        /// Plain value or secret reference.
+        username: String,
+        /// A secret reference.
+        password: String,
+    },
+    /// An API key in a header or query parameter.
+    ApiKey {
+        /// Header or parameter name.
+        name: String,
+        /// A secret reference.
+        value: String,
+        /// `header` (default) or `query`.
+        #[serde(default, rename = "in")]
+        location: Option<String>,
+    },
+    /// OAuth 2 client credentials grant (form post), then bearer.
+    Oauth2ClientCredentials {
+        /// Token endpoint, absolute or relative to the base URL.
+        token_url: String,
+        /// Plain value or secret reference.
+        client_id: String,
+        /// A secret reference.
+        client_secret: String,
+        /// Optional `scope`.
+        #[serde(default)]
+        scope: Option<String>,
+        /// Field of the token response holding the API base URL (Salesforce `instance_url`).
+        #[serde(default)]
+        instance_url_field: Option<String>,
+    },
+}
+
+/// A stream (or the defaults of all streams). Every field is optional here so defaults merge.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResource {
+    /// Stream name (required on resources).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The request.
+    #[serde(default)]
+    pub endpoint: Option<RawEndpoint>,
+    /// How to page.
+    #[serde(default)]
+    pub paginator: Option<RawPaginator>,
+    /// Where the records sit in a page.
+    #[serde(default)]
+    pub records: Option<RawRecords>,
+    /// Incremental cursor.
+    #[serde(default)]
+    pub incremental: Option<RawIncremental>,
+    /// Primary key column names.
+    #[serde(default)]
+    pub primary_key: Option<Vec<String>>,
+    /// Typed columns.
+    #[serde(default)]
+    pub columns: Option<Vec<RawColumn>>,
+    /// File name pattern (`files` systems), `*` wildcards, e.g. `fx_rates_*.csv`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+/// A request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// `GET` (default) or `POST`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path relative to the base URL; `{name}` is the resource name.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Query parameters; values may hold `{incremental.start_value}` and `{name}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// JSON body (string values may hold the same placeholders).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// Extra headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Paginator, tagged by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawPaginator {
+    /// Follow a URL found in the page until it is missing or `done_path` is true.
+    NextUrl {
+        /// Dotted JSON path of the next URL (relative or absolute).
+        path: String,
+        /// Dotted JSON path of a boolean "no more pages" flag.
+        #[serde(default)]
+        done_path: Option<String>,
+    },
+    /// Send the cursor found in the page as a query parameter.
+    Cursor {
+        /// Dotted JSON path of the cursor.
+        path: String,
+        /// Query parameter to send it in.
+        param: String,
+    },
+    /// `limit`/`offset` paging.
+    Offset {
+        /// Page size.
+        limit: u64,
+        /// Name of the limit parameter (default `limit`).
+        #[serde(default)]
+        limit_param: Option<String>,
+        /// Name of the offset parameter (default `offset`).
+        #[serde(default)]
+        offset_param: Option<String>,
+        /// Dotted JSON path of a has-more flag.
+        #[serde(default)]
+        has_more_path: Option<String>,
+        /// Dotted JSON path of the total record count (enables concurrent page fetches).
+        #[serde(default)]
+        total_path: Option<String>,
+        /// `query` (default) or `body` (the JSON body gets the two fields).
+        #[serde(default, rename = "in")]
+        location: Option<String>,
+    },
+    /// `page=N` paging.
+    PageNumber {
+        /// Name of the page parameter (default `page`).
+        #[serde(default)]
+        page_param: Option<String>,
+        /// The first page number (default 1).
+        #[serde(default)]
+        start: Option<u64>,
+        /// Dotted JSON path of the total page count (enables concurrent page fetches).
+        #[serde(default)]
+        total_pages_path: Option<String>,
+    },
+    /// One request, one page.
+    None,
+}
+
+/// Where the records sit in a page.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecords {
+    /// Dotted JSON path of the array of records, or of a keyed object map (with `order_path`);
+    /// `{name}` is the resource name. Empty or `$` = the page itself is the array.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// For keyed maps: dotted path of the array that gives the order (Kantata `results`).
+    #[serde(default)]
+    pub order_path: Option<String>,
+    /// For keyed maps: field of each `order_path` element holding the map key (default `id`).
+    #[serde(default)]
+    pub order_key: Option<String>,
+    /// Top-level fields removed from each record before it is stored (Salesforce `attributes`).
+    #[serde(default)]
+    pub strip: Option<Vec<String>>,
+}
+
+/// Incremental cursor.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIncremental {
+    /// The declared column (date or timestamp) whose maximum is the cursor.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Start value when there is no state yet, e.g. `1970-01-01T00:00:00Z`.
+    #[serde(default)]
+    pub initial_value: Option<String>,
+    /// How far before the stored cursor the next run starts (overlap), e.g. `1d`, `5m`.
+    #[serde(default)]
+    pub lag: Option<String>,
+    /// chrono format of `{incremental.start_value}` (default RFC 3339 `%Y-%m-%dT%H:%M:%SZ`).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Drop records older than the start value here (APIs without a server-side filter).
+    #[serde(default)]
+    pub client_filter: Option<bool>,
+}
+
+/// A typed column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColumn {
+    /// Column name in the raw table (snake_case).
+    pub name: String,
+    /// Dotted path in the record (default: the name).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// `string`, `boolean`, `integer`, `double`, `decimal(p,s)`, `date`, `timestamp`.
+    #[serde(rename = "type")]
+    pub data_type: String,
+    /// A record without a value here is rejected.
+    #[serde(default)]
+    pub required: bool,
+    /// For `date` from a datetime: take the date as written (`as_written`, default) or the UTC date (`utc`).
+    #[serde(default)]
+    pub date_of: Option<String>,
+}

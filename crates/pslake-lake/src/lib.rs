@@ -1,0 +1,17 @@
+//! Delta Lake access for pslake.
+//!
+//! A lake is a root location (a local folder or an object-store URL). The table `schema.name` is
+//! the Delta table at `<root>/<schema>/<name>/` (SPEC section 6), so any Delta reader finds it by
+//! path. [`Lake`] appends, overwrites and registers those tables in a DataFusion session;
+//! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings).
+//!
+//! Invariant: every write is one Delta commit. A failed write leaves the table at its previous
+//! version, which is what lets a failed run leave every published table readable.
+#![warn(missing_docs)]
+
+mod error;
+mod lake;
+pub mod ops;
+
+pub use error::{Error, Result};
+pub use lake::{Lake, TableName};

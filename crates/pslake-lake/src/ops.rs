@@ -1,0 +1,392 @@
+//! The `_pslake` operational tables: `runs`, `stream_state`, `rejects`, `warnings`.
+//!
+//! Everything BI or an auditor needs to trust a number lives in the lake itself (SPEC section 6).
+//! All four tables are append-only; readers take the latest row per key where that matters
+//! ([`load_stream_states`]).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+
+use crate::{Error, Lake, Result, TableName};
+
+/// The schema of the operational tables.
+pub const SCHEMA: &str = "_pslake";
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(values.collect::<StringArray>())
+}
+
+fn timestamps(values: impl Iterator<Item = DateTime<Utc>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values.map(|t| t.timestamp_micros()).collect::<Vec<_>>()).with_timezone("UTC"))
+}
+
+fn batch(schema: SchemaRef, columns: Vec<ArrayRef>, what: &str) -> Result<RecordBatch> {
+    RecordBatch::try_new(schema, columns).map_err(|source| Error::Arrow { context: format!("building {what} rows"), source })
+}
+
+/// One rejected record: it never silently vanishes (SPEC section 5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRow {
+    /// The run that rejected it.
+    pub run_id: String,
+    /// Source system, e.g. `kantata`.
+    pub system: String,
+    /// Stream, e.g. `time_entries`.
+    pub stream: String,
+    /// The record's primary key, when it has one.
+    pub key: Option<String>,
+    /// The rule it failed, e.g. `unparseable_value`, `unknown_project`.
+    pub rule: String,
+    /// The field at fault, if one.
+    pub field: Option<String>,
+    /// The offending value, if one.
+    pub value: Option<String>,
+    /// A readable message.
+    pub message: String,
+    /// The record's original JSON.
+    pub raw: Option<String>,
+    /// When it was rejected.
+    pub rejected_at: DateTime<Utc>,
+}
+
+/// The Arrow schema of `_pslake.rejects`.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("_run_id", DataType::Utf8, false),
+        Field::new("system", DataType::Utf8, false),
+        Field::new("stream", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, true),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("field", DataType::Utf8, true),
+        Field::new("value", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, false),
+        Field::new("_raw", DataType::Utf8, true),
+        Field::new("rejected_at", ts_type(), false),
+    ]))
+}
+
+/// Rows as a `_pslake.rejects` batch.
+pub fn rejects_batch(rows: &[RejectRow]) -> Result<RecordBatch> {
+    batch(
+        rejects_schema(),
+        vec![
+            strings(rows.iter().map(|r| Some(r.run_id.as_str()))),
+            strings(rows.iter().map(|r| Some(r.system.as_str()))),
+            strings(rows.iter().map(|r| Some(r.stream.as_str()))),
+            strings(rows.iter().map(|r| r.key.as_deref())),
+            strings(rows.iter().map(|r| Some(r.rule.as_str()))),
+            strings(rows.iter().map(|r| r.field.as_deref())),
+            strings(rows.iter().map(|r| r.value.as_deref())),
+            strings(rows.iter().map(|r| Some(r.message.as_str()))),
+            strings(rows.iter().map(|r| r.raw.as_deref())),
+            timestamps(rows.iter().map(|r| r.rejected_at)),
+        ],
+        "rejects",
+    )
+}
+
+/// `_pslake.rejects`.
+pub fn rejects_table() -> TableName {
+    TableName::new(SCHEMA, "rejects")
+}
+
+/// Appends rows to `_pslake.rejects` in one commit (nothing is written for no rows).
+pub async fn append_rejects(lake: &Lake, rows: &[RejectRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    lake.append(&rejects_table(), vec![rejects_batch(rows)?]).await.map(|_| ())
+}
+
+/// A stream's incremental state after a landing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamState {
+    /// Source system.
+    pub system: String,
+    /// Stream.
+    pub stream: String,
+    /// The cursor value to resume from (stream specific text), `None` before the first landing.
+    pub cursor: Option<String>,
+    /// Files already loaded (file-drop sources), as a JSON array of names.
+    pub loaded_files: Option<String>,
+    /// The run that landed the rows this state covers.
+    pub run_id: String,
+    /// Rows landed by that run.
+    pub rows_landed: i64,
+    /// The raw table version that holds those rows.
+    pub raw_version: Option<i64>,
+    /// When the state was committed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `_pslake.stream_state`.
+pub fn stream_state_table() -> TableName {
+    TableName::new(SCHEMA, "stream_state")
+}
+
+fn stream_state_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("system", DataType::Utf8, false),
+        Field::new("stream", DataType::Utf8, false),
+        Field::new("cursor", DataType::Utf8, true),
+        Field::new("loaded_files", DataType::Utf8, true),
+        Field::new("_run_id", DataType::Utf8, false),
+        Field::new("rows_landed", DataType::Int64, false),
+        Field::new("raw_version", DataType::Int64, true),
+        Field::new("updated_at", ts_type(), false),
+    ]))
+}
+
+/// Appends one state row. Call it only after the stream's rows are committed, so the cursor
+/// never runs ahead of the data (SPEC section 3).
+pub async fn append_stream_state(lake: &Lake, s: &StreamState) -> Result<()> {
+    let b = batch(
+        stream_state_schema(),
+        vec![
+            strings(std::iter::once(Some(s.system.as_str()))),
+            strings(std::iter::once(Some(s.stream.as_str()))),
+            strings(std::iter::once(s.cursor.as_deref())),
+            strings(std::iter::once(s.loaded_files.as_deref())),
+            strings(std::iter::once(Some(s.run_id.as_str()))),
+            Arc::new(Int64Array::from(vec![s.rows_landed])),
+            Arc::new(Int64Array::from(vec![s.raw_version])),
+            timestamps(std::iter::once(s.updated_at)),
+        ],
+        "stream_state",
+    )?;
+    lake.append(&stream_state_table(), vec![b]).await.map(|_| ())
+}
+
+fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| Error::Arrow {
+        context: format!("reading _pslake column {name}"),
+        source: arrow::error::ArrowError::SchemaError(format!("missing or mistyped column {name}")),
+    })
+}
+
+fn opt_str(a: &StringArray, i: usize) -> Option<String> {
+    a.is_valid(i).then(|| a.value(i).to_string())
+}
+
+/// The latest state of every stream (one per `(system, stream)`), in name order.
+pub async fn load_stream_states(lake: &Lake) -> Result<Vec<StreamState>> {
+    if lake.open(&stream_state_table()).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows = lake
+        .query(
+            "SELECT system, stream, cursor, loaded_files, _run_id, rows_landed, raw_version, updated_at FROM (\
+               SELECT *, row_number() OVER (PARTITION BY system, stream ORDER BY updated_at DESC) AS rn \
+               FROM _pslake.stream_state) WHERE rn = 1 ORDER BY system, stream",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for b in &rows {
+        let system = col::<StringArray>(b, "system")?;
+        let stream = col::<StringArray>(b, "stream")?;
+        let cursor = col::<StringArray>(b, "cursor")?;
+        let files = col::<StringArray>(b, "loaded_files")?;
+        let run = col::<StringArray>(b, "_run_id")?;
+        let landed = col::<Int64Array>(b, "rows_landed")?;
+        let version = col::<Int64Array>(b, "raw_version")?;
+        let updated = col::<TimestampMicrosecondArray>(b, "updated_at")?;
+        for i in 0..b.num_rows() {
+            out.push(StreamState {
+                system: system.value(i).to_string(),
+                stream: stream.value(i).to_string(),
+                cursor: opt_str(cursor, i),
+                loaded_files: opt_str(files, i),
+                run_id: run.value(i).to_string(),
+                rows_landed: landed.value(i),
+                raw_version: version.is_valid(i).then(|| version.value(i)),
+                updated_at: DateTime::from_timestamp_micros(updated.value(i)).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One stage of one run (`extract`, `build`, `test`, a stream, a model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// The run.
+    pub run_id: String,
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// `extract`, `build`, `test`, `run`, or `stream:<system>.<stream>` / `model:<schema.name>`.
+    pub stage: String,
+    /// `ok`, `failed`, `skipped`, `warned`.
+    pub status: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// Rows received (streams) or produced (models).
+    pub rows: Option<i64>,
+    /// Rows landed (streams).
+    pub rows_landed: Option<i64>,
+    /// Rows rejected.
+    pub rows_rejected: Option<i64>,
+    /// Bytes received or written.
+    pub bytes: Option<i64>,
+    /// The error, with its cause chain, when it failed. Never holds a secret.
+    pub error: Option<String>,
+    /// Anything else, as JSON (e.g. schema drift, warnings counts).
+    pub details: Option<String>,
+}
+
+/// `_pslake.runs`.
+pub fn runs_table() -> TableName {
+    TableName::new(SCHEMA, "runs")
+}
+
+/// Appends run records in one commit.
+pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("_run_id", DataType::Utf8, false),
+        Field::new("pipeline", DataType::Utf8, false),
+        Field::new("stage", DataType::Utf8, false),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("started_at", ts_type(), false),
+        Field::new("ended_at", ts_type(), false),
+        Field::new("duration_ms", DataType::Int64, false),
+        Field::new("rows", DataType::Int64, true),
+        Field::new("rows_landed", DataType::Int64, true),
+        Field::new("rows_rejected", DataType::Int64, true),
+        Field::new("bytes", DataType::Int64, true),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("details", DataType::Utf8, true),
+    ]));
+    let b = batch(
+        schema,
+        vec![
+            strings(rows.iter().map(|r| Some(r.run_id.as_str()))),
+            strings(rows.iter().map(|r| Some(r.pipeline.as_str()))),
+            strings(rows.iter().map(|r| Some(r.stage.as_str()))),
+            strings(rows.iter().map(|r| Some(r.status.as_str()))),
+            timestamps(rows.iter().map(|r| r.started_at)),
+            timestamps(rows.iter().map(|r| r.ended_at)),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| (r.ended_at - r.started_at).num_milliseconds()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows_landed).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows_rejected).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(rows.iter().map(|r| r.bytes).collect::<Vec<_>>())),
+            strings(rows.iter().map(|r| r.error.as_deref())),
+            strings(rows.iter().map(|r| r.details.as_deref())),
+        ],
+        "runs",
+    )?;
+    lake.append(&runs_table(), vec![b]).await.map(|_| ())
+}
+
+/// A data-quality warning (SPEC section 5): reported and stored, never blocking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarningRow {
+    /// The run.
+    pub run_id: String,
+    /// The rule, e.g. `won_booking_without_project`.
+    pub rule: String,
+    /// The model or stream it comes from.
+    pub source: String,
+    /// The key of the offending entity.
+    pub key: Option<String>,
+    /// A readable message.
+    pub message: String,
+    /// When it was raised.
+    pub raised_at: DateTime<Utc>,
+}
+
+/// `_pslake.warnings`.
+pub fn warnings_table() -> TableName {
+    TableName::new(SCHEMA, "warnings")
+}
+
+/// The Arrow schema of `_pslake.warnings`.
+pub fn warnings_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("_run_id", DataType::Utf8, false),
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, false),
+        Field::new("raised_at", ts_type(), false),
+    ]))
+}
+
+/// Appends warnings in one commit (nothing is written for no rows).
+pub async fn append_warnings(lake: &Lake, rows: &[WarningRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let b = batch(
+        warnings_schema(),
+        vec![
+            strings(rows.iter().map(|r| Some(r.run_id.as_str()))),
+            strings(rows.iter().map(|r| Some(r.rule.as_str()))),
+            strings(rows.iter().map(|r| Some(r.source.as_str()))),
+            strings(rows.iter().map(|r| r.key.as_deref())),
+            strings(rows.iter().map(|r| Some(r.message.as_str()))),
+            timestamps(rows.iter().map(|r| r.raised_at)),
+        ],
+        "warnings",
+    )?;
+    lake.append(&warnings_table(), vec![b]).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stream_state_latest_wins_and_rejects_land() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        assert!(load_stream_states(&lake).await.expect("empty").is_empty());
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).expect("ts");
+        let mut s = StreamState {
+            system: "kantata".into(),
+            stream: "time_entries".into(),
+            cursor: Some("2026-01-01T00:00:00Z".into()),
+            loaded_files: None,
+            run_id: "r1".into(),
+            rows_landed: 10,
+            raw_version: Some(0),
+            updated_at: t0,
+        };
+        append_stream_state(&lake, &s).await.expect("state 1");
+        s.cursor = Some("2026-02-01T00:00:00Z".into());
+        s.run_id = "r2".into();
+        s.updated_at = t0 + chrono::Duration::seconds(5);
+        append_stream_state(&lake, &s).await.expect("state 2");
+        let states = load_stream_states(&lake).await.expect("load");
+        assert_eq!(states, vec![s]);
+
+        let reject = RejectRow {
+            run_id: "r2".into(),
+            system: "netsuite".into(),
+            stream: "invoice_line".into(),
+            key: Some("9".into()),
+            rule: "unparseable_value".into(),
+            field: Some("trandate".into()),
+            value: Some("13/45/2026".into()),
+            message: "trandate '13/45/2026' is not a M/D/YYYY date".into(),
+            raw: Some("{}".into()),
+            rejected_at: t0,
+        };
+        append_rejects(&lake, &[reject]).await.expect("rejects");
+        let rows = lake.query("SELECT rule, value FROM _pslake.rejects").await.expect("query");
+        assert_eq!(rows[0].num_rows(), 1);
+    }
+}

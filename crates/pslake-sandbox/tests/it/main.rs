@@ -1,0 +1,4 @@
+//! Integration tests of the sandbox crate: one binary, a module per area.
+
+mod generate;
+mod server;
