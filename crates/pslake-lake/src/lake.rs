@@ -28,13 +28,17 @@ pub struct TableName {
 impl TableName {
     /// A table name from its two parts.
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        Self { schema: schema.into(), name: name.into() }
+        Self {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     /// Parses `schema.name`.
     pub fn parse(s: &str) -> Option<Self> {
         let (schema, name) = s.split_once('.')?;
-        (!schema.is_empty() && !name.is_empty() && !name.contains('.')).then(|| Self::new(schema, name))
+        (!schema.is_empty() && !name.is_empty() && !name.contains('.'))
+            .then(|| Self::new(schema, name))
     }
 }
 
@@ -55,7 +59,10 @@ impl Lake {
     /// A lake at `location`: a path (relative paths are resolved against the current directory)
     /// or a `file://` URL. Object-store URLs are accepted when the build has their handlers.
     pub fn parse(location: &str) -> Result<Self> {
-        let err = |reason: String| Error::Location { location: location.to_string(), reason };
+        let err = |reason: String| Error::Location {
+            location: location.to_string(),
+            reason,
+        };
         let root = if location.contains("://") {
             Url::parse(location).map_err(|e| err(e.to_string()))?
         } else {
@@ -63,7 +70,9 @@ impl Lake {
             let abs = if path.is_absolute() {
                 path.to_path_buf()
             } else {
-                std::env::current_dir().map_err(|e| err(e.to_string()))?.join(path)
+                std::env::current_dir()
+                    .map_err(|e| err(e.to_string()))?
+                    .join(path)
             };
             Url::from_directory_path(&abs).map_err(|()| err("not an absolute path".into()))?
         };
@@ -71,7 +80,10 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
-        Ok(Self { root, storage_options: HashMap::new() })
+        Ok(Self {
+            root,
+            storage_options: HashMap::new(),
+        })
     }
 
     /// Adds object-store options (credentials, endpoint) used for every table.
@@ -87,7 +99,9 @@ impl Lake {
 
     /// The local folder of the lake, when it is on the local file system.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
-        (self.root.scheme() == "file").then(|| self.root.to_file_path().ok()).flatten()
+        (self.root.scheme() == "file")
+            .then(|| self.root.to_file_path().ok())
+            .flatten()
     }
 
     /// The URL of table `t`: `<root>/<schema>/<name>/`.
@@ -100,12 +114,19 @@ impl Lake {
     fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
         let table = t.to_string();
         let url = self.table_url(t).to_string();
-        move |source| Error::Delta { table: table.clone(), url: url.clone(), source }
+        move |source| Error::Delta {
+            table: table.clone(),
+            url: url.clone(),
+            source,
+        }
     }
 
     async fn handle(&self, t: &TableName) -> Result<DeltaTable> {
         let url = self.table_url(t);
-        if let Some(path) = (url.scheme() == "file").then(|| url.to_file_path().ok()).flatten() {
+        if let Some(path) = (url.scheme() == "file")
+            .then(|| url.to_file_path().ok())
+            .flatten()
+        {
             fs_err::create_dir_all(&path).map_err(|e| Error::Location {
                 location: path.display().to_string(),
                 reason: e.to_string(),
@@ -130,13 +151,18 @@ impl Lake {
 
     /// The latest version of table `t`, or `None` when it does not exist.
     pub async fn version(&self, t: &TableName) -> Result<Option<i64>> {
-        Ok(self.open(t).await?.and_then(|t| t.version()))
+        Ok(self
+            .open(t)
+            .await?
+            .and_then(|t| t.version())
+            .map(version_i64))
     }
 
     /// Appends `batches` to `t` in one commit, creating the table from the batches' schema when
     /// absent. New nullable columns are merged into the table schema. Returns the new version.
     pub async fn append(&self, t: &TableName, batches: Vec<RecordBatch>) -> Result<i64> {
-        self.write(t, batches, SaveMode::Append, SchemaMode::Merge, None).await
+        self.write(t, batches, SaveMode::Append, SchemaMode::Merge, None)
+            .await
     }
 
     /// Like [`Lake::append`], with commit metadata (e.g. the run id) recorded in the Delta log.
@@ -146,13 +172,21 @@ impl Lake {
         batches: Vec<RecordBatch>,
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<i64> {
-        self.write(t, batches, SaveMode::Append, SchemaMode::Merge, Some(metadata)).await
+        self.write(
+            t,
+            batches,
+            SaveMode::Append,
+            SchemaMode::Merge,
+            Some(metadata),
+        )
+        .await
     }
 
     /// Replaces the contents (and schema) of `t` in one commit. Readers see the old version
     /// until the commit lands, then the new one. Returns the new version.
     pub async fn overwrite(&self, t: &TableName, batches: Vec<RecordBatch>) -> Result<i64> {
-        self.write(t, batches, SaveMode::Overwrite, SchemaMode::Overwrite, None).await
+        self.write(t, batches, SaveMode::Overwrite, SchemaMode::Overwrite, None)
+            .await
     }
 
     /// Like [`Lake::overwrite`], with commit metadata recorded in the Delta log.
@@ -162,7 +196,14 @@ impl Lake {
         batches: Vec<RecordBatch>,
         metadata: serde_json::Map<String, serde_json::Value>,
     ) -> Result<i64> {
-        self.write(t, batches, SaveMode::Overwrite, SchemaMode::Overwrite, Some(metadata)).await
+        self.write(
+            t,
+            batches,
+            SaveMode::Overwrite,
+            SchemaMode::Overwrite,
+            Some(metadata),
+        )
+        .await
     }
 
     async fn write(
@@ -180,10 +221,11 @@ impl Lake {
             .with_schema_mode(schema_mode)
             .with_table_name(t.to_string());
         if let Some(metadata) = metadata {
-            builder = builder.with_commit_properties(CommitProperties::default().with_metadata(metadata));
+            builder =
+                builder.with_commit_properties(CommitProperties::default().with_metadata(metadata));
         }
         let table = builder.await.map_err(self.delta_err(t))?;
-        Ok(table.version().unwrap_or(0))
+        Ok(table.version().map(version_i64).unwrap_or(0))
     }
 
     /// Registers table `t` in `ctx` as `"schema"."name"`; `false` when the table does not exist.
@@ -196,15 +238,29 @@ impl Lake {
     }
 
     /// Registers an opened Delta table in `ctx` under `t`.
-    pub async fn register_table(&self, ctx: &SessionContext, t: &TableName, table: &DeltaTable) -> Result<()> {
-        table.update_datafusion_session(&ctx.state()).map_err(self.delta_err(t))?;
-        let provider = table.table_provider().await.map_err(|source| Error::DataFusion {
-            context: format!("reading delta table {t}"),
+    pub async fn register_table(
+        &self,
+        ctx: &SessionContext,
+        t: &TableName,
+        table: &DeltaTable,
+    ) -> Result<()> {
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(self.delta_err(t))?;
+        let provider = table
+            .table_provider()
+            .await
+            .map_err(|source| Error::DataFusion {
+                context: format!("reading delta table {t}"),
+                source,
+            })?;
+        let df_err = |source| Error::DataFusion {
+            context: format!("registering {t}"),
             source,
-        })?;
-        let df_err = |source| Error::DataFusion { context: format!("registering {t}"), source };
+        };
         ensure_schema(ctx, &t.schema).map_err(df_err)?;
-        let reference = datafusion::sql::TableReference::partial(t.schema.as_str(), t.name.as_str());
+        let reference =
+            datafusion::common::TableReference::partial(t.schema.as_str(), t.name.as_str());
         ctx.deregister_table(reference.clone()).map_err(df_err)?;
         ctx.register_table(reference, provider).map_err(df_err)?;
         Ok(())
@@ -212,7 +268,10 @@ impl Lake {
 
     /// Every Delta table in the lake (a folder `<schema>/<name>/` with a `_delta_log`), sorted.
     pub async fn list_tables(&self) -> Result<Vec<TableName>> {
-        let store_err = |source| Error::Store { url: self.root.to_string(), source };
+        let store_err = |source| Error::Store {
+            url: self.root.to_string(),
+            source,
+        };
         let (store, base) = object_store::parse_url_opts(&self.root, self.storage_options.iter())
             .map_err(store_err)?;
         let store: Arc<dyn ObjectStore> = Arc::from(store);
@@ -223,12 +282,17 @@ impl Lake {
             Err(e) => return Err(store_err(e)),
         };
         for schema in schemas {
-            let listing = store.list_with_delimiter(Some(&schema)).await.map_err(store_err)?;
+            let listing = store
+                .list_with_delimiter(Some(&schema))
+                .await
+                .map_err(store_err)?;
             for table in listing.common_prefixes {
-                let log = table.child("_delta_log");
+                let log = table.clone().join("_delta_log");
                 let mut entries = store.list(Some(&log));
                 if entries.try_next().await.map_err(store_err)?.is_some() {
-                    let (Some(s), Some(n)) = (schema.filename(), table.filename()) else { continue };
+                    let (Some(s), Some(n)) = (schema.filename(), table.filename()) else {
+                        continue;
+                    };
                     tables.push(TableName::new(s, n));
                 }
             }
@@ -251,18 +315,36 @@ impl Lake {
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let ctx = SessionContext::new();
         self.register_all(&ctx).await?;
-        let df_err = |source| Error::DataFusion { context: format!("query {sql}"), source };
-        ctx.sql(sql).await.map_err(df_err)?.collect().await.map_err(df_err)
+        let df_err = |source| Error::DataFusion {
+            context: format!("query {sql}"),
+            source,
+        };
+        ctx.sql(sql)
+            .await
+            .map_err(df_err)?
+            .collect()
+            .await
+            .map_err(df_err)
     }
+}
+
+fn version_i64(v: u64) -> i64 {
+    i64::try_from(v).expect("a Delta version fits in i64")
 }
 
 /// Makes sure schema `name` exists in the default catalog of `ctx`.
 pub(crate) fn ensure_schema(ctx: &SessionContext, name: &str) -> datafusion::error::Result<()> {
     use datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
-    let catalog_name = ctx.state().config().options().catalog.default_catalog.clone();
-    let catalog = ctx
-        .catalog(&catalog_name)
-        .ok_or_else(|| datafusion::error::DataFusionError::Plan(format!("no catalog {catalog_name}")))?;
+    let catalog_name = ctx
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone();
+    let catalog = ctx.catalog(&catalog_name).ok_or_else(|| {
+        datafusion::error::DataFusionError::Plan(format!("no catalog {catalog_name}"))
+    })?;
     if catalog.schema(name).is_none() {
         let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
         catalog.register_schema(name, schema)?;
@@ -284,7 +366,10 @@ mod tests {
         let names: Vec<String> = ids.iter().map(|i| format!("n{i}")).collect();
         RecordBatch::try_new(
             schema,
-            vec![Arc::new(Int64Array::from(ids.to_vec())), Arc::new(StringArray::from(names))],
+            vec![
+                Arc::new(Int64Array::from(ids.to_vec())),
+                Arc::new(StringArray::from(names)),
+            ],
         )
         .expect("valid batch")
     }
@@ -295,18 +380,44 @@ mod tests {
         let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
         let t = TableName::new("raw", "things");
         assert!(lake.open(&t).await.expect("open").is_none());
-        assert_eq!(lake.append(&t, vec![batch(&[1, 2])]).await.expect("append"), 0);
+        assert_eq!(
+            lake.append(&t, vec![batch(&[1, 2])]).await.expect("append"),
+            0
+        );
         assert_eq!(lake.append(&t, vec![batch(&[3])]).await.expect("append"), 1);
         assert!(dir.path().join("raw/things/_delta_log").is_dir());
         let other = TableName::new("canonical", "x");
-        lake.overwrite(&other, vec![batch(&[7])]).await.expect("overwrite");
-        lake.overwrite(&other, vec![batch(&[8, 9])]).await.expect("overwrite");
-        assert_eq!(lake.list_tables().await.expect("list"), vec![other.clone(), t.clone()]);
-        let rows = lake.query("SELECT sum(id) AS s, count(*) AS c FROM raw.things").await.expect("query");
-        let s = rows[0].column(0).as_any().downcast_ref::<Int64Array>().expect("i64").value(0);
+        lake.overwrite(&other, vec![batch(&[7])])
+            .await
+            .expect("overwrite");
+        lake.overwrite(&other, vec![batch(&[8, 9])])
+            .await
+            .expect("overwrite");
+        assert_eq!(
+            lake.list_tables().await.expect("list"),
+            vec![other.clone(), t.clone()]
+        );
+        let rows = lake
+            .query("SELECT sum(id) AS s, count(*) AS c FROM raw.things")
+            .await
+            .expect("query");
+        let s = rows[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("i64")
+            .value(0);
         assert_eq!(s, 6);
-        let rows = lake.query("SELECT sum(id) FROM canonical.x").await.expect("query");
-        let s = rows[0].column(0).as_any().downcast_ref::<Int64Array>().expect("i64").value(0);
+        let rows = lake
+            .query("SELECT sum(id) FROM canonical.x")
+            .await
+            .expect("query");
+        let s = rows[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("i64")
+            .value(0);
         assert_eq!(s, 17);
     }
 
@@ -314,10 +425,14 @@ mod tests {
     fn table_urls_follow_the_spec_layout() {
         let lake = Lake::parse("/tmp/lk").expect("lake");
         assert_eq!(
-            lake.table_url(&TableName::new("canonical", "bookings")).as_str(),
+            lake.table_url(&TableName::new("canonical", "bookings"))
+                .as_str(),
             "file:///tmp/lk/canonical/bookings/"
         );
-        assert_eq!(TableName::parse("raw.kantata_time_entries"), Some(TableName::new("raw", "kantata_time_entries")));
+        assert_eq!(
+            TableName::parse("raw.kantata_time_entries"),
+            Some(TableName::new("raw", "kantata_time_entries"))
+        );
         assert_eq!(TableName::parse("nodot"), None);
     }
 }

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 
@@ -24,11 +26,17 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
 }
 
 fn timestamps(values: impl Iterator<Item = DateTime<Utc>>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(values.map(|t| t.timestamp_micros()).collect::<Vec<_>>()).with_timezone("UTC"))
+    Arc::new(
+        TimestampMicrosecondArray::from(values.map(|t| t.timestamp_micros()).collect::<Vec<_>>())
+            .with_timezone("UTC"),
+    )
 }
 
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>, what: &str) -> Result<RecordBatch> {
-    RecordBatch::try_new(schema, columns).map_err(|source| Error::Arrow { context: format!("building {what} rows"), source })
+    RecordBatch::try_new(schema, columns).map_err(|source| Error::Arrow {
+        context: format!("building {what} rows"),
+        source,
+    })
 }
 
 /// One rejected record: it never silently vanishes (SPEC section 5).
@@ -102,7 +110,9 @@ pub async fn append_rejects(lake: &Lake, rows: &[RejectRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    lake.append(&rejects_table(), vec![rejects_batch(rows)?]).await.map(|_| ())
+    lake.append(&rejects_table(), vec![rejects_batch(rows)?])
+        .await
+        .map(|_| ())
 }
 
 /// A stream's incremental state after a landing.
@@ -161,14 +171,25 @@ pub async fn append_stream_state(lake: &Lake, s: &StreamState) -> Result<()> {
         ],
         "stream_state",
     )?;
-    lake.append(&stream_state_table(), vec![b]).await.map(|_| ())
+    lake.append(&stream_state_table(), vec![b])
+        .await
+        .map(|_| ())
 }
 
-fn col<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
-    b.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<T>()).ok_or_else(|| Error::Arrow {
+fn col<T: Clone + 'static>(b: &RecordBatch, name: &str, ty: &DataType) -> Result<T> {
+    let err = |reason: String| Error::Arrow {
         context: format!("reading _pslake column {name}"),
-        source: arrow::error::ArrowError::SchemaError(format!("missing or mistyped column {name}")),
-    })
+        source: arrow::error::ArrowError::SchemaError(reason),
+    };
+    let c = b
+        .column_by_name(name)
+        .ok_or_else(|| err(format!("missing column {name}")))?;
+    // Readers may hand back view types (Utf8View); normalise to the plain type first.
+    let c = arrow::compute::cast(c, ty).map_err(|e| err(e.to_string()))?;
+    c.as_any()
+        .downcast_ref::<T>()
+        .cloned()
+        .ok_or_else(|| err(format!("column {name} is not {ty}")))
 }
 
 fn opt_str(a: &StringArray, i: usize) -> Option<String> {
@@ -189,20 +210,20 @@ pub async fn load_stream_states(lake: &Lake) -> Result<Vec<StreamState>> {
         .await?;
     let mut out = Vec::new();
     for b in &rows {
-        let system = col::<StringArray>(b, "system")?;
-        let stream = col::<StringArray>(b, "stream")?;
-        let cursor = col::<StringArray>(b, "cursor")?;
-        let files = col::<StringArray>(b, "loaded_files")?;
-        let run = col::<StringArray>(b, "_run_id")?;
-        let landed = col::<Int64Array>(b, "rows_landed")?;
-        let version = col::<Int64Array>(b, "raw_version")?;
-        let updated = col::<TimestampMicrosecondArray>(b, "updated_at")?;
+        let system = col::<StringArray>(b, "system", &DataType::Utf8)?;
+        let stream = col::<StringArray>(b, "stream", &DataType::Utf8)?;
+        let cursor = col::<StringArray>(b, "cursor", &DataType::Utf8)?;
+        let files = col::<StringArray>(b, "loaded_files", &DataType::Utf8)?;
+        let run = col::<StringArray>(b, "_run_id", &DataType::Utf8)?;
+        let landed = col::<Int64Array>(b, "rows_landed", &DataType::Int64)?;
+        let version = col::<Int64Array>(b, "raw_version", &DataType::Int64)?;
+        let updated = col::<TimestampMicrosecondArray>(b, "updated_at", &ts_type())?;
         for i in 0..b.num_rows() {
             out.push(StreamState {
                 system: system.value(i).to_string(),
                 stream: stream.value(i).to_string(),
-                cursor: opt_str(cursor, i),
-                loaded_files: opt_str(files, i),
+                cursor: opt_str(&cursor, i),
+                loaded_files: opt_str(&files, i),
                 run_id: run.value(i).to_string(),
                 rows_landed: landed.value(i),
                 raw_version: version.is_valid(i).then(|| version.value(i)),
@@ -277,12 +298,22 @@ pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
             timestamps(rows.iter().map(|r| r.started_at)),
             timestamps(rows.iter().map(|r| r.ended_at)),
             Arc::new(Int64Array::from(
-                rows.iter().map(|r| (r.ended_at - r.started_at).num_milliseconds()).collect::<Vec<_>>(),
+                rows.iter()
+                    .map(|r| (r.ended_at - r.started_at).num_milliseconds())
+                    .collect::<Vec<_>>(),
             )),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows_landed).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.rows_rejected).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.bytes).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.rows).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.rows_landed).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.rows_rejected).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.bytes).collect::<Vec<_>>(),
+            )),
             strings(rows.iter().map(|r| r.error.as_deref())),
             strings(rows.iter().map(|r| r.details.as_deref())),
         ],
@@ -386,7 +417,10 @@ mod tests {
             rejected_at: t0,
         };
         append_rejects(&lake, &[reject]).await.expect("rejects");
-        let rows = lake.query("SELECT rule, value FROM _pslake.rejects").await.expect("query");
+        let rows = lake
+            .query("SELECT rule, value FROM _pslake.rejects")
+            .await
+            .expect("query");
         assert_eq!(rows[0].num_rows(), 1);
     }
 }

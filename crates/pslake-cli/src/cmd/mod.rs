@@ -13,5 +13,9 @@ pub(crate) struct UsageError(pub(crate) String);
 
 /// 2 for usage and configuration errors, 1 for everything else.
 pub(crate) fn exit_code_for(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<UsageError>()) { 2 } else { 1 }
+    if err.chain().any(|e| e.is::<UsageError>()) {
+        2
+    } else {
+        1
+    }
 }
