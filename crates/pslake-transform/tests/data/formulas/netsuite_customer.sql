@@ -1,0 +1,3 @@
+-- id varchar, entityid varchar, companyname varchar, custentity_sf_account_id varchar, currency varchar, lastmodifieddate date
+('C1', 'CUST-1', 'Acme Corp', '001A', 'USD', '2025-12-01'),
+('C2', 'CUST-2', 'Beta GmbH', NULL, 'EUR', '2025-12-01')

@@ -1,0 +1,15 @@
+-- Conformed time entries: only those that pass every row rule (SPEC section 5).
+SELECT
+    time_entry_id,
+    employee_id,
+    project_id,
+    work_date,
+    hours,
+    billable,
+    time_state,
+    CAST(CAST(rate_in_cents AS DECIMAL(20,0)) / CAST(100 AS DECIMAL(20,0)) AS DECIMAL(18,2)) AS bill_rate,
+    currency,
+    CAST(bill_amount_usd_exact AS DECIMAL(18,2)) AS bill_amount_usd,
+    CAST(cost_amount_usd_exact AS DECIMAL(18,2)) AS cost_amount_usd
+FROM intermediate.int_time_entries_checked
+WHERE rule IS NULL

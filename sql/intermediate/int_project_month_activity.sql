@@ -1,0 +1,74 @@
+-- Exact money per project and month: revenue (int_revenue_monthly), labour cost of approved hours,
+-- expenses and non-voided invoices by trandate, all in USD at the rate of the month. A row exists
+-- for each project and month from history_start to as_of with any activity (hours, revenue, cost,
+-- expense or invoice). Shared by canonical.revenue and canonical.margin.
+WITH rc AS (
+    SELECT as_of, history_start, CAST(date_trunc('month', history_start) AS DATE) AS first_month
+    FROM pslake.run_context
+),
+fx AS (
+    SELECT currency, month, usd_per_unit FROM staging.stg_treasury_fx_rates
+),
+labour AS (
+    SELECT
+        t.project_id,
+        t.work_month AS month,
+        sum(t.cost_amount_usd_exact) AS labor_cost_usd_exact,
+        sum(t.minutes)               AS approved_minutes
+    FROM intermediate.int_time_entries_checked t CROSS JOIN rc
+    WHERE t.rule IS NULL AND t.approved AND t.work_date <= rc.as_of
+    GROUP BY t.project_id, t.work_month
+),
+expenses AS (
+    SELECT
+        e.project_id,
+        CAST(date_trunc('month', e.expense_date) AS DATE) AS month,
+        sum(e.amount * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS expense_usd_exact
+    FROM staging.stg_netsuite_expense_line e
+    CROSS JOIN rc
+    LEFT JOIN fx ON fx.currency = e.currency AND fx.month = CAST(date_trunc('month', e.expense_date) AS DATE)
+    WHERE e.expense_date <= rc.as_of
+    GROUP BY e.project_id, CAST(date_trunc('month', e.expense_date) AS DATE)
+),
+invoices AS (
+    SELECT
+        i.project_id,
+        CAST(date_trunc('month', i.invoice_date) AS DATE) AS month,
+        sum(i.amount * CASE WHEN i.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS invoiced_usd_exact
+    FROM staging.stg_netsuite_invoice_line i
+    CROSS JOIN rc
+    LEFT JOIN fx ON fx.currency = i.currency AND fx.month = CAST(date_trunc('month', i.invoice_date) AS DATE)
+    WHERE coalesce(i.status, '') <> 'V' AND i.invoice_date <= rc.as_of
+    GROUP BY i.project_id, CAST(date_trunc('month', i.invoice_date) AS DATE)
+),
+revenue AS (
+    SELECT project_id, month, revenue_local_exact, revenue_usd_exact, billable_hours
+    FROM intermediate.int_revenue_monthly
+    WHERE revenue_local_exact <> 0 OR billable_hours <> 0
+),
+keys AS (
+    SELECT project_id, month FROM labour
+    UNION SELECT project_id, month FROM expenses
+    UNION SELECT project_id, month FROM invoices
+    UNION SELECT project_id, month FROM revenue
+)
+SELECT
+    k.project_id,
+    k.month,
+    p.billing_type,
+    p.currency,
+    coalesce(r.revenue_local_exact, CAST(0 AS DECIMAL(38,16))) AS revenue_local_exact,
+    coalesce(r.revenue_usd_exact, CAST(0 AS DECIMAL(38,16)))   AS revenue_usd_exact,
+    coalesce(l.labor_cost_usd_exact, CAST(0 AS DECIMAL(38,20))) AS labor_cost_usd_exact,
+    coalesce(e.expense_usd_exact, CAST(0 AS DECIMAL(38,10)))   AS expense_usd_exact,
+    coalesce(i.invoiced_usd_exact, CAST(0 AS DECIMAL(38,10)))  AS invoiced_usd_exact,
+    coalesce(r.billable_hours, 0.0)                            AS billable_hours,
+    CAST(coalesce(l.approved_minutes, 0) AS DOUBLE) / 60.0     AS approved_hours
+FROM keys k
+JOIN canonical.dim_project p ON p.project_id = k.project_id
+CROSS JOIN rc
+LEFT JOIN revenue  r ON r.project_id = k.project_id AND r.month = k.month
+LEFT JOIN labour   l ON l.project_id = k.project_id AND l.month = k.month
+LEFT JOIN expenses e ON e.project_id = k.project_id AND e.month = k.month
+LEFT JOIN invoices i ON i.project_id = k.project_id AND i.month = k.month
+WHERE k.month >= rc.first_month

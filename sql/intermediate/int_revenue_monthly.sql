@@ -1,0 +1,156 @@
+-- Exact (unrounded) revenue per project and month, over every month from the first activity up to
+-- the as_of month (canonical.revenue reports from history_start; backlog needs the whole history).
+--   time_and_materials: approved billable hours x the entry's bill rate
+--   fixed_fee: contract(end m) x pct(m) - contract(end m-1) x pct(m-1), where
+--              pct(m) = min(1, cumulative approved hours to end of m / budget_hours), or 1 once the
+--              project is completed and the month's last day is on or after its end date
+--   milestone: amounts of milestone stories accepted in the month (by the date written in accepted_at)
+-- Every amount stays in wide decimals; USD at the rate of the revenue month.
+WITH rc AS (
+    SELECT as_of, history_start, CAST(date_trunc('month', as_of) AS DATE) AS as_of_month
+    FROM pslake.run_context
+),
+entries AS (
+    SELECT t.*
+    FROM intermediate.int_time_entries_checked t CROSS JOIN rc
+    WHERE t.rule IS NULL AND t.approved AND t.work_date <= rc.as_of
+),
+fx AS (
+    SELECT currency, month, usd_per_unit FROM staging.stg_treasury_fx_rates
+),
+first_month AS (
+    SELECT least(
+        (SELECT min(work_month) FROM entries),
+        (SELECT CAST(date_trunc('month', min(booking_date)) AS DATE) FROM canonical.bookings WHERE project_id IS NOT NULL),
+        (SELECT CAST(date_trunc('month', history_start) AS DATE) FROM rc)
+    ) AS m
+),
+months AS (
+    SELECT CAST(m AS DATE) AS month
+    FROM (SELECT unnest(generate_series(f.m, rc.as_of_month, INTERVAL '1 month')) AS m FROM first_month f CROSS JOIN rc) g
+),
+projects AS (
+    SELECT project_id, billing_type, project_status, end_date, currency, budget_hours
+    FROM canonical.dim_project
+),
+-- approved billable hours and T&M amounts (sums of minutes x cents, divided once)
+tm AS (
+    SELECT
+        e.project_id,
+        e.work_month AS month,
+        sum(CASE WHEN e.billable THEN e.minutes ELSE 0 END) AS billable_minutes,
+        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) ELSE CAST(0 AS DECIMAL(20,0)) END) AS local_cent_minutes,
+        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0))
+                 * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END
+                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS usd_cent_minutes
+    FROM entries e
+    LEFT JOIN fx ON fx.currency = e.currency AND fx.month = e.work_month
+    GROUP BY e.project_id, e.work_month
+),
+-- all approved minutes per project-month (fixed-fee progress: billable or not, every worker)
+worked AS (
+    SELECT project_id, work_month AS month, sum(minutes) AS minutes
+    FROM entries
+    GROUP BY project_id, work_month
+),
+ff_grid AS (
+    SELECT
+        p.project_id,
+        m.month,
+        least(CAST(m.month + INTERVAL '1 month' - INTERVAL '1 day' AS DATE), rc.as_of) AS cutoff,
+        CAST(m.month + INTERVAL '1 month' - INTERVAL '1 day' AS DATE) AS month_end,
+        p.project_status,
+        p.end_date,
+        CAST(CAST(p.budget_hours AS DECIMAL(18,4)) * CAST(60 AS DECIMAL(18,4)) AS DECIMAL(38,4)) AS budget_minutes
+    FROM projects p CROSS JOIN months m CROSS JOIN rc
+    WHERE p.billing_type = 'fixed_fee'
+),
+cum_hours AS (
+    SELECT g.project_id, g.month, coalesce(sum(w.minutes), 0) AS cum_minutes
+    FROM ff_grid g
+    LEFT JOIN worked w ON w.project_id = g.project_id AND w.month <= g.month
+    GROUP BY g.project_id, g.month
+),
+cum_contract AS (
+    SELECT g.project_id, g.month, coalesce(sum(b.amount_local), CAST(0 AS DECIMAL(18,2))) AS contract_local
+    FROM ff_grid g
+    LEFT JOIN canonical.bookings b ON b.project_id = g.project_id AND b.booking_date <= g.cutoff
+    GROUP BY g.project_id, g.month
+),
+ff_cum AS (
+    SELECT
+        g.project_id,
+        g.month,
+        g.budget_minutes,
+        h.cum_minutes,
+        c.contract_local,
+        (g.project_status = 'completed' AND g.end_date IS NOT NULL AND g.month_end >= g.end_date) AS is_complete
+    FROM ff_grid g
+    JOIN cum_hours h ON h.project_id = g.project_id AND h.month = g.month
+    JOIN cum_contract c ON c.project_id = g.project_id AND c.month = g.month
+),
+ff_num AS (
+    -- numerator over the common denominator budget_minutes: contract x min(cum, budget)
+    SELECT
+        project_id,
+        month,
+        budget_minutes,
+        CAST(contract_local AS DECIMAL(38,2)) * CASE
+            WHEN is_complete OR CAST(cum_minutes AS DECIMAL(38,4)) >= budget_minutes THEN budget_minutes
+            ELSE CAST(cum_minutes AS DECIMAL(38,4))
+        END AS num
+    FROM ff_cum
+),
+ff AS (
+    SELECT
+        project_id,
+        month,
+        CAST(num - coalesce(lag(num) OVER (PARTITION BY project_id ORDER BY month), CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,12))
+            / NULLIF(budget_minutes, CAST(0 AS DECIMAL(38,4))) AS revenue_local
+    FROM ff_num
+),
+ms AS (
+    SELECT
+        j.project_id,
+        CAST(date_trunc('month', s.accepted_date) AS DATE) AS month,
+        sum(CAST(s.billing_amount_in_cents AS DECIMAL(20,0))) AS cents
+    FROM staging.stg_kantata_stories s
+    JOIN staging.stg_kantata_workspaces w ON w.workspace_id = s.workspace_id
+    JOIN staging.stg_netsuite_job j ON j.project_code = w.project_code
+    CROSS JOIN rc
+    WHERE s.story_type = 'milestone' AND s.state = 'accepted' AND j.billing_type = 'milestone'
+      AND s.accepted_date IS NOT NULL AND s.accepted_date <= rc.as_of
+    GROUP BY j.project_id, CAST(date_trunc('month', s.accepted_date) AS DATE)
+),
+keys AS (
+    SELECT project_id, month FROM tm
+    UNION SELECT project_id, month FROM ff
+    UNION SELECT project_id, month FROM ms
+)
+SELECT
+    k.project_id,
+    k.month,
+    p.billing_type,
+    p.currency,
+    CASE p.billing_type
+        WHEN 'time_and_materials' THEN CAST(coalesce(tm.local_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
+        WHEN 'fixed_fee' THEN CAST(coalesce(ff.revenue_local, CAST(0 AS DECIMAL(38,16))) AS DECIMAL(38,16))
+        WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(100 AS DECIMAL(38,0))
+        ELSE CAST(0 AS DECIMAL(38,16))
+    END AS revenue_local_exact,
+    CASE p.billing_type
+        WHEN 'time_and_materials' THEN CAST(coalesce(tm.usd_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
+        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.revenue_local, CAST(0 AS DECIMAL(38,16))) AS DECIMAL(38,16))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,16))
+        WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,12))
+                              / CAST(100 AS DECIMAL(38,0))
+        ELSE CAST(0 AS DECIMAL(38,16))
+    END AS revenue_usd_exact,
+    CAST(coalesce(tm.billable_minutes, 0) AS DOUBLE) / 60.0 AS billable_hours
+FROM keys k
+JOIN projects p ON p.project_id = k.project_id
+LEFT JOIN tm ON tm.project_id = k.project_id AND tm.month = k.month
+LEFT JOIN ff ON ff.project_id = k.project_id AND ff.month = k.month
+LEFT JOIN ms ON ms.project_id = k.project_id AND ms.month = k.month
+LEFT JOIN fx fxp ON fxp.currency = p.currency AND fxp.month = k.month

@@ -1,0 +1,33 @@
+-- Time entries that fail a row rule: one reject row each, under the first rule it fails.
+SELECT
+    'kantata'        AS system,
+    'time_entries'   AS stream,
+    t.time_entry_id  AS key,
+    t.rule,
+    CASE t.rule
+        WHEN 'unknown_project' THEN 'workspace_id'
+        WHEN 'unknown_employee' THEN 'user_id'
+        WHEN 'hours_out_of_range' THEN 'time_in_minutes'
+        WHEN 'outside_employment' THEN 'date_performed'
+        WHEN 'no_fx_rate' THEN 'currency'
+        WHEN 'over_24_hours_per_day' THEN 'time_in_minutes'
+    END AS field,
+    CASE t.rule
+        WHEN 'unknown_project' THEN t.workspace_id
+        WHEN 'unknown_employee' THEN t.user_id
+        WHEN 'hours_out_of_range' THEN CAST(t.minutes AS VARCHAR)
+        WHEN 'outside_employment' THEN CAST(t.work_date AS VARCHAR)
+        WHEN 'no_fx_rate' THEN concat(t.currency, ' ', t.cost_currency, ' ', CAST(t.work_month AS VARCHAR))
+        WHEN 'over_24_hours_per_day' THEN CAST(t.minutes AS VARCHAR)
+    END AS value,
+    CASE t.rule
+        WHEN 'unknown_project' THEN concat('time entry on workspace ', coalesce(t.workspace_id, 'NULL'), ' which is unknown or has no ERP project')
+        WHEN 'unknown_employee' THEN concat('time entry by user ', coalesce(t.user_id, 'NULL'), ' who is unknown or has no HCM employee')
+        WHEN 'hours_out_of_range' THEN concat('time_in_minutes ', coalesce(CAST(t.minutes AS VARCHAR), 'NULL'), ' is not in (0, 1440]')
+        WHEN 'outside_employment' THEN concat('work date ', coalesce(CAST(t.work_date AS VARCHAR), 'NULL'), ' is outside the employment of ', t.employee_id)
+        WHEN 'no_fx_rate' THEN concat('no FX rate for the month ', CAST(t.work_month AS VARCHAR), ' of currency ', coalesce(t.currency, 'NULL'), ' or cost currency ', coalesce(t.cost_currency, 'NULL'))
+        WHEN 'over_24_hours_per_day' THEN concat('employee ', t.employee_id, ' has more than 24 approved hours on ', CAST(t.work_date AS VARCHAR))
+    END AS message,
+    t._raw
+FROM intermediate.int_time_entries_checked t
+WHERE t.rule IS NOT NULL

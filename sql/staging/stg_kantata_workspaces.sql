@@ -1,0 +1,17 @@
+-- Kantata workspaces, latest landing per id. `external_reference` is the ERP project code.
+WITH ranked AS (
+    SELECT w.*,
+           row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
+    FROM raw.kantata_workspaces w
+)
+SELECT
+    id                   AS workspace_id,
+    title,
+    external_reference   AS project_code,
+    status_key,
+    status_message,
+    currency,
+    start_date,
+    due_date
+FROM ranked
+WHERE rn = 1

@@ -1,0 +1,14 @@
+-- NetSuite customers (the system of record for customers), latest landing per id.
+WITH ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, lastmodifieddate DESC) AS rn
+    FROM raw.netsuite_customer c
+)
+SELECT
+    id                        AS customer_id,
+    entityid                  AS customer_code,
+    companyname               AS customer_name,
+    custentity_sf_account_id  AS sf_account_id,
+    currency
+FROM ranked
+WHERE rn = 1

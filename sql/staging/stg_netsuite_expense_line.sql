@@ -1,0 +1,16 @@
+-- NetSuite expense lines, latest landing per id.
+WITH ranked AS (
+    SELECT e.*,
+           row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, lastmodifieddate DESC) AS rn
+    FROM raw.netsuite_expense_line e
+)
+SELECT
+    id                               AS expense_line_id,
+    trandate                         AS expense_date,
+    job                              AS project_id,
+    category,
+    CAST(foreignamount AS DECIMAL(18,2)) AS amount,
+    currency,
+    _raw
+FROM ranked
+WHERE rn = 1

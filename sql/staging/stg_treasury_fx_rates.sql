@@ -1,0 +1,12 @@
+-- Treasury FX rates: one row per currency and month (latest landing wins); `month` as a DATE.
+WITH ranked AS (
+    SELECT f.*,
+           row_number() OVER (PARTITION BY currency, month ORDER BY _extracted_at DESC, _file DESC) AS rn
+    FROM raw.treasury_fx_rates f
+)
+SELECT
+    currency,
+    to_date(month || '-01')              AS month,
+    CAST(usd_per_unit AS DECIMAL(18,8))  AS usd_per_unit
+FROM ranked
+WHERE rn = 1
