@@ -1,1 +1,32 @@
-//! placeholder
+//! The model engine: plain SQL models on DataFusion, published to the Delta lake with
+//! write-audit-publish.
+//!
+//! - [`Project::load`] reads `sql/<folder>/<name>.sql` (model `folder.name`), `models/*.yml`
+//!   (dbt `version: 2`: materialization, contract, tests) and `models/seeds/*.csv`; the
+//!   dependency graph comes from the table names in the SQL (no `ref()`), checked for cycles and
+//!   unknown tables. [`validate`] does the same for `pslake validate`.
+//! - [`build`] plans every selected model with DataFusion before running any, then computes,
+//!   checks (contract, tests) and publishes each in one Delta commit; a failing model leaves its
+//!   previous version readable and its downstream models are skipped.
+//! - [`test`] runs the tests against the published tables; [`plan()`] shows order and schema
+//!   changes without writing.
+//!
+//! The conventions are documented in the repository's `sql/README.md` and `models/README.md`.
+#![warn(missing_docs)]
+
+mod checks;
+mod contract;
+mod dag;
+pub mod deps;
+mod engine;
+mod error;
+mod plan;
+mod project;
+mod report;
+mod session;
+
+pub use engine::{BuildOptions, build, test};
+pub use error::{Error, Problem, ProjectErrors, Result};
+pub use plan::{Plan, PlanStep, SchemaChange, plan};
+pub use project::{ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type, validate};
+pub use report::{BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport, TestResult};

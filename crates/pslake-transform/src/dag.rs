@@ -1,0 +1,218 @@
+//! The dependency graph between models, from the tables their SQL (and their tests) read.
+//!
+//! Edges go from a model to the models it reads. A model reading its own name reads its previously
+//! published version, so self-edges are not edges. [`check`] reports unknown tables and cycles;
+//! [`order`] gives a deterministic topological order; [`select`] implements dbt's selection grammar.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pslake_lake::TableName;
+
+use crate::error::{Error, Problem, Result};
+use crate::project::Project;
+
+/// The built-in one-row table.
+pub(crate) fn run_context_table() -> TableName {
+    TableName::new("pslake", "run_context")
+}
+
+/// Whether `t` lives in the lake rather than in the project (`raw.*`, `_pslake.*`).
+pub(crate) fn is_lake_table(t: &TableName) -> bool {
+    t.schema == "raw" || t.schema == pslake_lake::ops::SCHEMA
+}
+
+/// Unknown tables and cycles, each with file and line.
+pub(crate) fn check(project: &Project) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for m in project.models() {
+        for r in &m.refs {
+            if let Some(name) = &r.unqualified {
+                problems.push(Problem::new(
+                    &m.file,
+                    Some(r.line),
+                    format!("table '{name}' must be written schema.name (e.g. raw.x, staging.x, seeds.x)"),
+                ));
+            } else if !known(project, &r.table) {
+                problems.push(Problem::new(&m.file, Some(r.line), format!("unknown table {}: not a model, a seed, a raw or _pslake table", r.table)));
+            }
+        }
+        for t in &m.test_refs {
+            if !known(project, t) {
+                let line = m.tests.first().and_then(|t| t.line);
+                let file = m.tests.first().map(|t| t.file.clone()).unwrap_or_else(|| m.file.clone());
+                problems.push(Problem::new(file, line, format!("model {}: a test reads unknown table {t}", m.name)));
+            }
+        }
+    }
+    problems.extend(cycles(project));
+    problems
+}
+
+fn known(project: &Project, t: &TableName) -> bool {
+    project.model(t).is_some() || project.is_seed(t) || *t == run_context_table() || is_lake_table(t)
+}
+
+/// The models (indexes into `project.models()`) each model reads, self excluded.
+pub(crate) fn parents(project: &Project) -> Vec<Vec<usize>> {
+    let index: BTreeMap<&TableName, usize> = project.models().iter().enumerate().map(|(i, m)| (&m.name, i)).collect();
+    project
+        .models()
+        .iter()
+        .map(|m| {
+            let mut p: Vec<usize> = m.inputs().filter_map(|t| index.get(t).copied()).collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        })
+        .collect()
+}
+
+fn cycles(project: &Project) -> Vec<Problem> {
+    let parents = parents(project);
+    let n = parents.len();
+    // 0 = unvisited, 1 = on stack, 2 = done
+    let mut state = vec![0u8; n];
+    let mut problems = Vec::new();
+    let mut reported: BTreeSet<Vec<usize>> = BTreeSet::new();
+    fn dfs(
+        v: usize,
+        parents: &[Vec<usize>],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+        found: &mut Vec<Vec<usize>>,
+    ) {
+        state[v] = 1;
+        stack.push(v);
+        for &p in &parents[v] {
+            if state[p] == 1 {
+                let start = stack.iter().position(|&x| x == p).expect("on stack");
+                found.push(stack[start..].to_vec());
+            } else if state[p] == 0 {
+                dfs(p, parents, state, stack, found);
+            }
+        }
+        stack.pop();
+        state[v] = 2;
+    }
+    let mut found = Vec::new();
+    for v in 0..n {
+        if state[v] == 0 {
+            dfs(v, &parents, &mut state, &mut Vec::new(), &mut found);
+        }
+    }
+    for cycle in found {
+        let mut key = cycle.clone();
+        key.sort_unstable();
+        if !reported.insert(key) {
+            continue;
+        }
+        let models = project.models();
+        let mut path: Vec<String> = cycle.iter().rev().map(|&i| models[i].name.to_string()).collect();
+        path.push(models[cycle[cycle.len() - 1]].name.to_string());
+        let first = &models[cycle[cycle.len() - 1]];
+        let line = first.refs.iter().find(|r| cycle.iter().any(|&i| models[i].name == r.table)).map(|r| r.line);
+        problems.push(Problem::new(&first.file, line, format!("dependency cycle: {}", path.join(" -> "))));
+    }
+    problems
+}
+
+/// A topological order (parents first) of the models in `subset`, ties broken by name.
+pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
+    let parents = parents(project);
+    let mut remaining: BTreeSet<usize> = subset.clone();
+    let mut out = Vec::with_capacity(subset.len());
+    while !remaining.is_empty() {
+        let ready: Vec<usize> = remaining.iter().copied().filter(|&i| parents[i].iter().all(|p| !remaining.contains(p))).collect();
+        if ready.is_empty() {
+            // Cycles are rejected at load; keep going deterministically anyway.
+            out.extend(remaining.iter().copied());
+            break;
+        }
+        for i in ready {
+            remaining.remove(&i);
+            out.push(i);
+        }
+    }
+    out
+}
+
+fn closure(start: usize, edges: &[Vec<usize>], out: &mut BTreeSet<usize>) {
+    let mut stack = vec![start];
+    while let Some(v) = stack.pop() {
+        for &p in &edges[v] {
+            if out.insert(p) {
+                stack.push(p);
+            }
+        }
+    }
+}
+
+/// The models selected by a dbt-style expression: space-separated terms are a union, terms joined
+/// by `,` an intersection; a term is `name`, `folder.name`, `tag:x`, `folder:x` (or `path:sql/x`),
+/// or `*`, with `+` before (and its ancestors) and/or after (and its descendants).
+/// `None` selects every model.
+pub(crate) fn select(project: &Project, expr: Option<&str>) -> Result<BTreeSet<usize>> {
+    let all: BTreeSet<usize> = (0..project.models().len()).collect();
+    let Some(expr) = expr.map(str::trim).filter(|e| !e.is_empty()) else {
+        return Ok(all);
+    };
+    let err = |reason: String| Error::Select { select: expr.to_string(), reason };
+    let parents = parents(project);
+    let mut children = vec![Vec::new(); parents.len()];
+    for (c, ps) in parents.iter().enumerate() {
+        for &p in ps {
+            children[p].push(c);
+        }
+    }
+    let mut selected = BTreeSet::new();
+    for term in expr.split_whitespace() {
+        let mut inter: Option<BTreeSet<usize>> = None;
+        for atom in term.split(',').filter(|a| !a.is_empty()) {
+            let (up, rest) = match atom.strip_prefix('+') {
+                Some(r) => (true, r),
+                None => (false, atom),
+            };
+            let (down, core) = match rest.strip_suffix('+') {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            let base: BTreeSet<usize> = project
+                .models()
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    if core == "*" {
+                        true
+                    } else if let Some(tag) = core.strip_prefix("tag:") {
+                        m.tags.iter().any(|t| t == tag)
+                    } else if let Some(folder) = core.strip_prefix("folder:").or_else(|| core.strip_prefix("schema:")) {
+                        m.name.schema == folder
+                    } else if let Some(path) = core.strip_prefix("path:") {
+                        m.file.starts_with(path.trim_end_matches('/'))
+                    } else {
+                        m.name.to_string() == core || m.name.name == core
+                    }
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if base.is_empty() {
+                return Err(err(format!("'{core}' matches no model")));
+            }
+            let mut set = base.clone();
+            for &b in &base {
+                if up {
+                    closure(b, &parents, &mut set);
+                }
+                if down {
+                    closure(b, &children, &mut set);
+                }
+            }
+            inter = Some(match inter {
+                None => set,
+                Some(prev) => prev.intersection(&set).copied().collect(),
+            });
+        }
+        selected.extend(inter.unwrap_or_default());
+    }
+    Ok(selected)
+}
