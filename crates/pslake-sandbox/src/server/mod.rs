@@ -1,1 +1,485 @@
-//! placeholder (helper S)
+//! `pslake sandbox`: one HTTP server that speaks each vendor's own protocol over a fixture
+//! directory, with injectable faults.
+//!
+//! Start it with [`Sandbox::start`]; it reads and indexes every fixture file once (a malformed
+//! line stops it, naming file and line), binds [`SandboxConfig::listen`] and serves until
+//! [`RunningSandbox::shutdown`] or ctrl-c ([`RunningSandbox::wait`]).
+//!
+//! # Routes
+//!
+//! | system | route | auth |
+//! |---|---|---|
+//! | salesforce | `POST /services/oauth2/token` (`grant_type=client_credentials` or `refresh_token`) | client id and secret |
+//! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` | bearer from the token endpoint |
+//! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
+//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer |
+//! | kantata | `GET /api/v1/{workspaces,users,time_entries,allocations,stories}.json?page&per_page&updated_after` | bearer |
+//! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
+//! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
+//! | - | `GET /health` | none |
+//!
+//! Each vendor module documents its query subset and paging; [`Credentials::default`] lists the
+//! demo credentials.
+//!
+//! # Invariants
+//!
+//! - Every served record is the fixture line's bytes, except Salesforce's added `attributes`,
+//!   NetSuite's added `"links":[]` (when the line lacks it) and field projection
+//!   (Salesforce `SELECT`, NetSuite columns, HubSpot `properties`). Projections keep raw values.
+//! - Paging is deterministic: id order (numeric-aware) unless the query orders otherwise.
+//!
+//! # Faults
+//!
+//! `--faults` is parsed by [`FaultSpec::parse`]; its grammar is [`FAULTS_HELP`]. Every request
+//! except the token endpoint and `/health` gets a sequence number and at most one fault drawn
+//! from a deterministic RNG (seed, sequence number). [`RunningSandbox::stats`] reports request
+//! counts per route and the faults injected.
+
+mod error;
+mod faults;
+mod hubspot;
+mod json;
+mod kantata;
+mod netsuite;
+mod salesforce;
+mod store;
+mod workday;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use error::{Error, Result};
+pub use faults::{FAULTS_HELP, FaultKind, FaultRule, FaultSpec};
+
+use store::{IndexCache, Store};
+
+/// The default listen address of `pslake sandbox`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
+
+/// The credentials the sandbox accepts. [`Credentials::default`] holds fixed demo values, so a
+/// pipeline pointed at the sandbox works out of the box:
+///
+/// | field | default |
+/// |---|---|
+/// | `salesforce_client_id` | `pslake-sandbox-client` |
+/// | `salesforce_client_secret` | `pslake-sandbox-secret` |
+/// | `hubspot_token` | `pat-sandbox-hubspot` |
+/// | `netsuite_token` | `sandbox-netsuite-token` |
+/// | `kantata_token` | `sandbox-kantata-token` |
+/// | `workday_user` | `ISU_pslake` |
+/// | `workday_password` | `sandbox-workday-password` |
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Salesforce connected-app client id (OAuth2 client credentials).
+    pub salesforce_client_id: String,
+    /// Salesforce connected-app client secret.
+    pub salesforce_client_secret: String,
+    /// HubSpot private-app bearer token.
+    pub hubspot_token: String,
+    /// NetSuite OAuth2 bearer token.
+    pub netsuite_token: String,
+    /// Kantata OAuth2 bearer token.
+    pub kantata_token: String,
+    /// Workday integration system user (HTTP Basic user name).
+    pub workday_user: String,
+    /// Workday integration system user's password.
+    pub workday_password: String,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
+            salesforce_client_id: "pslake-sandbox-client".into(),
+            salesforce_client_secret: "pslake-sandbox-secret".into(),
+            hubspot_token: "pat-sandbox-hubspot".into(),
+            netsuite_token: "sandbox-netsuite-token".into(),
+            kantata_token: "sandbox-kantata-token".into(),
+            workday_user: "ISU_pslake".into(),
+            workday_password: "sandbox-workday-password".into(),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("salesforce_client_id", &self.salesforce_client_id)
+            .field("salesforce_client_secret", &"*********")
+            .field("hubspot_token", &"*********")
+            .field("netsuite_token", &"*********")
+            .field("kantata_token", &"*********")
+            .field("workday_user", &self.workday_user)
+            .field("workday_password", &"*********")
+            .finish()
+    }
+}
+
+/// How to run the sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The fixture directory (SPEC section 6 layout).
+    pub fixtures: PathBuf,
+    /// Where to listen; port 0 picks a free port (see [`RunningSandbox::addr`]).
+    pub listen: SocketAddr,
+    /// Faults to inject, if any.
+    pub faults: Option<FaultSpec>,
+    /// The credentials to accept.
+    pub credentials: Credentials,
+}
+
+impl SandboxConfig {
+    /// A config serving `fixtures` on `127.0.0.1:0`, no faults, default credentials.
+    pub fn new(fixtures: impl Into<PathBuf>) -> SandboxConfig {
+        SandboxConfig {
+            fixtures: fixtures.into(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            faults: None,
+            credentials: Credentials::default(),
+        }
+    }
+}
+
+/// One injected fault, as recorded in [`Stats::fault_log`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultEvent {
+    /// The request's sequence number.
+    pub seq: u64,
+    /// The system whose route was hit.
+    pub system: &'static str,
+    /// The route, e.g. `GET /api/v1/{resource}`.
+    pub route: String,
+    /// The fault injected.
+    pub kind: FaultKind,
+}
+
+/// Request and fault counts, for tests and diagnostics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests per route, keyed `METHOD /route/{param}`; unmatched paths count under `unmatched`.
+    pub requests: BTreeMap<String, u64>,
+    /// Faults injected per kind.
+    pub faults: BTreeMap<FaultKind, u64>,
+    /// The first [`FAULT_LOG_LIMIT`] faults injected, in order.
+    pub fault_log: Vec<FaultEvent>,
+}
+
+/// How many fault events [`Stats::fault_log`] keeps.
+pub const FAULT_LOG_LIMIT: usize = 100_000;
+
+/// Shared state of the handlers.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) creds: Credentials,
+    pub(crate) base_url: String,
+    faults: Option<FaultSpec>,
+    seq: AtomicU64,
+    stats: Mutex<Stats>,
+    pub(crate) sf: salesforce::SfState,
+    pub(crate) cache: IndexCache,
+}
+
+/// The sandbox server.
+#[derive(Debug)]
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Load the fixtures, bind the listener and start serving in the background.
+    pub async fn start(config: SandboxConfig) -> Result<RunningSandbox> {
+        let dir = config.fixtures.clone();
+        let store = match tokio::task::spawn_blocking(move || Store::load(&dir)).await {
+            Ok(r) => r?,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        workday::check_treasury(&store.dir)?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr()?;
+        let base_url = base_url_of(addr);
+        let state = Arc::new(AppState {
+            store,
+            creds: config.credentials,
+            base_url,
+            faults: config.faults,
+            seq: AtomicU64::new(0),
+            stats: Mutex::new(Stats::default()),
+            sf: salesforce::SfState::default(),
+            cache: IndexCache::default(),
+        });
+        let app = router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, fixtures = %config.fixtures.display(), "sandbox listening");
+        Ok(RunningSandbox {
+            addr,
+            state,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+fn base_url_of(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// A started sandbox. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningSandbox {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningSandbox {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (the loopback address when bound to an unspecified address).
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    /// A snapshot of the request and fault counts.
+    pub fn stats(&self) -> Stats {
+        self.state
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stop accepting connections, let in-flight requests finish (at most 5 seconds), then stop.
+    pub async fn shutdown(mut self) {
+        self.stop_and_join().await;
+    }
+
+    /// Serve until ctrl-c, then shut down.
+    pub async fn wait(mut self) {
+        if let Some(task) = self.task.as_mut() {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                r = task => {
+                    self.task = None;
+                    if let Ok(Err(e)) = r {
+                        tracing::error!(error = %e, "sandbox server failed");
+                    }
+                }
+            }
+        }
+        self.stop_and_join().await;
+    }
+
+    async fn stop_and_join(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    let faulted = |r: Router<Arc<AppState>>, system: &'static str| {
+        r.route_layer(middleware::from_fn_with_state(
+            (state.clone(), system),
+            fault_layer,
+        ))
+    };
+    let salesforce = faulted(
+        Router::new()
+            .route("/services/data/{version}/query", get(salesforce::query))
+            .route(
+                "/services/data/{version}/queryAll",
+                get(salesforce::query_all),
+            )
+            .route(
+                "/services/data/{version}/query/{locator}",
+                get(salesforce::next_page),
+            )
+            .route(
+                "/services/data/{version}/queryAll/{locator}",
+                get(salesforce::next_page),
+            ),
+        "salesforce",
+    );
+    let hubspot = faulted(
+        Router::new()
+            .route("/crm/v3/objects/deals", get(hubspot::list))
+            .route("/crm/v3/objects/deals/search", post(hubspot::search)),
+        "hubspot",
+    );
+    let netsuite = faulted(
+        Router::new().route("/services/rest/query/v1/suiteql", post(netsuite::suiteql)),
+        "netsuite",
+    );
+    let kantata = faulted(
+        Router::new().route("/api/v1/{resource}", get(kantata::list)),
+        "kantata",
+    );
+    let workday = faulted(
+        Router::new().route(
+            "/ccx/service/customreport2/{tenant}/{owner}/{report}",
+            get(workday::report),
+        ),
+        "workday",
+    );
+    let treasury = faulted(
+        Router::new()
+            .route("/treasury", get(workday::treasury_list))
+            .route("/treasury/", get(workday::treasury_list))
+            .route("/treasury/{file}", get(workday::treasury_file)),
+        "treasury",
+    );
+    Router::new()
+        .route("/services/oauth2/token", post(salesforce::token))
+        .route("/health", get(health))
+        .merge(salesforce)
+        .merge(hubspot)
+        .merge(netsuite)
+        .merge(kantata)
+        .merge(workday)
+        .merge(treasury)
+        .layer(middleware::from_fn_with_state(state.clone(), count_layer))
+        .with_state(state)
+}
+
+async fn health() -> Response {
+    faults::json_response(StatusCode::OK, r#"{"status":"ok"}"#)
+}
+
+fn route_key(req: &Request) -> String {
+    match req.extensions().get::<MatchedPath>() {
+        Some(p) => format!("{} {}", req.method(), p.as_str()),
+        None => "unmatched".to_string(),
+    }
+}
+
+async fn count_layer(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let key = route_key(&req);
+    {
+        let mut s = state.stats.lock().unwrap_or_else(|p| p.into_inner());
+        *s.requests.entry(key).or_default() += 1;
+    }
+    next.run(req).await
+}
+
+async fn fault_layer(
+    State((state, system)): State<(Arc<AppState>, &'static str)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed);
+    let rule = state
+        .faults
+        .as_ref()
+        .and_then(|f| f.draw(seq, system))
+        .cloned();
+    if let Some(rule) = &rule {
+        let mut s = state.stats.lock().unwrap_or_else(|p| p.into_inner());
+        *s.faults.entry(rule.kind).or_default() += 1;
+        if s.fault_log.len() < FAULT_LOG_LIMIT {
+            let route = route_key(&req);
+            s.fault_log.push(FaultEvent {
+                seq,
+                system,
+                route,
+                kind: rule.kind,
+            });
+        }
+        tracing::debug!(seq, system, kind = %rule.kind, "injecting fault");
+    }
+    let mut resp = match rule.map(|r| (r.kind, r.delay)) {
+        None => next.run(req).await,
+        Some((FaultKind::RateLimit, _)) => faults::rate_limited(system, seq),
+        Some((FaultKind::Error500, _)) => faults::server_error(system, seq, false),
+        Some((FaultKind::Error503, _)) => faults::server_error(system, seq, true),
+        Some((FaultKind::Slow, delay)) => {
+            tokio::time::sleep(delay).await;
+            next.run(req).await
+        }
+        Some((FaultKind::Truncate, _)) => faults::truncate(next.run(req).await).await,
+        Some((FaultKind::Reset, _)) => return faults::reset(),
+        Some((FaultKind::ExpireToken, _)) => {
+            if let Some(t) = bearer(req.headers()) {
+                state.sf.revoke(t);
+            }
+            salesforce::invalid_session()
+        }
+    };
+    if system == "salesforce" {
+        let used = state.sf.api_usage.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Ok(v) = HeaderValue::from_str(&format!("api-usage={used}/100000")) {
+            resp.headers_mut().insert("sforce-limit-info", v);
+        }
+    }
+    resp
+}
+
+/// The bearer token of `Authorization: Bearer <token>`.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The decoded `key=value` pairs of a query string; the last value of a repeated key wins, except
+/// that callers needing repeats parse themselves.
+pub(crate) fn query_pairs(raw: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect()
+}

@@ -1,0 +1,437 @@
+//! HubSpot CRM v3 deals: the list endpoint and the search endpoint.
+//!
+//! - `GET /crm/v3/objects/deals?limit=N&after=C&properties=a,b&archived=true|false`: `limit`
+//!   defaults to 10 and is capped at 100; records in id order; `archived=true` lists only
+//!   archived deals, otherwise only live ones. `after` is an opaque cursor (a position).
+//! - `POST /crm/v3/objects/deals/search` with `{filterGroups, sorts, properties, limit, after}`:
+//!   live deals only; filters on `hs_lastmodifieddate` (epoch milliseconds or ISO 8601) and
+//!   `hs_object_id`, operators `EQ NEQ GT GTE LT LTE`; groups are ORed, filters in a group ANDed;
+//!   sorts on those two properties (default: id); `limit` up to 200 (default 10). The real API's
+//!   10,000-result cap is not enforced.
+//!
+//! Properties are opt-in: only the requested ones come back inside `properties` (in fixture
+//! order); without `properties`, the defaults `amount, closedate, createdate, dealname,
+//! dealstage, hs_lastmodifieddate, hs_object_id, pipeline` present on the record. When nothing
+//! is dropped, the record is served byte for byte.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+
+use super::faults::{correlation_id, json_response};
+use super::json;
+use super::store::{Id, Table};
+use super::{AppState, bearer};
+
+const DEFAULT_PROPERTIES: &[&str] = &[
+    "amount",
+    "closedate",
+    "createdate",
+    "dealname",
+    "dealstage",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "pipeline",
+];
+
+fn error(status: StatusCode, category: &str, message: &str) -> Response {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"{\"status\":\"error\",\"message\":");
+    json::push_str(&mut out, message);
+    out.extend_from_slice(b",\"correlationId\":");
+    json::push_str(&mut out, &correlation_id(message.len() as u64));
+    out.extend_from_slice(b",\"category\":");
+    json::push_str(&mut out, category);
+    out.push(b'}');
+    json_response(status, out)
+}
+
+fn check_auth(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    match bearer(headers) {
+        Some(t) if t == state.creds.hubspot_token => None,
+        _ => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )),
+    }
+}
+
+fn validation(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
+}
+
+fn table(state: &AppState) -> &Table {
+    state
+        .store
+        .table("hubspot", "deals")
+        .expect("every stream of STREAMS is loaded")
+}
+
+/// Append deal `raw` keeping only `props` inside `properties`.
+fn push_deal(out: &mut Vec<u8>, raw: &[u8], props: &[String]) {
+    let top = json::members(raw);
+    let Some(pm) = top.iter().find(|m| m.key == "properties") else {
+        out.extend_from_slice(raw);
+        return;
+    };
+    let inner = json::members(pm.value);
+    if inner.iter().all(|m| props.iter().any(|p| *p == m.key)) {
+        out.extend_from_slice(raw);
+        return;
+    }
+    out.push(b'{');
+    for (n, m) in top.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        json::push_str(out, &m.key);
+        out.push(b':');
+        if m.key == "properties" {
+            out.push(b'{');
+            let mut first = true;
+            for p in inner.iter().filter(|p| props.iter().any(|q| *q == p.key)) {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                json::push_str(out, &p.key);
+                out.push(b':');
+                out.extend_from_slice(p.value);
+            }
+            out.push(b'}');
+        } else {
+            out.extend_from_slice(m.value);
+        }
+    }
+    out.push(b'}');
+}
+
+fn parse_after(s: &str) -> Option<usize> {
+    s.trim().parse().ok()
+}
+
+/// `GET /crm/v3/objects/deals`.
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if let Some(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let mut limit = 10usize;
+    let mut after = 0usize;
+    let mut archived = false;
+    let mut props: Option<Vec<String>> = None;
+    for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => match v.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => limit = n.min(100),
+                _ => return validation(&format!("limit must be a positive integer, got '{v}'")),
+            },
+            "after" => match parse_after(&v) {
+                Some(n) => after = n,
+                None => return validation(&format!("invalid paging cursor '{v}'")),
+            },
+            "archived" => archived = v.eq_ignore_ascii_case("true"),
+            "properties" => props.get_or_insert_with(Vec::new).extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
+            ),
+            _ => {}
+        }
+    }
+    let st = state.clone();
+    let rows = state
+        .cache
+        .get_or_compute(format!("hubspot|archived={archived}"), false, move || {
+            let t = table(&st);
+            t.by_id
+                .iter()
+                .copied()
+                .filter(|&i| t.rec(i).flag == archived)
+                .collect()
+        })
+        .await;
+    let props = props.unwrap_or_else(|| DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect());
+    let t = table(&state);
+    let start = after.min(rows.len());
+    let end = (start + limit).min(rows.len());
+    let mut out = Vec::with_capacity(64 + (end - start) * 700);
+    out.extend_from_slice(b"{\"results\":[");
+    for (n, &i) in rows[start..end].iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        push_deal(&mut out, t.raw(i), &props);
+    }
+    out.push(b']');
+    if end < rows.len() {
+        let mut link = format!(
+            "{}/crm/v3/objects/deals?limit={limit}&after={end}",
+            state.base_url
+        );
+        if !props.is_empty() {
+            let encoded: String =
+                url::form_urlencoded::byte_serialize(props.join(",").as_bytes()).collect();
+            link.push_str(&format!("&properties={encoded}"));
+        }
+        if archived {
+            link.push_str("&archived=true");
+        }
+        out.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
+        json::push_str(&mut out, &end.to_string());
+        out.extend_from_slice(b",\"link\":");
+        json::push_str(&mut out, &link);
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b'}');
+    json_response(StatusCode::OK, out)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prop {
+    Modified,
+    ObjectId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
+    Millis(i64),
+    Id(Id),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Filter {
+    op: Op,
+    operand: Operand,
+}
+
+fn prop_of(name: &str) -> Option<Prop> {
+    match name {
+        "hs_lastmodifieddate" | "lastmodifieddate" => Some(Prop::Modified),
+        "hs_object_id" | "id" => Some(Prop::ObjectId),
+        _ => None,
+    }
+}
+
+fn value_str(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_filter(f: &Value) -> Result<Filter, String> {
+    let name = f
+        .get("propertyName")
+        .and_then(Value::as_str)
+        .ok_or("a filter needs propertyName")?;
+    let prop = prop_of(name).ok_or_else(|| {
+        format!("the sandbox filters on hs_lastmodifieddate and hs_object_id only, not '{name}'")
+    })?;
+    let op = match f.get("operator").and_then(Value::as_str).unwrap_or("") {
+        "EQ" => Op::Eq,
+        "NEQ" => Op::Neq,
+        "GT" => Op::Gt,
+        "GTE" => Op::Gte,
+        "LT" => Op::Lt,
+        "LTE" => Op::Lte,
+        other => return Err(format!("unsupported operator '{other}'")),
+    };
+    let value = f
+        .get("value")
+        .and_then(value_str)
+        .ok_or("a filter needs a value")?;
+    let operand = match prop {
+        Prop::Modified => {
+            let ms = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+                value.parse::<i64>().ok()
+            } else {
+                json::parse_instant(&value)
+            };
+            Operand::Millis(ms.ok_or_else(|| format!("cannot read '{value}' as a datetime"))?)
+        }
+        Prop::ObjectId => Operand::Id(Id::from_str(value.trim())),
+    };
+    Ok(Filter { op, operand })
+}
+
+fn test<T: PartialOrd>(op: Op, a: T, b: T) -> bool {
+    match op {
+        Op::Eq => a == b,
+        Op::Neq => a != b,
+        Op::Gt => a > b,
+        Op::Gte => a >= b,
+        Op::Lt => a < b,
+        Op::Lte => a <= b,
+    }
+}
+
+/// `POST /crm/v3/objects/deals/search`.
+pub(crate) async fn search(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return validation(&format!("invalid JSON body: {e}")),
+    };
+    let mut groups: Vec<Vec<Filter>> = Vec::new();
+    for g in req
+        .get("filterGroups")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let mut fs = Vec::new();
+        for f in g
+            .get("filters")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            match parse_filter(f) {
+                Ok(f) => fs.push(f),
+                Err(m) => return validation(&m),
+            }
+        }
+        groups.push(fs);
+    }
+    let mut sorts: Vec<(Prop, bool)> = Vec::new();
+    for s in req
+        .get("sorts")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (name, desc) = match s {
+            Value::String(s) => match s.strip_prefix('-') {
+                Some(n) => (n.to_string(), true),
+                None => (s.clone(), false),
+            },
+            Value::Object(_) => (
+                s.get("propertyName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                s.get("direction").and_then(Value::as_str) == Some("DESCENDING"),
+            ),
+            _ => return validation("a sort is a property name or {propertyName, direction}"),
+        };
+        match prop_of(&name) {
+            Some(p) => sorts.push((p, desc)),
+            None => {
+                return validation(&format!(
+                    "the sandbox sorts on hs_lastmodifieddate and hs_object_id only, not '{name}'"
+                ));
+            }
+        }
+    }
+    let limit = match req.get("limit") {
+        None | Some(Value::Null) => 10,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=200).contains(&n) => n as usize,
+            _ => return validation("limit must be between 1 and 200"),
+        },
+    };
+    let after = match req.get("after") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match value_str(v).as_deref().and_then(parse_after) {
+            Some(n) => n,
+            None => return validation("invalid paging cursor"),
+        },
+    };
+    let props: Vec<String> = match req.get("properties").and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        _ => DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect(),
+    };
+    let key = format!("hubspot-search|{groups:?}|{sorts:?}");
+    let st = state.clone();
+    let rows = state
+        .cache
+        .get_or_compute(key, false, move || {
+            let t = table(&st);
+            let matches = |i: u32| {
+                let r = t.rec(i);
+                groups.is_empty()
+                    || groups.iter().any(|g| {
+                        g.iter().all(|f| match &f.operand {
+                            Operand::Millis(ms) => {
+                                r.cursor != i64::MIN && test(f.op, r.cursor, *ms)
+                            }
+                            Operand::Id(id) => test(f.op, &r.id, id),
+                        })
+                    })
+            };
+            let mut rows: Vec<u32> = t
+                .by_id
+                .iter()
+                .copied()
+                .filter(|&i| !t.rec(i).flag && matches(i))
+                .collect();
+            rows.sort_by(|&a, &b| {
+                let (ra, rb) = (t.rec(a), t.rec(b));
+                for (p, desc) in &sorts {
+                    let o = match p {
+                        Prop::Modified => ra.cursor.cmp(&rb.cursor),
+                        Prop::ObjectId => ra.id.cmp(&rb.id),
+                    };
+                    let o = if *desc { o.reverse() } else { o };
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+                std::cmp::Ordering::Equal
+            });
+            rows
+        })
+        .await;
+    let t = table(&state);
+    let start = after.min(rows.len());
+    let end = (start + limit).min(rows.len());
+    let mut out = Vec::with_capacity(64 + (end - start) * 700);
+    out.extend_from_slice(b"{\"total\":");
+    json::push_u(&mut out, rows.len() as u64);
+    out.extend_from_slice(b",\"results\":[");
+    for (n, &i) in rows[start..end].iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        push_deal(&mut out, t.raw(i), &props);
+    }
+    out.push(b']');
+    if end < rows.len() {
+        out.extend_from_slice(b",\"paging\":{\"next\":{\"after\":");
+        json::push_str(&mut out, &end.to_string());
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b'}');
+    json_response(StatusCode::OK, out)
+}
