@@ -23,14 +23,26 @@ fn literal(value: &str) -> String {
 pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
     let table = format!("{}.{}", ident(&model.name.schema), ident(&model.name.name));
     match &test.kind {
-        TestKind::NotNull { column } => format!("SELECT * FROM {table} WHERE {} IS NULL", ident(column)),
+        TestKind::NotNull { column } => {
+            format!("SELECT * FROM {table} WHERE {} IS NULL", ident(column))
+        }
         TestKind::Unique { column } => {
             let c = ident(column);
-            format!("SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY n DESC, {c}")
+            format!(
+                "SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY n DESC, {c}"
+            )
         }
         TestKind::AcceptedValues { column, values } => {
             let c = ident(column);
-            let list = if values.is_empty() { "NULL".to_string() } else { values.iter().map(|v| literal(v)).collect::<Vec<_>>().join(", ") };
+            let list = if values.is_empty() {
+                "NULL".to_string()
+            } else {
+                values
+                    .iter()
+                    .map(|v| literal(v))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             format!(
                 "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({list}) GROUP BY CAST({c} AS VARCHAR) ORDER BY n DESC, 1"
             )
@@ -53,9 +65,16 @@ fn format_row(batch: &RecordBatch, row: usize) -> String {
     let get = |name: &str| -> Option<String> {
         let i = schema.index_of(name).ok()?;
         let col = batch.column(i);
-        Some(if col.is_null(row) { "NULL".to_string() } else { array_value_to_string(col, row).unwrap_or_default() })
+        Some(if col.is_null(row) {
+            "NULL".to_string()
+        } else {
+            array_value_to_string(col, row).unwrap_or_default()
+        })
     };
-    let count = get("n").filter(|n| n != "1").map(|n| format!(" ({n} rows)")).unwrap_or_default();
+    let count = get("n")
+        .filter(|n| n != "1")
+        .map(|n| format!(" ({n} rows)"))
+        .unwrap_or_default();
     if let Some(m) = get("message") {
         return m;
     }
@@ -70,7 +89,11 @@ fn format_row(batch: &RecordBatch, row: usize) -> String {
         .take(8)
         .map(|(i, f)| {
             let col = batch.column(i);
-            let mut v = if col.is_null(row) { "NULL".to_string() } else { array_value_to_string(col, row).unwrap_or_default() };
+            let mut v = if col.is_null(row) {
+                "NULL".to_string()
+            } else {
+                array_value_to_string(col, row).unwrap_or_default()
+            };
             if v.chars().count() > 60 {
                 v = v.chars().take(57).collect::<String>() + "...";
             }
@@ -113,7 +136,12 @@ pub(crate) async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpe
     match result {
         Err(e) => TestResult {
             outcome: TestOutcome::Error,
-            message: Some(format!("model {}: test {} could not run ({}): {e}", model.name, test.name, test.file.display())),
+            message: Some(format!(
+                "model {}: test {} could not run ({}): {e}",
+                model.name,
+                test.name,
+                test.file.display()
+            )),
             ..base
         },
         Ok(batches) => {
@@ -121,12 +149,19 @@ pub(crate) async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpe
             if total == 0 {
                 return base;
             }
-            let outcome = if test.severity == Severity::Error { TestOutcome::Fail } else { TestOutcome::Warn };
+            let outcome = if test.severity == Severity::Error {
+                TestOutcome::Fail
+            } else {
+                TestOutcome::Warn
+            };
             let rows = describe_rows(&batches, total);
             TestResult {
                 outcome,
                 failures: total,
-                message: Some(format!("model {}: test {} failed: {rows}", model.name, test.name)),
+                message: Some(format!(
+                    "model {}: test {} failed: {rows}",
+                    model.name, test.name
+                )),
                 ..base
             }
         }

@@ -46,16 +46,34 @@ fn type_name(t: &DataType) -> String {
         DataType::Boolean => "boolean".into(),
         DataType::Date32 => "date".into(),
         DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
-        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => "timestamp".into(),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => {
+            "timestamp".into()
+        }
         other => other.to_string(),
     }
+}
+
+/// A model has an enforced contract when at least one of its columns declares a `data_type`;
+/// columns listed without types are otherwise only documentation and test targets.
+pub(crate) fn enforced(model: &Model) -> bool {
+    model.columns.iter().any(|c| c.data_type.is_some())
 }
 
 /// The contract's violations by the schema `actual`; the output schema when there are none.
 pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, Vec<String>> {
     let mut errors = Vec::new();
-    if model.columns.is_empty() {
-        let fields: Vec<Field> = actual.fields().iter().map(|f| Field::new(f.name(), normalized(f.data_type()), true)).collect();
+    if !enforced(model) {
+        let fields: Vec<Field> = actual
+            .fields()
+            .iter()
+            .map(|f| {
+                let not_null = model
+                    .columns
+                    .iter()
+                    .any(|c| c.name == *f.name() && c.not_null);
+                Field::new(f.name(), normalized(f.data_type()), !not_null)
+            })
+            .collect();
         return Ok(Arc::new(Schema::new(fields)));
     }
     let got: Vec<&str> = actual.fields().iter().map(|f| f.name().as_str()).collect();
@@ -63,7 +81,11 @@ pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, 
     if got != want {
         let missing: Vec<&str> = want.iter().filter(|w| !got.contains(w)).copied().collect();
         let extra: Vec<&str> = got.iter().filter(|g| !want.contains(g)).copied().collect();
-        let mut msg = format!("contract columns are [{}], the model returns [{}]", want.join(", "), got.join(", "));
+        let mut msg = format!(
+            "contract columns are [{}], the model returns [{}]",
+            want.join(", "),
+            got.join(", ")
+        );
         if !missing.is_empty() {
             msg.push_str(&format!("; missing: {}", missing.join(", ")));
         }
@@ -82,8 +104,17 @@ pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, 
             Some(expected) if compatible(field.data_type(), expected) => expected.clone(),
             Some(expected) => {
                 let hint = match (field.data_type(), expected) {
-                    (DataType::Int64 | DataType::Int32 | DataType::Float64 | DataType::Decimal128(..), DataType::Decimal128(p, s)) => {
-                        format!(" (cast it in the SQL: CAST({} AS DECIMAL({p},{s})))", spec.name)
+                    (
+                        DataType::Int64
+                        | DataType::Int32
+                        | DataType::Float64
+                        | DataType::Decimal128(..),
+                        DataType::Decimal128(p, s),
+                    ) => {
+                        format!(
+                            " (cast it in the SQL: CAST({} AS DECIMAL({p},{s})))",
+                            spec.name
+                        )
                     }
                     _ => String::new(),
                 };
@@ -99,11 +130,19 @@ pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, 
         };
         fields.push(Field::new(&spec.name, target, !spec.not_null));
     }
-    if errors.is_empty() { Ok(Arc::new(Schema::new(fields))) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Arc::new(Schema::new(fields)))
+    } else {
+        Err(errors)
+    }
 }
 
 /// Checks and casts the model's output to its contract (or normalizes it when it has none).
-pub(crate) fn conform(model: &Model, actual: &Schema, batches: Vec<RecordBatch>) -> Result<(SchemaRef, Vec<RecordBatch>), Vec<String>> {
+pub(crate) fn conform(
+    model: &Model,
+    actual: &Schema,
+    batches: Vec<RecordBatch>,
+) -> Result<(SchemaRef, Vec<RecordBatch>), Vec<String>> {
     let schema = check_schema(model, actual)?;
     let mut nulls = vec![0usize; schema.fields().len()];
     let mut out = Vec::with_capacity(batches.len());
@@ -114,23 +153,38 @@ pub(crate) fn conform(model: &Model, actual: &Schema, batches: Vec<RecordBatch>)
             let array = if array.data_type() == field.data_type() {
                 array.clone()
             } else {
-                arrow::compute::cast(array, field.data_type()).map_err(|e| vec![format!("column {}: {e}", field.name())])?
+                arrow::compute::cast(array, field.data_type())
+                    .map_err(|e| vec![format!("column {}: {e}", field.name())])?
             };
             columns.push(array);
         }
-        if nulls.iter().zip(schema.fields()).any(|(n, f)| *n > 0 && !f.is_nullable()) {
+        if nulls
+            .iter()
+            .zip(schema.fields())
+            .any(|(n, f)| *n > 0 && !f.is_nullable())
+        {
             continue; // reported below
         }
-        let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| vec![e.to_string()])?;
+        let batch =
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| vec![e.to_string()])?;
         out.push(batch);
     }
     let errors: Vec<String> = nulls
         .iter()
         .zip(schema.fields())
         .filter(|(n, f)| **n > 0 && !f.is_nullable())
-        .map(|(n, f)| format!("column {}: {n} NULL value(s) break the not_null constraint", f.name()))
+        .map(|(n, f)| {
+            format!(
+                "column {}: {n} NULL value(s) break the not_null constraint",
+                f.name()
+            )
+        })
         .collect();
-    if errors.is_empty() { Ok((schema, out)) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok((schema, out))
+    } else {
+        Err(errors)
+    }
 }
 
 #[cfg(test)]
@@ -141,8 +195,14 @@ mod tests {
     fn widenings_are_compatible_but_int_to_decimal_is_not() {
         assert!(compatible(&DataType::Utf8View, &DataType::Utf8));
         assert!(compatible(&DataType::Int32, &DataType::Int64));
-        assert!(compatible(&DataType::Decimal128(10, 2), &DataType::Decimal128(18, 2)));
-        assert!(!compatible(&DataType::Decimal128(18, 4), &DataType::Decimal128(18, 2)));
+        assert!(compatible(
+            &DataType::Decimal128(10, 2),
+            &DataType::Decimal128(18, 2)
+        ));
+        assert!(!compatible(
+            &DataType::Decimal128(18, 4),
+            &DataType::Decimal128(18, 2)
+        ));
         assert!(!compatible(&DataType::Int64, &DataType::Decimal128(18, 2)));
         assert!(!compatible(&DataType::Utf8, &DataType::Date32));
     }

@@ -33,14 +33,29 @@ pub(crate) fn check(project: &Project) -> Vec<Problem> {
                     format!("table '{name}' must be written schema.name (e.g. raw.x, staging.x, seeds.x)"),
                 ));
             } else if !known(project, &r.table) {
-                problems.push(Problem::new(&m.file, Some(r.line), format!("unknown table {}: not a model, a seed, a raw or _pslake table", r.table)));
+                problems.push(Problem::new(
+                    &m.file,
+                    Some(r.line),
+                    format!(
+                        "unknown table {}: not a model, a seed, a raw or _pslake table",
+                        r.table
+                    ),
+                ));
             }
         }
         for t in &m.test_refs {
             if !known(project, t) {
                 let line = m.tests.first().and_then(|t| t.line);
-                let file = m.tests.first().map(|t| t.file.clone()).unwrap_or_else(|| m.file.clone());
-                problems.push(Problem::new(file, line, format!("model {}: a test reads unknown table {t}", m.name)));
+                let file = m
+                    .tests
+                    .first()
+                    .map(|t| t.file.clone())
+                    .unwrap_or_else(|| m.file.clone());
+                problems.push(Problem::new(
+                    file,
+                    line,
+                    format!("model {}: a test reads unknown table {t}", m.name),
+                ));
             }
         }
     }
@@ -49,12 +64,20 @@ pub(crate) fn check(project: &Project) -> Vec<Problem> {
 }
 
 fn known(project: &Project, t: &TableName) -> bool {
-    project.model(t).is_some() || project.is_seed(t) || *t == run_context_table() || is_lake_table(t)
+    project.model(t).is_some()
+        || project.is_seed(t)
+        || *t == run_context_table()
+        || is_lake_table(t)
 }
 
 /// The models (indexes into `project.models()`) each model reads, self excluded.
 pub(crate) fn parents(project: &Project) -> Vec<Vec<usize>> {
-    let index: BTreeMap<&TableName, usize> = project.models().iter().enumerate().map(|(i, m)| (&m.name, i)).collect();
+    let index: BTreeMap<&TableName, usize> = project
+        .models()
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (&m.name, i))
+        .collect();
     project
         .models()
         .iter()
@@ -107,11 +130,23 @@ fn cycles(project: &Project) -> Vec<Problem> {
             continue;
         }
         let models = project.models();
-        let mut path: Vec<String> = cycle.iter().rev().map(|&i| models[i].name.to_string()).collect();
+        let mut path: Vec<String> = cycle
+            .iter()
+            .rev()
+            .map(|&i| models[i].name.to_string())
+            .collect();
         path.push(models[cycle[cycle.len() - 1]].name.to_string());
         let first = &models[cycle[cycle.len() - 1]];
-        let line = first.refs.iter().find(|r| cycle.iter().any(|&i| models[i].name == r.table)).map(|r| r.line);
-        problems.push(Problem::new(&first.file, line, format!("dependency cycle: {}", path.join(" -> "))));
+        let line = first
+            .refs
+            .iter()
+            .find(|r| cycle.iter().any(|&i| models[i].name == r.table))
+            .map(|r| r.line);
+        problems.push(Problem::new(
+            &first.file,
+            line,
+            format!("dependency cycle: {}", path.join(" -> ")),
+        ));
     }
     problems
 }
@@ -122,7 +157,11 @@ pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
     let mut remaining: BTreeSet<usize> = subset.clone();
     let mut out = Vec::with_capacity(subset.len());
     while !remaining.is_empty() {
-        let ready: Vec<usize> = remaining.iter().copied().filter(|&i| parents[i].iter().all(|p| !remaining.contains(p))).collect();
+        let ready: Vec<usize> = remaining
+            .iter()
+            .copied()
+            .filter(|&i| parents[i].iter().all(|p| !remaining.contains(p)))
+            .collect();
         if ready.is_empty() {
             // Cycles are rejected at load; keep going deterministically anyway.
             out.extend(remaining.iter().copied());
@@ -156,7 +195,10 @@ pub(crate) fn select(project: &Project, expr: Option<&str>) -> Result<BTreeSet<u
     let Some(expr) = expr.map(str::trim).filter(|e| !e.is_empty()) else {
         return Ok(all);
     };
-    let err = |reason: String| Error::Select { select: expr.to_string(), reason };
+    let err = |reason: String| Error::Select {
+        select: expr.to_string(),
+        reason,
+    };
     let parents = parents(project);
     let mut children = vec![Vec::new(); parents.len()];
     for (c, ps) in parents.iter().enumerate() {
@@ -185,7 +227,10 @@ pub(crate) fn select(project: &Project, expr: Option<&str>) -> Result<BTreeSet<u
                         true
                     } else if let Some(tag) = core.strip_prefix("tag:") {
                         m.tags.iter().any(|t| t == tag)
-                    } else if let Some(folder) = core.strip_prefix("folder:").or_else(|| core.strip_prefix("schema:")) {
+                    } else if let Some(folder) = core
+                        .strip_prefix("folder:")
+                        .or_else(|| core.strip_prefix("schema:"))
+                    {
                         m.name.schema == folder
                     } else if let Some(path) = core.strip_prefix("path:") {
                         m.file.starts_with(path.trim_end_matches('/'))

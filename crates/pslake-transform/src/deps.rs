@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectNamePart, Query, Spanned, Statement, Visit, Visitor};
+use datafusion::sql::sqlparser::ast::{
+    ObjectName, ObjectNamePart, Query, Spanned, Statement, Visit, Visitor,
+};
 use pslake_lake::TableName;
 
 /// A table named in the SQL, with the 1-based line of its first mention.
@@ -35,16 +37,28 @@ pub struct SqlError {
 /// Parses `sql` (exactly one `SELECT`/`WITH` query) and returns the tables it reads, in order of
 /// first mention, without duplicates and without CTE names.
 pub fn table_refs(sql: &str) -> Result<Vec<TableRef>, SqlError> {
-    let statements = DFParser::parse_sql(sql).map_err(|e| SqlError { line: parse_error_line(&e.to_string()), message: e.to_string() })?;
+    let statements = DFParser::parse_sql(sql).map_err(|e| SqlError {
+        line: parse_error_line(&e.to_string()),
+        message: e.to_string(),
+    })?;
     let mut iter = statements.into_iter();
     let (Some(first), None) = (iter.next(), iter.next()) else {
-        return Err(SqlError { line: None, message: "a model file must hold exactly one SELECT statement".into() });
+        return Err(SqlError {
+            line: None,
+            message: "a model file must hold exactly one SELECT statement".into(),
+        });
     };
     let DFStatement::Statement(statement) = first else {
-        return Err(SqlError { line: None, message: "a model must be a SELECT query".into() });
+        return Err(SqlError {
+            line: None,
+            message: "a model must be a SELECT query".into(),
+        });
     };
     let Statement::Query(query) = statement.as_ref() else {
-        return Err(SqlError { line: None, message: "a model must be a SELECT query".into() });
+        return Err(SqlError {
+            line: None,
+            message: "a model must be a SELECT query".into(),
+        });
     };
     let mut collector = Collector::default();
     let _ = query.visit(&mut collector);
@@ -68,8 +82,16 @@ pub fn table_refs(sql: &str) -> Result<Vec<TableRef>, SqlError> {
             continue;
         }
         let r = match parts.as_slice() {
-            [schema, table] => TableRef { table: TableName::new(schema, table), line, unqualified: None },
-            _ => TableRef { table: TableName::new("", key.clone()), line, unqualified: Some(key) },
+            [schema, table] => TableRef {
+                table: TableName::new(schema, table),
+                line,
+                unqualified: None,
+            },
+            _ => TableRef {
+                table: TableName::new("", key.clone()),
+                line,
+                unqualified: Some(key),
+            },
         };
         out.push(r);
     }
@@ -79,7 +101,10 @@ pub fn table_refs(sql: &str) -> Result<Vec<TableRef>, SqlError> {
 fn parse_error_line(message: &str) -> Option<usize> {
     // sqlparser: "... at Line: 3, Column: 7"
     let rest = &message[message.find("Line: ")? + 6..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[derive(Default)]
@@ -95,7 +120,11 @@ impl Visitor for Collector {
         if let Some(with) = &query.with {
             for cte in &with.cte_tables {
                 let id = &cte.alias.name;
-                self.ctes.insert(if id.quote_style.is_some() { id.value.clone() } else { id.value.to_lowercase() });
+                self.ctes.insert(if id.quote_style.is_some() {
+                    id.value.clone()
+                } else {
+                    id.value.to_lowercase()
+                });
             }
         }
         ControlFlow::Continue(())
@@ -113,13 +142,20 @@ mod tests {
     use super::*;
 
     fn names(sql: &str) -> Vec<String> {
-        table_refs(sql).expect("parses").into_iter().map(|r| r.table.to_string()).collect()
+        table_refs(sql)
+            .expect("parses")
+            .into_iter()
+            .map(|r| r.table.to_string())
+            .collect()
     }
 
     #[test]
     fn joins_subqueries_and_ctes() {
         let sql = "WITH x AS (SELECT * FROM raw.a)\nSELECT * FROM x\nJOIN staging.b ON x.id = b.id\nWHERE b.k IN (SELECT k FROM seeds.m) UNION ALL SELECT * FROM Canonical.C";
-        assert_eq!(names(sql), vec!["raw.a", "staging.b", "seeds.m", "canonical.c"]);
+        assert_eq!(
+            names(sql),
+            vec!["raw.a", "staging.b", "seeds.m", "canonical.c"]
+        );
         let refs = table_refs(sql).expect("parses");
         assert_eq!(refs[1].line, 3);
     }
@@ -134,7 +170,7 @@ mod tests {
     fn rejects_non_queries_and_reports_parse_lines() {
         assert!(table_refs("DELETE FROM raw.a").is_err());
         assert!(table_refs("SELECT 1; SELECT 2").is_err());
-        let e = table_refs("SELECT *\nFROM raw.a\nWHERE (").expect_err("bad sql");
+        let e = table_refs("SELECT *\nFROM raw.a\nWHERE )").expect_err("bad sql");
         assert_eq!(e.line, Some(3), "{}", e.message);
     }
 }

@@ -15,11 +15,11 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::common::TableReference;
 use datafusion::common::{Column, JoinType};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
-use datafusion::common::TableReference;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
@@ -30,7 +30,9 @@ use crate::contract;
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::project::{Materialization, Model, Project};
-use crate::report::{BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome, TestReport, TestResult};
+use crate::report::{
+    BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome, TestReport, TestResult,
+};
 use crate::session;
 
 /// What to build and with which run context.
@@ -62,7 +64,9 @@ impl BuildOptions {
             run_id: run_id.into(),
             full_refresh: false,
             pipeline: "pslake".into(),
-            concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            concurrency: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -73,7 +77,12 @@ fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
 }
 
 /// A session with the lake's tables, the seeds and `pslake.run_context`.
-async fn base_context(project: &Project, lake: &Lake, opts: &BuildOptions, started: DateTime<Utc>) -> Result<SessionContext> {
+async fn base_context(
+    project: &Project,
+    lake: &Lake,
+    opts: &BuildOptions,
+    started: DateTime<Utc>,
+) -> Result<SessionContext> {
     let ctx = session::new_context();
     lake.register_all(&ctx).await?;
     session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, started)
@@ -87,7 +96,11 @@ async fn base_context(project: &Project, lake: &Lake, opts: &BuildOptions, start
 
 /// The selection plus every ancestor whose result is not in the lake (views, rejects, warnings
 /// models, never-published tables): they must be computed for the selection to run.
-fn with_unmaterialized_ancestors(project: &Project, selected: &BTreeSet<usize>, lake_tables: &BTreeSet<TableName>) -> BTreeSet<usize> {
+fn with_unmaterialized_ancestors(
+    project: &Project,
+    selected: &BTreeSet<usize>,
+    lake_tables: &BTreeSet<TableName>,
+) -> BTreeSet<usize> {
     let parents = dag::parents(project);
     let mut out = selected.clone();
     let mut stack: Vec<usize> = selected.iter().copied().collect();
@@ -116,8 +129,17 @@ fn contract_schema(model: &Model) -> Option<SchemaRef> {
     if model.columns.is_empty() || model.columns.iter().any(|c| c.data_type.is_none()) {
         return None;
     }
-    let fields: Vec<Field> =
-        model.columns.iter().map(|c| Field::new(&c.name, c.data_type.clone().expect("checked above"), !c.not_null)).collect();
+    let fields: Vec<Field> = model
+        .columns
+        .iter()
+        .map(|c| {
+            Field::new(
+                &c.name,
+                c.data_type.clone().expect("checked above"),
+                !c.not_null,
+            )
+        })
+        .collect();
     Some(Arc::new(Schema::new(fields)))
 }
 
@@ -132,7 +154,9 @@ fn register_empty_self(ctx: &SessionContext, model: &Model) -> std::result::Resu
     session::register_batches(ctx, &model.name, schema, Vec::new()).map_err(|e| e.to_string())
 }
 
-const REJECT_COLUMNS: [&str; 8] = ["system", "stream", "key", "rule", "field", "value", "message", "_raw"];
+const REJECT_COLUMNS: [&str; 8] = [
+    "system", "stream", "key", "rule", "field", "value", "message", "_raw",
+];
 const WARNING_COLUMNS: [&str; 4] = ["rule", "source", "key", "message"];
 
 fn required_columns(model: &Model) -> &'static [&'static str] {
@@ -144,9 +168,18 @@ fn required_columns(model: &Model) -> &'static [&'static str] {
 }
 
 fn check_required(model: &Model, schema: &Schema) -> Option<String> {
-    let missing: Vec<&str> = required_columns(model).iter().copied().filter(|c| schema.field_with_name(c).is_err()).collect();
+    let missing: Vec<&str> = required_columns(model)
+        .iter()
+        .copied()
+        .filter(|c| schema.field_with_name(c).is_err())
+        .collect();
     (!missing.is_empty()).then(|| {
-        format!("a {} model must return the columns {}; missing: {}", model.materialized.as_str(), required_columns(model).join(", "), missing.join(", "))
+        format!(
+            "a {} model must return the columns {}; missing: {}",
+            model.materialized.as_str(),
+            required_columns(model).join(", "),
+            missing.join(", ")
+        )
     })
 }
 
@@ -162,13 +195,25 @@ pub(crate) struct Planned {
 
 /// Plans every model of `order` in `ctx` (which it modifies: each model's planned schema is
 /// registered as an empty table for the models after it), and each model's tests.
-pub(crate) async fn plan_models(project: &Project, ctx: &SessionContext, order: &[usize], skip_missing: bool) -> Planned {
+pub(crate) async fn plan_models(
+    project: &Project,
+    ctx: &SessionContext,
+    order: &[usize],
+    skip_missing: bool,
+) -> Planned {
     let parents = dag::parents(project);
-    let mut out = Planned { schemas: HashMap::new(), problems: Vec::new(), skipped: HashMap::new() };
+    let mut out = Planned {
+        schemas: HashMap::new(),
+        problems: Vec::new(),
+        skipped: HashMap::new(),
+    };
     for &i in order {
         let m = &project.models()[i];
         if let Some(p) = parents[i].iter().find(|p| out.skipped.contains_key(p)) {
-            out.skipped.insert(i, format!("upstream {} was not planned", project.models()[*p].name));
+            out.skipped.insert(
+                i,
+                format!("upstream {} was not planned", project.models()[*p].name),
+            );
             continue;
         }
         let missing: Vec<(&TableName, usize)> = m
@@ -181,7 +226,10 @@ pub(crate) async fn plan_models(project: &Project, ctx: &SessionContext, order: 
         if !missing.is_empty() {
             let names: Vec<String> = missing.iter().map(|(t, _)| t.to_string()).collect();
             if skip_missing {
-                out.skipped.insert(i, format!("not planned: {} not in the lake yet", names.join(", ")));
+                out.skipped.insert(
+                    i,
+                    format!("not planned: {} not in the lake yet", names.join(", ")),
+                );
             } else {
                 for (t, line) in missing {
                     out.problems.push(Problem::new(
@@ -200,34 +248,51 @@ pub(crate) async fn plan_models(project: &Project, ctx: &SessionContext, order: 
         let df = match ctx.sql(&m.sql).await {
             Ok(df) => df,
             Err(e) => {
-                out.problems.push(Problem::new(&m.file, error_line(&e), format!("model {}: {}", m.name, e.strip_backtrace())));
+                out.problems.push(Problem::new(
+                    &m.file,
+                    error_line(&e),
+                    format!("model {}: {}", m.name, e.strip_backtrace()),
+                ));
                 continue;
             }
         };
         let planned = df.schema().as_arrow().clone();
         let yml = m.tests.first().map(|t| t.file.clone());
         if let Some(msg) = check_required(m, &planned) {
-            out.problems.push(Problem::new(&m.file, None, format!("model {}: {msg}", m.name)));
+            out.problems.push(Problem::new(
+                &m.file,
+                None,
+                format!("model {}: {msg}", m.name),
+            ));
             continue;
         }
         let schema = match contract::check_schema(m, &planned) {
             Ok(s) => s,
             Err(errors) => {
                 for e in errors {
-                    out.problems.push(Problem::new(&m.file, None, format!("model {}: contract: {e}", m.name)));
+                    out.problems.push(Problem::new(
+                        &m.file,
+                        None,
+                        format!("model {}: contract: {e}", m.name),
+                    ));
                 }
                 let _ = yml;
                 continue;
             }
         };
         if let Err(e) = session::register_batches(ctx, &m.name, schema.clone(), Vec::new()) {
-            out.problems.push(Problem::new(&m.file, None, e.to_string()));
+            out.problems
+                .push(Problem::new(&m.file, None, e.to_string()));
             continue;
         }
         for t in &m.tests {
             let sql = checks::test_sql(m, t);
             if let Err(e) = ctx.sql(&sql).await {
-                out.problems.push(Problem::new(&t.file, t.line, format!("model {}: test {}: {}", m.name, t.name, e.strip_backtrace())));
+                out.problems.push(Problem::new(
+                    &t.file,
+                    t.line,
+                    format!("model {}: test {}: {}", m.name, t.name, e.strip_backtrace()),
+                ));
             }
         }
         out.schemas.insert(i, schema);
@@ -235,13 +300,22 @@ pub(crate) async fn plan_models(project: &Project, ctx: &SessionContext, order: 
     out
 }
 
-fn strings(batches: &[RecordBatch], column: &str) -> std::result::Result<Vec<Option<String>>, String> {
+fn strings(
+    batches: &[RecordBatch],
+    column: &str,
+) -> std::result::Result<Vec<Option<String>>, String> {
     let mut out = Vec::new();
     for b in batches {
         let i = b.schema().index_of(column).map_err(|e| e.to_string())?;
-        let array = arrow::compute::cast(b.column(i), &DataType::Utf8).map_err(|e| format!("column {column}: {e}"))?;
-        let array = array.as_any().downcast_ref::<StringArray>().expect("cast to Utf8 gives a StringArray");
-        out.extend((0..array.len()).map(|r| (!array.is_null(r)).then(|| array.value(r).to_string())));
+        let array = arrow::compute::cast(b.column(i), &DataType::Utf8)
+            .map_err(|e| format!("column {column}: {e}"))?;
+        let array = array
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8 gives a StringArray");
+        out.extend(
+            (0..array.len()).map(|r| (!array.is_null(r)).then(|| array.value(r).to_string())),
+        );
     }
     Ok(out)
 }
@@ -249,14 +323,25 @@ fn strings(batches: &[RecordBatch], column: &str) -> std::result::Result<Vec<Opt
 fn required(values: Vec<Option<String>>, column: &str) -> std::result::Result<Vec<String>, String> {
     let nulls = values.iter().filter(|v| v.is_none()).count();
     if nulls > 0 {
-        return Err(format!("column {column} has {nulls} NULL value(s); it is required"));
+        return Err(format!(
+            "column {column} has {nulls} NULL value(s); it is required"
+        ));
     }
     Ok(values.into_iter().map(Option::unwrap_or_default).collect())
 }
 
-fn reject_rows(batches: &[RecordBatch], run_id: &str, now: DateTime<Utc>) -> std::result::Result<Vec<RejectRow>, String> {
+fn reject_rows(
+    batches: &[RecordBatch],
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<Vec<RejectRow>, String> {
     let col = |c| strings(batches, c);
-    let (system, stream, rule, message) = (required(col("system")?, "system")?, required(col("stream")?, "stream")?, required(col("rule")?, "rule")?, required(col("message")?, "message")?);
+    let (system, stream, rule, message) = (
+        required(col("system")?, "system")?,
+        required(col("stream")?, "stream")?,
+        required(col("rule")?, "rule")?,
+        required(col("message")?, "message")?,
+    );
     let (key, field, value, raw) = (col("key")?, col("field")?, col("value")?, col("_raw")?);
     Ok((0..system.len())
         .map(|i| RejectRow {
@@ -274,9 +359,17 @@ fn reject_rows(batches: &[RecordBatch], run_id: &str, now: DateTime<Utc>) -> std
         .collect())
 }
 
-fn warning_rows(batches: &[RecordBatch], run_id: &str, now: DateTime<Utc>) -> std::result::Result<Vec<WarningRow>, String> {
+fn warning_rows(
+    batches: &[RecordBatch],
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> std::result::Result<Vec<WarningRow>, String> {
     let col = |c| strings(batches, c);
-    let (rule, source, message) = (required(col("rule")?, "rule")?, required(col("source")?, "source")?, required(col("message")?, "message")?);
+    let (rule, source, message) = (
+        required(col("rule")?, "rule")?,
+        required(col("source")?, "source")?,
+        required(col("message")?, "message")?,
+    );
     let key = col("key")?;
     Ok((0..rule.len())
         .map(|i| WarningRow {
@@ -291,11 +384,23 @@ fn warning_rows(batches: &[RecordBatch], run_id: &str, now: DateTime<Utc>) -> st
 }
 
 /// Incremental: the published rows whose key is not in `new`, followed by `new`.
-async fn merge(ctx: &SessionContext, model: &Model, schema: &SchemaRef, new: &[RecordBatch]) -> std::result::Result<Vec<RecordBatch>, String> {
+async fn merge(
+    ctx: &SessionContext,
+    model: &Model,
+    schema: &SchemaRef,
+    new: &[RecordBatch],
+) -> std::result::Result<Vec<RecordBatch>, String> {
     let reference = TableReference::partial(model.name.schema.as_str(), model.name.name.as_str());
-    let old = ctx.table(reference).await.map_err(|e| format!("reading the published table: {e}"))?;
+    let old = ctx
+        .table(reference)
+        .await
+        .map_err(|e| format!("reading the published table: {e}"))?;
     let old_schema = old.schema().as_arrow().clone();
-    let old_names: Vec<&str> = old_schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let old_names: Vec<&str> = old_schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
     let new_names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     if old_names != new_names {
         return Err(format!(
@@ -307,9 +412,15 @@ async fn merge(ctx: &SessionContext, model: &Model, schema: &SchemaRef, new: &[R
     let kept = if new.iter().all(|b| b.num_rows() == 0) {
         old
     } else {
-        let aliases: Vec<String> = (0..model.unique_key.len()).map(|i| format!("__pslake_key_{i}")).collect();
-        let key_exprs: Vec<Expr> =
-            model.unique_key.iter().zip(&aliases).map(|(k, a)| Expr::Column(Column::from_name(k.as_str())).alias(a)).collect();
+        let aliases: Vec<String> = (0..model.unique_key.len())
+            .map(|i| format!("__pslake_key_{i}"))
+            .collect();
+        let key_exprs: Vec<Expr> = model
+            .unique_key
+            .iter()
+            .zip(&aliases)
+            .map(|(k, a)| Expr::Column(Column::from_name(k.as_str())).alias(a))
+            .collect();
         let new_keys = ctx
             .read_batches(new.iter().cloned())
             .and_then(|df| df.select(key_exprs))
@@ -317,9 +428,13 @@ async fn merge(ctx: &SessionContext, model: &Model, schema: &SchemaRef, new: &[R
             .map_err(|e| format!("incremental: unique_key: {e}"))?;
         let left: Vec<&str> = model.unique_key.iter().map(String::as_str).collect();
         let right: Vec<&str> = aliases.iter().map(String::as_str).collect();
-        old.join(new_keys, JoinType::LeftAnti, &left, &right, None).map_err(|e| format!("incremental: merge: {e}"))?
+        old.join(new_keys, JoinType::LeftAnti, &left, &right, None)
+            .map_err(|e| format!("incremental: merge: {e}"))?
     };
-    let kept = kept.collect().await.map_err(|e| format!("incremental: merge: {e}"))?;
+    let kept = kept
+        .collect()
+        .await
+        .map_err(|e| format!("incremental: merge: {e}"))?;
     let mut out = Vec::with_capacity(kept.len() + new.len());
     for b in kept {
         let columns = b
@@ -329,7 +444,10 @@ async fn merge(ctx: &SessionContext, model: &Model, schema: &SchemaRef, new: &[R
             .map(|(a, f)| arrow::compute::cast(a, f.data_type()))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("incremental: published rows: {e}"))?;
-        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| format!("incremental: published rows: {e}"))?);
+        out.push(
+            RecordBatch::try_new(schema.clone(), columns)
+                .map_err(|e| format!("incremental: published rows: {e}"))?,
+        );
     }
     out.extend(new.iter().cloned());
     Ok(out)
@@ -376,35 +494,60 @@ impl Runner<'_> {
             outcome.result.status = ModelStatus::Failed(msg);
         }
         outcome.result.duration = t0.elapsed();
-        reporter.on_model_done(&name, outcome.result.rows, outcome.result.duration, &outcome.result.status);
+        reporter.on_model_done(
+            &name,
+            outcome.result.rows,
+            outcome.result.duration,
+            &outcome.result.status,
+        );
         (i, outcome)
     }
 
     async fn compute(&self, m: &Model, outcome: &mut Outcome) -> std::result::Result<(), String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| format!("model {} ({}): {what}: {e}", m.name, m.file.display());
-        let df = self.ctx.sql(&m.sql).await.map_err(|e| fail("planning", &e.strip_backtrace()))?;
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("model {} ({}): {what}: {e}", m.name, m.file.display())
+        };
+        let df = self
+            .ctx
+            .sql(&m.sql)
+            .await
+            .map_err(|e| fail("planning", &e.strip_backtrace()))?;
         let planned = df.schema().as_arrow().clone();
-        let batches = df.collect().await.map_err(|e| fail("running", &e.strip_backtrace()))?;
-        let actual = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(planned));
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| fail("running", &e.strip_backtrace()))?;
+        let actual = batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| Arc::new(planned));
         if let Some(msg) = check_required(m, &actual) {
             return Err(format!("model {}: {msg}", m.name));
         }
-        let (schema, batches) =
-            contract::conform(m, &actual, batches).map_err(|errs| format!("model {}: contract: {}", m.name, errs.join("; ")))?;
+        let (schema, batches) = contract::conform(m, &actual, batches)
+            .map_err(|errs| format!("model {}: contract: {}", m.name, errs.join("; ")))?;
         outcome.result.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let batches = if m.materialized == Materialization::Incremental && !self.opts.full_refresh && self.lake_tables.contains(&m.name) {
-            merge(&self.ctx, m, &schema, &batches).await.map_err(|e| format!("model {}: {e}", m.name))?
+        let batches = if m.materialized == Materialization::Incremental
+            && !self.opts.full_refresh
+            && self.lake_tables.contains(&m.name)
+        {
+            merge(&self.ctx, m, &schema, &batches)
+                .await
+                .map_err(|e| format!("model {}: {e}", m.name))?
         } else {
             batches
         };
         // Audit: the new data is visible under the model's name to its tests (and, later, to the
         // models downstream), but nothing is committed yet.
-        session::register_batches(&self.ctx, &m.name, schema.clone(), batches.clone()).map_err(|e| fail("registering the result", &e))?;
+        session::register_batches(&self.ctx, &m.name, schema.clone(), batches.clone())
+            .map_err(|e| fail("registering the result", &e))?;
         let mut failures = Vec::new();
         for t in &m.tests {
             let r = checks::run_test(&self.ctx, m, t).await;
             match r.outcome {
-                TestOutcome::Fail | TestOutcome::Error => failures.push(r.message.clone().unwrap_or_default()),
+                TestOutcome::Fail | TestOutcome::Error => {
+                    failures.push(r.message.clone().unwrap_or_default())
+                }
                 TestOutcome::Warn => outcome.warnings.push(WarningRow {
                     run_id: self.opts.run_id.clone(),
                     rule: format!("test:{}", t.name),
@@ -432,19 +575,32 @@ impl Runner<'_> {
         match m.materialized {
             Materialization::View => {}
             Materialization::Table | Materialization::Incremental => {
-                let v = self.lake.overwrite_with_metadata(&m.name, to_write, metadata).await.map_err(|e| fail("publishing", &e))?;
+                let v = self
+                    .lake
+                    .overwrite_with_metadata(&m.name, to_write, metadata)
+                    .await
+                    .map_err(|e| fail("publishing", &e))?;
                 outcome.result.version = Some(v);
             }
             Materialization::Append => {
-                let v = self.lake.append_with_metadata(&m.name, to_write, metadata).await.map_err(|e| fail("publishing", &e))?;
+                let v = self
+                    .lake
+                    .append_with_metadata(&m.name, to_write, metadata)
+                    .await
+                    .map_err(|e| fail("publishing", &e))?;
                 outcome.result.version = Some(v);
-                self.lake.register(&self.ctx, &m.name).await.map_err(|e| fail("registering the appended table", &e))?;
+                self.lake
+                    .register(&self.ctx, &m.name)
+                    .await
+                    .map_err(|e| fail("registering the appended table", &e))?;
             }
             Materialization::Rejects => {
-                outcome.rejects = reject_rows(&to_write, &self.opts.run_id, now).map_err(|e| format!("model {}: {e}", m.name))?;
+                outcome.rejects = reject_rows(&to_write, &self.opts.run_id, now)
+                    .map_err(|e| format!("model {}: {e}", m.name))?;
             }
             Materialization::Warnings => {
-                let rows = warning_rows(&to_write, &self.opts.run_id, now).map_err(|e| format!("model {}: {e}", m.name))?;
+                let rows = warning_rows(&to_write, &self.opts.run_id, now)
+                    .map_err(|e| format!("model {}: {e}", m.name))?;
                 outcome.warnings.extend(rows);
             }
         }
@@ -458,7 +614,12 @@ impl Runner<'_> {
 ///
 /// Returns `Err(Error::Plan)` (nothing written) when a model does not plan; model and test
 /// failures are in the report (`is_success() == false`).
-pub async fn build(project: &Project, lake: &Lake, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<BuildReport> {
+pub async fn build(
+    project: &Project,
+    lake: &Lake,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport> {
     let started = Utc::now();
     let selected = dag::select(project, opts.select.as_deref())?;
     let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
@@ -473,9 +634,21 @@ pub async fn build(project: &Project, lake: &Lake, opts: &BuildOptions, reporter
 
     let ctx = base_context(project, lake, opts, started).await?;
     for &i in &order {
-        register_empty_self(&ctx, &project.models()[i]).map_err(|m| Error::Plan(ProjectErrors(vec![Problem::new(&project.models()[i].file, None, m)])))?;
+        register_empty_self(&ctx, &project.models()[i]).map_err(|m| {
+            Error::Plan(ProjectErrors(vec![Problem::new(
+                &project.models()[i].file,
+                None,
+                m,
+            )]))
+        })?;
     }
-    let runner = Runner { project, lake, opts, ctx, lake_tables };
+    let runner = Runner {
+        project,
+        lake,
+        opts,
+        ctx,
+        lake_tables,
+    };
     let parents = dag::parents(project);
     let max = opts.concurrency.max(1);
     let mut pending: Vec<usize> = order.clone();
@@ -486,13 +659,23 @@ pub async fn build(project: &Project, lake: &Lake, opts: &BuildOptions, reporter
         let mut idx = 0;
         while idx < pending.len() {
             let i = pending[idx];
-            let ps: Vec<usize> = parents[i].iter().copied().filter(|p| run.contains(p)).collect();
+            let ps: Vec<usize> = parents[i]
+                .iter()
+                .copied()
+                .filter(|p| run.contains(p))
+                .collect();
             if let Some(&bad) = ps.iter().find(|p| done.get(p) == Some(&false)) {
                 pending.remove(idx);
                 done.insert(i, false);
                 let upstream = &project.models()[bad];
-                let why = match outcomes.iter().find(|o| o.result.model == upstream.name.to_string()).map(|o| &o.result.status) {
-                    Some(ModelStatus::Skipped(_)) => format!("upstream {} was skipped", upstream.name),
+                let why = match outcomes
+                    .iter()
+                    .find(|o| o.result.model == upstream.name.to_string())
+                    .map(|o| &o.result.status)
+                {
+                    Some(ModelStatus::Skipped(_)) => {
+                        format!("upstream {} was skipped", upstream.name)
+                    }
                     _ => format!("upstream {} failed", upstream.name),
                 };
                 let m = &project.models()[i];
@@ -530,8 +713,14 @@ pub async fn build(project: &Project, lake: &Lake, opts: &BuildOptions, reporter
         }
     }
 
-    let rejects: Vec<RejectRow> = outcomes.iter_mut().flat_map(|o| std::mem::take(&mut o.rejects)).collect();
-    let warnings: Vec<WarningRow> = outcomes.iter_mut().flat_map(|o| std::mem::take(&mut o.warnings)).collect();
+    let rejects: Vec<RejectRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.rejects))
+        .collect();
+    let warnings: Vec<WarningRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.warnings))
+        .collect();
     ops::append_rejects(lake, &rejects).await?;
     ops::append_warnings(lake, &warnings).await?;
     let records: Vec<RunRecord> = outcomes
@@ -575,7 +764,12 @@ pub async fn build(project: &Project, lake: &Lake, opts: &BuildOptions, reporter
 
 /// Runs the selected models' tests against the published tables (views, rejects and warnings
 /// models are computed in the session, nothing is written).
-pub async fn test(project: &Project, lake: &Lake, opts: &BuildOptions, reporter: &dyn Reporter) -> Result<TestReport> {
+pub async fn test(
+    project: &Project,
+    lake: &Lake,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<TestReport> {
     let started = Utc::now();
     let selected = dag::select(project, opts.select.as_deref())?;
     let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
@@ -592,14 +786,19 @@ pub async fn test(project: &Project, lake: &Lake, opts: &BuildOptions, reporter:
         if let Some(p) = parents[i].iter().find(|p| broken.contains(p)) {
             broken.insert(i);
             if selected.contains(&i) {
-                report.errors.push(format!("model {name}: not tested, upstream {} could not be computed", project.models()[*p].name));
+                report.errors.push(format!(
+                    "model {name}: not tested, upstream {} could not be computed",
+                    project.models()[*p].name
+                ));
             }
             continue;
         }
         if m.materialized.publishes() {
             if !lake_tables.contains(&m.name) {
                 broken.insert(i);
-                report.errors.push(format!("model {name} is not published yet (run `pslake build`)"));
+                report.errors.push(format!(
+                    "model {name} is not published yet (run `pslake build`)"
+                ));
                 continue;
             }
         } else {
@@ -609,10 +808,15 @@ pub async fn test(project: &Project, lake: &Lake, opts: &BuildOptions, reporter:
                 let df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
                 let planned = df.schema().as_arrow().clone();
                 let batches = df.collect().await.map_err(|e| e.strip_backtrace())?;
-                let actual = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(planned));
-                let (schema, batches) = contract::conform(m, &actual, batches).map_err(|e| format!("contract: {}", e.join("; ")))?;
+                let actual = batches
+                    .first()
+                    .map(|b| b.schema())
+                    .unwrap_or_else(|| Arc::new(planned));
+                let (schema, batches) = contract::conform(m, &actual, batches)
+                    .map_err(|e| format!("contract: {}", e.join("; ")))?;
                 let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                session::register_batches(&ctx, &m.name, schema, batches).map_err(|e| e.to_string())?;
+                session::register_batches(&ctx, &m.name, schema, batches)
+                    .map_err(|e| e.to_string())?;
                 Ok::<u64, String>(rows)
             }
             .await;
@@ -620,7 +824,9 @@ pub async fn test(project: &Project, lake: &Lake, opts: &BuildOptions, reporter:
                 Ok(rows) => (rows, ModelStatus::Ok),
                 Err(e) => {
                     broken.insert(i);
-                    report.errors.push(format!("model {name} ({}): {e}", m.file.display()));
+                    report
+                        .errors
+                        .push(format!("model {name} ({}): {e}", m.file.display()));
                     (0, ModelStatus::Failed(e))
                 }
             };

@@ -18,7 +18,11 @@ pub struct Problem {
 impl Problem {
     /// A problem in `file` at `line`.
     pub fn new(file: impl Into<PathBuf>, line: Option<usize>, message: impl Into<String>) -> Self {
-        Self { file: file.into(), line, message: message.into() }
+        Self {
+            file: file.into(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -38,7 +42,11 @@ pub struct ProjectErrors(pub Vec<Problem>);
 impl fmt::Display for ProjectErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        write!(f, "{n} problem{} in the models", if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{n} problem{} in the models",
+            if n == 1 { "" } else { "s" }
+        )?;
         for p in &self.0 {
             write!(f, "\n  • {p}")?;
         }

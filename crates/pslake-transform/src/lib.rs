@@ -28,5 +28,11 @@ mod session;
 pub use engine::{BuildOptions, build, test};
 pub use error::{Error, Problem, ProjectErrors, Result};
 pub use plan::{Plan, PlanStep, SchemaChange, plan};
-pub use project::{ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type, validate};
-pub use report::{BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport, TestResult};
+pub use project::{
+    ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
+    validate,
+};
+pub use report::{
+    BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport,
+    TestResult,
+};

@@ -85,9 +85,11 @@ fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     for f in planned.fields() {
         match published.field_with_name(f.name()) {
             Err(_) => added.push((f.name().clone(), f.data_type().to_string())),
-            Ok(old) if plain(old.data_type()) != plain(f.data_type()) => {
-                retyped.push((f.name().clone(), old.data_type().to_string(), f.data_type().to_string()))
-            }
+            Ok(old) if plain(old.data_type()) != plain(f.data_type()) => retyped.push((
+                f.name().clone(),
+                old.data_type().to_string(),
+                f.data_type().to_string(),
+            )),
             Ok(_) => {}
         }
     }
@@ -99,7 +101,11 @@ fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     if added.is_empty() && removed.is_empty() && retyped.is_empty() {
         SchemaChange::Unchanged
     } else {
-        SchemaChange::Changed { added, removed, retyped }
+        SchemaChange::Changed {
+            added,
+            removed,
+            retyped,
+        }
     }
 }
 
@@ -113,8 +119,17 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     let tables: BTreeSet<TableName> = lake.register_all(&ctx).await?.into_iter().collect();
     let published = session::new_context();
     lake.register_all(&published).await?;
-    session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, Utc::now())
-        .map_err(|source| crate::Error::DataFusion { context: "registering pslake.run_context".into(), source })?;
+    session::register_run_context(
+        &ctx,
+        &opts.run_id,
+        opts.as_of,
+        opts.history_start,
+        Utc::now(),
+    )
+    .map_err(|source| crate::Error::DataFusion {
+        context: "registering pslake.run_context".into(),
+        source,
+    })?;
     let mut problems = session::register_seeds(&ctx, project);
     let planned = plan_models(project, &ctx, &order, true).await;
     problems.extend(planned.problems);
@@ -127,7 +142,8 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
             Some(_) if !m.materialized.publishes() => SchemaChange::NotPublished,
             Some(_) if !tables.contains(&m.name) => SchemaChange::New,
             Some(schema) => {
-                let reference = TableReference::partial(m.name.schema.as_str(), m.name.name.as_str());
+                let reference =
+                    TableReference::partial(m.name.schema.as_str(), m.name.name.as_str());
                 match published.table(reference).await {
                     Ok(df) => diff(df.schema().as_arrow(), schema),
                     Err(_) => SchemaChange::New,
@@ -149,14 +165,24 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.steps.iter().map(|s| s.model.len()).max().unwrap_or(5).max(5);
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.model.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         for (n, s) in self.steps.iter().enumerate() {
             let change = match &s.change {
                 SchemaChange::NotPublished => "not published".to_string(),
                 SchemaChange::New => "new table".to_string(),
                 SchemaChange::Unchanged => "schema unchanged".to_string(),
                 SchemaChange::Unknown => "not planned".to_string(),
-                SchemaChange::Changed { added, removed, retyped } => {
+                SchemaChange::Changed {
+                    added,
+                    removed,
+                    retyped,
+                } => {
                     let mut parts = Vec::new();
                     parts.extend(added.iter().map(|(c, t)| format!("+{c} {t}")));
                     parts.extend(removed.iter().map(|c| format!("-{c}")));
@@ -164,7 +190,14 @@ impl fmt::Display for Plan {
                     format!("schema change: {}", parts.join(", "))
                 }
             };
-            write!(f, "{:>3}. {:<width$}  {:<11}  {} test(s)  {change}", n + 1, s.model, s.materialized, s.tests)?;
+            write!(
+                f,
+                "{:>3}. {:<width$}  {:<11}  {} test(s)  {change}",
+                n + 1,
+                s.model,
+                s.materialized,
+                s.tests
+            )?;
             if let Some(note) = &s.note {
                 write!(f, "  ({note})")?;
             }
@@ -173,6 +206,11 @@ impl fmt::Display for Plan {
         for p in &self.problems {
             writeln!(f, "error: {p}")?;
         }
-        write!(f, "{} model(s), {} problem(s)", self.steps.len(), self.problems.len())
+        write!(
+            f,
+            "{} model(s), {} problem(s)",
+            self.steps.len(),
+            self.problems.len()
+        )
     }
 }

@@ -175,7 +175,11 @@ impl Model {
 
     /// The models, seeds and lake tables this model needs, without itself.
     pub fn inputs(&self) -> impl Iterator<Item = &TableName> {
-        self.refs.iter().map(|r| &r.table).chain(self.test_refs.iter()).filter(move |t| **t != self.name)
+        self.refs
+            .iter()
+            .map(|r| &r.table)
+            .chain(self.test_refs.iter())
+            .filter(move |t| **t != self.name)
     }
 }
 
@@ -204,7 +208,11 @@ impl Project {
         let mut problems = Vec::new();
         let project = load_unchecked(root, &mut problems);
         problems.extend(dag::check(&project));
-        if problems.is_empty() { Ok(project) } else { Err(ProjectErrors(problems)) }
+        if problems.is_empty() {
+            Ok(project)
+        } else {
+            Err(ProjectErrors(problems))
+        }
     }
 
     /// The project directory.
@@ -242,7 +250,9 @@ pub fn validate(root: &Path) -> Vec<Problem> {
 }
 
 fn rel(root: &Path, path: &Path) -> PathBuf {
-    path.strip_prefix(root).map(Path::to_path_buf).unwrap_or_else(|_| path.to_path_buf())
+    path.strip_prefix(root)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
@@ -261,17 +271,29 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
         problems.push(Problem::new(rel(root, &sql_dir), None, "no sql/ directory"));
     }
     for folder in sorted_entries(&sql_dir).into_iter().filter(|p| p.is_dir()) {
-        let schema = folder.file_name().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let schema = folder
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         for file in sorted_entries(&folder) {
             if file.extension().and_then(|e| e.to_str()) != Some("sql") {
                 continue;
             }
             let relfile = rel(root, &file);
             if RESERVED_SCHEMAS.contains(&schema.as_str()) {
-                problems.push(Problem::new(&relfile, None, format!("'{schema}' is reserved and cannot be a model folder")));
+                problems.push(Problem::new(
+                    &relfile,
+                    None,
+                    format!("'{schema}' is reserved and cannot be a model folder"),
+                ));
                 continue;
             }
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
             let sql = match fs_err::read_to_string(&file) {
                 Ok(s) => s,
                 Err(e) => {
@@ -286,7 +308,11 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
                     Vec::new()
                 }
             };
-            let materialized = if schema == "staging" { Materialization::View } else { Materialization::Table };
+            let materialized = if schema == "staging" {
+                Materialization::View
+            } else {
+                Materialization::Table
+            };
             models.push(Model {
                 name: TableName::new(&schema, stem.to_lowercase()),
                 file: relfile,
@@ -308,8 +334,15 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
     let mut seeds: Vec<Seed> = Vec::new();
     for file in sorted_entries(&models_dir.join("seeds")) {
         if file.extension().and_then(|e| e.to_str()) == Some("csv") {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            seeds.push(Seed { name: TableName::new("seeds", stem.to_lowercase()), file: rel(root, &file), types: HashMap::new() });
+            let stem = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            seeds.push(Seed {
+                name: TableName::new("seeds", stem.to_lowercase()),
+                file: rel(root, &file),
+                types: HashMap::new(),
+            });
         }
     }
     let mut described: BTreeMap<TableName, PathBuf> = BTreeMap::new();
@@ -329,18 +362,35 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
         let raw: RawFile = match serde_yaml_ng::from_str(&text) {
             Ok(r) => r,
             Err(e) => {
-                problems.push(Problem::new(&relfile, e.location().map(|l| l.line()), e.to_string()));
+                problems.push(Problem::new(
+                    &relfile,
+                    e.location().map(|l| l.line()),
+                    e.to_string(),
+                ));
                 continue;
             }
         };
-        let ctx = YamlCtx { file: relfile.clone(), text: &text };
+        let ctx = YamlCtx {
+            file: relfile.clone(),
+            text: &text,
+        };
         for rm in raw.models {
             apply_model(&ctx, rm, &mut models, &mut described, problems);
         }
         for rs in raw.seeds {
             let line = ctx.line_of(&rs.name);
-            let Some(seed) = seeds.iter_mut().find(|s| s.name.name == rs.name.to_lowercase() || s.name.to_string() == rs.name) else {
-                problems.push(Problem::new(&relfile, line, format!("seed '{}' has no file models/seeds/{}.csv", rs.name, rs.name)));
+            let Some(seed) = seeds
+                .iter_mut()
+                .find(|s| s.name.name == rs.name.to_lowercase() || s.name.to_string() == rs.name)
+            else {
+                problems.push(Problem::new(
+                    &relfile,
+                    line,
+                    format!(
+                        "seed '{}' has no file models/seeds/{}.csv",
+                        rs.name, rs.name
+                    ),
+                ));
                 continue;
             };
             for c in rs.columns {
@@ -349,13 +399,21 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
                         Some(dt) => {
                             seed.types.insert(c.name, dt);
                         }
-                        None => problems.push(Problem::new(&relfile, ctx.line_of(&t), format!("seed {}: unknown data_type '{t}'", seed.name))),
+                        None => problems.push(Problem::new(
+                            &relfile,
+                            ctx.line_of(&t),
+                            format!("seed {}: unknown data_type '{t}'", seed.name),
+                        )),
                     }
                 }
             }
         }
     }
-    let mut project = Project { root: root.to_path_buf(), models, seeds };
+    let mut project = Project {
+        root: root.to_path_buf(),
+        models,
+        seeds,
+    };
     resolve_test_refs(&mut project, problems);
     project
 }
@@ -372,7 +430,8 @@ impl YamlCtx<'_> {
             .lines()
             .position(|l| {
                 let l = l.trim();
-                l.ends_with(needle) && (l.contains("name:") || l.contains(": ") || l.starts_with("- "))
+                l.ends_with(needle)
+                    && (l.contains("name:") || l.contains(": ") || l.starts_with("- "))
             })
             .map(|i| i + 1)
     }
@@ -390,13 +449,26 @@ fn apply_model(
     let matches: Vec<usize> = models
         .iter()
         .enumerate()
-        .filter(|(_, m)| if wanted.contains('.') { m.name.to_string() == wanted } else { m.name.name == wanted })
+        .filter(|(_, m)| {
+            if wanted.contains('.') {
+                m.name.to_string() == wanted
+            } else {
+                m.name.name == wanted
+            }
+        })
         .map(|(i, _)| i)
         .collect();
     let idx = match matches.as_slice() {
         [i] => *i,
         [] => {
-            problems.push(Problem::new(&ctx.file, line, format!("model '{}' has no SQL file sql/<folder>/{}.sql", rm.name, rm.name)));
+            problems.push(Problem::new(
+                &ctx.file,
+                line,
+                format!(
+                    "model '{}' has no SQL file sql/<folder>/{}.sql",
+                    rm.name, rm.name
+                ),
+            ));
             return;
         }
         _ => {
@@ -410,23 +482,46 @@ fn apply_model(
     };
     let model = &mut models[idx];
     if let Some(prev) = described.insert(model.name.clone(), ctx.file.clone()) {
-        problems.push(Problem::new(&ctx.file, line, format!("model {} is already described in {}", model.name, prev.display())));
+        problems.push(Problem::new(
+            &ctx.file,
+            line,
+            format!(
+                "model {} is already described in {}",
+                model.name,
+                prev.display()
+            ),
+        ));
         return;
     }
-    let problem = |problems: &mut Vec<Problem>, msg: String| problems.push(Problem::new(&ctx.file, line, format!("model {}: {msg}", rm.name)));
+    let problem = |problems: &mut Vec<Problem>, msg: String| {
+        problems.push(Problem::new(
+            &ctx.file,
+            line,
+            format!("model {}: {msg}", rm.name),
+        ))
+    };
     model.description = rm.description;
     if let Some(m) = rm.config.materialized.as_deref() {
         match Materialization::parse(m) {
             Some(m) => model.materialized = m,
             None => problem(
                 problems,
-                format!("unknown materialized '{m}' (expected view, table, incremental, append, rejects or warnings)"),
+                format!(
+                    "unknown materialized '{m}' (expected view, table, incremental, append, rejects or warnings)"
+                ),
             ),
         }
     }
-    model.unique_key = rm.config.unique_key.map(OneOrMany::into_vec).unwrap_or_default();
+    model.unique_key = rm
+        .config
+        .unique_key
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default();
     if model.materialized == Materialization::Incremental && model.unique_key.is_empty() {
-        problem(problems, "materialized: incremental needs a unique_key".into());
+        problem(
+            problems,
+            "materialized: incremental needs a unique_key".into(),
+        );
     }
     for t in rm.config.tags.map(OneOrMany::into_vec).unwrap_or_default() {
         if !model.tags.contains(&t) {
@@ -439,7 +534,10 @@ fn apply_model(
             Some(t) => match parse_type(t) {
                 Some(dt) => Some(dt),
                 None => {
-                    problem(problems, format!("column {}: unknown data_type '{t}'", col.name));
+                    problem(
+                        problems,
+                        format!("column {}: unknown data_type '{t}'", col.name),
+                    );
                     None
                 }
             },
@@ -452,7 +550,9 @@ fn apply_model(
                     not_null = true;
                     model.tests.push(TestSpec {
                         name: format!("unique({})", col.name),
-                        kind: TestKind::Unique { column: col.name.clone() },
+                        kind: TestKind::Unique {
+                            column: col.name.clone(),
+                        },
                         severity: Severity::Error,
                         file: ctx.file.clone(),
                         line,
@@ -460,12 +560,17 @@ fn apply_model(
                 }
                 "unique" => model.tests.push(TestSpec {
                     name: format!("unique({})", col.name),
-                    kind: TestKind::Unique { column: col.name.clone() },
+                    kind: TestKind::Unique {
+                        column: col.name.clone(),
+                    },
                     severity: Severity::Error,
                     file: ctx.file.clone(),
                     line,
                 }),
-                other => problem(problems, format!("column {}: unsupported constraint type '{other}'", col.name)),
+                other => problem(
+                    problems,
+                    format!("column {}: unsupported constraint type '{other}'", col.name),
+                ),
             }
         }
         for t in col.data_tests.iter().chain(col.tests.iter()) {
@@ -478,7 +583,12 @@ fn apply_model(
                 Err(msg) => problem(problems, format!("column {}: {msg}", col.name)),
             }
         }
-        model.columns.push(ColumnSpec { name: col.name, data_type, description: col.description, not_null });
+        model.columns.push(ColumnSpec {
+            name: col.name,
+            data_type,
+            description: col.description,
+            not_null,
+        });
     }
     for t in rm.data_tests.iter().chain(rm.tests.iter()) {
         match parse_test(t, None) {
@@ -501,13 +611,17 @@ fn resolve_test_refs(project: &mut Project, problems: &mut Vec<Problem>) {
             match &mut test.kind {
                 TestKind::Relationships { to, .. } => {
                     if to.schema.is_empty() {
-                        let found: Vec<&TableName> = names.iter().filter(|n| n.name == to.name).collect();
+                        let found: Vec<&TableName> =
+                            names.iter().filter(|n| n.name == to.name).collect();
                         match found.as_slice() {
                             [one] => *to = (*one).clone(),
                             _ => problems.push(Problem::new(
                                 &test.file,
                                 test.line,
-                                format!("model {}: test {}: cannot resolve ref('{}') to one model", model.name, test.name, to.name),
+                                format!(
+                                    "model {}: test {}: cannot resolve ref('{}') to one model",
+                                    model.name, test.name, to.name
+                                ),
                             )),
                         }
                     }
@@ -541,9 +655,14 @@ pub fn parse_type(s: &str) -> Option<DataType> {
         "bigint" | "int" | "integer" | "int64" | "long" => DataType::Int64,
         "double" | "float" | "float64" | "double precision" => DataType::Float64,
         "date" => DataType::Date32,
-        "timestamp" | "timestamptz" | "timestamp with time zone" => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        "timestamp" | "timestamptz" | "timestamp with time zone" => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
         _ => {
-            let inner = t.strip_prefix("decimal(").or_else(|| t.strip_prefix("numeric("))?.strip_suffix(')')?;
+            let inner = t
+                .strip_prefix("decimal(")
+                .or_else(|| t.strip_prefix("numeric("))?
+                .strip_suffix(')')?;
             let (p, s) = inner.split_once(',')?;
             DataType::Decimal128(p.trim().parse().ok()?, s.trim().parse().ok()?)
         }
@@ -551,7 +670,11 @@ pub fn parse_type(s: &str) -> Option<DataType> {
 }
 
 fn parse_severity(v: Option<&Value>) -> Result<Option<Severity>, String> {
-    match v.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+    match v
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => Ok(None),
         Some("error") => Ok(Some(Severity::Error)),
         Some("warn") | Some("warning") => Ok(Some(Severity::Warn)),
@@ -570,31 +693,66 @@ fn value_text(v: &Value) -> Option<String> {
 
 /// Parses one entry of `data_tests:`; `column` is set for column-level tests.
 fn parse_test(v: &Value, column: Option<&str>) -> Result<TestSpec, String> {
-    let spec = |name: String, kind, severity| TestSpec { name, kind, severity, file: PathBuf::new(), line: None };
+    let spec = |name: String, kind, severity| TestSpec {
+        name,
+        kind,
+        severity,
+        file: PathBuf::new(),
+        line: None,
+    };
     if let Some(s) = v.as_str() {
-        let col = column.ok_or_else(|| format!("test '{s}' needs a column (put it under columns:)"))?.to_string();
+        let col = column
+            .ok_or_else(|| format!("test '{s}' needs a column (put it under columns:)"))?
+            .to_string();
         return match s {
-            "not_null" => Ok(spec(format!("not_null({col})"), TestKind::NotNull { column: col }, Severity::Error)),
-            "unique" => Ok(spec(format!("unique({col})"), TestKind::Unique { column: col }, Severity::Error)),
-            other => Err(format!("unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)")),
+            "not_null" => Ok(spec(
+                format!("not_null({col})"),
+                TestKind::NotNull { column: col },
+                Severity::Error,
+            )),
+            "unique" => Ok(spec(
+                format!("unique({col})"),
+                TestKind::Unique { column: col },
+                Severity::Error,
+            )),
+            other => Err(format!(
+                "unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)"
+            )),
         };
     }
     let map = v.as_mapping().ok_or("a test is a name or a mapping")?;
     // Custom SQL test: {name, sql, config, severity, description}.
     if map.contains_key("sql") {
         const KEYS: [&str; 5] = ["name", "sql", "config", "severity", "description"];
-        if let Some(k) = map.keys().filter_map(Value::as_str).find(|k| !KEYS.contains(k)) {
+        if let Some(k) = map
+            .keys()
+            .filter_map(Value::as_str)
+            .find(|k| !KEYS.contains(k))
+        {
             return Err(format!("custom test: unknown key '{k}'"));
         }
-        let sql = map.get("sql").and_then(Value::as_str).ok_or("custom test: sql must be a string")?.to_string();
-        let name = map.get("name").and_then(Value::as_str).ok_or("custom test needs a name")?.to_string();
+        let sql = map
+            .get("sql")
+            .and_then(Value::as_str)
+            .ok_or("custom test: sql must be a string")?
+            .to_string();
+        let name = map
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("custom test needs a name")?
+            .to_string();
         let sev = parse_severity(map.get("severity"))?
-            .or(parse_severity(map.get("config").and_then(|c| c.get("severity")))?)
+            .or(parse_severity(
+                map.get("config").and_then(|c| c.get("severity")),
+            )?)
             .unwrap_or(Severity::Error);
         return Ok(spec(name, TestKind::Custom { sql }, sev));
     }
     if map.len() != 1 {
-        return Err("a generic test is a mapping with one key, e.g. {accepted_values: {values: [...]}}".into());
+        return Err(
+            "a generic test is a mapping with one key, e.g. {accepted_values: {values: [...]}}"
+                .into(),
+        );
     }
     let (k, args) = map.iter().next().expect("one entry");
     let kind = k.as_str().ok_or("test name must be a string")?;
@@ -604,22 +762,42 @@ fn parse_test(v: &Value, column: Option<&str>) -> Result<TestSpec, String> {
         Value::Mapping(m) => m,
         _ => return Err(format!("test {kind}: arguments must be a mapping")),
     };
-    const KEYS: [&str; 8] = ["values", "to", "field", "config", "severity", "column_name", "name", "quote"];
-    if let Some(k) = args.keys().filter_map(Value::as_str).find(|k| !KEYS.contains(k)) {
+    const KEYS: [&str; 8] = [
+        "values",
+        "to",
+        "field",
+        "config",
+        "severity",
+        "column_name",
+        "name",
+        "quote",
+    ];
+    if let Some(k) = args
+        .keys()
+        .filter_map(Value::as_str)
+        .find(|k| !KEYS.contains(k))
+    {
         return Err(format!("test {kind}: unknown argument '{k}'"));
     }
     let col = args
         .get("column_name")
         .and_then(Value::as_str)
         .or(column)
-        .ok_or_else(|| format!("test {kind} needs a column (put it under columns: or give column_name)"))?
+        .ok_or_else(|| {
+            format!("test {kind} needs a column (put it under columns: or give column_name)")
+        })?
         .to_string();
     let sev = parse_severity(args.get("severity"))?
-        .or(parse_severity(args.get("config").and_then(|c| c.get("severity")))?)
+        .or(parse_severity(
+            args.get("config").and_then(|c| c.get("severity")),
+        )?)
         .unwrap_or(Severity::Error);
     let custom_name = args.get("name").and_then(Value::as_str).map(str::to_string);
     let (name, kind) = match kind {
-        "not_null" => (format!("not_null({col})"), TestKind::NotNull { column: col }),
+        "not_null" => (
+            format!("not_null({col})"),
+            TestKind::NotNull { column: col },
+        ),
         "unique" => (format!("unique({col})"), TestKind::Unique { column: col }),
         "accepted_values" => {
             let values = args
@@ -629,15 +807,41 @@ fn parse_test(v: &Value, column: Option<&str>) -> Result<TestSpec, String> {
                 .iter()
                 .map(|v| value_text(v).ok_or("accepted_values: values must be scalars"))
                 .collect::<Result<Vec<_>, _>>()?;
-            (format!("accepted_values({col})"), TestKind::AcceptedValues { column: col, values })
+            (
+                format!("accepted_values({col})"),
+                TestKind::AcceptedValues {
+                    column: col,
+                    values,
+                },
+            )
         }
         "relationships" => {
-            let to = args.get("to").and_then(Value::as_str).ok_or("relationships needs to: schema.name")?;
-            let field = args.get("field").and_then(Value::as_str).ok_or("relationships needs field: column")?.to_string();
-            let to = parse_ref(to).ok_or_else(|| format!("relationships: cannot read to: '{to}' (schema.name or ref('name'))"))?;
-            (format!("relationships({col} -> {to}.{field})"), TestKind::Relationships { column: col, to, field })
+            let to = args
+                .get("to")
+                .and_then(Value::as_str)
+                .ok_or("relationships needs to: schema.name")?;
+            let field = args
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or("relationships needs field: column")?
+                .to_string();
+            let to = parse_ref(to).ok_or_else(|| {
+                format!("relationships: cannot read to: '{to}' (schema.name or ref('name'))")
+            })?;
+            (
+                format!("relationships({col} -> {to}.{field})"),
+                TestKind::Relationships {
+                    column: col,
+                    to,
+                    field,
+                },
+            )
         }
-        other => return Err(format!("unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)")),
+        other => {
+            return Err(format!(
+                "unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)"
+            ));
+        }
     };
     Ok(spec(custom_name.unwrap_or(name), kind, sev))
 }
@@ -665,7 +869,11 @@ enum OneOrMany {
 impl OneOrMany {
     fn into_vec(self) -> Vec<String> {
         match self {
-            Self::One(s) => s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+            Self::One(s) => s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
             Self::Many(v) => v,
         }
     }
@@ -771,22 +979,40 @@ mod tests {
 
     #[test]
     fn types_parse() {
-        assert_eq!(parse_type("DECIMAL(18, 2)"), Some(DataType::Decimal128(18, 2)));
+        assert_eq!(
+            parse_type("DECIMAL(18, 2)"),
+            Some(DataType::Decimal128(18, 2))
+        );
         assert_eq!(parse_type("text"), Some(DataType::Utf8));
         assert_eq!(parse_type("blob"), None);
     }
 
     #[test]
     fn tests_parse_in_both_dbt_spellings() {
-        let v: Value = serde_yaml_ng::from_str("accepted_values: { values: [a, 1], config: { severity: warn } }").expect("yaml");
+        let v: Value = serde_yaml_ng::from_str(
+            "accepted_values: { values: [a, 1], config: { severity: warn } }",
+        )
+        .expect("yaml");
         let t = parse_test(&v, Some("c")).expect("test");
         assert_eq!(t.severity, Severity::Warn);
-        assert_eq!(t.kind, TestKind::AcceptedValues { column: "c".into(), values: vec!["a".into(), "1".into()] });
-        let v: Value = serde_yaml_ng::from_str("relationships: { to: \"ref('dim_project')\", field: project_id, severity: warn }").expect("yaml");
+        assert_eq!(
+            t.kind,
+            TestKind::AcceptedValues {
+                column: "c".into(),
+                values: vec!["a".into(), "1".into()]
+            }
+        );
+        let v: Value = serde_yaml_ng::from_str(
+            "relationships: { to: \"ref('dim_project')\", field: project_id, severity: warn }",
+        )
+        .expect("yaml");
         let t = parse_test(&v, Some("project_id")).expect("test");
         assert_eq!(t.severity, Severity::Warn);
-        assert!(matches!(t.kind, TestKind::Relationships { ref to, .. } if to.name == "dim_project" && to.schema.is_empty()));
-        let v: Value = serde_yaml_ng::from_str("{name: x, sql: 'SELECT 1', colour: red}").expect("yaml");
+        assert!(
+            matches!(t.kind, TestKind::Relationships { ref to, .. } if to.name == "dim_project" && to.schema.is_empty())
+        );
+        let v: Value =
+            serde_yaml_ng::from_str("{name: x, sql: 'SELECT 1', colour: red}").expect("yaml");
         assert!(parse_test(&v, None).is_err());
     }
 }

@@ -121,7 +121,12 @@ impl BuildReport {
 
 fn tests_summary(tests: &[TestResult]) -> String {
     let count = |o| tests.iter().filter(|t| t.outcome == o).count();
-    let (p, f, w, e) = (count(TestOutcome::Pass), count(TestOutcome::Fail), count(TestOutcome::Warn), count(TestOutcome::Error));
+    let (p, f, w, e) = (
+        count(TestOutcome::Pass),
+        count(TestOutcome::Fail),
+        count(TestOutcome::Warn),
+        count(TestOutcome::Error),
+    );
     let mut s = format!("{p} passed");
     if f + e > 0 {
         s.push_str(&format!(", {} failed", f + e));
@@ -134,8 +139,18 @@ fn tests_summary(tests: &[TestResult]) -> String {
 
 impl fmt::Display for BuildReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.models.iter().map(|m| m.model.len()).max().unwrap_or(5).max(5);
-        writeln!(f, "{:<width$}  {:<11}  {:<7}  {:>10}  {:>8}  tests", "model", "materialized", "status", "rows", "time")?;
+        let width = self
+            .models
+            .iter()
+            .map(|m| m.model.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        writeln!(
+            f,
+            "{:<width$}  {:<11}  {:<7}  {:>10}  {:>8}  tests",
+            "model", "materialized", "status", "rows", "time"
+        )?;
         for m in &self.models {
             writeln!(
                 f,
@@ -145,7 +160,11 @@ impl fmt::Display for BuildReport {
                 m.status.as_str(),
                 m.rows,
                 m.duration.as_secs_f64(),
-                if m.tests.is_empty() { "-".to_string() } else { tests_summary(&m.tests) }
+                if m.tests.is_empty() {
+                    "-".to_string()
+                } else {
+                    tests_summary(&m.tests)
+                }
             )?;
         }
         let messages: Vec<String> = self
@@ -157,14 +176,22 @@ impl fmt::Display for BuildReport {
                     ModelStatus::Skipped(why) => Some(format!("skipped {}: {why}", m.model)),
                     ModelStatus::Ok => None,
                 };
-                let warns = m.tests.iter().filter(|t| t.outcome == TestOutcome::Warn).filter_map(|t| t.message.as_ref().map(|msg| format!("warning: {msg}")));
+                let warns = m
+                    .tests
+                    .iter()
+                    .filter(|t| t.outcome == TestOutcome::Warn)
+                    .filter_map(|t| t.message.as_ref().map(|msg| format!("warning: {msg}")));
                 status.into_iter().chain(warns).collect::<Vec<_>>()
             })
             .collect();
         for msg in messages {
             writeln!(f, "{msg}")?;
         }
-        let ok = self.models.iter().filter(|m| m.status == ModelStatus::Ok).count();
+        let ok = self
+            .models
+            .iter()
+            .filter(|m| m.status == ModelStatus::Ok)
+            .count();
         write!(
             f,
             "{} of {} models ok, {} rejects, {} warnings: {}",
@@ -172,7 +199,11 @@ impl fmt::Display for BuildReport {
             self.models.len(),
             self.rejects,
             self.warnings,
-            if self.is_success() { "success" } else { "FAILED" }
+            if self.is_success() {
+                "success"
+            } else {
+                "FAILED"
+            }
         )
     }
 }
@@ -189,7 +220,11 @@ pub struct TestReport {
 impl TestReport {
     /// True when no error-severity test failed and every model could be tested.
     pub fn is_success(&self) -> bool {
-        self.errors.is_empty() && self.tests.iter().all(|t| matches!(t.outcome, TestOutcome::Pass | TestOutcome::Warn))
+        self.errors.is_empty()
+            && self
+                .tests
+                .iter()
+                .all(|t| matches!(t.outcome, TestOutcome::Pass | TestOutcome::Warn))
     }
 }
 
@@ -210,6 +245,15 @@ impl fmt::Display for TestReport {
         for e in &self.errors {
             writeln!(f, "error: {e}")?;
         }
-        write!(f, "{}: {}", tests_summary(&self.tests), if self.is_success() { "success" } else { "FAILED" })
+        write!(
+            f,
+            "{}: {}",
+            tests_summary(&self.tests),
+            if self.is_success() {
+                "success"
+            } else {
+                "FAILED"
+            }
+        )
     }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::catalog::{MemorySchemaProvider, MemTable, SchemaProvider};
+use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider};
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use datafusion::common::TableReference;
 use pslake_lake::TableName;
 
 use crate::error::Problem;
@@ -22,8 +22,16 @@ pub(crate) fn new_context() -> SessionContext {
 }
 
 fn ensure_schema(ctx: &SessionContext, name: &str) -> Result<(), DataFusionError> {
-    let catalog_name = ctx.state().config().options().catalog.default_catalog.clone();
-    let catalog = ctx.catalog(&catalog_name).ok_or_else(|| DataFusionError::Plan(format!("no catalog {catalog_name}")))?;
+    let catalog_name = ctx
+        .state()
+        .config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone();
+    let catalog = ctx
+        .catalog(&catalog_name)
+        .ok_or_else(|| DataFusionError::Plan(format!("no catalog {catalog_name}")))?;
     if catalog.schema(name).is_none() {
         let schema: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
         catalog.register_schema(name, schema)?;
@@ -32,7 +40,12 @@ fn ensure_schema(ctx: &SessionContext, name: &str) -> Result<(), DataFusionError
 }
 
 /// Registers (or replaces) `t` as an in-memory table.
-pub(crate) fn register_batches(ctx: &SessionContext, t: &TableName, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), DataFusionError> {
+pub(crate) fn register_batches(
+    ctx: &SessionContext,
+    t: &TableName,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), DataFusionError> {
     ensure_schema(ctx, &t.schema)?;
     let table = MemTable::try_new(schema, vec![batches])?;
     let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
@@ -43,7 +56,8 @@ pub(crate) fn register_batches(ctx: &SessionContext, t: &TableName, schema: Sche
 
 /// Whether `t` is registered in `ctx`.
 pub(crate) fn has_table(ctx: &SessionContext, t: &TableName) -> bool {
-    ctx.table_exist(TableReference::partial(t.schema.as_str(), t.name.as_str())).unwrap_or(false)
+    ctx.table_exist(TableReference::partial(t.schema.as_str(), t.name.as_str()))
+        .unwrap_or(false)
 }
 
 /// The schema of `run_context`.
@@ -52,7 +66,11 @@ fn run_context_schema() -> SchemaRef {
         Field::new("run_id", DataType::Utf8, false),
         Field::new("as_of", DataType::Date32, false),
         Field::new("history_start", DataType::Date32, false),
-        Field::new("run_started_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new(
+            "run_started_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
     ]))
 }
 
@@ -74,25 +92,38 @@ pub(crate) fn register_run_context(
         Arc::new(StringArray::from(vec![run_id])),
         Arc::new(Date32Array::from(vec![days(as_of)])),
         Arc::new(Date32Array::from(vec![days(history_start)])),
-        Arc::new(TimestampMicrosecondArray::from(vec![started.timestamp_micros()]).with_timezone("UTC")),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![started.timestamp_micros()]).with_timezone("UTC"),
+        ),
     ];
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     register_batches(ctx, &crate::dag::run_context_table(), schema, vec![batch])
 }
 
 /// Reads a seed CSV: header row, empty cells NULL, declared types cast from text.
-pub(crate) fn read_seed(root: &std::path::Path, seed: &Seed) -> Result<(SchemaRef, RecordBatch), Problem> {
+pub(crate) fn read_seed(
+    root: &std::path::Path,
+    seed: &Seed,
+) -> Result<(SchemaRef, RecordBatch), Problem> {
     let problem = |line: Option<usize>, msg: String| Problem::new(&seed.file, line, msg);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(root.join(&seed.file))
         .map_err(|e| problem(None, e.to_string()))?;
-    let headers: Vec<String> = reader.headers().map_err(|e| problem(Some(1), e.to_string()))?.iter().map(|h| h.trim().to_string()).collect();
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| problem(Some(1), e.to_string()))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
     let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); headers.len()];
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| problem(Some(i + 2), e.to_string()))?;
         if record.len() != headers.len() {
-            return Err(problem(Some(i + 2), format!("{} fields, the header has {}", record.len(), headers.len())));
+            return Err(problem(
+                Some(i + 2),
+                format!("{} fields, the header has {}", record.len(), headers.len()),
+            ));
         }
         for (c, v) in record.iter().enumerate() {
             columns[c].push((!v.is_empty()).then(|| v.to_string()));
@@ -103,14 +134,18 @@ pub(crate) fn read_seed(root: &std::path::Path, seed: &Seed) -> Result<(SchemaRe
     for (name, values) in headers.iter().zip(columns) {
         let text: ArrayRef = Arc::new(StringArray::from(values));
         let target = seed.types.get(name).cloned().unwrap_or(DataType::Utf8);
-        let opts = arrow::compute::CastOptions { safe: false, ..Default::default() };
+        let opts = arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
         let array = arrow::compute::cast_with_options(&text, &target, &opts)
             .map_err(|e| problem(None, format!("column {name}: cannot read as {target}: {e}")))?;
         fields.push(Field::new(name, target, true));
         arrays.push(array);
     }
     let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| problem(None, e.to_string()))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| problem(None, e.to_string()))?;
     Ok((schema, batch))
 }
 

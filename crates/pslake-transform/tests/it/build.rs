@@ -1,0 +1,273 @@
+//! Planning before running, contracts, write-audit-publish, rejects/warnings, concurrency.
+
+use pslake_transform::{Error, ModelStatus, NoopReporter};
+
+use crate::{Fixture, opts, status_of};
+
+#[tokio::test]
+async fn a_misspelt_column_fails_at_plan_time_before_anything_is_written() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/canonical/first.sql", "SELECT id FROM raw.a")
+        .write(
+            "sql/canonical/second.sql",
+            "SELECT id,\n  amout\nFROM raw.a",
+        );
+    let err = pslake_transform::build(&f.project(), &f.lake, &opts("r"), &NoopReporter)
+        .await
+        .expect_err("plan fails");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Plan(_)), "{text}");
+    assert!(text.contains("sql/canonical/second.sql:2"), "{text}");
+    assert!(text.contains("amout"), "{text}");
+    assert_eq!(f.version("canonical.first").await, None, "nothing written");
+    assert_eq!(f.version("_pslake.runs").await, None, "nothing written");
+}
+
+#[tokio::test]
+async fn missing_raw_tables_fail_the_plan_naming_the_file() {
+    let f = Fixture::new();
+    f.write("sql/canonical/x.sql", "SELECT id FROM raw.not_landed");
+    let err = pslake_transform::build(&f.project(), &f.lake, &opts("r"), &NoopReporter)
+        .await
+        .expect_err("plan fails");
+    assert!(
+        err.to_string()
+            .contains("sql/canonical/x.sql:1: table raw.not_landed is not in the lake"),
+        "{err}"
+    );
+    let plan = pslake_transform::plan(&f.project(), &f.lake, &opts("r"))
+        .await
+        .expect("plan");
+    assert!(plan.is_ok(), "{plan}");
+    assert!(
+        plan.to_string()
+            .contains("raw.not_landed not in the lake yet"),
+        "{plan}"
+    );
+}
+
+#[tokio::test]
+async fn views_tables_seeds_and_run_context_build() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("2", 20)]).await;
+    f.write("sql/staging/stg_a.sql", "SELECT id, amount * 2 AS amount FROM raw.a")
+        .write("models/seeds/names.csv", "id,label\n1,one\n2,two\n")
+        .write(
+            "sql/canonical/named.sql",
+            "SELECT s.id, n.label, s.amount, r.as_of FROM staging.stg_a s JOIN seeds.names n ON n.id = s.id CROSS JOIN pslake.run_context r",
+        );
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        f.version("staging.stg_a").await,
+        None,
+        "views are not written"
+    );
+    assert_eq!(
+        f.rows("SELECT id, label, amount, as_of FROM canonical.named")
+            .await,
+        vec!["1|one|20|2026-03-31", "2|two|40|2026-03-31"]
+    );
+    let runs = f.rows("SELECT stage, status, rows FROM _pslake.runs").await;
+    assert_eq!(
+        runs,
+        vec!["model:canonical.named|ok|2", "model:staging.stg_a|ok|2"]
+    );
+    assert!(report.to_string().contains("2 of 2 models ok"), "{report}");
+}
+
+#[tokio::test]
+async fn contract_mismatches_name_model_column_expected_and_actual() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/canonical/money.sql", "SELECT id, amount FROM raw.a").write(
+        "models/money.yml",
+        "version: 2\nmodels:\n  - name: money\n    columns:\n      - name: id\n        data_type: varchar\n      - name: amount\n        data_type: decimal(18,2)\n",
+    );
+    let err = pslake_transform::build(&f.project(), &f.lake, &opts("r"), &NoopReporter)
+        .await
+        .expect_err("contract");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "model canonical.money: contract: column amount: expected decimal(18,2), got bigint"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("CAST(amount AS DECIMAL(18,2))"), "{text}");
+
+    f.write("sql/canonical/money.sql", "SELECT amount, id FROM raw.a");
+    let err = pslake_transform::build(&f.project(), &f.lake, &opts("r"), &NoopReporter)
+        .await
+        .expect_err("contract");
+    assert!(err.to_string().contains("the order differs"), "{err}");
+
+    f.write(
+        "sql/canonical/money.sql",
+        "SELECT id, CAST(amount AS DECIMAL(18,2)) AS amount FROM raw.a",
+    );
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        f.rows("SELECT id, amount FROM canonical.money").await,
+        vec!["1|10.00"]
+    );
+}
+
+#[tokio::test]
+async fn not_null_constraint_is_checked_on_the_data() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/canonical/t.sql", "SELECT id, CASE WHEN amount > 5 THEN NULL ELSE id END AS maybe FROM raw.a").write(
+        "models/t.yml",
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n      - name: maybe\n        constraints: [{type: not_null}]\n",
+    );
+    let report = f.build(None).await;
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains("column maybe: 1 NULL value(s) break the not_null constraint"),
+        "{msg}"
+    );
+    assert_eq!(f.version("canonical.t").await, None);
+}
+
+#[tokio::test]
+async fn a_failing_error_test_keeps_the_previous_version_and_skips_downstream() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("2", 20)]).await;
+    f.write("sql/canonical/parent.sql", "SELECT id, amount FROM raw.a")
+        .write("sql/canonical/child.sql", "SELECT id FROM canonical.parent")
+        .write("sql/canonical/grandchild.sql", "SELECT id FROM canonical.child")
+        .write("sql/canonical/other.sql", "SELECT count(*) AS n FROM raw.a")
+        .write("models/m.yml", "version: 2\nmodels:\n  - name: parent\n    columns:\n      - name: id\n        data_tests: [unique]\n      - name: amount\n");
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    let v = f.version("canonical.parent").await.expect("published");
+    let child_v = f.version("canonical.child").await.expect("published");
+
+    f.raw("a", &[("1", 10), ("1", 11), ("2", 20)]).await;
+    let report = pslake_transform::build(&f.project(), &f.lake, &opts("run-2"), &NoopReporter)
+        .await
+        .expect("build");
+    assert!(!report.is_success());
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.parent") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains("model canonical.parent: test unique(id) failed: id = '1' (2 rows)"),
+        "{msg}"
+    );
+    assert_eq!(
+        status_of(&report, "canonical.child"),
+        &ModelStatus::Skipped("upstream canonical.parent failed".into())
+    );
+    assert_eq!(
+        status_of(&report, "canonical.grandchild"),
+        &ModelStatus::Skipped("upstream canonical.child was skipped".into())
+    );
+    assert_eq!(
+        status_of(&report, "canonical.other"),
+        &ModelStatus::Ok,
+        "independent models still run"
+    );
+    assert_eq!(
+        f.version("canonical.parent").await,
+        Some(v),
+        "previous version kept"
+    );
+    assert_eq!(f.version("canonical.child").await, Some(child_v));
+    assert_eq!(
+        f.rows("SELECT id, amount FROM canonical.parent").await,
+        vec!["1|10", "2|20"]
+    );
+    let runs = f
+        .rows("SELECT stage, status FROM _pslake.runs WHERE _run_id = 'run-2'")
+        .await;
+    assert!(
+        runs.contains(&"model:canonical.parent|failed".to_string()),
+        "{runs:?}"
+    );
+    assert!(
+        runs.contains(&"model:canonical.child|skipped".to_string()),
+        "{runs:?}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_and_warnings_models_append_to_the_operational_tables() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("2", -5)]).await;
+    f.write(
+        "sql/quality/q_rejects.sql",
+        "SELECT 'src' AS system, 'a' AS stream, id AS key, 'negative_amount' AS rule, 'amount' AS field, CAST(amount AS VARCHAR) AS value, 'amount below zero' AS message, CAST(NULL AS VARCHAR) AS _raw FROM raw.a WHERE amount < 0",
+    )
+    .write("sql/quality/q_warnings.sql", "SELECT 'big' AS rule, 'raw.a' AS source, id AS key, 'large amount' AS message FROM raw.a WHERE amount > 5")
+    .write("sql/canonical/clean.sql", "SELECT a.id FROM raw.a a WHERE a.id NOT IN (SELECT key FROM quality.q_rejects)")
+    .write("models/q.yml", "version: 2\nmodels:\n  - name: q_rejects\n    config: {materialized: rejects}\n  - name: q_warnings\n    config: {materialized: warnings}\n");
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(report.rejects, 1);
+    assert_eq!(
+        f.rows("SELECT _run_id, system, stream, key, rule, value FROM _pslake.rejects")
+            .await,
+        vec!["run-1|src|a|2|negative_amount|-5"]
+    );
+    assert_eq!(
+        f.rows("SELECT rule, source, key FROM _pslake.warnings")
+            .await,
+        vec!["big|raw.a|1"]
+    );
+    assert_eq!(f.rows("SELECT id FROM canonical.clean").await, vec!["1"]);
+    assert_eq!(f.version("quality.q_rejects").await, None);
+}
+
+#[tokio::test]
+async fn independent_models_all_build_concurrently() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    for i in 0..8 {
+        f.write(
+            &format!("sql/canonical/m{i}.sql"),
+            &format!("SELECT id, amount + {i} AS amount FROM raw.a"),
+        );
+    }
+    f.write(
+        "sql/canonical/total.sql",
+        &(0..8)
+            .map(|i| format!("SELECT amount FROM canonical.m{i}"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL "),
+    );
+    let mut o = opts("r");
+    o.concurrency = 4;
+    let report = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
+        .await
+        .expect("build");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        report.models.last().map(|m| m.model.as_str()),
+        Some("canonical.total")
+    );
+    assert_eq!(
+        f.rows("SELECT sum(amount) FROM canonical.total").await,
+        vec!["108"]
+    );
+}
+
+#[tokio::test]
+async fn a_model_reading_itself_sees_its_previous_version() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/canonical/events.sql", "SELECT id, amount FROM canonical.events UNION ALL SELECT id, amount FROM raw.a WHERE id NOT IN (SELECT id FROM canonical.events)")
+        .write("models/e.yml", "version: 2\nmodels:\n  - name: events\n    columns:\n      - {name: id, data_type: varchar}\n      - {name: amount, data_type: bigint}\n");
+    assert!(f.build(None).await.is_success());
+    f.raw("a", &[("1", 99), ("2", 20)]).await;
+    assert!(f.build(None).await.is_success());
+    assert_eq!(
+        f.rows("SELECT id, amount FROM canonical.events").await,
+        vec!["1|10", "2|20"]
+    );
+}

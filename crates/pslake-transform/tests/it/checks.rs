@@ -1,0 +1,139 @@
+//! Each kind of data test, passing and failing; severity warn vs error.
+
+use pslake_transform::{ModelStatus, TestOutcome};
+
+use crate::{Fixture, status_of};
+
+async fn setup(yml: &str) -> Fixture {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("2", 20), ("3", 30)]).await;
+    f.raw("parents", &[("1", 0), ("2", 0)]).await;
+    f.write(
+        "sql/canonical/t.sql",
+        "SELECT id, amount, CASE WHEN amount > 25 THEN 'big' ELSE 'small' END AS size FROM raw.a",
+    )
+    .write("models/t.yml", yml);
+    f
+}
+
+/// `tests` go under column `size`; `id_tests` under `id`.
+fn yml(tests: &str) -> String {
+    yml2("", tests)
+}
+
+fn yml2(id_tests: &str, tests: &str) -> String {
+    format!(
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n{id_tests}      - name: amount\n      - name: size\n{tests}"
+    )
+}
+
+#[tokio::test]
+async fn not_null_unique_accepted_values_relationships_pass() {
+    let f = setup(&yml2(
+        "        data_tests:\n          - not_null\n          - unique:\n              config: {severity: warn}\n",
+        "        data_tests:\n          - accepted_values: {values: [big, small]}\n          - relationships: {to: raw.a, field: id, column_name: id}\n",
+    ))
+    .await;
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        report
+            .tests()
+            .filter(|t| t.outcome == TestOutcome::Pass)
+            .count(),
+        4,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn accepted_values_failure_lists_the_values() {
+    let f = setup(&yml(
+        "        data_tests:\n          - accepted_values: {values: [small]}\n",
+    ))
+    .await;
+    let report = f.build(None).await;
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    assert_eq!(
+        msg,
+        "model canonical.t: test accepted_values(size) failed: size = 'big'"
+    );
+}
+
+#[tokio::test]
+async fn relationships_failure_names_the_orphans() {
+    let f = setup("version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n        data_tests:\n          - relationships: {to: raw.parents, field: id}\n").await;
+    let report = f.build(None).await;
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains("relationships(id -> raw.parents.id) failed: id = '3'"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn not_null_failure_and_custom_sql_with_system_field_value() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/staging/stg_opp.sql", "SELECT 'salesforce' AS system, 'StageName' AS field, 'Verbal Commit' AS value, CAST(NULL AS VARCHAR) AS stage FROM raw.a")
+        .write(
+            "models/s.yml",
+            "version: 2\nmodels:\n  - name: stg_opp\n    columns:\n      - name: stage\n        data_tests: [not_null]\n    data_tests:\n      - name: accepted_values(stage)\n        sql: \"SELECT system, field, value FROM staging.stg_opp WHERE stage IS NULL\"\n",
+        );
+    let report = f.build(None).await;
+    let ModelStatus::Failed(msg) = status_of(&report, "staging.stg_opp") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains("test not_null(stage) failed: salesforce.StageName = 'Verbal Commit'"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("test accepted_values(stage) failed: salesforce.StageName = 'Verbal Commit'"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn warn_severity_reports_and_stores_but_publishes() {
+    let f = setup(&yml(
+        "        data_tests:\n          - accepted_values: {values: [small], severity: warn}\n    data_tests:\n      - name: no_big\n        sql: \"SELECT id FROM canonical.t WHERE amount > 100\"\n",
+    ))
+    .await;
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        report
+            .tests()
+            .filter(|t| t.outcome == TestOutcome::Warn)
+            .count(),
+        1
+    );
+    assert!(f.version("canonical.t").await.is_some());
+    assert_eq!(
+        f.rows("SELECT rule, source FROM _pslake.warnings").await,
+        vec!["test:accepted_values(size)|canonical.t"]
+    );
+    assert!(
+        report.to_string().contains(
+            "warning: model canonical.t: test accepted_values(size) failed: size = 'big'"
+        ),
+        "{report}"
+    );
+
+    // `pslake test` runs the same tests against the published table.
+    let tr = pslake_transform::test(
+        &f.project(),
+        &f.lake,
+        &crate::opts("r2"),
+        &pslake_transform::NoopReporter,
+    )
+    .await
+    .expect("test");
+    assert!(tr.is_success(), "{tr}");
+    assert_eq!(tr.tests.len(), 2);
+}

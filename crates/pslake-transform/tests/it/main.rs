@@ -1,0 +1,117 @@
+//! Integration tests of the model engine: small projects in temp dirs over a temp lake.
+
+mod build;
+mod checks;
+mod incremental;
+mod project;
+mod select;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use pslake_lake::{Lake, TableName};
+use pslake_transform::{BuildOptions, BuildReport, NoopReporter, Project};
+
+/// A project directory and a lake, both temporary.
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) lake: Lake,
+}
+
+impl Fixture {
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().join("lake").to_str().expect("utf8")).expect("lake");
+        Self { dir, lake }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn write(&self, rel: &str, text: &str) -> &Self {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+        self
+    }
+
+    /// `raw.<name>` with columns `id` (string) and `amount` (bigint).
+    pub(crate) async fn raw(&self, name: &str, rows: &[(&str, i64)]) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, true),
+        ]));
+        let ids: ArrayRef = Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ));
+        let amounts: ArrayRef = Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        ));
+        let batch = RecordBatch::try_new(schema, vec![ids, amounts]).expect("batch");
+        self.lake
+            .overwrite(&TableName::new("raw", name), vec![batch])
+            .await
+            .expect("raw table");
+    }
+
+    pub(crate) fn project(&self) -> Project {
+        Project::load(self.root()).unwrap_or_else(|e| panic!("project loads: {e}"))
+    }
+
+    pub(crate) async fn build(&self, select: Option<&str>) -> BuildReport {
+        let mut opts = opts("run-1");
+        opts.select = select.map(str::to_string);
+        pslake_transform::build(&self.project(), &self.lake, &opts, &NoopReporter)
+            .await
+            .expect("build runs")
+    }
+
+    /// The result of a query, formatted as sorted lines `a|b|c`.
+    pub(crate) async fn rows(&self, sql: &str) -> Vec<String> {
+        let batches = self.lake.query(sql).await.expect("query");
+        let mut out = Vec::new();
+        for b in &batches {
+            for r in 0..b.num_rows() {
+                let cells: Vec<String> = b
+                    .columns()
+                    .iter()
+                    .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
+                    .collect();
+                out.push(cells.join("|"));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    pub(crate) async fn version(&self, table: &str) -> Option<i64> {
+        self.lake
+            .version(&TableName::parse(table).expect("name"))
+            .await
+            .expect("version")
+    }
+}
+
+pub(crate) fn opts(run_id: &str) -> BuildOptions {
+    BuildOptions::new(
+        run_id,
+        NaiveDate::from_ymd_opt(2026, 3, 31).expect("date"),
+        NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+    )
+}
+
+pub(crate) fn status_of<'a>(
+    report: &'a BuildReport,
+    model: &str,
+) -> &'a pslake_transform::ModelStatus {
+    &report
+        .models
+        .iter()
+        .find(|m| m.model == model)
+        .unwrap_or_else(|| panic!("{model} in report: {report}"))
+        .status
+}
