@@ -200,6 +200,10 @@ pub struct RawEndpoint {
     /// Extra headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Run the request once per set of extra parameters and land all of them in the stream
+    /// (HubSpot: `[{archived: "false"}, {archived: "true"}]`).
+    #[serde(default)]
+    pub param_sets: Option<Vec<BTreeMap<String, String>>>,
 }
 
 /// Paginator, tagged by `type`.
@@ -312,7 +316,4 @@ pub struct RawColumn {
     /// A record without a value here is rejected.
     #[serde(default)]
     pub required: bool,
-    /// For `date` from a datetime: take the date as written (`as_written`, default) or the UTC date (`utc`).
-    #[serde(default)]
-    pub date_of: Option<String>,
 }

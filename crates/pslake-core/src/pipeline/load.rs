@@ -1,0 +1,1085 @@
+//! Loading and validating pipeline files.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::model::*;
+use super::raw::*;
+
+/// One problem in a pipeline file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigProblem {}
+
+/// Loads and validates one pipeline file, interpolating `${NAME:-default}` from the environment.
+pub fn load_pipeline(path: &Path) -> Result<Pipeline, Vec<ConfigProblem>> {
+    load_pipeline_with(path, &HashMap::new())
+}
+
+/// Loads and validates one pipeline file; `vars` take precedence over the environment in
+/// `${NAME:-default}` interpolation.
+pub fn load_pipeline_with(
+    path: &Path,
+    vars: &HashMap<String, String>,
+) -> Result<Pipeline, Vec<ConfigProblem>> {
+    let text = fs_err::read_to_string(path).map_err(|e| {
+        vec![ConfigProblem {
+            file: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        }]
+    })?;
+    parse_pipeline(path, &text, vars)
+}
+
+/// Validates a pipeline file, or every `*.yml`/`*.yaml` file in a folder, without network
+/// access. Returns every problem found (empty = valid).
+pub fn validate_path(path: &Path) -> Vec<ConfigProblem> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> = match fs_err::read_dir(path) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+                .collect(),
+            Err(e) => {
+                return vec![ConfigProblem {
+                    file: path.to_path_buf(),
+                    line: None,
+                    message: e.to_string(),
+                }];
+            }
+        };
+        v.sort();
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut out = Vec::new();
+    for f in files {
+        if let Err(mut p) = load_pipeline(&f) {
+            out.append(&mut p);
+        }
+    }
+    out
+}
+
+/// Parses pipeline text (exposed for tests).
+pub fn parse_pipeline(
+    path: &Path,
+    text: &str,
+    vars: &HashMap<String, String>,
+) -> Result<Pipeline, Vec<ConfigProblem>> {
+    let mut problems = Problems {
+        file: path.to_path_buf(),
+        text: text.to_string(),
+        list: Vec::new(),
+    };
+    let interpolated = interpolate(text, vars, &mut problems);
+    let raw: RawPipeline = match serde_yaml_ng::from_str(&interpolated) {
+        Ok(r) => r,
+        Err(e) => {
+            let line = e.location().map(|l| l.line());
+            problems.list.push(ConfigProblem {
+                file: path.to_path_buf(),
+                line,
+                message: e.to_string(),
+            });
+            return Err(problems.list);
+        }
+    };
+    let pipeline = build(path, raw, &mut problems);
+    if problems.list.is_empty() {
+        Ok(pipeline)
+    } else {
+        Err(problems.list)
+    }
+}
+
+struct Problems {
+    file: PathBuf,
+    text: String,
+    list: Vec<ConfigProblem>,
+}
+
+impl Problems {
+    /// Records a problem at the first line matching `needles` in order (each searched after the
+    /// previous one's line), e.g. `["name: kantata", "name: time_entries", "cursor:"]`.
+    fn at(&mut self, needles: &[&str], message: impl Into<String>) {
+        let line = self.locate(needles);
+        self.list.push(ConfigProblem {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn locate(&self, needles: &[&str]) -> Option<usize> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let mut from = 0;
+        let mut found = None;
+        for n in needles {
+            let norm = |s: &str| s.replace(['"', '\''], "");
+            let hit = lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, l)| norm(l).contains(&norm(n)))
+                .map(|(i, _)| i);
+            match hit {
+                Some(i) => {
+                    found = Some(i + 1);
+                    from = i + 1;
+                }
+                None => break,
+            }
+        }
+        found
+    }
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}` (not `${env:..}` / `${secret:..}`).
+fn interpolate(text: &str, vars: &HashMap<String, String>, problems: &mut Problems) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (lineno, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let inner = &after[..end];
+            if inner.starts_with("env:") || inner.starts_with("secret:") {
+                out.push_str(&rest[start..start + 2 + end + 1]);
+            } else {
+                let (name, default) = match inner.split_once(":-") {
+                    Some((n, d)) => (n.trim(), Some(d)),
+                    None => (inner.trim(), None),
+                };
+                let value = vars
+                    .get(name)
+                    .cloned()
+                    .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
+                    .or_else(|| default.map(str::to_string));
+                match value {
+                    Some(v) => out.push_str(&v),
+                    None => problems.list.push(ConfigProblem {
+                        file: problems.file.clone(),
+                        line: Some(lineno + 1),
+                        message: format!("variable `{name}` is not set and has no default (write `${{{name}:-default}}`)"),
+                    }),
+                }
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    out
+}
+
+/// Parses `250ms`, `30s`, `5m`, `2h`, `1d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("bad duration `{s}` (e.g. 500ms, 30s, 5m, 2h, 1d)"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => return Err(format!("bad duration unit in `{s}` (ms, s, m, h, d)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("bad duration `{s}`"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let schedule = raw
+        .schedule
+        .as_deref()
+        .and_then(|s| match cron::Schedule::from_str(s) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                p.at(&["schedule:"], format!("bad cron expression `{s}`: {e}"));
+                None
+            }
+        });
+    let mut date = |key: &str, v: &Option<String>| -> Option<chrono::NaiveDate> {
+        v.as_deref().and_then(
+            |s| match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    p.at(
+                        &[&format!("{key}:")],
+                        format!("`{key}` must be a YYYY-MM-DD date, got `{s}`"),
+                    );
+                    None
+                }
+            },
+        )
+    };
+    let mut as_of = date("as_of", &raw.as_of);
+    let mut history_start = date("history_start", &raw.history_start);
+    let resolve = |s: &str| {
+        let pb = PathBuf::from(s);
+        if pb.is_absolute() || s.contains("://") {
+            pb
+        } else {
+            base_dir.join(pb)
+        }
+    };
+    let manifest = raw.manifest.as_deref().map(|m| {
+        // relative to the current directory first (the usual `pslake` invocation), else the file
+        let pb = PathBuf::from(m);
+        if pb.exists() { pb } else { resolve(m) }
+    });
+    // A missing manifest is not a validation problem: it may be generated later.
+    if let Some(m) = &manifest {
+        if let Ok(text) = fs_err::read_to_string(m) {
+            #[derive(serde::Deserialize)]
+            struct Manifest {
+                as_of: Option<chrono::NaiveDate>,
+                history_start: Option<chrono::NaiveDate>,
+            }
+            match serde_json::from_str::<Manifest>(&text) {
+                Ok(mf) => {
+                    as_of = as_of.or(mf.as_of);
+                    history_start = history_start.or(mf.history_start);
+                }
+                Err(e) => p.at(
+                    &["manifest:"],
+                    format!("manifest {} is not valid: {e}", m.display()),
+                ),
+            }
+        }
+    }
+    let secrets_file = raw
+        .secrets_file
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            let pb = PathBuf::from(s);
+            if pb.exists() { pb } else { resolve(s) }
+        });
+
+    let mut systems = Vec::new();
+    let mut names = HashSet::new();
+    let mut tables = HashSet::new();
+    for sys in raw.systems {
+        if !names.insert(sys.name.clone()) {
+            p.at(
+                &[
+                    &format!("name: {}", sys.name),
+                    &format!("name: {}", sys.name),
+                ],
+                format!("system `{}` is declared twice", sys.name),
+            );
+        }
+        if !is_ident(&sys.name) {
+            p.at(
+                &[&format!("name: {}", sys.name)],
+                format!(
+                    "system name `{}` must be lowercase letters, digits and `_`",
+                    sys.name
+                ),
+            );
+        }
+        if let Some(s) = build_system(sys, p, &mut tables) {
+            systems.push(s);
+        }
+    }
+    if systems.is_empty() && p.list.is_empty() {
+        p.at(&["systems:"], "the pipeline declares no systems");
+    }
+    Pipeline {
+        name: raw.name,
+        path: path.to_path_buf(),
+        lake: raw.lake,
+        schedule,
+        as_of,
+        history_start,
+        manifest,
+        secrets_file,
+        systems,
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn build_system(sys: RawSystem, p: &mut Problems, tables: &mut HashSet<String>) -> Option<System> {
+    let sname = sys.name.clone();
+    let at_sys = format!("name: {sname}");
+    let kind = match sys.kind {
+        RawSystemKind::Rest => {
+            let Some(c) = sys.client.clone() else {
+                p.at(
+                    &[&at_sys],
+                    format!("system `{sname}`: a `rest` system needs `client`"),
+                );
+                return None;
+            };
+            if sys.location.is_some() {
+                p.at(
+                    &[&at_sys, "location:"],
+                    format!("system `{sname}`: `location` is for `files` systems"),
+                );
+            }
+            SystemKind::Rest(build_client(&sname, c, p)?)
+        }
+        RawSystemKind::Files => {
+            if sys.client.is_some() {
+                p.at(
+                    &[&at_sys, "client:"],
+                    format!("system `{sname}`: `client` is for `rest` systems"),
+                );
+            }
+            let Some(location) = sys.location.clone() else {
+                p.at(
+                    &[&at_sys],
+                    format!("system `{sname}`: a `files` system needs `location`"),
+                );
+                return None;
+            };
+            SystemKind::Files { location }
+        }
+    };
+    let defaults = sys.resource_defaults.clone().unwrap_or_default();
+    let mut streams = Vec::new();
+    let mut seen = HashSet::new();
+    if sys.resources.is_empty() {
+        p.at(&[&at_sys], format!("system `{sname}` has no resources"));
+    }
+    for r in &sys.resources {
+        let Some(rname) = r.name.clone() else {
+            p.at(
+                &[&at_sys, "resources:"],
+                format!("system `{sname}`: every resource needs a `name`"),
+            );
+            continue;
+        };
+        if !seen.insert(rname.clone()) {
+            p.at(
+                &[&at_sys, &format!("name: {rname}")],
+                format!("system `{sname}`: resource `{rname}` is declared twice"),
+            );
+        }
+        let merged = merge(&defaults, r);
+        if let Some(s) = build_stream(&sname, &kind, &rname, merged, p) {
+            if !tables.insert(s.table.clone()) {
+                p.at(
+                    &[&at_sys, &format!("name: {rname}")],
+                    format!("two streams land in the same table raw.{}", s.table),
+                );
+            }
+            streams.push(s);
+        }
+    }
+    Some(System {
+        name: sname,
+        kind,
+        streams,
+    })
+}
+
+fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
+    let at = format!("name: {sname}");
+    let base_url = match url::Url::parse(c.base_url.trim()) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            p.at(
+                &[&at, "base_url:"],
+                format!(
+                    "system `{sname}`: base_url `{}` is not a URL: {e}",
+                    c.base_url
+                ),
+            );
+            None
+        }
+    };
+    let mut dur = |key: &str, v: Option<&String>, default: Duration| -> Duration {
+        match v.map(|s| parse_duration(s)) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                p.at(
+                    &[&at, &format!("{key}:")],
+                    format!("system `{sname}`: {key}: {e}"),
+                );
+                default
+            }
+        }
+    };
+    let timeout = dur("timeout", c.timeout.as_ref(), Duration::from_secs(60));
+    let retry = c.retry.clone().unwrap_or(RawRetry {
+        max_attempts: None,
+        initial_backoff: None,
+        max_backoff: None,
+    });
+    let initial_backoff = dur(
+        "initial_backoff",
+        retry.initial_backoff.as_ref(),
+        Duration::from_millis(200),
+    );
+    let max_backoff = dur(
+        "max_backoff",
+        retry.max_backoff.as_ref(),
+        Duration::from_secs(30),
+    );
+    let max_attempts = retry.max_attempts.unwrap_or(6);
+    if max_attempts == 0 {
+        p.at(
+            &[&at, "max_attempts:"],
+            format!("system `{sname}`: max_attempts must be at least 1"),
+        );
+    }
+    let concurrency = c.concurrency.unwrap_or(4);
+    if concurrency == 0 {
+        p.at(
+            &[&at, "concurrency:"],
+            format!("system `{sname}`: concurrency must be at least 1"),
+        );
+    }
+    if let Some(r) = c.rate_limit {
+        if !(r.is_finite() && r > 0.0) {
+            p.at(
+                &[&at, "rate_limit:"],
+                format!(
+                    "system `{sname}`: rate_limit must be a positive number of requests per second"
+                ),
+            );
+        }
+    }
+    let secret = |p: &mut Problems, field: &str, v: &str| -> ValueRef {
+        let r = ValueRef::parse(v);
+        if !r.is_reference() {
+            p.at(&[&at, &format!("{field}:")], format!(
+                "system `{sname}`: `{field}` must be a secret reference like `${{env:NAME}}` or `${{secret:NAME}}`, never a literal value"
+            ));
+        }
+        check_ref_name(p, &at, field, &r);
+        r
+    };
+    let plain_or_ref = |p: &mut Problems, field: &str, v: &str| -> ValueRef {
+        let r = ValueRef::parse(v);
+        check_ref_name(p, &at, field, &r);
+        r
+    };
+    let auth = match c.auth {
+        None => Auth::None,
+        Some(RawAuth::Bearer { token }) => Auth::Bearer {
+            token: secret(p, "token", &token),
+        },
+        Some(RawAuth::Basic { username, password }) => Auth::Basic {
+            username: plain_or_ref(p, "username", &username),
+            password: secret(p, "password", &password),
+        },
+        Some(RawAuth::ApiKey {
+            name,
+            value,
+            location,
+        }) => {
+            let in_query = match location.as_deref() {
+                None | Some("header") => false,
+                Some("query") => true,
+                Some(o) => {
+                    p.at(
+                        &[&at, "in:"],
+                        format!(
+                            "system `{sname}`: api_key `in` must be `header` or `query`, got `{o}`"
+                        ),
+                    );
+                    false
+                }
+            };
+            Auth::ApiKey {
+                name,
+                value: secret(p, "value", &value),
+                in_query,
+            }
+        }
+        Some(RawAuth::Oauth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            instance_url_field,
+        }) => Auth::OAuth2ClientCredentials {
+            token_url,
+            client_id: plain_or_ref(p, "client_id", &client_id),
+            client_secret: secret(p, "client_secret", &client_secret),
+            scope,
+            instance_url_field,
+        },
+    };
+    Some(Client {
+        base_url: base_url?,
+        auth,
+        headers: c.headers,
+        rate_limit: c.rate_limit,
+        concurrency: concurrency.max(1),
+        timeout,
+        max_attempts: max_attempts.max(1),
+        initial_backoff,
+        max_backoff,
+    })
+}
+
+fn check_ref_name(p: &mut Problems, at: &str, field: &str, r: &ValueRef) {
+    if let ValueRef::Env(n) | ValueRef::Secret(n) = r {
+        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            p.at(
+                &[at, &format!("{field}:")],
+                format!("`{field}`: bad secret name `{n}` (letters, digits, `_`)"),
+            );
+        }
+    }
+}
+
+/// Field-by-field inheritance; params and headers merge by key.
+fn merge(d: &RawResource, r: &RawResource) -> RawResource {
+    let endpoint = match (&d.endpoint, &r.endpoint) {
+        (None, None) => None,
+        (Some(e), None) | (None, Some(e)) => Some(e.clone()),
+        (Some(de), Some(re)) => {
+            let mut params: BTreeMap<String, String> = de.params.clone();
+            params.extend(re.params.clone());
+            let mut headers = de.headers.clone();
+            headers.extend(re.headers.clone());
+            Some(RawEndpoint {
+                method: re.method.clone().or_else(|| de.method.clone()),
+                path: re.path.clone().or_else(|| de.path.clone()),
+                params,
+                json: re.json.clone().or_else(|| de.json.clone()),
+                headers,
+                param_sets: re.param_sets.clone().or_else(|| de.param_sets.clone()),
+            })
+        }
+    };
+    let incremental = match (&d.incremental, &r.incremental) {
+        (None, None) => None,
+        (Some(i), None) | (None, Some(i)) => Some(i.clone()),
+        (Some(di), Some(ri)) => Some(RawIncremental {
+            cursor: ri.cursor.clone().or_else(|| di.cursor.clone()),
+            initial_value: ri
+                .initial_value
+                .clone()
+                .or_else(|| di.initial_value.clone()),
+            lag: ri.lag.clone().or_else(|| di.lag.clone()),
+            format: ri.format.clone().or_else(|| di.format.clone()),
+            client_filter: ri.client_filter.or(di.client_filter),
+        }),
+    };
+    let records = match (&d.records, &r.records) {
+        (None, None) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+        (Some(dr), Some(rr)) => Some(RawRecords {
+            path: rr.path.clone().or_else(|| dr.path.clone()),
+            order_path: rr.order_path.clone().or_else(|| dr.order_path.clone()),
+            order_key: rr.order_key.clone().or_else(|| dr.order_key.clone()),
+            strip: rr.strip.clone().or_else(|| dr.strip.clone()),
+        }),
+    };
+    RawResource {
+        name: r.name.clone(),
+        endpoint,
+        paginator: r.paginator.clone().or_else(|| d.paginator.clone()),
+        records,
+        incremental,
+        primary_key: r.primary_key.clone().or_else(|| d.primary_key.clone()),
+        columns: r.columns.clone().or_else(|| d.columns.clone()),
+        pattern: r.pattern.clone().or_else(|| d.pattern.clone()),
+    }
+}
+
+const START_PLACEHOLDER: &str = "{incremental.start_value}";
+
+fn build_stream(
+    sname: &str,
+    kind: &SystemKind,
+    rname: &str,
+    r: RawResource,
+    p: &mut Problems,
+) -> Option<Stream> {
+    let at_s = format!("name: {sname}");
+    let at_r = format!("name: {rname}");
+    let ctx = format!("stream `{sname}.{rname}`");
+    let table = format!("{sname}_{}", rname.to_ascii_lowercase());
+    if !is_ident(&table) {
+        p.at(
+            &[&at_s, &at_r],
+            format!("{ctx}: table name raw.{table} must be lowercase letters, digits and `_`"),
+        );
+    }
+    let subst = |s: &str| s.replace("{name}", rname);
+    let is_rest = matches!(kind, SystemKind::Rest(_));
+
+    // columns
+    let mut columns = Vec::new();
+    let mut col_names = HashSet::new();
+    let raw_cols = r.columns.clone().unwrap_or_default();
+    if raw_cols.is_empty() {
+        p.at(
+            &[&at_s, &at_r],
+            format!("{ctx}: declare at least one column"),
+        );
+    }
+    for c in raw_cols {
+        if !col_names.insert(c.name.clone()) {
+            p.at(
+                &[&at_s, &at_r, &format!("name: {}", c.name)],
+                format!("{ctx}: column `{}` is declared twice", c.name),
+            );
+        }
+        if !is_ident(&c.name) || c.name.starts_with('_') {
+            p.at(
+                &[&at_s, &at_r, &format!("name: {}", c.name)],
+                format!(
+                    "{ctx}: column name `{}` must be snake_case and not start with `_`",
+                    c.name
+                ),
+            );
+        }
+        match DataType::parse(&c.data_type) {
+            Ok(t) => columns.push(Column {
+                path: JsonPath::parse(c.path.as_deref().unwrap_or(&c.name)),
+                name: c.name,
+                data_type: t,
+                required: c.required,
+            }),
+            Err(e) => p.at(
+                &[&at_s, &at_r, &format!("name: {}", c.name), "type:"],
+                format!("{ctx}: column `{}`: {e}", c.name),
+            ),
+        }
+    }
+    let primary_key = r.primary_key.clone().unwrap_or_default();
+    if primary_key.is_empty() {
+        p.at(&[&at_s, &at_r], format!("{ctx}: declare a primary_key"));
+    }
+    for k in &primary_key {
+        if !col_names.contains(k) {
+            p.at(
+                &[&at_s, &at_r, "primary_key:"],
+                format!("{ctx}: primary key `{k}` is not a declared column"),
+            );
+        }
+    }
+
+    // endpoint
+    let endpoint = match (&r.endpoint, is_rest) {
+        (Some(e), _) => {
+            let method = match e.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("GET") => Method::Get,
+                Some("POST") => Method::Post,
+                Some(m) => {
+                    p.at(
+                        &[&at_s, &at_r, "method:"],
+                        format!("{ctx}: method must be GET or POST, got `{m}`"),
+                    );
+                    Method::Get
+                }
+            };
+            let path = subst(e.path.as_deref().unwrap_or(""));
+            if path.is_empty() && is_rest {
+                p.at(&[&at_s, &at_r], format!("{ctx}: endpoint needs a `path`"));
+            }
+            Endpoint {
+                method,
+                path,
+                params: e
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), subst(v)))
+                    .collect(),
+                json: e.json.clone().map(|j| subst_json(j, &subst)),
+                headers: e.headers.clone(),
+                param_sets: e.param_sets.clone().unwrap_or_default(),
+            }
+        }
+        (None, true) => {
+            p.at(
+                &[&at_s, &at_r],
+                format!("{ctx}: a REST stream needs an `endpoint`"),
+            );
+            Endpoint {
+                method: Method::Get,
+                path: String::new(),
+                params: BTreeMap::new(),
+                json: None,
+                headers: BTreeMap::new(),
+                param_sets: Vec::new(),
+            }
+        }
+        (None, false) => Endpoint {
+            method: Method::Get,
+            path: String::new(),
+            params: BTreeMap::new(),
+            json: None,
+            headers: BTreeMap::new(),
+            param_sets: Vec::new(),
+        },
+    };
+    let uses_start = endpoint
+        .params
+        .values()
+        .any(|v| v.contains(START_PLACEHOLDER))
+        || endpoint.path.contains(START_PLACEHOLDER)
+        || endpoint
+            .json
+            .as_ref()
+            .is_some_and(|j| j.to_string().contains(START_PLACEHOLDER));
+
+    // paginator
+    let paginator = match r.paginator.clone().unwrap_or(RawPaginator::None) {
+        RawPaginator::None => Paginator::None,
+        RawPaginator::NextUrl { path, done_path } => Paginator::NextUrl {
+            path: JsonPath::parse(&path),
+            done_path: done_path.as_deref().map(JsonPath::parse),
+        },
+        RawPaginator::Cursor { path, param } => Paginator::Cursor {
+            path: JsonPath::parse(&path),
+            param,
+        },
+        RawPaginator::Offset {
+            limit,
+            limit_param,
+            offset_param,
+            has_more_path,
+            total_path,
+            location,
+        } => {
+            if limit == 0 {
+                p.at(
+                    &[&at_s, &at_r, "limit:"],
+                    format!("{ctx}: offset paginator limit must be at least 1"),
+                );
+            }
+            if has_more_path.is_none() && total_path.is_none() {
+                p.at(&[&at_s, &at_r, "type: offset"], format!("{ctx}: offset paginator needs `has_more_path` or `total_path` (else it stops at a short page)"));
+            }
+            let location = match location.as_deref() {
+                None | Some("query") => ParamLocation::Query,
+                Some("body") => ParamLocation::Body,
+                Some(o) => {
+                    p.at(
+                        &[&at_s, &at_r, "in:"],
+                        format!("{ctx}: paginator `in` must be `query` or `body`, got `{o}`"),
+                    );
+                    ParamLocation::Query
+                }
+            };
+            if location == ParamLocation::Body && endpoint.method != Method::Post {
+                p.at(
+                    &[&at_s, &at_r, "in:"],
+                    format!("{ctx}: paginator parameters in the body need method POST"),
+                );
+            }
+            Paginator::Offset {
+                limit: limit.max(1),
+                limit_param: limit_param.unwrap_or_else(|| "limit".into()),
+                offset_param: offset_param.unwrap_or_else(|| "offset".into()),
+                has_more_path: has_more_path.as_deref().map(JsonPath::parse),
+                total_path: total_path.as_deref().map(JsonPath::parse),
+                location,
+            }
+        }
+        RawPaginator::PageNumber {
+            page_param,
+            start,
+            total_pages_path,
+        } => Paginator::PageNumber {
+            page_param: page_param.unwrap_or_else(|| "page".into()),
+            start: start.unwrap_or(1),
+            total_pages_path: total_pages_path.as_deref().map(JsonPath::parse),
+        },
+    };
+
+    let records = r.records.clone().unwrap_or_default();
+    let records = RecordSelector {
+        path: JsonPath::parse(&subst(records.path.as_deref().unwrap_or(""))),
+        order: records.order_path.as_deref().map(|op| {
+            (
+                JsonPath::parse(&subst(op)),
+                records.order_key.clone().unwrap_or_else(|| "id".into()),
+            )
+        }),
+        strip: records.strip.clone().unwrap_or_default(),
+    };
+
+    // incremental
+    let incremental = match r.incremental {
+        None => {
+            if uses_start {
+                p.at(&[&at_s, &at_r], format!("{ctx}: the endpoint uses {START_PLACEHOLDER} but the stream declares no `incremental`"));
+            }
+            None
+        }
+        Some(inc) => {
+            let cursor = inc.cursor.clone().unwrap_or_default();
+            let column = columns.iter().position(|c| c.name == cursor);
+            match column {
+                None => {
+                    p.at(
+                        &[&at_s, &at_r, "cursor:"],
+                        format!("{ctx}: incremental cursor `{cursor}` is not a declared column"),
+                    );
+                }
+                Some(i)
+                    if !matches!(columns[i].data_type, DataType::Date | DataType::Timestamp) =>
+                {
+                    p.at(&[&at_s, &at_r, "cursor:"], format!("{ctx}: incremental cursor `{cursor}` must be a date or timestamp column"));
+                }
+                _ => {}
+            }
+            let lag = match inc.lag.as_deref().map(parse_duration) {
+                None => Duration::ZERO,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    p.at(&[&at_s, &at_r, "lag:"], format!("{ctx}: lag: {e}"));
+                    Duration::ZERO
+                }
+            };
+            let initial_value = inc
+                .initial_value
+                .clone()
+                .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+            if crate::pipeline::load::parse_start(&initial_value).is_none() {
+                p.at(&[&at_s, &at_r, "initial_value:"], format!("{ctx}: initial_value `{initial_value}` is not a YYYY-MM-DD date or RFC 3339 datetime"));
+            }
+            let client_filter = inc.client_filter.unwrap_or(false);
+            if !uses_start && !client_filter && is_rest {
+                p.at(&[&at_s, &at_r, "incremental:"], format!(
+                    "{ctx}: incremental stream neither sends {START_PLACEHOLDER} to the API nor sets `client_filter: true`"
+                ));
+            }
+            column.map(|column| Incremental {
+                column,
+                initial_value,
+                lag,
+                format: inc
+                    .format
+                    .clone()
+                    .unwrap_or_else(|| "%Y-%m-%dT%H:%M:%SZ".into()),
+                client_filter,
+            })
+        }
+    };
+    if !is_rest && r.pattern.is_none() {
+        p.at(
+            &[&at_s, &at_r],
+            format!("{ctx}: a files stream needs a `pattern` such as `fx_rates_*.csv`"),
+        );
+    }
+    Some(Stream {
+        name: rname.to_string(),
+        table,
+        endpoint,
+        paginator,
+        records,
+        incremental,
+        primary_key,
+        columns,
+        pattern: r.pattern,
+    })
+}
+
+/// Parses a stored cursor or initial value: `YYYY-MM-DD` or an RFC 3339 datetime.
+pub fn parse_start(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let s = s.trim();
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc())
+}
+
+fn subst_json(v: serde_json::Value, f: &dyn Fn(&str) -> String) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(f(&s)),
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| subst_json(x, f)).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, x)| (k, subst_json(x, f))).collect())
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Pipeline, Vec<ConfigProblem>> {
+        parse_pipeline(Path::new("t.yml"), text, &HashMap::new())
+    }
+
+    const GOOD: &str = r#"
+name: t
+lake: ${PSLAKE_TEST_NOPE_LAKE:-./lake}
+schedule: "0 0 6 * * *"
+systems:
+  - name: acme
+    type: rest
+    client:
+      base_url: ${PSLAKE_TEST_NOPE_URL:-http://127.0.0.1:9}
+      auth: {type: bearer, token: "${env:ACME_TOKEN}"}
+    resource_defaults:
+      endpoint: {path: "/api/{name}", params: {since: "{incremental.start_value}", per_page: "100"}}
+      paginator: {type: next_url, path: links.next}
+      records: {path: "{name}"}
+      incremental: {cursor: updated_at, lag: 5m}
+      primary_key: [id]
+    resources:
+      - name: things
+        endpoint: {params: {per_page: "50"}}
+        columns:
+          - {name: id, type: integer, required: true}
+          - {name: updated_at, type: timestamp}
+"#;
+
+    #[test]
+    fn defaults_merge_and_interpolate() {
+        let p = parse(GOOD).expect("valid");
+        assert_eq!(p.lake, "./lake");
+        let s = &p.systems[0].streams[0];
+        assert_eq!(s.table, "acme_things");
+        assert_eq!(s.endpoint.path, "/api/things");
+        assert_eq!(s.endpoint.params["per_page"], "50");
+        assert_eq!(s.endpoint.params["since"], "{incremental.start_value}");
+        assert_eq!(s.records.path, JsonPath(vec!["things".into()]));
+        assert_eq!(
+            s.incremental.as_ref().map(|i| i.lag),
+            Some(Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn unknown_field_has_a_line() {
+        let bad = GOOD.replace(
+            "      records: {path: \"{name}\"}",
+            "      recrods: {path: x}",
+        );
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].line, Some(14), "{}", e[0]);
+        assert!(e[0].message.contains("recrods"), "{}", e[0]);
+    }
+
+    #[test]
+    fn reports_every_semantic_problem_with_lines() {
+        let bad = GOOD
+            .replace("cursor: updated_at", "cursor: modified")
+            .replace("primary_key: [id]", "primary_key: [key]")
+            .replace("\"${env:ACME_TOKEN}\"", "literal-token")
+            .replace("type: timestamp", "type: datetime");
+        let e = parse(&bad).unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 4, "{text:#?}");
+        assert!(e.iter().all(|p| p.line.is_some()), "{text:#?}");
+        assert!(
+            text.iter().any(|t| t.contains("never a literal")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("`modified` is not a declared column")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("primary key `key`")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter().any(|t| t.contains("unknown type `datetime`")),
+            "{text:#?}"
+        );
+        // the literal token never shows up in messages
+        assert!(
+            !text.iter().any(|t| t.contains("literal-token")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn missing_variable_without_default() {
+        let bad = GOOD.replace(
+            "${PSLAKE_TEST_NOPE_LAKE:-./lake}",
+            "${PSLAKE_TEST_NOPE_LAKE}",
+        );
+        let e = parse(&bad).unwrap_err();
+        assert_eq!(e[0].line, Some(3));
+    }
+
+    #[test]
+    fn demo_pipeline_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
+        let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
+        let tables: Vec<&str> = p
+            .systems
+            .iter()
+            .flat_map(|s| s.streams.iter().map(|t| t.table.as_str()))
+            .collect();
+        assert_eq!(tables.len(), 16, "{tables:?}");
+        for t in [
+            "salesforce_opportunity",
+            "kantata_time_entries",
+            "workday_time_off",
+            "treasury_fx_rates",
+            "hubspot_deals",
+        ] {
+            assert!(tables.contains(&t), "{t} in {tables:?}");
+        }
+        assert!(validate_path(path.parent().expect("pipelines dir")).is_empty());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_duration("3 weeks").is_err());
+    }
+
+    #[test]
+    fn value_refs() {
+        assert_eq!(ValueRef::parse("${env:A_B}"), ValueRef::Env("A_B".into()));
+        assert_eq!(ValueRef::parse("${secret:X}"), ValueRef::Secret("X".into()));
+        assert_eq!(ValueRef::parse("plain"), ValueRef::Plain("plain".into()));
+    }
+}

@@ -1,0 +1,379 @@
+//! The validated pipeline: every default merged, every string parsed into its rich type.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The pipeline's name.
+    pub name: String,
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Lake location (local path or object-store URL), env-interpolated.
+    pub lake: String,
+    /// Cron schedule.
+    pub schedule: Option<cron::Schedule>,
+    /// `as_of` (from the file, else the manifest).
+    pub as_of: Option<NaiveDate>,
+    /// `history_start` (from the file, else the manifest).
+    pub history_start: Option<NaiveDate>,
+    /// The manifest file named by the pipeline, if any.
+    pub manifest: Option<PathBuf>,
+    /// The secrets file named by the pipeline, if any.
+    pub secrets_file: Option<PathBuf>,
+    /// Source systems in file order.
+    pub systems: Vec<System>,
+}
+
+/// A source system.
+#[derive(Debug, Clone)]
+pub struct System {
+    /// System name.
+    pub name: String,
+    /// What kind of source and its settings.
+    pub kind: SystemKind,
+    /// Streams, defaults merged.
+    pub streams: Vec<Stream>,
+}
+
+/// The kind of a system.
+#[derive(Debug, Clone)]
+pub enum SystemKind {
+    /// An HTTP JSON API.
+    Rest(Client),
+    /// A file drop.
+    Files {
+        /// Folder path or object-store URL prefix.
+        location: String,
+    },
+}
+
+/// HTTP client settings.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// Base URL.
+    pub base_url: url::Url,
+    /// Authentication.
+    pub auth: Auth,
+    /// Headers on every request.
+    pub headers: BTreeMap<String, String>,
+    /// Requests per second (None = unlimited).
+    pub rate_limit: Option<f64>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// First backoff.
+    pub initial_backoff: Duration,
+    /// Backoff cap.
+    pub max_backoff: Duration,
+}
+
+/// A value that is either plain text or a secret reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueRef {
+    /// Literal text (non-secret values only).
+    Plain(String),
+    /// `${env:NAME}`: an environment variable.
+    Env(String),
+    /// `${secret:NAME}`: an entry of the secrets file (else the environment).
+    Secret(String),
+}
+
+impl ValueRef {
+    /// Parses `${env:NAME}`, `${secret:NAME}` or plain text.
+    pub fn parse(s: &str) -> Self {
+        let t = s.trim();
+        if let Some(inner) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+            if let Some(n) = inner.strip_prefix("env:") {
+                return Self::Env(n.trim().to_string());
+            }
+            if let Some(n) = inner.strip_prefix("secret:") {
+                return Self::Secret(n.trim().to_string());
+            }
+        }
+        Self::Plain(s.to_string())
+    }
+
+    /// Whether this is a reference rather than literal text.
+    pub fn is_reference(&self) -> bool {
+        !matches!(self, Self::Plain(_))
+    }
+}
+
+/// Authentication.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No authentication.
+    None,
+    /// Bearer token.
+    Bearer {
+        /// The token.
+        token: ValueRef,
+    },
+    /// HTTP Basic.
+    Basic {
+        /// User name.
+        username: ValueRef,
+        /// Password.
+        password: ValueRef,
+    },
+    /// API key.
+    ApiKey {
+        /// Header or query parameter name.
+        name: String,
+        /// The key.
+        value: ValueRef,
+        /// In a query parameter rather than a header.
+        in_query: bool,
+    },
+    /// OAuth 2 client credentials.
+    OAuth2ClientCredentials {
+        /// Token endpoint (absolute, or relative to the base URL).
+        token_url: String,
+        /// Client id.
+        client_id: ValueRef,
+        /// Client secret.
+        client_secret: ValueRef,
+        /// Scope.
+        scope: Option<String>,
+        /// Token-response field with the API base URL.
+        instance_url_field: Option<String>,
+    },
+}
+
+/// A stream.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// Stream name as the vendor spells it (`Opportunity`).
+    pub name: String,
+    /// Raw table name: `<system>_<stream lowercased>`.
+    pub table: String,
+    /// The request (REST only).
+    pub endpoint: Endpoint,
+    /// Paging.
+    pub paginator: Paginator,
+    /// Record selector.
+    pub records: RecordSelector,
+    /// Incremental cursor; None = full snapshot each run.
+    pub incremental: Option<Incremental>,
+    /// Primary key column names.
+    pub primary_key: Vec<String>,
+    /// Typed columns.
+    pub columns: Vec<Column>,
+    /// File name pattern (files systems).
+    pub pattern: Option<String>,
+}
+
+/// HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+}
+
+/// A request template.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Method.
+    pub method: Method,
+    /// Path (placeholders resolved except `{incremental.start_value}`).
+    pub path: String,
+    /// Query parameters.
+    pub params: BTreeMap<String, String>,
+    /// JSON body.
+    pub json: Option<serde_json::Value>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Extra parameter sets, each paged separately into the stream (empty = one plain run).
+    pub param_sets: Vec<BTreeMap<String, String>>,
+}
+
+/// Where a paginator puts its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamLocation {
+    /// Query string.
+    Query,
+    /// JSON body.
+    Body,
+}
+
+/// Paging strategy.
+#[derive(Debug, Clone)]
+pub enum Paginator {
+    /// Follow a next URL.
+    NextUrl {
+        /// Path of the URL.
+        path: JsonPath,
+        /// Path of the done flag.
+        done_path: Option<JsonPath>,
+    },
+    /// Opaque cursor sent back as a parameter.
+    Cursor {
+        /// Path of the cursor.
+        path: JsonPath,
+        /// Parameter name.
+        param: String,
+    },
+    /// limit/offset.
+    Offset {
+        /// Page size.
+        limit: u64,
+        /// Limit parameter.
+        limit_param: String,
+        /// Offset parameter.
+        offset_param: String,
+        /// Has-more flag path.
+        has_more_path: Option<JsonPath>,
+        /// Total-count path.
+        total_path: Option<JsonPath>,
+        /// Where the two parameters go.
+        location: ParamLocation,
+    },
+    /// Page numbers.
+    PageNumber {
+        /// Page parameter.
+        page_param: String,
+        /// First page number.
+        start: u64,
+        /// Total-pages path.
+        total_pages_path: Option<JsonPath>,
+    },
+    /// A single page.
+    None,
+}
+
+/// A dotted JSON path (`paging.next.after`); empty = the document itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JsonPath(pub Vec<String>);
+
+impl JsonPath {
+    /// Parses `a.b.c`; `""` and `$` are the root. A leading `$.` is allowed.
+    pub fn parse(s: &str) -> Self {
+        let s = s.trim();
+        let s = s.strip_prefix("$.").unwrap_or(s);
+        if s.is_empty() || s == "$" {
+            return Self(Vec::new());
+        }
+        Self(s.split('.').map(str::to_string).collect())
+    }
+
+    /// Whether this is the root.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("$")
+        } else {
+            f.write_str(&self.0.join("."))
+        }
+    }
+}
+
+/// Where the records sit.
+#[derive(Debug, Clone, Default)]
+pub struct RecordSelector {
+    /// Path of the array (or keyed map when `order` is set).
+    pub path: JsonPath,
+    /// Keyed map ordered by this array's elements' `order_key` field.
+    pub order: Option<(JsonPath, String)>,
+    /// Top-level fields stripped from `_raw`.
+    pub strip: Vec<String>,
+}
+
+/// Incremental cursor.
+#[derive(Debug, Clone)]
+pub struct Incremental {
+    /// Index into the stream's columns of the cursor column.
+    pub column: usize,
+    /// Start value without state.
+    pub initial_value: String,
+    /// Overlap.
+    pub lag: Duration,
+    /// chrono format of the start value placeholder.
+    pub format: String,
+    /// Filter records client side.
+    pub client_filter: bool,
+}
+
+/// Column data types of the raw tables (docs/raw_tables.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataType {
+    /// Utf8.
+    String,
+    /// Boolean.
+    Boolean,
+    /// Int64.
+    Integer,
+    /// Float64.
+    Double,
+    /// Decimal128(precision, scale).
+    Decimal(u8, i8),
+    /// Date32.
+    Date,
+    /// Timestamp(µs, UTC).
+    Timestamp,
+}
+
+impl DataType {
+    /// Parses `string`, `boolean`, `integer`, `double`, `decimal(p,s)`, `date`, `timestamp`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "string" => Self::String,
+            "boolean" => Self::Boolean,
+            "integer" => Self::Integer,
+            "double" => Self::Double,
+            "date" => Self::Date,
+            "timestamp" => Self::Timestamp,
+            _ => {
+                let inner = t
+                    .strip_prefix("decimal(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .ok_or_else(|| format!("unknown type `{s}` (expected string, boolean, integer, double, decimal(p,s), date or timestamp)"))?;
+                let (p, sc) = inner
+                    .split_once(',')
+                    .ok_or_else(|| format!("decimal type `{s}` needs precision and scale"))?;
+                let p: u8 = p
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad decimal precision in `{s}`"))?;
+                let sc: i8 = sc
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bad decimal scale in `{s}`"))?;
+                if !(1..=38).contains(&p) || sc < 0 || sc as u8 > p {
+                    return Err(format!(
+                        "decimal `{s}` needs 1 <= precision <= 38 and 0 <= scale <= precision"
+                    ));
+                }
+                Self::Decimal(p, sc)
+            }
+        })
+    }
+}
+
+/// A typed column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Path in the record.
+    pub path: JsonPath,
+    /// Type.
+    pub data_type: DataType,
+    /// Missing value rejects the record.
+    pub required: bool,
+}

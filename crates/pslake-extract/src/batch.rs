@@ -1,0 +1,382 @@
+//! Records to Arrow: one pass per record picks the declared fields from the raw JSON, parses
+//! them with [`crate::values`], and appends to column builders. A record with a value that does
+//! not parse, or without a required value, becomes a reject row instead of a table row.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
+use serde_json::value::RawValue;
+
+use pslake_core::pipeline::{DataType, Stream};
+use pslake_lake::ops::RejectRow;
+
+use crate::json::{PathTree, Scalar, strip_keys};
+use crate::values::{Typed, parse};
+
+/// Reject rule for a value that does not parse.
+pub const RULE_UNPARSEABLE: &str = "unparseable_value";
+/// Reject rule for a missing required value.
+pub const RULE_MISSING: &str = "missing_required_field";
+
+/// Everything needed to turn records of one stream into batches.
+#[derive(Debug)]
+pub(crate) struct StreamPlan {
+    pub(crate) system: String,
+    pub(crate) stream: Stream,
+    pub(crate) run_id: String,
+    pub(crate) schema: SchemaRef,
+    tree: PathTree,
+    pk: Vec<usize>,
+    with_file: bool,
+}
+
+impl StreamPlan {
+    pub(crate) fn new(system: &str, stream: &Stream, run_id: &str, with_file: bool) -> Self {
+        let paths: Vec<_> = stream.columns.iter().map(|c| &c.path).collect();
+        let mut fields: Vec<Field> = stream
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.name, arrow_type(c.data_type), true))
+            .collect();
+        if with_file {
+            fields.push(Field::new("_file", ArrowType::Utf8, true));
+        }
+        fields.push(Field::new("_run_id", ArrowType::Utf8, true));
+        fields.push(Field::new("_extracted_at", ts_type(), true));
+        fields.push(Field::new("_raw", ArrowType::Utf8, true));
+        let pk = stream
+            .primary_key
+            .iter()
+            .filter_map(|k| stream.columns.iter().position(|c| &c.name == k))
+            .collect();
+        StreamPlan {
+            system: system.to_string(),
+            stream: stream.clone(),
+            run_id: run_id.to_string(),
+            schema: Arc::new(Schema::new(fields)),
+            tree: PathTree::new(&paths),
+            pk,
+            with_file,
+        }
+    }
+
+    /// A fresh accumulator.
+    pub(crate) fn outcome(&self) -> PageOutcome {
+        PageOutcome {
+            builders: self
+                .stream
+                .columns
+                .iter()
+                .map(|c| ColBuilder::new(c.data_type))
+                .collect(),
+            file: StringBuilder::new(),
+            run_id: StringBuilder::new(),
+            extracted: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            raw: StringBuilder::new(),
+            rows: 0,
+            rejects: Vec::new(),
+            received: 0,
+            rejected: 0,
+            filtered: 0,
+            unknown: BTreeSet::new(),
+            cursor_max: None,
+            failing: vec![0; self.stream.columns.len()],
+            example_key: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Adds one record. `min_cursor`: records whose cursor is below it are filtered out
+    /// (client-side incremental filter).
+    pub(crate) fn push(
+        &self,
+        out: &mut PageOutcome,
+        rec: &RawValue,
+        extracted_at: i64,
+        file: Option<&str>,
+        min_cursor: Option<i64>,
+    ) {
+        out.received += 1;
+        let n = self.stream.columns.len();
+        let mut picked: Vec<Option<&RawValue>> = vec![None; n];
+        let strip = &self.stream.records.strip;
+        let unknown = &mut out.unknown;
+        let picked_ok = self.tree.pick(rec, &mut picked, "", &mut |prefix, key| {
+            if prefix.is_empty() && strip.iter().any(|s| s == key) {
+                return;
+            }
+            if unknown.len() < 200 {
+                let full = format!("{prefix}{key}");
+                if !unknown.contains(&full) {
+                    unknown.insert(full);
+                }
+            }
+        });
+        let raw_text = || -> String {
+            if strip.is_empty() {
+                rec.get().to_string()
+            } else {
+                strip_keys(rec, strip).unwrap_or_else(|_| rec.get().to_string())
+            }
+        };
+        let key_of = |picked: &[Option<&RawValue>]| -> Option<String> {
+            let parts: Vec<String> = self
+                .pk
+                .iter()
+                .map(|i| {
+                    picked[*i]
+                        .and_then(|r| Scalar::of(r).ok())
+                        .and_then(|s| s.text().map(|t| t.into_owned()))
+                        .unwrap_or_default()
+                })
+                .collect();
+            (!parts.iter().all(String::is_empty)).then(|| parts.join("|"))
+        };
+        if let Err(e) = picked_ok {
+            out.rejected += 1;
+            out.rejects.push(self.reject(
+                key_of(&picked),
+                RULE_UNPARSEABLE,
+                None,
+                None,
+                format!("record is not a JSON object: {e}"),
+                raw_text(),
+            ));
+            return;
+        }
+        if out.example_key.is_none() {
+            out.example_key = key_of(&picked);
+        }
+        out.scratch.clear();
+        let mut failure: Option<(usize, &'static str, Option<String>, String)> = None;
+        for (i, col) in self.stream.columns.iter().enumerate() {
+            let scalar = match picked[i].map(Scalar::of) {
+                None => Scalar::Null,
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    failure.get_or_insert((
+                        i,
+                        RULE_UNPARSEABLE,
+                        picked[i].map(|r| r.get().to_string()),
+                        e.to_string(),
+                    ));
+                    out.failing[i] += 1;
+                    out.scratch.push(Typed::Null);
+                    continue;
+                }
+            };
+            match parse(&scalar, col.data_type) {
+                Ok(Typed::Null) if col.required => {
+                    out.failing[i] += 1;
+                    failure.get_or_insert((
+                        i,
+                        RULE_MISSING,
+                        None,
+                        format!(
+                            "required field `{}` (path `{}`) is missing or empty",
+                            col.name, col.path
+                        ),
+                    ));
+                    out.scratch.push(Typed::Null);
+                }
+                Ok(v) => out.scratch.push(v),
+                Err(reason) => {
+                    out.failing[i] += 1;
+                    failure.get_or_insert((
+                        i,
+                        RULE_UNPARSEABLE,
+                        scalar.text().map(|t| t.into_owned()),
+                        format!("field `{}` (path `{}`): {reason}", col.name, col.path),
+                    ));
+                    out.scratch.push(Typed::Null);
+                }
+            }
+        }
+        if let Some((i, rule, value, message)) = failure {
+            out.rejected += 1;
+            let field = Some(self.stream.columns[i].name.clone());
+            out.rejects
+                .push(self.reject(key_of(&picked), rule, field, value, message, raw_text()));
+            return;
+        }
+        let cursor =
+            self.stream
+                .incremental
+                .as_ref()
+                .and_then(|inc| match out.scratch[inc.column] {
+                    Typed::Ts(v) => Some(v),
+                    Typed::Date(d) => Some(d as i64),
+                    _ => None,
+                });
+        if let (Some(min), Some(c)) = (min_cursor, cursor) {
+            if c < min {
+                out.filtered += 1;
+                return;
+            }
+        }
+        if let Some(c) = cursor {
+            out.cursor_max = Some(out.cursor_max.map_or(c, |m: i64| m.max(c)));
+        }
+        let values = std::mem::take(&mut out.scratch);
+        for (b, v) in out.builders.iter_mut().zip(&values) {
+            b.append(v);
+        }
+        out.scratch = values;
+        if self.with_file {
+            out.file.append_option(file);
+        }
+        out.run_id.append_value(&self.run_id);
+        out.extracted.append_value(extracted_at);
+        out.raw.append_value(raw_text());
+        out.rows += 1;
+    }
+
+    fn reject(
+        &self,
+        key: Option<String>,
+        rule: &str,
+        field: Option<String>,
+        value: Option<String>,
+        message: String,
+        raw: String,
+    ) -> RejectRow {
+        RejectRow {
+            run_id: self.run_id.clone(),
+            system: self.system.clone(),
+            stream: self.stream.name.clone(),
+            key,
+            rule: rule.to_string(),
+            field,
+            value,
+            message: format!("{}.{}: {message}", self.system, self.stream.name),
+            raw: Some(raw),
+            rejected_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Finishes the accumulated rows into a batch (`None` when there are none).
+    pub(crate) fn finish(
+        &self,
+        out: &mut PageOutcome,
+    ) -> Result<Option<RecordBatch>, arrow::error::ArrowError> {
+        if out.rows == 0 {
+            return Ok(None);
+        }
+        let mut cols: Vec<ArrayRef> = out
+            .builders
+            .iter_mut()
+            .map(ColBuilder::finish)
+            .collect::<Result<_, _>>()?;
+        if self.with_file {
+            cols.push(Arc::new(out.file.finish()));
+        }
+        cols.push(Arc::new(out.run_id.finish()));
+        cols.push(Arc::new(out.extracted.finish()));
+        cols.push(Arc::new(out.raw.finish()));
+        out.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), cols).map(Some)
+    }
+}
+
+/// Accumulated rows and counters of one or more pages.
+#[derive(Debug)]
+pub(crate) struct PageOutcome {
+    builders: Vec<ColBuilder>,
+    file: StringBuilder,
+    run_id: StringBuilder,
+    extracted: TimestampMicrosecondBuilder,
+    raw: StringBuilder,
+    /// Rows in the builders.
+    pub(crate) rows: usize,
+    pub(crate) rejects: Vec<RejectRow>,
+    pub(crate) received: u64,
+    pub(crate) rejected: u64,
+    pub(crate) filtered: u64,
+    pub(crate) unknown: BTreeSet<String>,
+    pub(crate) cursor_max: Option<i64>,
+    /// Per column: records that failed on it (missing required or unparseable).
+    pub(crate) failing: Vec<u64>,
+    pub(crate) example_key: Option<String>,
+    scratch: Vec<Typed>,
+}
+
+fn ts_type() -> ArrowType {
+    ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The Arrow type of a declared column type.
+pub fn arrow_type(t: DataType) -> ArrowType {
+    match t {
+        DataType::String => ArrowType::Utf8,
+        DataType::Boolean => ArrowType::Boolean,
+        DataType::Integer => ArrowType::Int64,
+        DataType::Double => ArrowType::Float64,
+        DataType::Decimal(p, s) => ArrowType::Decimal128(p, s),
+        DataType::Date => ArrowType::Date32,
+        DataType::Timestamp => ts_type(),
+    }
+}
+
+#[derive(Debug)]
+enum ColBuilder {
+    Str(StringBuilder),
+    Bool(BooleanBuilder),
+    Int(Int64Builder),
+    F64(Float64Builder),
+    Dec(Decimal128Builder, u8, i8),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+}
+
+impl ColBuilder {
+    fn new(t: DataType) -> Self {
+        match t {
+            DataType::String => Self::Str(StringBuilder::new()),
+            DataType::Boolean => Self::Bool(BooleanBuilder::new()),
+            DataType::Integer => Self::Int(Int64Builder::new()),
+            DataType::Double => Self::F64(Float64Builder::new()),
+            DataType::Decimal(p, s) => Self::Dec(Decimal128Builder::new(), p, s),
+            DataType::Date => Self::Date(Date32Builder::new()),
+            DataType::Timestamp => {
+                Self::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
+        }
+    }
+
+    /// Appends a value already parsed for this column's type.
+    fn append(&mut self, v: &Typed) {
+        match (self, v) {
+            (Self::Str(b), Typed::Str(s)) => b.append_value(s),
+            (Self::Bool(b), Typed::Bool(x)) => b.append_value(*x),
+            (Self::Int(b), Typed::Int(x)) => b.append_value(*x),
+            (Self::F64(b), Typed::F64(x)) => b.append_value(*x),
+            (Self::Dec(b, _, _), Typed::Dec(x)) => b.append_value(*x),
+            (Self::Date(b), Typed::Date(x)) => b.append_value(*x),
+            (Self::Ts(b), Typed::Ts(x)) => b.append_value(*x),
+            (Self::Str(b), _) => b.append_null(),
+            (Self::Bool(b), _) => b.append_null(),
+            (Self::Int(b), _) => b.append_null(),
+            (Self::F64(b), _) => b.append_null(),
+            (Self::Dec(b, _, _), _) => b.append_null(),
+            (Self::Date(b), _) => b.append_null(),
+            (Self::Ts(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, arrow::error::ArrowError> {
+        Ok(match self {
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::Dec(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s)?),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
+        })
+    }
+}

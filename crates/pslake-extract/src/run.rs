@@ -1,0 +1,523 @@
+//! [`extract`]: land every selected stream of a pipeline and report per stream.
+//!
+//! Order of commits per stream: raw rows (one or more appends) → reject rows → stream state.
+//! A stream that fails lands nothing more and leaves its cursor where it was; the others go on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use pslake_core::Sensitive;
+use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind, load::parse_start};
+use pslake_lake::Lake;
+use pslake_lake::ops::{self, RunRecord, StreamState};
+
+use crate::batch::StreamPlan;
+use crate::error::{Error, Result};
+use crate::http::SystemClient;
+use crate::redact::Scrubber;
+use crate::secrets::Secrets;
+use crate::sink::Accumulator;
+use crate::values::format_cursor;
+
+/// Options of one extract run.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Stream selectors: `system` or `system.stream` (case-insensitive); empty = all.
+    pub select: Vec<String>,
+    /// Ignore stored cursors and loaded-file lists.
+    pub full_refresh: bool,
+    /// The run id (a new UUID when `None`).
+    pub run_id: Option<String>,
+    /// Secret values that take precedence over the secrets file and the environment (for
+    /// example the embedded sandbox's credentials), by name.
+    pub secrets: HashMap<String, Sensitive<String>>,
+    /// Streams extracted at once (default 6).
+    pub max_parallel_streams: Option<usize>,
+    /// Write the run record to `_pslake.runs` (stage `extract`). Default true via [`ExtractOptions::new`].
+    pub write_run_record: bool,
+}
+
+impl ExtractOptions {
+    /// Default options: all streams, incremental, a new run id, run record written.
+    pub fn new() -> Self {
+        ExtractOptions {
+            write_run_record: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StreamStatus {
+    /// Landed (possibly nothing new).
+    Succeeded,
+    /// Failed; nothing after the failure landed and the cursor did not move.
+    Failed {
+        /// The redacted URL of the failing request, when an HTTP request failed.
+        url: Option<String>,
+        /// The last error, secret-free.
+        error: String,
+    },
+}
+
+/// One stream's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamReport {
+    /// System.
+    pub system: String,
+    /// Stream.
+    pub stream: String,
+    /// Raw table, `raw.<system>_<stream>`.
+    pub table: String,
+    /// Outcome.
+    #[serde(flatten)]
+    pub status: StreamStatus,
+    /// Records received from the source (after the client-side incremental filter).
+    pub received: u64,
+    /// Records landed in the raw table.
+    pub landed: u64,
+    /// Records sent to `_pslake.rejects`.
+    pub rejected: u64,
+    /// Records dropped by the client-side incremental filter (older than the cursor).
+    pub filtered: u64,
+    /// Pages (or files) read.
+    pub pages: u64,
+    /// HTTP retries made by this stream's system during the run (shared by its streams).
+    pub retries: u64,
+    /// Undeclared fields seen (kept in `_raw`): schema drift to review.
+    pub new_fields: Vec<String>,
+    /// Cursor before the run.
+    pub cursor_before: Option<String>,
+    /// Cursor after the run.
+    pub cursor_after: Option<String>,
+    /// Files loaded in this run (file drops).
+    pub files: Vec<String>,
+    /// Raw table version of the last commit.
+    pub raw_version: Option<i64>,
+    /// Wall time in milliseconds.
+    pub millis: u64,
+}
+
+/// The result of [`extract`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ExtractReport {
+    /// The run id stamped on every row.
+    pub run_id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub ended_at: DateTime<Utc>,
+    /// One entry per selected stream, in pipeline order.
+    pub streams: Vec<StreamReport>,
+}
+
+impl ExtractReport {
+    /// Whether every stream succeeded.
+    pub fn is_success(&self) -> bool {
+        self.streams
+            .iter()
+            .all(|s| s.status == StreamStatus::Succeeded)
+    }
+
+    /// The failed streams.
+    pub fn failed(&self) -> impl Iterator<Item = &StreamReport> {
+        self.streams
+            .iter()
+            .filter(|s| s.status != StreamStatus::Succeeded)
+    }
+
+    /// Totals: (received, landed, rejected).
+    pub fn totals(&self) -> (u64, u64, u64) {
+        self.streams.iter().fold((0, 0, 0), |a, s| {
+            (a.0 + s.received, a.1 + s.landed, a.2 + s.rejected)
+        })
+    }
+}
+
+fn selected(select: &[String], system: &str, stream: &str) -> bool {
+    select.is_empty()
+        || select.iter().any(|s| {
+            let s = s.to_ascii_lowercase();
+            s == system.to_ascii_lowercase()
+                || s == format!("{system}.{stream}").to_ascii_lowercase()
+                || s == format!("{system}_{stream}").to_ascii_lowercase()
+        })
+}
+
+/// The selectors that match no stream (for the CLI to report as a usage error).
+pub fn unknown_selectors(pipeline: &Pipeline, select: &[String]) -> Vec<String> {
+    select
+        .iter()
+        .filter(|s| {
+            !pipeline.systems.iter().any(|sys| {
+                sys.streams
+                    .iter()
+                    .any(|st| selected(std::slice::from_ref(*s), &sys.name, &st.name))
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Extracts the selected streams of `pipeline` into `lake`. Fails only when the lake's state
+/// cannot be read; stream failures are in the report.
+pub async fn extract(
+    pipeline: &Pipeline,
+    lake: &Lake,
+    options: &ExtractOptions,
+) -> Result<ExtractReport> {
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let started_at = Utc::now();
+    let span = tracing::info_span!("extract", pipeline = %pipeline.name, run_id = %run_id);
+    let _enter = span.enter();
+    drop(_enter);
+    let states: HashMap<(String, String), StreamState> = ops::load_stream_states(lake)
+        .await?
+        .into_iter()
+        .map(|s| ((s.system.clone(), s.stream.clone()), s))
+        .collect();
+    let secrets = Secrets::new(options.secrets.clone(), pipeline.secrets_file.as_deref());
+    let scrub = Scrubber::default();
+    for v in options.secrets.values() {
+        scrub.add(v.expose());
+    }
+    let ops_lock = Arc::new(Mutex::new(()));
+
+    enum Src {
+        Rest(Arc<SystemClient>),
+        Files(String),
+        Broken(String),
+    }
+    let mut jobs = Vec::new();
+    for sys in &pipeline.systems {
+        let streams: Vec<&Stream> = sys
+            .streams
+            .iter()
+            .filter(|s| selected(&options.select, &sys.name, &s.name))
+            .collect();
+        if streams.is_empty() {
+            continue;
+        }
+        let src = match (&sys.kind, &secrets) {
+            (_, Err(e)) => Src::Broken(e.to_string()),
+            (SystemKind::Rest(c), Ok(sec)) => {
+                match SystemClient::new(&sys.name, c, sec, scrub.clone()) {
+                    Ok(c) => Src::Rest(Arc::new(c)),
+                    Err(e) => Src::Broken(scrub.scrub(&e.to_string())),
+                }
+            }
+            (SystemKind::Files { location }, _) => Src::Files(location.clone()),
+        };
+        let src = Arc::new(src);
+        for st in streams {
+            jobs.push((sys.name.clone(), st.clone(), src.clone()));
+        }
+    }
+    let order: Vec<(String, String)> = jobs
+        .iter()
+        .map(|(s, st, _)| (s.clone(), st.name.clone()))
+        .collect();
+    let par = options.max_parallel_streams.unwrap_or(6).max(1);
+    let reports: Vec<StreamReport> = futures::stream::iter(jobs.into_iter().map(|(system, stream, src)| {
+        let state = states.get(&(system.clone(), stream.name.clone())).cloned();
+        let lake = lake.clone();
+        let run_id = run_id.clone();
+        let ops_lock = ops_lock.clone();
+        let scrub = scrub.clone();
+        let full = options.full_refresh;
+        async move {
+            let t0 = Instant::now();
+            let cursor_before = state.as_ref().and_then(|s| s.cursor.clone());
+            let mut rep = StreamReport {
+                system: system.clone(),
+                stream: stream.name.clone(),
+                table: format!("raw.{}", stream.table),
+                status: StreamStatus::Succeeded,
+                received: 0,
+                landed: 0,
+                rejected: 0,
+                filtered: 0,
+                pages: 0,
+                retries: 0,
+                new_fields: Vec::new(),
+                cursor_before: cursor_before.clone(),
+                cursor_after: cursor_before,
+                files: Vec::new(),
+                raw_version: None,
+                millis: 0,
+            };
+            let r = match src.as_ref() {
+                Src::Broken(msg) => Err(Error::Config(msg.clone())),
+                Src::Rest(client) => {
+                    let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, &mut rep).await;
+                    rep.retries = client.retries.load(std::sync::atomic::Ordering::Relaxed);
+                    r
+                }
+                Src::Files(loc) => run_files(loc, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, &mut rep).await,
+            };
+            if let Err(e) = r {
+                let error = scrub.scrub(&e.to_string());
+                tracing::error!(system = %system, stream = %stream.name, error = %error, "stream failed");
+                rep.status = StreamStatus::Failed { url: e.url().map(|u| scrub.scrub(u)), error };
+            } else {
+                tracing::info!(system = %system, stream = %stream.name, received = rep.received, landed = rep.landed, rejected = rep.rejected, "stream landed");
+            }
+            rep.millis = t0.elapsed().as_millis() as u64;
+            rep
+        }
+    }))
+    .buffer_unordered(par)
+    .collect()
+    .await;
+    let mut by_key: HashMap<(String, String), StreamReport> = reports
+        .into_iter()
+        .map(|r| ((r.system.clone(), r.stream.clone()), r))
+        .collect();
+    let streams: Vec<StreamReport> = order
+        .into_iter()
+        .filter_map(|k| by_key.remove(&k))
+        .collect();
+    let report = ExtractReport {
+        run_id: run_id.clone(),
+        pipeline: pipeline.name.clone(),
+        started_at,
+        ended_at: Utc::now(),
+        streams,
+    };
+    if options.write_run_record {
+        let (received, landed, rejected) = report.totals();
+        let failed: Vec<String> = report
+            .failed()
+            .map(|s| match &s.status {
+                StreamStatus::Failed { error, .. } => format!("{}.{}: {error}", s.system, s.stream),
+                StreamStatus::Succeeded => String::new(),
+            })
+            .collect();
+        let rec = RunRecord {
+            run_id: run_id.clone(),
+            pipeline: pipeline.name.clone(),
+            stage: "extract".into(),
+            status: if report.is_success() {
+                "succeeded".into()
+            } else {
+                "failed".into()
+            },
+            started_at,
+            ended_at: report.ended_at,
+            rows: Some(received as i64),
+            rows_landed: Some(landed as i64),
+            rows_rejected: Some(rejected as i64),
+            bytes: None,
+            error: (!failed.is_empty()).then(|| scrub.scrub(&failed.join("; "))),
+            details: serde_json::to_string(&report.streams)
+                .ok()
+                .map(|s| scrub.scrub(&s)),
+        };
+        let _g = ops_lock.lock().await;
+        ops::append_runs(lake, &[rec]).await?;
+    }
+    Ok(report)
+}
+
+/// The `{incremental.start_value}` text and the client-side minimum cursor of a stream.
+fn start_of(
+    stream: &Stream,
+    state: Option<&StreamState>,
+    full: bool,
+) -> (Option<String>, Option<i64>) {
+    let Some(inc) = &stream.incremental else {
+        return (None, None);
+    };
+    let stored = if full {
+        None
+    } else {
+        state.and_then(|s| s.cursor.clone())
+    };
+    let from = stored.as_deref().and_then(parse_start).map(|d| d - inc.lag);
+    let start = from
+        .or_else(|| parse_start(&inc.initial_value))
+        .unwrap_or_default();
+    let text = start.format(&inc.format).to_string();
+    let min = inc
+        .client_filter
+        .then(|| match stream.columns[inc.column].data_type {
+            DataType::Date => start
+                .date_naive()
+                .signed_duration_since(
+                    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
+                )
+                .num_days(),
+            _ => start.timestamp_micros(),
+        });
+    (Some(text), min)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_rest(
+    client: &SystemClient,
+    system: &str,
+    stream: &Stream,
+    run_id: &str,
+    lake: &Lake,
+    state: Option<&StreamState>,
+    full: bool,
+    ops_lock: Arc<Mutex<()>>,
+    rep: &mut StreamReport,
+) -> Result<()> {
+    let plan = Arc::new(StreamPlan::new(system, stream, run_id, false));
+    let (start, min) = start_of(stream, state, full);
+    tracing::debug!(system, stream = %stream.name, start = ?start, "stream starting");
+    let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone());
+    let r = crate::rest::run(client, plan.clone(), start, min, &mut acc).await;
+    finish(&plan, lake, state, full, ops_lock, acc, r, Vec::new(), rep).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_files(
+    location: &str,
+    system: &str,
+    stream: &Stream,
+    run_id: &str,
+    lake: &Lake,
+    state: Option<&StreamState>,
+    full: bool,
+    ops_lock: Arc<Mutex<()>>,
+    rep: &mut StreamReport,
+) -> Result<()> {
+    let plan = Arc::new(StreamPlan::new(system, stream, run_id, true));
+    let already: Vec<String> = if full {
+        Vec::new()
+    } else {
+        state
+            .and_then(|s| s.loaded_files.as_deref())
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default()
+    };
+    let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone());
+    let r = crate::files::run(location, plan.clone(), &already, &mut acc).await;
+    let (r, files) = match r {
+        Ok(f) => (Ok(()), f),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let mut all: Vec<String> = already;
+    for f in &files {
+        if !all.contains(f) {
+            all.push(f.clone());
+        }
+    }
+    rep.files = files;
+    finish(&plan, lake, state, full, ops_lock, acc, r, all, rep).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    plan: &StreamPlan,
+    lake: &Lake,
+    state: Option<&StreamState>,
+    full: bool,
+    ops_lock: Arc<Mutex<()>>,
+    mut acc: Accumulator,
+    fetched: Result<()>,
+    loaded_files: Vec<String>,
+    rep: &mut StreamReport,
+) -> Result<()> {
+    let stream = &plan.stream;
+    // schema drift: a column that failed in every record received
+    let drift = if acc.received > 0 {
+        stream
+            .columns
+            .iter()
+            .zip(&acc.failing)
+            .find(|(_, n)| **n == acc.received)
+            .map(|(c, _)| Error::SchemaDrift {
+                system: plan.system.clone(),
+                stream: stream.name.clone(),
+                field: c.name.clone(),
+                path: c.path.to_string(),
+                what: if c.required {
+                    "missing or unparseable".into()
+                } else {
+                    "unparseable".into()
+                },
+                records: acc.received,
+                example: acc
+                    .rejects
+                    .first()
+                    .and_then(|r| r.key.clone())
+                    .or_else(|| acc.example_key.clone())
+                    .unwrap_or_else(|| "(no key)".into()),
+            })
+    } else {
+        None
+    };
+    let result = match (fetched, drift) {
+        (Err(e), _) => Err(e),
+        (Ok(()), Some(d)) => Err(d),
+        (Ok(()), None) => Ok(()),
+    };
+    // Rows decoded before a failure are still complete records: land them, but never move the
+    // cursor past a failed stream.
+    let flushed = acc.flush().await;
+    let rejected = if matches!(result, Err(Error::SchemaDrift { .. })) {
+        Ok(())
+    } else {
+        acc.flush_rejects().await
+    };
+    rep.received = acc.received;
+    rep.landed = acc.landed;
+    rep.rejected = acc.rejected;
+    rep.filtered = acc.filtered;
+    rep.pages = acc.pages;
+    rep.raw_version = acc.raw_version;
+    rep.new_fields = acc.unknown.iter().cloned().collect();
+    result?;
+    flushed?;
+    rejected?;
+    let cursor = match (&stream.incremental, acc.cursor_max) {
+        (Some(inc), Some(max)) => {
+            let ty = stream.columns[inc.column].data_type;
+            let new = format_cursor(max, ty);
+            let prev = if full {
+                None
+            } else {
+                state.and_then(|s| s.cursor.clone())
+            };
+            // keep the larger of the stored and the new cursor
+            match prev {
+                Some(p) if parse_start(&p) >= parse_start(&new) => Some(p),
+                _ => Some(new),
+            }
+        }
+        (Some(_), None) => state.and_then(|s| s.cursor.clone()),
+        (None, _) => None,
+    };
+    rep.cursor_after = cursor.clone();
+    let loaded_files = (!loaded_files.is_empty())
+        .then(|| serde_json::to_string(&loaded_files).unwrap_or_default());
+    let st = StreamState {
+        system: plan.system.clone(),
+        stream: stream.name.clone(),
+        cursor,
+        loaded_files,
+        run_id: plan.run_id.clone(),
+        rows_landed: acc.landed as i64,
+        raw_version: acc.raw_version,
+        updated_at: Utc::now(),
+    };
+    let _g = ops_lock.lock().await;
+    ops::append_stream_state(lake, &st).await?;
+    Ok(())
+}

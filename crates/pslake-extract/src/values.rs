@@ -1,0 +1,346 @@
+//! Vendor value parsers: JSON scalars in each vendor's format to typed values.
+//!
+//! One tolerant parser per type covers the formats of SPEC section 2: Salesforce `+0000`
+//! datetimes, NetSuite strings / `"T"`/`"F"` / `M/D/YYYY`, HubSpot string numbers and `Z`
+//! datetimes, Kantata offset datetimes, Workday strings. An empty string is NULL. Decimals are
+//! parsed from their exact text into scaled integers (never through `f64`).
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::json::Scalar;
+use pslake_core::pipeline::DataType;
+
+/// A typed value ready for an Arrow builder.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Typed {
+    Null,
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    F64(f64),
+    /// Scaled integer of a decimal.
+    Dec(i128),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since the epoch, UTC.
+    Ts(i64),
+}
+
+/// Parses a scalar as `ty`; `Err` holds the reason.
+pub(crate) fn parse(s: &Scalar<'_>, ty: DataType) -> Result<Typed, String> {
+    if let Scalar::Null = s {
+        return Ok(Typed::Null);
+    }
+    if let Scalar::Str(t) = s {
+        if t.is_empty() {
+            return Ok(Typed::Null);
+        }
+    }
+    match ty {
+        DataType::String => Ok(Typed::Str(
+            s.text().map(|t| t.into_owned()).unwrap_or_default(),
+        )),
+        DataType::Boolean => match s {
+            Scalar::Bool(b) => Ok(Typed::Bool(*b)),
+            Scalar::Str(t) => parse_bool(t.trim()).map(Typed::Bool),
+            Scalar::Num(n) => match *n {
+                "0" => Ok(Typed::Bool(false)),
+                "1" => Ok(Typed::Bool(true)),
+                _ => Err(format!("`{n}` is not a boolean")),
+            },
+            _ => Err("expected a boolean".into()),
+        },
+        DataType::Integer => text_of_number(s).and_then(parse_int).map(Typed::Int),
+        DataType::Double => text_of_number(s).and_then(|t| {
+            t.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Typed::F64)
+                .ok_or_else(|| format!("`{t}` is not a number"))
+        }),
+        DataType::Decimal(p, sc) => text_of_number(s)
+            .and_then(|t| parse_decimal(t, p, sc))
+            .map(Typed::Dec),
+        DataType::Date => match s {
+            Scalar::Str(t) => parse_date(t.trim()).map(Typed::Date),
+            _ => Err("expected a date string".into()),
+        },
+        DataType::Timestamp => match s {
+            Scalar::Str(t) => parse_timestamp(t.trim()).map(Typed::Ts),
+            _ => Err("expected a datetime string".into()),
+        },
+    }
+}
+
+fn text_of_number<'a>(s: &'a Scalar<'_>) -> Result<&'a str, String> {
+    match s {
+        Scalar::Num(n) => Ok(n),
+        Scalar::Str(t) => Ok(t.as_ref()),
+        Scalar::Bool(_) => Err("expected a number, found a boolean".into()),
+        _ => Err("expected a number, found an object or array".into()),
+    }
+}
+
+/// `T`/`F`, `true`/`false` (any case), `Y`/`N`, `yes`/`no`, `1`/`0`.
+pub(crate) fn parse_bool(t: &str) -> Result<bool, String> {
+    match t {
+        "T" | "t" | "1" | "Y" | "y" => Ok(true),
+        "F" | "f" | "0" | "N" | "n" => Ok(false),
+        _ if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("yes") => Ok(true),
+        _ if t.eq_ignore_ascii_case("false") || t.eq_ignore_ascii_case("no") => Ok(false),
+        _ => Err(format!("`{t}` is not a boolean")),
+    }
+}
+
+/// An integer; `12.0` is accepted, `12.5` is not.
+pub(crate) fn parse_int(t: &str) -> Result<i64, String> {
+    let t = t.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return Ok(v);
+    }
+    match parse_decimal(t, 38, 0) {
+        Ok(v) => i64::try_from(v).map_err(|_| format!("`{t}` is out of the integer range")),
+        Err(_) => Err(format!("`{t}` is not an integer")),
+    }
+}
+
+/// Parses decimal text (`-12.50`, `1.5E+3`, `+3`) into an integer scaled by `10^scale`, exactly.
+/// Digits beyond the scale must be zeros; more than `precision` digits is an error.
+pub(crate) fn parse_decimal(t: &str, precision: u8, scale: i8) -> Result<i128, String> {
+    let err = || format!("`{t}` is not a decimal({precision},{scale})");
+    let s = t.trim();
+    let (neg, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mant, exp) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], s[i + 1..].parse::<i32>().map_err(|_| err())?),
+        None => (s, 0),
+    };
+    let (int_part, frac_part) = match mant.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (mant, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(err());
+    }
+    // digits as one integer, with the decimal point `frac_len - exp` places from the right
+    let digits: String = format!("{int_part}{frac_part}");
+    let digits = digits.trim_start_matches('0');
+    let point = frac_part.len() as i32 - exp; // number of digits after the point
+    let shift = scale as i32 - point; // multiply by 10^shift
+    let mut value: i128 = 0;
+    let kept: &str = if shift >= 0 {
+        digits
+    } else {
+        let drop = (-shift) as usize;
+        if drop >= digits.len() {
+            if digits.bytes().any(|b| b != b'0') {
+                return Err(format!("`{t}` has more than {scale} decimal places"));
+            }
+            ""
+        } else {
+            let (k, d) = digits.split_at(digits.len() - drop);
+            if d.bytes().any(|b| b != b'0') {
+                return Err(format!("`{t}` has more than {scale} decimal places"));
+            }
+            k
+        }
+    };
+    for b in kept.bytes() {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((b - b'0') as i128))
+            .ok_or_else(err)?;
+    }
+    if shift > 0 {
+        for _ in 0..shift {
+            value = value.checked_mul(10).ok_or_else(err)?;
+        }
+    }
+    let max = 10i128.checked_pow(precision as u32).ok_or_else(err)?;
+    if value >= max {
+        return Err(format!("`{t}` does not fit decimal({precision},{scale})"));
+    }
+    Ok(if neg { -value } else { value })
+}
+
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
+fn days(d: NaiveDate) -> i32 {
+    (d - EPOCH).num_days() as i32
+}
+
+/// `YYYY-MM-DD`, NetSuite `M/D/YYYY`, or the date as written at the start of a datetime.
+pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
+    let b = t.as_bytes();
+    if b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b.len() == 10 || matches!(b[10], b'T' | b' '))
+    {
+        return NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d")
+            .map(days)
+            .map_err(|_| format!("`{t}` is not a date"));
+    }
+    if t.contains('/') {
+        return NaiveDate::parse_from_str(t, "%m/%d/%Y")
+            .map(days)
+            .map_err(|_| format!("`{t}` is not a M/D/YYYY date"));
+    }
+    Err(format!("`{t}` is not a date (YYYY-MM-DD or M/D/YYYY)"))
+}
+
+/// RFC 3339 (`Z` or `±HH:MM`), Salesforce `±HHMM`, naive `YYYY-MM-DD[ T]HH:MM:SS` (UTC),
+/// `YYYY-MM-DD` and `M/D/YYYY` (midnight UTC). Returns UTC microseconds.
+pub(crate) fn parse_timestamp(t: &str) -> Result<i64, String> {
+    let micros = |d: DateTime<Utc>| d.timestamp_micros();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(micros(d.to_utc()));
+    }
+    if let Ok(d) = DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Ok(micros(d.to_utc()));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%m/%d/%Y %H:%M:%S",
+        "%m/%d/%Y %I:%M %p",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
+            return Ok(micros(d.and_utc()));
+        }
+    }
+    if t.len() == 10 || t.contains('/') {
+        if let Ok(d) = parse_date(t) {
+            return Ok(d as i64 * 86_400_000_000);
+        }
+    }
+    Err(format!("`{t}` is not a datetime"))
+}
+
+/// Formats a stored cursor: timestamps as RFC 3339 UTC with microseconds, dates as `YYYY-MM-DD`.
+pub(crate) fn format_cursor(v: i64, ty: DataType) -> String {
+    match ty {
+        DataType::Date => (EPOCH + chrono::Duration::days(v))
+            .format("%Y-%m-%d")
+            .to_string(),
+        _ => DateTime::<Utc>::from_timestamp_micros(v)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn s(t: &str) -> Scalar<'_> {
+        Scalar::Str(Cow::Borrowed(t))
+    }
+
+    #[test]
+    fn salesforce_datetimes_and_numbers() {
+        let ts = parse(&s("2026-03-01T10:00:00.000+0000"), DataType::Timestamp).unwrap();
+        assert_eq!(
+            ts,
+            Typed::Ts(parse_timestamp("2026-03-01T10:00:00Z").unwrap())
+        );
+        assert_eq!(
+            parse(&Scalar::Num("185000.0"), DataType::Decimal(18, 2)),
+            Ok(Typed::Dec(18_500_000))
+        );
+        assert_eq!(
+            parse(&Scalar::Num("90.0"), DataType::Double),
+            Ok(Typed::F64(90.0))
+        );
+        assert_eq!(
+            parse(&Scalar::Bool(true), DataType::Boolean),
+            Ok(Typed::Bool(true))
+        );
+    }
+
+    #[test]
+    fn netsuite_strings() {
+        assert_eq!(parse(&s("T"), DataType::Boolean), Ok(Typed::Bool(true)));
+        assert_eq!(parse(&s("F"), DataType::Boolean), Ok(Typed::Bool(false)));
+        assert_eq!(
+            parse(&s("3/1/2026"), DataType::Date),
+            parse(&s("2026-03-01"), DataType::Date)
+        );
+        assert_eq!(
+            parse(&s("12/31/2025"), DataType::Date),
+            Ok(Typed::Date(days(
+                NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()
+            )))
+        );
+        assert_eq!(
+            parse(&s("72500.5"), DataType::Decimal(18, 2)),
+            Ok(Typed::Dec(7_250_050))
+        );
+        assert_eq!(parse(&s(""), DataType::Decimal(18, 2)), Ok(Typed::Null));
+        assert!(parse(&s("13/45/2026"), DataType::Date).is_err());
+    }
+
+    #[test]
+    fn hubspot_strings() {
+        assert_eq!(parse(&s("0.4"), DataType::Double), Ok(Typed::F64(0.4)));
+        assert_eq!(parse(&s("true"), DataType::Boolean), Ok(Typed::Bool(true)));
+        let d = parse(&s("2026-03-23T00:00:00.000Z"), DataType::Date).unwrap();
+        assert_eq!(d, parse(&s("2026-03-23"), DataType::Date).unwrap());
+        assert_eq!(
+            parse(&s("2026-03-23T00:00:00.000Z"), DataType::Timestamp),
+            Ok(Typed::Ts(1_774_224_000_000_000))
+        );
+        assert!(parse(&s("abc"), DataType::Decimal(18, 2)).is_err());
+    }
+
+    #[test]
+    fn kantata_offsets_and_written_date() {
+        let a = parse(&s("2026-03-03T22:00:00-05:00"), DataType::Timestamp).unwrap();
+        assert_eq!(
+            a,
+            Typed::Ts(parse_timestamp("2026-03-04T03:00:00Z").unwrap())
+        );
+        // the calendar date written in the value, before any offset shift
+        assert_eq!(
+            parse(&s("2026-03-03T22:00:00-05:00"), DataType::Date),
+            parse(&s("2026-03-03"), DataType::Date)
+        );
+        assert_eq!(
+            parse(&Scalar::Num("450"), DataType::Integer),
+            Ok(Typed::Int(450))
+        );
+    }
+
+    #[test]
+    fn workday_strings() {
+        assert_eq!(parse(&s("40"), DataType::Double), Ok(Typed::F64(40.0)));
+        assert_eq!(
+            parse(&s("85.123456"), DataType::Decimal(18, 6)),
+            Ok(Typed::Dec(85_123_456))
+        );
+        assert_eq!(parse(&s(""), DataType::Date), Ok(Typed::Null));
+        assert_eq!(parse(&s(""), DataType::String), Ok(Typed::Null));
+    }
+
+    #[test]
+    fn decimals_are_exact() {
+        assert_eq!(parse_decimal("0.1", 18, 2), Ok(10));
+        assert_eq!(parse_decimal("-1.005e2", 18, 2), Ok(-10050));
+        assert_eq!(parse_decimal("1.10", 18, 1), Ok(11));
+        assert_eq!(parse_decimal("0.00000001", 18, 8), Ok(1));
+        assert!(parse_decimal("1.005", 18, 2).is_err());
+        assert!(parse_decimal("1e30", 18, 2).is_err());
+        assert!(parse_decimal("1.2.3", 18, 2).is_err());
+        assert!(parse_decimal("", 18, 2).is_err());
+        assert_eq!(parse_int("12.0"), Ok(12));
+        assert!(parse_int("12.5").is_err());
+    }
+}
