@@ -73,7 +73,10 @@ impl BuildOptions {
 
 fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
     let context = context.into();
-    move |source| Error::DataFusion { context, source }
+    move |source| Error::DataFusion {
+        context,
+        source: Box::new(source),
+    }
 }
 
 /// A session with the lake's tables, the seeds and `pslake.run_context`.

@@ -75,7 +75,7 @@ pub enum Error {
     },
     /// The lake failed.
     #[error(transparent)]
-    Lake(#[from] pslake_lake::Error),
+    Lake(Box<pslake_lake::Error>),
     /// DataFusion failed outside a model.
     #[error("{context}: {source}")]
     DataFusion {
@@ -83,7 +83,7 @@ pub enum Error {
         context: String,
         /// The underlying error.
         #[source]
-        source: datafusion::error::DataFusionError,
+        source: Box<datafusion::error::DataFusionError>,
     },
     /// Arrow failed outside a model.
     #[error("{context}: {source}")]
@@ -94,6 +94,12 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+}
+
+impl From<pslake_lake::Error> for Error {
+    fn from(e: pslake_lake::Error) -> Self {
+        Self::Lake(Box::new(e))
+    }
 }
 
 /// Result with this crate's [`Error`].

@@ -128,7 +128,7 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     )
     .map_err(|source| crate::Error::DataFusion {
         context: "registering pslake.run_context".into(),
-        source,
+        source: Box::new(source),
     })?;
     let mut problems = session::register_seeds(&ctx, project);
     let planned = plan_models(project, &ctx, &order, true).await;

@@ -1,29 +1,298 @@
-//! `pslake build`, `test`, `plan`, `query` (owned by the transform work).
+//! `pslake build`, `test`, `plan`, `query`: the model engine (`pslake-transform`) from the
+//! command line. Results (reports, query output) go to stdout; logs to stderr.
+//!
+//! `as_of` and `history_start` come from `--as-of`/`--history-start`, else from the
+//! `manifest.json` of `--fixtures DIR` (default: `<project>/fixtures` when it has one).
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use pslake_lake::Lake;
+use pslake_transform::{BuildOptions, ModelStatus, Project, Reporter};
+
+use super::UsageError;
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| format!("invalid date '{s}' (YYYY-MM-DD): {e}"))
+}
+
+/// Flags shared by `build`, `test` and `plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ProjectArgs {
+    /// The project directory holding sql/ and models/
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
+    /// The lake: a folder or an object-store URL
+    #[arg(long, default_value = "./lake")]
+    lake: String,
+    /// dbt-style selection: `model`, `+model`, `model+`, `tag:x`, `folder:x`; space = union, comma = intersection
+    #[arg(long, short = 's')]
+    select: Option<String>,
+    /// The run's as-of date (YYYY-MM-DD); default: the fixtures manifest
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<NaiveDate>,
+    /// The first reported date (YYYY-MM-DD); default: the fixtures manifest
+    #[arg(long, value_parser = parse_date)]
+    history_start: Option<NaiveDate>,
+    /// A fixtures directory whose manifest.json gives as_of and history_start
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+}
 
 /// Arguments of `pslake build`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct BuildArgs {}
+pub(crate) struct BuildArgs {
+    #[command(flatten)]
+    common: ProjectArgs,
+    /// Rebuild incremental models from scratch
+    #[arg(long)]
+    full_refresh: bool,
+    /// How many independent models may run at once (default: the number of CPUs)
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 /// Arguments of `pslake test`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct TestArgs {}
+pub(crate) struct TestArgs {
+    #[command(flatten)]
+    common: ProjectArgs,
+}
+
 /// Arguments of `pslake plan`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct PlanArgs {}
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    common: ProjectArgs,
+}
+
+/// Output format of `pslake query`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// An ASCII table
+    Table,
+    /// CSV with a header row
+    Csv,
+    /// A JSON array of objects
+    Json,
+}
+
 /// Arguments of `pslake query`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct QueryArgs {}
+pub(crate) struct QueryArgs {
+    /// The SQL; tables are `schema.name` (e.g. canonical.bookings, _pslake.runs)
+    sql: String,
+    /// The lake: a folder or an object-store URL
+    #[arg(long, default_value = "./lake")]
+    lake: String,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+}
 
-pub(crate) async fn build(_args: BuildArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pslake build is not available yet")
+fn run_dates(args: &ProjectArgs) -> anyhow::Result<(NaiveDate, NaiveDate)> {
+    let (mut as_of, mut history_start) = (args.as_of, args.history_start);
+    let fixtures = args.fixtures.clone().or_else(|| {
+        let d = args.project.join("fixtures");
+        d.join("manifest.json").is_file().then_some(d)
+    });
+    if let (Some(dir), true) = (&fixtures, as_of.is_none() || history_start.is_none()) {
+        let path = dir.join("manifest.json");
+        let text = fs_err::read_to_string(&path).map_err(|e| UsageError(e.to_string()))?;
+        let m: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+        let date = |key: &str| -> anyhow::Result<Option<NaiveDate>> {
+            match m.get(key).and_then(|v| v.as_str()) {
+                None => Ok(None),
+                Some(s) => parse_date(s)
+                    .map(Some)
+                    .map_err(|e| UsageError(format!("{}: {key}: {e}", path.display())).into()),
+            }
+        };
+        as_of = as_of.or(date("as_of")?);
+        history_start = history_start.or(date("history_start")?);
+    }
+    match (as_of, history_start) {
+        (Some(a), Some(h)) => Ok((a, h)),
+        _ => Err(UsageError(
+            "the run needs --as-of and --history-start (or --fixtures DIR with a manifest.json)"
+                .into(),
+        )
+        .into()),
+    }
 }
-pub(crate) async fn test(_args: TestArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pslake test is not available yet")
+
+fn load_project(dir: &Path) -> anyhow::Result<Project> {
+    Project::load(dir).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
 }
-pub(crate) async fn plan(_args: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pslake plan is not available yet")
+
+fn open_lake(location: &str) -> anyhow::Result<Lake> {
+    Lake::parse(location).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
 }
-pub(crate) async fn query(_args: QueryArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("pslake query is not available yet")
+
+fn options(args: &ProjectArgs, run_prefix: &str) -> anyhow::Result<BuildOptions> {
+    let (as_of, history_start) = run_dates(args)?;
+    let run_id = format!(
+        "{run_prefix}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
+    );
+    let mut opts = BuildOptions::new(run_id, as_of, history_start);
+    opts.select = args.select.clone();
+    Ok(opts)
+}
+
+/// Maps engine errors: project and selection problems are the user's (exit 2).
+fn engine_error(e: pslake_transform::Error) -> anyhow::Error {
+    match e {
+        pslake_transform::Error::Project(_) | pslake_transform::Error::Select { .. } => {
+            anyhow::Error::new(UsageError(e.to_string()))
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+fn write_out(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").context("writing to stdout")
+}
+
+/// Logs each model as it finishes.
+struct LogReporter;
+
+impl Reporter for LogReporter {
+    fn on_model_start(&self, model: &str) {
+        tracing::debug!(model, "model started");
+    }
+    fn on_model_done(&self, model: &str, rows: u64, elapsed: Duration, status: &ModelStatus) {
+        let ms = elapsed.as_millis() as u64;
+        match status {
+            ModelStatus::Ok => tracing::info!(model, rows, ms, "model ok"),
+            ModelStatus::Failed(error) => tracing::error!(model, ms, %error, "model failed"),
+            ModelStatus::Skipped(reason) => tracing::warn!(model, %reason, "model skipped"),
+        }
+    }
+}
+
+pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
+    let project = load_project(&args.common.project)?;
+    let lake = open_lake(&args.common.lake)?;
+    let mut opts = options(&args.common, "build")?;
+    opts.full_refresh = args.full_refresh;
+    if let Some(n) = args.threads {
+        opts.concurrency = n.max(1);
+    }
+    let report = pslake_transform::build(&project, &lake, &opts, &LogReporter)
+        .await
+        .map_err(engine_error)?;
+    write_out(&report.to_string())?;
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let project = load_project(&args.common.project)?;
+    let lake = open_lake(&args.common.lake)?;
+    let opts = options(&args.common, "test")?;
+    let report = pslake_transform::test(&project, &lake, &opts, &LogReporter)
+        .await
+        .map_err(engine_error)?;
+    write_out(&report.to_string())?;
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let project = load_project(&args.common.project)?;
+    let lake = open_lake(&args.common.lake)?;
+    // Planning needs dates only for pslake.run_context's types; any date will do when none is given.
+    let mut common = args.common.clone();
+    let today = chrono::Utc::now().date_naive();
+    if run_dates(&common).is_err() {
+        common.as_of = common.as_of.or(Some(today));
+        common.history_start = common.history_start.or(Some(today));
+    }
+    let opts = options(&common, "plan")?;
+    let plan = pslake_transform::plan(&project, &lake, &opts)
+        .await
+        .map_err(engine_error)?;
+    write_out(&plan.to_string())?;
+    Ok(if plan.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let lake = open_lake(&args.lake)?;
+    let batches = lake.query(&args.sql).await.context("query failed")?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Table => {
+            let table = arrow::util::pretty::pretty_format_batches(&batches)
+                .context("formatting the result")?;
+            writeln!(out, "{table}").context("writing to stdout")?;
+        }
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut out);
+            for b in &batches {
+                w.write(b).context("writing CSV")?;
+            }
+        }
+        Format::Json => {
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            let refs: Vec<&arrow::array::RecordBatch> = batches.iter().collect();
+            w.write_batches(&refs).context("writing JSON")?;
+            w.finish().context("writing JSON")?;
+            writeln!(out).context("writing to stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_come_from_flags_or_the_manifest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("manifest.json"),
+            r#"{"as_of":"2026-03-31","history_start":"2025-01-01","seed":1}"#,
+        )
+        .expect("write");
+        let mut args = ProjectArgs {
+            project: dir.path().to_path_buf(),
+            lake: "lake".into(),
+            select: None,
+            as_of: None,
+            history_start: None,
+            fixtures: Some(dir.path().to_path_buf()),
+        };
+        let (a, h) = run_dates(&args).expect("dates");
+        assert_eq!(
+            (a.to_string(), h.to_string()),
+            ("2026-03-31".into(), "2025-01-01".into())
+        );
+        args.as_of = Some(parse_date("2026-01-31").expect("date"));
+        assert_eq!(run_dates(&args).expect("dates").0.to_string(), "2026-01-31");
+        args.fixtures = None;
+        args.project = PathBuf::from("/nonexistent");
+        args.history_start = None;
+        assert!(run_dates(&args).is_err());
+    }
 }
