@@ -1,0 +1,106 @@
+//! Helpers: fixture copies, the sandbox, the demo pipeline pointed at it, lake queries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, RecordBatch, StringArray};
+use pslake_core::Sensitive;
+use pslake_core::pipeline::{Pipeline, load_pipeline_with};
+use pslake_extract::{ExtractOptions, ExtractReport, extract};
+use pslake_lake::Lake;
+use pslake_sandbox::server::{Credentials, FaultSpec, RunningSandbox, Sandbox, SandboxConfig};
+
+/// The repository root.
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A private copy of the committed fixtures (tests may edit it).
+pub(crate) fn copy_fixtures(to: &Path) -> PathBuf {
+    let src = repo().join("fixtures");
+    let dst = to.join("fixtures");
+    copy_dir(&src, &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, dst.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+pub(crate) async fn sandbox(fixtures: &Path, faults: Option<&str>) -> RunningSandbox {
+    let mut cfg = SandboxConfig::new(fixtures);
+    cfg.faults = faults.map(|f| FaultSpec::parse(f).expect("fault spec"));
+    Sandbox::start(cfg).await.expect("sandbox starts")
+}
+
+/// The demo pipeline's secrets, from the sandbox's credentials.
+pub(crate) fn sandbox_secrets(c: &Credentials) -> HashMap<String, Sensitive<String>> {
+    [
+        ("SALESFORCE_CLIENT_ID", &c.salesforce_client_id),
+        ("SALESFORCE_CLIENT_SECRET", &c.salesforce_client_secret),
+        ("HUBSPOT_TOKEN", &c.hubspot_token),
+        ("NETSUITE_TOKEN", &c.netsuite_token),
+        ("KANTATA_TOKEN", &c.kantata_token),
+        ("WORKDAY_USER", &c.workday_user),
+        ("WORKDAY_PASSWORD", &c.workday_password),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Sensitive::new(v.clone())))
+    .collect()
+}
+
+/// `pipelines/demo.yml` pointed at a sandbox, fixtures and lake.
+pub(crate) fn demo(base_url: &str, fixtures: &Path, lake: &Path) -> Pipeline {
+    let vars: HashMap<String, String> = [
+        ("PSLAKE_SANDBOX_URL", base_url.to_string()),
+        ("PSLAKE_FIXTURES", fixtures.display().to_string()),
+        ("PSLAKE_LAKE", lake.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    load_pipeline_with(&repo().join("pipelines/demo.yml"), &vars).unwrap_or_else(|e| panic!("{e:#?}"))
+}
+
+pub(crate) fn options(full_refresh: bool) -> ExtractOptions {
+    let mut o = ExtractOptions::new();
+    o.secrets = sandbox_secrets(&Credentials::default());
+    o.full_refresh = full_refresh;
+    o
+}
+
+pub(crate) async fn run(p: &Pipeline, lake: &Lake, o: &ExtractOptions) -> ExtractReport {
+    extract(p, lake, o).await.expect("extract runs")
+}
+
+/// One string column of a query result, nulls as "".
+pub(crate) fn strings(batches: &[RecordBatch], col: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow::compute::cast(b.column(col), &arrow::datatypes::DataType::Utf8).unwrap();
+        let a = c.as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..a.len() {
+            out.push(if a.is_null(i) { String::new() } else { a.value(i).to_string() });
+        }
+    }
+    out
+}
+
+pub(crate) async fn query_strings(lake: &Lake, sql: &str) -> Vec<String> {
+    strings(&lake.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")), 0)
+}
+
+/// The fixture file's records.
+pub(crate) fn fixture_records(fixtures: &Path, system: &str, stream: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(fixtures.join(system).join(format!("{stream}.jsonl"))).unwrap();
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the extractor against the sandbox (and small in-test servers).
+
+mod common;
+/// Faults: retries, 401 refresh, a stream that exhausts its retries fails alone.
+mod faults;
+/// Incremental runs: cursors, overlap, changed records, full refresh, file drop once.
+mod incremental;
+/// Every stream of the demo pipeline lands and matches the fixture files record by record.
+mod landing;
+/// A new REST system (Harvest-style `links.next`, Dynamics-style `@odata.nextLink`) from YAML only.
+mod new_system;
+/// Planted secrets appear in no log line, error, report or table.
+mod secrets;
