@@ -462,6 +462,21 @@ const SF_ACCOUNT_FIELDS: &str =
 const SF_OPP_FIELDS: &str = "Id, AccountId, Name, StageName, Amount, CurrencyIsoCode, CloseDate, Probability, Type, IsClosed, IsWon, IsDeleted, Billing_Type__c, Practice__c, Estimated_Hours__c, Start_Date__c, End_Date__c, Parent_Opportunity__c, SystemModstamp";
 const HS_PROPS: &str = "dealname,dealstage,amount,deal_currency_code,closedate,hs_is_closed_won,hs_deal_stage_probability,dealtype,billing_type,practice,estimated_hours,start_date,end_date,parent_deal_id,netsuite_customer_id,hs_lastmodifieddate";
 
+/// The keys of `part(record)` over all records, in first-seen order.
+fn union_keys(records: &[Value], part: impl Fn(&Value) -> Value) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for r in records {
+        if let Value::Object(o) = part(r) {
+            for k in o.keys() {
+                if !keys.contains(k) {
+                    keys.push(k.clone());
+                }
+            }
+        }
+    }
+    keys
+}
+
 fn with_links(v: &Value) -> Value {
     let mut o = serde_json::Map::new();
     o.insert("links".into(), json!([]));
@@ -482,10 +497,13 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
         let exp = expect(s.stream);
         let (got, id_key): (Vec<Value>, &str) = match s.system {
             "salesforce" => {
-                let fields = if s.stream == "Account" {
-                    SF_ACCOUNT_FIELDS
+                let fields = union_keys(&exp, |r| r.clone());
+                let fields = if !fields.is_empty() {
+                    fields.join(", ")
+                } else if s.stream == "Account" {
+                    SF_ACCOUNT_FIELDS.to_string()
                 } else {
-                    SF_OPP_FIELDS
+                    SF_OPP_FIELDS.to_string()
                 };
                 let (recs, pages) = sf_all(
                     &c,
@@ -500,10 +518,16 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
                 (recs, "Id")
             }
             "hubspot" => {
+                let props = union_keys(&exp, |r| r["properties"].clone()).join(",");
+                let props = if props.is_empty() {
+                    HS_PROPS
+                } else {
+                    props.as_str()
+                };
                 let (live, _) =
-                    hubspot_list(&c, &base, false, HS_PROPS, if small { 7 } else { 100 }).await;
+                    hubspot_list(&c, &base, false, props, if small { 7 } else { 100 }).await;
                 let (archived, _) =
-                    hubspot_list(&c, &base, true, HS_PROPS, if small { 7 } else { 100 }).await;
+                    hubspot_list(&c, &base, true, props, if small { 7 } else { 100 }).await;
                 assert!(live.iter().all(|d| d["archived"] == false));
                 assert!(archived.iter().all(|d| d["archived"] == true));
                 let mut all = live;
@@ -1395,4 +1419,69 @@ async fn pages_every_stream_of_the_committed_fixtures() {
         }
     };
     page_everything(&dir, read, false).await;
+}
+
+/// Load and page rate over a large time-entry file (`PSLAKE_SANDBOX_BIG=N` records, default
+/// 200k). Ignored by default: `cargo test -p pslake-sandbox --test it big -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "slow: a throughput measurement"]
+async fn big_time_entry_file_loads_and_pages_fast() {
+    let n: usize = std::env::var("PSLAKE_SANDBOX_BIG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::with_capacity(n * 260);
+    for i in 0..n {
+        let line = json!({"id": (500_000_000 + i).to_string(), "workspace_id": "31004401", "user_id": "8812001",
+            "date_performed": "2025-07-01", "time_in_minutes": 120, "billable": false, "approved": true,
+            "rate_in_cents": 0, "currency": "USD", "notes": "Training", "updated_at": kantata_stamp(i % 5000)});
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::create_dir_all(dir.path().join("kantata")).expect("mkdir");
+    std::fs::write(dir.path().join("kantata/time_entries.jsonl"), text).expect("write");
+    let t0 = Instant::now();
+    let sb = start(dir.path(), None).await;
+    let load = t0.elapsed().as_secs_f64();
+    let base = sb.base_url();
+    let c = Client::new();
+    let token = Credentials::default().kantata_token;
+    let per_page = 2000;
+    let pages = n.div_ceil(per_page);
+    let t0 = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    let mut records = 0usize;
+    for page in 1..=pages {
+        let (c, base, token) = (c.clone(), base.clone(), token.clone());
+        set.spawn(async move {
+            let r = c
+                .get(format!(
+                    "{base}/api/v1/time_entries.json?page={page}&per_page={per_page}"
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status(), StatusCode::OK);
+            let body = r.bytes().await.expect("body");
+            // Count records without parsing: one `"key":"time_entries"` per record.
+            let needle = br#"{"key":"time_entries""#;
+            body.windows(needle.len()).filter(|w| w == needle).count()
+        });
+        if set.len() >= 8 {
+            records += set.join_next().await.expect("task").expect("join");
+        }
+    }
+    while let Some(r) = set.join_next().await {
+        records += r.expect("join");
+    }
+    assert_eq!(records, n);
+    let secs = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "{n} time entries: loaded in {load:.2}s; {pages} pages of {per_page} in {secs:.2}s = {:.0} pages/s, {:.0} records/s (debug build)",
+        pages as f64 / secs,
+        n as f64 / secs
+    );
+    sb.shutdown().await;
 }
