@@ -224,6 +224,32 @@ async fn rejects_and_warnings_models_append_to_the_operational_tables() {
     assert_eq!(f.version("quality.q_rejects").await, None);
 }
 
+/// Counts models in flight.
+#[derive(Default)]
+struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+impl pslake_transform::Reporter for InFlight {
+    fn on_model_start(&self, _model: &str) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(n, SeqCst);
+    }
+    fn on_model_done(
+        &self,
+        _model: &str,
+        _rows: u64,
+        elapsed: std::time::Duration,
+        _status: &ModelStatus,
+    ) {
+        if !elapsed.is_zero() {
+            self.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
 #[tokio::test]
 async fn independent_models_all_build_concurrently() {
     let f = Fixture::new();
@@ -270,4 +296,34 @@ async fn a_model_reading_itself_sees_its_previous_version() {
         f.rows("SELECT id, amount FROM canonical.events").await,
         vec!["1|10", "2|20"]
     );
+}
+
+#[tokio::test]
+async fn plan_shows_order_and_schema_changes_without_writing() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    f.write("sql/canonical/t.sql", "SELECT id, amount FROM raw.a");
+    assert!(f.build(None).await.is_success());
+    let v = f.version("canonical.t").await;
+    f.write(
+        "sql/canonical/t.sql",
+        "SELECT id, CAST(amount AS DOUBLE) AS amount, 'x' AS extra FROM raw.a",
+    )
+    .write("sql/canonical/u.sql", "SELECT id FROM canonical.t");
+    let plan = pslake_transform::plan(&f.project(), &f.lake, &opts("p"))
+        .await
+        .expect("plan");
+    let text = plan.to_string();
+    assert!(plan.is_ok(), "{text}");
+    assert!(
+        text.contains("1. canonical.t") && text.contains("2. canonical.u"),
+        "{text}"
+    );
+    assert!(
+        text.contains("schema change: +extra Utf8, ~amount Int64 -> Float64"),
+        "{text}"
+    );
+    assert!(text.contains("new table"), "{text}");
+    assert_eq!(f.version("canonical.t").await, v, "plan writes nothing");
+    assert_eq!(f.version("canonical.u").await, None);
 }
