@@ -2,6 +2,7 @@
 
 mod build;
 mod checks;
+mod formulas;
 mod incremental;
 mod project;
 mod select;
