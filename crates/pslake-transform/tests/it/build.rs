@@ -269,10 +269,16 @@ async fn independent_models_all_build_concurrently() {
     );
     let mut o = opts("r");
     o.concurrency = 4;
-    let report = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
+    let inflight = InFlight::default();
+    let report = pslake_transform::build(&f.project(), &f.lake, &o, &inflight)
         .await
         .expect("build");
     assert!(report.is_success(), "{report}");
+    let max = inflight.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (2..=4).contains(&max),
+        "at most 4 and more than one at once, got {max}"
+    );
     assert_eq!(
         report.models.last().map(|m| m.model.as_str()),
         Some("canonical.total")
