@@ -256,14 +256,37 @@ pub enum Paginator {
 pub struct JsonPath(pub Vec<String>);
 
 impl JsonPath {
-    /// Parses `a.b.c`; `""` and `$` are the root. A leading `$.` is allowed.
+    /// Parses `a.b.c`; `""` and `$` are the root. A leading `$.` is allowed. A key holding
+    /// dots is written in brackets: `['@odata.nextLink']` or `$['@odata.nextLink']`.
     pub fn parse(s: &str) -> Self {
         let s = s.trim();
-        let s = s.strip_prefix("$.").unwrap_or(s);
-        if s.is_empty() || s == "$" {
-            return Self(Vec::new());
+        let s = s.strip_prefix('$').unwrap_or(s);
+        let mut segs = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix('.') {
+                rest = r;
+                continue;
+            }
+            if let Some(r) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
+                let quote = if rest.starts_with("['") { "']" } else { "\"]" };
+                match r.find(quote) {
+                    Some(end) => {
+                        segs.push(r[..end].to_string());
+                        rest = &r[end + 2..];
+                    }
+                    None => {
+                        segs.push(r.to_string());
+                        rest = "";
+                    }
+                }
+                continue;
+            }
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            segs.push(rest[..end].to_string());
+            rest = &rest[end..];
         }
-        Self(s.split('.').map(str::to_string).collect())
+        Self(segs)
     }
 
     /// Whether this is the root.
@@ -277,7 +300,9 @@ impl std::fmt::Display for JsonPath {
         if self.0.is_empty() {
             f.write_str("$")
         } else {
-            f.write_str(&self.0.join("."))
+            let parts: Vec<String> =
+                self.0.iter().map(|p| if p.contains('.') { format!("['{p}']") } else { p.clone() }).collect();
+            f.write_str(&parts.join("."))
         }
     }
 }
@@ -306,6 +331,21 @@ pub struct Incremental {
     pub format: String,
     /// Filter records client side.
     pub client_filter: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_paths() {
+        assert_eq!(JsonPath::parse("paging.next.after").0, vec!["paging", "next", "after"]);
+        assert_eq!(JsonPath::parse("$.a").0, vec!["a"]);
+        assert!(JsonPath::parse("$").is_root() && JsonPath::parse("").is_root());
+        assert_eq!(JsonPath::parse("['@odata.nextLink']").0, vec!["@odata.nextLink"]);
+        assert_eq!(JsonPath::parse("$.x['a.b'].c").0, vec!["x", "a.b", "c"]);
+        assert_eq!(JsonPath::parse("x['a.b']").to_string(), "x.['a.b']");
+    }
 }
 
 /// Column data types of the raw tables (docs/raw_tables.md).
