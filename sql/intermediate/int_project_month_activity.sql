@@ -28,6 +28,7 @@ expenses AS (
     CROSS JOIN rc
     LEFT JOIN fx ON fx.currency = e.currency AND fx.month = CAST(date_trunc('month', e.expense_date) AS DATE)
     WHERE e.expense_date <= rc.as_of
+      AND (e.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
     GROUP BY e.project_id, CAST(date_trunc('month', e.expense_date) AS DATE)
 ),
 invoices AS (
@@ -39,6 +40,7 @@ invoices AS (
     CROSS JOIN rc
     LEFT JOIN fx ON fx.currency = i.currency AND fx.month = CAST(date_trunc('month', i.invoice_date) AS DATE)
     WHERE coalesce(i.status, '') <> 'V' AND i.invoice_date <= rc.as_of
+      AND (i.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
     GROUP BY i.project_id, CAST(date_trunc('month', i.invoice_date) AS DATE)
 ),
 revenue AS (

@@ -35,9 +35,9 @@ WITH resolved AS (
 rated AS (
     SELECT
         r.*,
-        -- the bill amount is converted only for billable entries with a rate; the cost amount
-        -- whenever the employee has a cost rate
-        (r.billable AND r.rate_in_cents IS NOT NULL)       AS bill_converted,
+        -- the bill amount (hours x rate, computed for every entry) is converted when the entry
+        -- has a rate; the cost amount whenever the employee has a cost rate
+        (r.rate_in_cents IS NOT NULL)                      AS bill_converted,
         (r.hourly_cost_rate IS NOT NULL)                   AS cost_converted,
         CASE WHEN r.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fb.usd_per_unit END      AS bill_fx,
         CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fc.usd_per_unit END AS cost_fx
@@ -52,12 +52,14 @@ ruled AS (
             WHEN r.known_workspace IS NULL OR r.project_id IS NULL THEN 'unknown_project'
             WHEN r.known_user IS NULL OR r.employee_id IS NULL THEN 'unknown_employee'
             WHEN r.minutes IS NULL OR r.minutes <= 0 OR r.minutes > 1440 THEN 'hours_out_of_range'
-            WHEN r.work_date IS NULL OR r.hire_date IS NULL OR r.work_date < r.hire_date
+            WHEN r.work_date IS NULL OR (r.hire_date IS NOT NULL AND r.work_date < r.hire_date)
                  OR (r.termination_date IS NOT NULL AND r.work_date > r.termination_date)
                 THEN 'outside_employment'
             WHEN (r.bill_converted AND r.bill_fx IS NULL) OR (r.cost_converted AND r.cost_fx IS NULL)
                 THEN 'no_fx_rate'
-        END AS first_rule
+        END AS first_rule,
+        CASE WHEN r.bill_converted AND r.bill_fx IS NULL THEN 'bill'
+             WHEN r.cost_converted AND r.cost_fx IS NULL THEN 'cost' END AS fx_missing_for
     FROM rated r
 ),
 day_totals AS (
@@ -83,20 +85,16 @@ SELECT
     r.currency,
     r.hourly_cost_rate,
     r.cost_currency,
-    -- exact amounts (wide decimals, not rounded): minutes * cents / 6000 = dollars
-    CASE
-        WHEN NOT r.billable THEN CAST(0 AS DECIMAL(38,14))
-        ELSE CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) AS DECIMAL(38,10))
-             / CAST(6000 AS DECIMAL(38,10))
-    END AS bill_amount_local_exact,
-    CASE
-        WHEN NOT r.billable THEN CAST(0 AS DECIMAL(38,14))
-        ELSE CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) * r.bill_fx AS DECIMAL(38,12))
-             / CAST(6000 AS DECIMAL(38,0))
-    END AS bill_amount_usd_exact,
+    -- exact amounts (wide decimals, not rounded): minutes * cents / 6000 = dollars; computed for
+    -- every entry, billable or not, submitted or approved (revenue filters on its own)
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) AS DECIMAL(38,10))
+        / CAST(6000 AS DECIMAL(38,10)) AS bill_amount_local_exact,
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) * r.bill_fx AS DECIMAL(38,12))
+        / CAST(6000 AS DECIMAL(38,0)) AS bill_amount_usd_exact,
     CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,16))
         / CAST(60 AS DECIMAL(38,0)) AS cost_amount_usd_exact,
     r._raw,
+    r.fx_missing_for,
     CASE
         WHEN r.first_rule IS NOT NULL THEN r.first_rule
         WHEN d.approved_minutes > 1440 THEN 'over_24_hours_per_day'

@@ -9,7 +9,7 @@ SELECT
         WHEN 'unknown_employee' THEN 'user_id'
         WHEN 'hours_out_of_range' THEN 'time_in_minutes'
         WHEN 'outside_employment' THEN 'date_performed'
-        WHEN 'no_fx_rate' THEN 'currency'
+        WHEN 'no_fx_rate' THEN CASE WHEN t.fx_missing_for = 'cost' THEN 'cost_rate_currency' ELSE 'currency' END
         WHEN 'over_24_hours_per_day' THEN 'time_in_minutes'
     END AS field,
     CASE t.rule
@@ -17,7 +17,7 @@ SELECT
         WHEN 'unknown_employee' THEN t.user_id
         WHEN 'hours_out_of_range' THEN CAST(t.minutes AS VARCHAR)
         WHEN 'outside_employment' THEN CAST(t.work_date AS VARCHAR)
-        WHEN 'no_fx_rate' THEN concat(t.currency, ' ', t.cost_currency, ' ', CAST(t.work_month AS VARCHAR))
+        WHEN 'no_fx_rate' THEN CASE WHEN t.fx_missing_for = 'cost' THEN t.cost_currency ELSE t.currency END
         WHEN 'over_24_hours_per_day' THEN CAST(t.minutes AS VARCHAR)
     END AS value,
     CASE t.rule
@@ -25,7 +25,10 @@ SELECT
         WHEN 'unknown_employee' THEN concat('time entry by user ', coalesce(t.user_id, 'NULL'), ' who is unknown or has no HCM employee')
         WHEN 'hours_out_of_range' THEN concat('time_in_minutes ', coalesce(CAST(t.minutes AS VARCHAR), 'NULL'), ' is not in (0, 1440]')
         WHEN 'outside_employment' THEN concat('work date ', coalesce(CAST(t.work_date AS VARCHAR), 'NULL'), ' is outside the employment of ', t.employee_id)
-        WHEN 'no_fx_rate' THEN concat('no FX rate for the month ', CAST(t.work_month AS VARCHAR), ' of currency ', coalesce(t.currency, 'NULL'), ' or cost currency ', coalesce(t.cost_currency, 'NULL'))
+        WHEN 'no_fx_rate' THEN concat('no FX rate for ',
+            CASE WHEN t.fx_missing_for = 'cost' THEN concat('the cost currency ', coalesce(t.cost_currency, 'NULL'))
+                 ELSE concat('the currency ', coalesce(t.currency, 'NULL')) END,
+            ' in ', substr(CAST(t.work_month AS VARCHAR), 1, 7))
         WHEN 'over_24_hours_per_day' THEN concat('employee ', t.employee_id, ' has more than 24 approved hours on ', CAST(t.work_date AS VARCHAR))
     END AS message,
     t._raw

@@ -41,14 +41,16 @@ async fn fx_conversion_and_time_and_materials_revenue() {
         ]
     );
     // fct_time_entry: bill 185.175 x 1.20 = 222.21; cost 1.5 h x 40 EUR x 1.20 = 72.00 USD.
-    // T12 is non-billable: bill amount 0, cost 10 h x 40 x 1.20 = 480.00.
+    // Amounts are computed for every conformed entry: T12 is non-billable, its bill amount is still
+    // 10 h x 120 EUR x 1.20 = 1440.00 (revenue leaves it out); cost 10 h x 40 x 1.20 = 480.00.
+    // T04 is submitted: 1 h x 150 = 150.00, cost 1 h x 50 = 50.00.
     assert_eq!(
         rows(&firm.lake, "SELECT time_entry_id, CAST(bill_rate AS VARCHAR), CAST(bill_amount_usd AS VARCHAR), CAST(cost_amount_usd AS VARCHAR), time_state FROM canonical.fct_time_entry WHERE time_entry_id IN ('T10', 'T11', 'T12', 'T04')").await,
         vec![
             "T04|150.00|150.00|50.00|submitted",
             "T10|120.00|1320.00|440.00|approved",
             "T11|123.45|222.21|72.00|approved",
-            "T12|120.00|0.00|480.00|approved",
+            "T12|120.00|1440.00|480.00|approved",
         ]
     );
 }
@@ -239,6 +241,8 @@ async fn capacity_plan_spread() {
 /// to no employee (also 0 minutes, but unknown employee comes first); R04 0 minutes; R05 1500
 /// minutes (> 24 h); R06 E3 after termination; R07 GBP in February (GBP has a January rate only);
 /// R08 + R09 E4's 800 + 800 approved minutes on 2026-01-12 = 26.7 h > 24 h (both rejected).
+/// The NetSuite expense line EX3 is in GBP in February (no rate): rejected, and P1 gets no
+/// February margin row from it.
 #[tokio::test]
 async fn each_row_rule_rejects() {
     let firm = firm().await;
@@ -259,6 +263,21 @@ async fn each_row_rule_rejects() {
             "R08|kantata|time_entries|over_24_hours_per_day",
             "R09|kantata|time_entries|over_24_hours_per_day",
         ]
+    );
+    assert_eq!(
+        rows(&firm.lake, "SELECT system, stream, key, rule, field, value, message FROM _pslake.rejects WHERE system = 'netsuite' OR key = 'R07'").await,
+        vec![
+            "kantata|time_entries|R07|no_fx_rate|currency|GBP|no FX rate for the currency GBP in 2026-02",
+            "netsuite|expense_line|EX3|no_fx_rate|currency|GBP|no FX rate for the currency GBP in 2026-02",
+        ]
+    );
+    assert!(
+        rows(
+            &firm.lake,
+            "SELECT * FROM canonical.margin WHERE project_id = 'P1' AND month = DATE '2026-02-01'"
+        )
+        .await
+        .is_empty()
     );
     // landed = conformed + rejected: 29 = 20 + 9
     assert_eq!(
