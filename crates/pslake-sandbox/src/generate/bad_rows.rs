@@ -374,8 +374,9 @@ pub fn write_edge_overlays(fixtures: &Path, out: &Path) -> Result<Vec<EdgeCase>>
         format!("HubSpot deal {id} has dealstage \"verbalcommit\""),
     )?);
 
+    let linked = |v: &Value| v["custentity_crm_opportunity_id"] != "";
     let i = find(&jobs, "unmapped_project_status", |v| {
-        v["entitystatus"] == "2"
+        v["entitystatus"] == "2" && linked(v)
     })?;
     let id = s(&jobs.records[i], "id");
     let mut lines = jobs.lines.clone();
@@ -389,7 +390,9 @@ pub fn write_edge_overlays(fixtures: &Path, out: &Path) -> Result<Vec<EdgeCase>>
         format!("NetSuite job {id} has entitystatus \"7\""),
     )?);
 
-    let i = find(&jobs, "duplicate_job_id", |v| v["entitystatus"] == "1")?;
+    let i = find(&jobs, "duplicate_job_id", |v| {
+        v["entitystatus"] == "2" && linked(v)
+    })?;
     let id = s(&jobs.records[i], "id");
     let name = s(&jobs.records[i], "companyname");
     let mut lines = jobs.lines.clone();
@@ -407,7 +410,7 @@ pub fn write_edge_overlays(fixtures: &Path, out: &Path) -> Result<Vec<EdgeCase>>
     )?);
 
     let i = find(&jobs, "duplicate_project_code", |v| {
-        v["entitystatus"] == "2"
+        v["entitystatus"] == "1" && linked(v)
     })?;
     let code = s(&jobs.records[i], "entityid");
     let mut lines = jobs.lines.clone();

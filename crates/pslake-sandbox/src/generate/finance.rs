@@ -109,10 +109,10 @@ pub(crate) fn write_ledgers(
             }
             Billing::Milestone => {
                 for s in firm.stories.iter().filter(|s| s.project == pi) {
-                    if let (Some(acc), Some(cents)) = (s.accepted, s.billing_cents) {
-                        if acc >= history_start() {
-                            bills.push((acc, cents as f64 / 100.0));
-                        }
+                    if let (Some(acc), Some(cents)) = (s.accepted, s.billing_cents)
+                        && acc >= history_start()
+                    {
+                        bills.push((acc, cents as f64 / 100.0));
                     }
                 }
             }

@@ -72,7 +72,7 @@ pub(crate) fn sf_id(prefix: &str, n: u64) -> String {
         *c = B62[(x % 62) as usize];
         x /= 62;
     }
-    let mut id = format!("{prefix}5e0000");
+    let mut id = format!("{prefix}5e00000");
     id.push_str(std::str::from_utf8(&tail).expect("ascii"));
     let bytes: Vec<u8> = id.bytes().collect();
     let mut suffix = String::new();
@@ -597,10 +597,10 @@ impl Firm {
         let mut team = Vec::new();
         let size = 1 + weighted(rng, &[30, 35, 20, 15]);
         for _ in 0..size {
-            if let Some(m) = self.pick_member(o.practice, o.start, o.end, currency, rng, true) {
-                if !team.iter().any(|t: &Member| t.emp == m.emp) {
-                    team.push(m);
-                }
+            if let Some(m) = self.pick_member(o.practice, o.start, o.end, currency, rng, true)
+                && !team.iter().any(|t: &Member| t.emp == m.emp)
+            {
+                team.push(m);
             }
         }
         let (hours, value) = self.team_plan(&team);
@@ -846,15 +846,14 @@ impl Firm {
                 p.modified = p.modified.max(p.end + Duration::days(3)).min(as_of());
             }
         }
-        if !self.projects.iter().any(|p| p.status == 6) {
-            if let Some(p) = self
+        if !self.projects.iter().any(|p| p.status == 6)
+            && let Some(p) = self
                 .projects
                 .iter_mut()
                 .find(|p| p.status == 2 && !p.internal)
-            {
-                p.status = 6;
-                p.hold_from = Some(as_of() - Duration::days(21));
-            }
+        {
+            p.status = 6;
+            p.hold_from = Some(as_of() - Duration::days(21));
         }
     }
 
@@ -881,10 +880,10 @@ impl Firm {
             let currency = self.clients[client].currency;
             let mut team = Vec::new();
             for _ in 0..2 {
-                if let Some(m) = self.pick_member(practice, start, end, currency, &mut rng, false) {
-                    if !team.iter().any(|t: &Member| t.emp == m.emp) {
-                        team.push(m);
-                    }
+                if let Some(m) = self.pick_member(practice, start, end, currency, &mut rng, false)
+                    && !team.iter().any(|t: &Member| t.emp == m.emp)
+                {
+                    team.push(m);
                 }
             }
             let billing = Billing::ALL[weighted(&mut rng, &[55, 30, 15])];
@@ -940,14 +939,13 @@ impl Firm {
                     any = true;
                 }
             }
-            if !any {
-                if let Some(&i) = candidates
+            if !any
+                && let Some(&i) = candidates
                     .iter()
                     .rev()
                     .find(|&&i| self.opps[i].outcome == Outcome::Lost)
-                {
-                    self.opps[i].removed = true;
-                }
+            {
+                self.opps[i].removed = true;
             }
             for &i in &candidates {
                 if self.opps[i].removed {
@@ -1090,14 +1088,13 @@ impl Firm {
                 next += 1;
             }
         }
-        if !any_rejected {
-            if let Some(s) = self
+        if !any_rejected
+            && let Some(s) = self
                 .stories
                 .iter_mut()
                 .find(|s| !s.milestone && s.state == "completed")
-            {
-                s.state = "rejected";
-            }
+        {
+            s.state = "rejected";
         }
     }
 }

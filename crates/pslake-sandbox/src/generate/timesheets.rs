@@ -271,11 +271,12 @@ impl DayWriter<'_, '_> {
         let holiday = holidays.contains(e.country, d);
         if !is_weekday(d) || holiday {
             let p = if holiday { 0.03 } else { 0.012 };
-            if let Some(&(pi, mi)) = active.first() {
-                if !no_weekend_work && self.rng.random_bool(p) {
-                    let h = quarter_hours(self.rng.random_range(2.0..5.0));
-                    self.entry(d, pi, Some(mi), h, true)?;
-                }
+            if let Some(&(pi, mi)) = active.first()
+                && !no_weekend_work
+                && self.rng.random_bool(p)
+            {
+                let h = quarter_hours(self.rng.random_range(2.0..5.0));
+                self.entry(d, pi, Some(mi), h, true)?;
             }
             return Ok(());
         }
