@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 mod logging;
+mod progress;
 
 /// Land CRM, ERP, PSA and HCM data in a Delta Lake and build trusted canonical tables.
 #[derive(Debug, Parser)]

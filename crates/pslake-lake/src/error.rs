@@ -20,7 +20,7 @@ pub enum Error {
         url: String,
         /// The underlying error.
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
     /// A DataFusion operation failed.
     #[error("{context}: {source}")]
@@ -29,7 +29,7 @@ pub enum Error {
         context: String,
         /// The underlying error.
         #[source]
-        source: datafusion::error::DataFusionError,
+        source: Box<datafusion::error::DataFusionError>,
     },
     /// An Arrow operation failed.
     #[error("{context}: {source}")]
@@ -38,7 +38,7 @@ pub enum Error {
         context: String,
         /// The underlying error.
         #[source]
-        source: arrow::error::ArrowError,
+        source: Box<arrow::error::ArrowError>,
     },
     /// Listing or reading the lake's storage failed.
     #[error("listing {url}: {source}")]
@@ -47,7 +47,7 @@ pub enum Error {
         url: String,
         /// The underlying error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 

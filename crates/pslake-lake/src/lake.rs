@@ -117,7 +117,7 @@ impl Lake {
         move |source| Error::Delta {
             table: table.clone(),
             url: url.clone(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -132,9 +132,19 @@ impl Lake {
                 reason: e.to_string(),
             })?;
         }
-        DeltaTable::try_from_url_with_storage_options(url, self.storage_options.clone())
+        // Build without loading, then load only an existing table: loading a location with no
+        // log makes the kernel log an error for what is the normal case of a first write.
+        let mut table = deltalake::DeltaTableBuilder::from_url(url)
+            .and_then(|b| b.with_storage_options(self.storage_options.clone()).build())
+            .map_err(self.delta_err(t))?;
+        if table
+            .verify_deltatable_existence()
             .await
-            .map_err(self.delta_err(t))
+            .map_err(self.delta_err(t))?
+        {
+            table.load().await.map_err(self.delta_err(t))?;
+        }
+        Ok(table)
     }
 
     /// Opens table `t` at its latest version, or `None` when it does not exist yet.
@@ -252,11 +262,11 @@ impl Lake {
             .await
             .map_err(|source| Error::DataFusion {
                 context: format!("reading delta table {t}"),
-                source,
+                source: Box::new(source),
             })?;
         let df_err = |source| Error::DataFusion {
             context: format!("registering {t}"),
-            source,
+            source: Box::new(source),
         };
         ensure_schema(ctx, &t.schema).map_err(df_err)?;
         let reference =
@@ -270,7 +280,7 @@ impl Lake {
     pub async fn list_tables(&self) -> Result<Vec<TableName>> {
         let store_err = |source| Error::Store {
             url: self.root.to_string(),
-            source,
+            source: Box::new(source),
         };
         let (store, base) = object_store::parse_url_opts(&self.root, self.storage_options.iter())
             .map_err(store_err)?;
@@ -317,7 +327,7 @@ impl Lake {
         self.register_all(&ctx).await?;
         let df_err = |source| Error::DataFusion {
             context: format!("query {sql}"),
-            source,
+            source: Box::new(source),
         };
         ctx.sql(sql)
             .await

@@ -35,7 +35,7 @@ fn timestamps(values: impl Iterator<Item = DateTime<Utc>>) -> ArrayRef {
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>, what: &str) -> Result<RecordBatch> {
     RecordBatch::try_new(schema, columns).map_err(|source| Error::Arrow {
         context: format!("building {what} rows"),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -179,7 +179,7 @@ pub async fn append_stream_state(lake: &Lake, s: &StreamState) -> Result<()> {
 fn col<T: Clone + 'static>(b: &RecordBatch, name: &str, ty: &DataType) -> Result<T> {
     let err = |reason: String| Error::Arrow {
         context: format!("reading _pslake column {name}"),
-        source: arrow::error::ArrowError::SchemaError(reason),
+        source: Box::new(arrow::error::ArrowError::SchemaError(reason)),
     };
     let c = b
         .column_by_name(name)
