@@ -68,7 +68,8 @@ pub(crate) fn demo(base_url: &str, fixtures: &Path, lake: &Path) -> Pipeline {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    load_pipeline_with(&repo().join("pipelines/demo.yml"), &vars).unwrap_or_else(|e| panic!("{e:#?}"))
+    load_pipeline_with(&repo().join("pipelines/demo.yml"), &vars)
+        .unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
 pub(crate) fn options(full_refresh: bool) -> ExtractOptions {
@@ -89,18 +90,36 @@ pub(crate) fn strings(batches: &[RecordBatch], col: usize) -> Vec<String> {
         let c = arrow::compute::cast(b.column(col), &arrow::datatypes::DataType::Utf8).unwrap();
         let a = c.as_any().downcast_ref::<StringArray>().unwrap();
         for i in 0..a.len() {
-            out.push(if a.is_null(i) { String::new() } else { a.value(i).to_string() });
+            out.push(if a.is_null(i) {
+                String::new()
+            } else {
+                a.value(i).to_string()
+            });
         }
     }
     out
 }
 
 pub(crate) async fn query_strings(lake: &Lake, sql: &str) -> Vec<String> {
-    strings(&lake.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}")), 0)
+    strings(
+        &lake
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}")),
+        0,
+    )
 }
 
 /// The fixture file's records.
-pub(crate) fn fixture_records(fixtures: &Path, system: &str, stream: &str) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(fixtures.join(system).join(format!("{stream}.jsonl"))).unwrap();
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect()
+pub(crate) fn fixture_records(
+    fixtures: &Path,
+    system: &str,
+    stream: &str,
+) -> Vec<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(fixtures.join(system).join(format!("{stream}.jsonl"))).unwrap();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -25,8 +25,18 @@ async fn retries_ride_out_rate_limits_errors_truncation_resets_and_expired_token
             continue;
         }
         let n = fixture_records(&fixtures, &s.system, &s.stream).len() as u64;
-        assert_eq!(s.received, n, "{}.{} received every record despite faults", s.system, s.stream);
-        let rows: u64 = query_strings(&lake, &format!("SELECT CAST(count(*) AS VARCHAR) FROM {}", s.table)).await[0].parse().unwrap();
+        assert_eq!(
+            s.received, n,
+            "{}.{} received every record despite faults",
+            s.system, s.stream
+        );
+        let rows: u64 = query_strings(
+            &lake,
+            &format!("SELECT CAST(count(*) AS VARCHAR) FROM {}", s.table),
+        )
+        .await[0]
+            .parse()
+            .unwrap();
         assert_eq!(rows, s.landed, "{}: no duplicate pages", s.table);
     }
     sb.shutdown().await;
@@ -43,30 +53,53 @@ async fn a_failing_stream_fails_alone_and_keeps_its_cursor() {
     let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
     let mut o = options(false);
     // and Kantata refuses our token: a 401 without OAuth fails at once
-    o.secrets.insert("KANTATA_TOKEN".into(), pslake_core::Sensitive::new("not-the-kantata-token".into()));
+    o.secrets.insert(
+        "KANTATA_TOKEN".into(),
+        pslake_core::Sensitive::new("not-the-kantata-token".into()),
+    );
     let r = run(&p, &lake, &o).await;
     assert!(!r.is_success());
-    let failed: Vec<_> = r.failed().map(|s| format!("{}.{}", s.system, s.stream)).collect();
+    let failed: Vec<_> = r
+        .failed()
+        .map(|s| format!("{}.{}", s.system, s.stream))
+        .collect();
     assert_eq!(failed.len(), 8, "{failed:?}");
     for s in r.failed() {
-        let StreamStatus::Failed { url, error } = &s.status else { unreachable!() };
+        let StreamStatus::Failed { url, error } = &s.status else {
+            unreachable!()
+        };
         let url = url.as_deref().expect("the failing URL is reported");
         assert!(url.starts_with(&sb.base_url()), "{url}");
         match s.system.as_str() {
             "workday" => {
-                assert!(error.contains("failed after 6 attempts") && error.contains("500"), "{error}");
+                assert!(
+                    error.contains("failed after 6 attempts") && error.contains("500"),
+                    "{error}"
+                );
                 assert!(url.contains("/ccx/service/customreport2/"), "{url}");
             }
             "kantata" => assert!(error.contains("returned 401"), "{error}"),
             other => panic!("{other} should not fail"),
         }
-        assert!(!error.contains("not-the-kantata-token") && !error.contains("sandbox-workday-password"), "{error}");
+        assert!(
+            !error.contains("not-the-kantata-token") && !error.contains("sandbox-workday-password"),
+            "{error}"
+        );
         assert_eq!(s.landed, 0);
     }
     // the others landed; failed streams wrote no state
-    assert!(r.streams.iter().filter(|s| s.status == StreamStatus::Succeeded).all(|s| s.landed > 0 || s.system == "treasury"));
+    assert!(
+        r.streams
+            .iter()
+            .filter(|s| s.status == StreamStatus::Succeeded)
+            .all(|s| s.landed > 0 || s.system == "treasury")
+    );
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
-    assert!(states.iter().all(|s| s.system != "kantata" && s.system != "workday"));
+    assert!(
+        states
+            .iter()
+            .all(|s| s.system != "kantata" && s.system != "workday")
+    );
     let runs = query_strings(&lake, "SELECT status FROM _pslake.runs").await;
     assert_eq!(runs, vec!["failed"]);
     sb.shutdown().await;

@@ -6,11 +6,22 @@ use pslake_lake::Lake;
 use crate::common::*;
 
 fn landed(r: &ExtractReport, system: &str, stream: &str) -> u64 {
-    r.streams.iter().find(|s| s.system == system && s.stream == stream).map(|s| s.landed).unwrap()
+    r.streams
+        .iter()
+        .find(|s| s.system == system && s.stream == stream)
+        .map(|s| s.landed)
+        .unwrap()
 }
 
 /// Rewrites one record (matched by key) of a fixture file.
-fn edit(fixtures: &Path, system: &str, stream: &str, key: &str, id: &str, f: impl Fn(&mut serde_json::Value)) {
+fn edit(
+    fixtures: &Path,
+    system: &str,
+    stream: &str,
+    key: &str,
+    id: &str,
+    f: impl Fn(&mut serde_json::Value),
+) {
     let path = fixtures.join(system).join(format!("{stream}.jsonl"));
     let text = std::fs::read_to_string(&path).unwrap();
     let mut out = String::new();
@@ -52,24 +63,70 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         )
     };
     for (system, stream, table, col, lag, strict) in [
-        ("salesforce", "Opportunity", "salesforce_opportunity", "system_modstamp", "1 minute", false),
-        ("salesforce", "Account", "salesforce_account", "system_modstamp", "1 minute", false),
-        ("kantata", "time_entries", "kantata_time_entries", "updated_at", "5 minutes", true),
-        ("netsuite", "invoice_line", "netsuite_invoice_line", "lastmodifieddate", "1 day", false),
-        ("hubspot", "deals", "hubspot_deals", "hs_lastmodifieddate", "5 minutes", false),
+        (
+            "salesforce",
+            "Opportunity",
+            "salesforce_opportunity",
+            "system_modstamp",
+            "1 minute",
+            false,
+        ),
+        (
+            "salesforce",
+            "Account",
+            "salesforce_account",
+            "system_modstamp",
+            "1 minute",
+            false,
+        ),
+        (
+            "kantata",
+            "time_entries",
+            "kantata_time_entries",
+            "updated_at",
+            "5 minutes",
+            true,
+        ),
+        (
+            "netsuite",
+            "invoice_line",
+            "netsuite_invoice_line",
+            "lastmodifieddate",
+            "1 day",
+            false,
+        ),
+        (
+            "hubspot",
+            "deals",
+            "hubspot_deals",
+            "hs_lastmodifieddate",
+            "5 minutes",
+            false,
+        ),
     ] {
-        let expected: u64 = query_strings(&lake, &overlap_sql(table, col, lag)).await[0].parse().unwrap();
+        let expected: u64 = query_strings(&lake, &overlap_sql(table, col, lag)).await[0]
+            .parse()
+            .unwrap();
         let got = landed(&r2, system, stream);
-        assert!(got < landed(&r1, system, stream), "{table}: second run lands less ({got})");
+        assert!(
+            got < landed(&r1, system, stream),
+            "{table}: second run lands less ({got})"
+        );
         if strict {
             // Kantata's updated_after is strictly later than the start value
             assert!(got <= expected, "{table}: {got} > overlap {expected}");
         } else {
-            assert_eq!(got, expected, "{table}: second run lands exactly the overlap");
+            assert_eq!(
+                got, expected,
+                "{table}: second run lands exactly the overlap"
+            );
         }
     }
     // snapshots land in full, files never twice
-    assert_eq!(landed(&r2, "workday", "Workers"), landed(&r1, "workday", "Workers"));
+    assert_eq!(
+        landed(&r2, "workday", "Workers"),
+        landed(&r1, "workday", "Workers")
+    );
     assert_eq!(landed(&r2, "treasury", "fx_rates"), 0);
     sb.shutdown().await;
 
@@ -92,7 +149,11 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         v["status"] = serde_json::json!("V");
         v["lastmodifieddate"] = serde_json::json!("1/3/2027");
     });
-    std::fs::write(fixtures.join("treasury/fx_rates_2099-01.csv"), "currency,month,usd_per_unit\nEUR,2099-01,1.10000001\n").unwrap();
+    std::fs::write(
+        fixtures.join("treasury/fx_rates_2099-01.csv"),
+        "currency,month,usd_per_unit\nEUR,2099-01,1.10000001\n",
+    )
+    .unwrap();
 
     let sb = sandbox(&fixtures, None).await;
     let p = demo(&sb.base_url(), &fixtures, &lake_dir);
@@ -107,13 +168,26 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         vec!["123"]
     );
     // the changed entry plus the same overlap as run 2
-    assert_eq!(landed(&r3, "kantata", "time_entries"), landed(&r2, "kantata", "time_entries") + 1);
+    assert_eq!(
+        landed(&r3, "kantata", "time_entries"),
+        landed(&r2, "kantata", "time_entries") + 1
+    );
     assert_eq!(
         q(format!("SELECT CAST(amount AS VARCHAR) FROM raw.salesforce_opportunity WHERE id = '{opp_id}' AND _run_id = '{}'", r3.run_id)).await,
         vec!["4242.50"]
     );
-    assert_eq!(landed(&r3, "salesforce", "Opportunity"), landed(&r2, "salesforce", "Opportunity") + 1);
-    assert_eq!(q(format!("SELECT status FROM raw.netsuite_invoice_line WHERE id = '{inv_id}' AND _run_id = '{}'", r3.run_id)).await, vec!["V"]);
+    assert_eq!(
+        landed(&r3, "salesforce", "Opportunity"),
+        landed(&r2, "salesforce", "Opportunity") + 1
+    );
+    assert_eq!(
+        q(format!(
+            "SELECT status FROM raw.netsuite_invoice_line WHERE id = '{inv_id}' AND _run_id = '{}'",
+            r3.run_id
+        ))
+        .await,
+        vec!["V"]
+    );
     let fx = r3.streams.iter().find(|s| s.system == "treasury").unwrap();
     assert_eq!(fx.files, vec!["fx_rates_2099-01.csv".to_string()]);
     assert_eq!(fx.landed, 1);
@@ -123,15 +197,36 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     );
     // the cursor moved to the changed record
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
-    let st = states.iter().find(|s| s.system == "kantata" && s.stream == "time_entries").unwrap();
+    let st = states
+        .iter()
+        .find(|s| s.system == "kantata" && s.stream == "time_entries")
+        .unwrap();
     assert_eq!(st.cursor.as_deref(), Some("2027-01-02T14:00:00.000000Z"));
     assert_eq!(st.run_id, r3.run_id);
 
     // 4: full refresh ignores cursors and the loaded-file list
     let r4 = run(&p, &lake, &options(true)).await;
     assert!(r4.is_success());
-    assert_eq!(landed(&r4, "kantata", "time_entries") + r4.streams.iter().find(|s| s.stream == "time_entries").unwrap().rejected, te.len() as u64);
-    let files = std::fs::read_dir(fixtures.join("treasury")).unwrap().count();
-    assert_eq!(r4.streams.iter().find(|s| s.system == "treasury").unwrap().files.len(), files);
+    assert_eq!(
+        landed(&r4, "kantata", "time_entries")
+            + r4.streams
+                .iter()
+                .find(|s| s.stream == "time_entries")
+                .unwrap()
+                .rejected,
+        te.len() as u64
+    );
+    let files = std::fs::read_dir(fixtures.join("treasury"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        r4.streams
+            .iter()
+            .find(|s| s.system == "treasury")
+            .unwrap()
+            .files
+            .len(),
+        files
+    );
     sb.shutdown().await;
 }

@@ -20,7 +20,12 @@ const STREAMS: &[(&str, &str, &str, &str)] = &[
     ("kantata", "allocations", "id", "id"),
     ("kantata", "stories", "id", "id"),
     ("workday", "Workers", "Employee_ID", "employee_id"),
-    ("workday", "Time_Off", "Time_Off_Entry_ID", "time_off_entry_id"),
+    (
+        "workday",
+        "Time_Off",
+        "Time_Off_Entry_ID",
+        "time_off_entry_id",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,18 +37,37 @@ async fn every_stream_lands_and_matches_the_fixtures() {
     let p = demo(&sb.base_url(), &fixtures, &lake_dir);
     let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
     let report = run(&p, &lake, &options(false)).await;
-    assert!(report.is_success(), "{:#?}", report.failed().collect::<Vec<_>>());
+    assert!(
+        report.is_success(),
+        "{:#?}",
+        report.failed().collect::<Vec<_>>()
+    );
     assert_eq!(report.streams.len(), 16);
 
     for (system, stream, key, col) in STREAMS {
         let recs = fixture_records(&fixtures, system, stream);
-        let r = report.streams.iter().find(|r| r.system == *system && r.stream == *stream).unwrap();
+        let r = report
+            .streams
+            .iter()
+            .find(|r| r.system == *system && r.stream == *stream)
+            .unwrap();
         assert_eq!(r.status, StreamStatus::Succeeded);
         assert_eq!(r.received, recs.len() as u64, "{system}.{stream} received");
-        assert_eq!(r.received, r.landed + r.rejected, "{system}.{stream}: received = landed + rejected");
+        assert_eq!(
+            r.received,
+            r.landed + r.rejected,
+            "{system}.{stream}: received = landed + rejected"
+        );
         let table = format!("raw.{system}_{}", stream.to_lowercase());
-        let landed: BTreeSet<String> = query_strings(&lake, &format!("SELECT {col} FROM {table}")).await.into_iter().collect();
-        assert_eq!(landed.len() as u64, r.landed, "{table}: one row per landed record");
+        let landed: BTreeSet<String> = query_strings(&lake, &format!("SELECT {col} FROM {table}"))
+            .await
+            .into_iter()
+            .collect();
+        assert_eq!(
+            landed.len() as u64,
+            r.landed,
+            "{table}: one row per landed record"
+        );
         let rejected: BTreeSet<String> = query_strings(
             &lake,
             &format!("SELECT key FROM _pslake.rejects WHERE system = '{system}' AND stream = '{stream}' AND _run_id = '{}'", report.run_id),
@@ -51,18 +75,38 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         .await
         .into_iter()
         .collect();
-        assert_eq!(rejected.len() as u64, r.rejected, "{table}: one reject row per rejected record");
-        let expected: BTreeSet<String> = recs.iter().map(|v| v[*key].as_str().unwrap().to_string()).collect();
+        assert_eq!(
+            rejected.len() as u64,
+            r.rejected,
+            "{table}: one reject row per rejected record"
+        );
+        let expected: BTreeSet<String> = recs
+            .iter()
+            .map(|v| v[*key].as_str().unwrap().to_string())
+            .collect();
         let got: BTreeSet<String> = landed.union(&rejected).cloned().collect();
-        assert_eq!(got, expected, "{table}: landed and rejected ids are the fixture's ids");
+        assert_eq!(
+            got, expected,
+            "{table}: landed and rejected ids are the fixture's ids"
+        );
     }
 
     // Holidays and fx rates: counts (composite keys)
     let hol = fixture_records(&fixtures, "workday", "Holidays").len();
-    let n = query_strings(&lake, "SELECT CAST(count(*) AS VARCHAR) FROM raw.workday_holidays").await;
+    let n = query_strings(
+        &lake,
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.workday_holidays",
+    )
+    .await;
     assert_eq!(n, vec![hol.to_string()]);
-    let fx_files = std::fs::read_dir(fixtures.join("treasury")).unwrap().count();
-    let fx = report.streams.iter().find(|r| r.system == "treasury").unwrap();
+    let fx_files = std::fs::read_dir(fixtures.join("treasury"))
+        .unwrap()
+        .count();
+    let fx = report
+        .streams
+        .iter()
+        .find(|r| r.system == "treasury")
+        .unwrap();
     assert_eq!(fx.files.len(), fx_files);
     let files = query_strings(&lake, "SELECT DISTINCT _file FROM raw.treasury_fx_rates").await;
     assert_eq!(files.len(), fx_files);
@@ -71,23 +115,53 @@ async fn every_stream_lands_and_matches_the_fixtures() {
     let opp = fixture_records(&fixtures, "salesforce", "Opportunity");
     let o = opp.iter().find(|o| o["Amount"].is_number()).unwrap();
     let id = o["Id"].as_str().unwrap();
-    let row = query_strings(&lake, &format!("SELECT CAST(amount AS VARCHAR) FROM raw.salesforce_opportunity WHERE id = '{id}'")).await;
+    let row = query_strings(
+        &lake,
+        &format!(
+            "SELECT CAST(amount AS VARCHAR) FROM raw.salesforce_opportunity WHERE id = '{id}'"
+        ),
+    )
+    .await;
     let amount: f64 = row[0].parse().unwrap();
-    assert!((amount - o["Amount"].as_f64().unwrap()).abs() < 0.005, "{row:?} vs {}", o["Amount"]);
-    let raw = query_strings(&lake, &format!("SELECT _raw FROM raw.salesforce_opportunity WHERE id = '{id}'")).await;
+    assert!(
+        (amount - o["Amount"].as_f64().unwrap()).abs() < 0.005,
+        "{row:?} vs {}",
+        o["Amount"]
+    );
+    let raw = query_strings(
+        &lake,
+        &format!("SELECT _raw FROM raw.salesforce_opportunity WHERE id = '{id}'"),
+    )
+    .await;
     let raw: serde_json::Value = serde_json::from_str(&raw[0]).unwrap();
     assert!(raw.get("attributes").is_none(), "attributes stripped");
     assert_eq!(&raw, o, "_raw is the record");
-    let types = query_strings(&lake, "SELECT arrow_typeof(amount) FROM raw.salesforce_opportunity LIMIT 1").await;
+    let types = query_strings(
+        &lake,
+        "SELECT arrow_typeof(amount) FROM raw.salesforce_opportunity LIMIT 1",
+    )
+    .await;
     assert_eq!(types, vec!["Decimal128(18, 2)"]);
 
     let jobs = fixture_records(&fixtures, "netsuite", "job");
     let j = &jobs[0];
     let (m, d, y) = {
-        let parts: Vec<u32> = j["startdate"].as_str().unwrap().split('/').map(|x| x.parse().unwrap()).collect();
+        let parts: Vec<u32> = j["startdate"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .map(|x| x.parse().unwrap())
+            .collect();
         (parts[0], parts[1], parts[2])
     };
-    let got = query_strings(&lake, &format!("SELECT CAST(startdate AS VARCHAR) FROM raw.netsuite_job WHERE id = '{}'", j["id"].as_str().unwrap())).await;
+    let got = query_strings(
+        &lake,
+        &format!(
+            "SELECT CAST(startdate AS VARCHAR) FROM raw.netsuite_job WHERE id = '{}'",
+            j["id"].as_str().unwrap()
+        ),
+    )
+    .await;
     assert_eq!(got, vec![format!("{y:04}-{m:02}-{d:02}")]);
 
     let te = fixture_records(&fixtures, "kantata", "time_entries");
@@ -97,21 +171,42 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         &format!("SELECT CAST(time_in_minutes AS VARCHAR) || '|' || CAST(billable AS VARCHAR) FROM raw.kantata_time_entries WHERE id = '{}'", t["id"].as_str().unwrap()),
     )
     .await;
-    assert_eq!(got, vec![format!("{}|{}", t["time_in_minutes"], t["billable"])]);
+    assert_eq!(
+        got,
+        vec![format!("{}|{}", t["time_in_minutes"], t["billable"])]
+    );
 
     // archived HubSpot deals land with archived = true
-    let archived = fixture_records(&fixtures, "hubspot", "deals").iter().filter(|d| d["archived"] == serde_json::json!(true)).count();
-    let got = query_strings(&lake, "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deals WHERE archived").await;
+    let archived = fixture_records(&fixtures, "hubspot", "deals")
+        .iter()
+        .filter(|d| d["archived"] == serde_json::json!(true))
+        .count();
+    let got = query_strings(
+        &lake,
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deals WHERE archived",
+    )
+    .await;
     assert_eq!(got, vec![archived.to_string()]);
     // deleted Salesforce rows land (queryAll)
-    let deleted = opp.iter().filter(|o| o["IsDeleted"] == serde_json::json!(true)).count();
-    let got = query_strings(&lake, "SELECT CAST(count(*) AS VARCHAR) FROM raw.salesforce_opportunity WHERE is_deleted").await;
+    let deleted = opp
+        .iter()
+        .filter(|o| o["IsDeleted"] == serde_json::json!(true))
+        .count();
+    let got = query_strings(
+        &lake,
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.salesforce_opportunity WHERE is_deleted",
+    )
+    .await;
     assert_eq!(got, vec![deleted.to_string()]);
 
     // state and run record
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
     assert_eq!(states.len(), 16);
-    let runs = query_strings(&lake, "SELECT status FROM _pslake.runs WHERE stage = 'extract'").await;
+    let runs = query_strings(
+        &lake,
+        "SELECT status FROM _pslake.runs WHERE stage = 'extract'",
+    )
+    .await;
     assert_eq!(runs, vec!["succeeded"]);
     if let Ok(dir) = std::env::var("PSLAKE_TEST_KEEP_LAKE") {
         // for tests/python/test_raw_tables.py

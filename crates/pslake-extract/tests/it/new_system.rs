@@ -25,18 +25,33 @@ struct App {
     calls: Arc<AtomicU64>,
 }
 
-async fn harvest(State(app): State<App>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn harvest(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer harvest-pat-123")
-        || headers.get("harvest-account-id").and_then(|v| v.to_str().ok()) != Some("42")
+        || headers
+            .get("harvest-account-id")
+            .and_then(|v| v.to_str().ok())
+            != Some("42")
     {
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
     // the first call is rate limited, with Retry-After
     if app.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], "{\"message\":\"slow down\"}").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            "{\"message\":\"slow down\"}",
+        )
+            .into_response();
     }
     let since = q.get("updated_since").cloned().unwrap_or_default();
-    assert_eq!(since, "2026-01-01T00:00:00Z", "the start value reaches the API");
+    assert_eq!(
+        since, "2026-01-01T00:00:00Z",
+        "the start value reaches the API"
+    );
     let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
     let per_page = 3;
     let entries: Vec<_> = (from..(from + per_page).min(TIME_ENTRIES))
@@ -46,24 +61,40 @@ async fn harvest(State(app): State<App>, headers: HeaderMap, Query(q): Query<Has
                    "updated_at": format!("2026-03-{:02}T10:00:00Z", i + 1)})
         })
         .collect();
-    let next = (from + per_page < TIME_ENTRIES)
-        .then(|| format!("{}/v2/time_entries?cursor={}&per_page=3&updated_since={since}", app.base, from + per_page));
-    axum::Json(json!({"time_entries": entries, "per_page": per_page, "links": {"next": next}})).into_response()
+    let next = (from + per_page < TIME_ENTRIES).then(|| {
+        format!(
+            "{}/v2/time_entries?cursor={}&per_page=3&updated_since={since}",
+            app.base,
+            from + per_page
+        )
+    });
+    axum::Json(json!({"time_entries": entries, "per_page": per_page, "links": {"next": next}}))
+        .into_response()
 }
 
 async fn token(body: String) -> Response {
     if body.contains("client_secret=dyn-secret") && body.contains("grant_type=client_credentials") {
-        axum::Json(json!({"access_token": "dyn-access", "token_type": "Bearer", "expires_in": 3599})).into_response()
+        axum::Json(
+            json!({"access_token": "dyn-access", "token_type": "Bearer", "expires_in": 3599}),
+        )
+        .into_response()
     } else {
         (StatusCode::BAD_REQUEST, "{\"error\":\"invalid_client\"}").into_response()
     }
 }
 
-async fn dynamics(State(app): State<App>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn dynamics(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer dyn-access") {
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
-    let skip: usize = q.get("$skiptoken").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let skip: usize = q
+        .get("$skiptoken")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let rows: Vec<_> = (skip..(skip + 2).min(OPPORTUNITIES))
         .map(|i| {
             json!({"@odata.etag": "W/\"1\"", "opportunityid": format!("6f1a3c2e-0000-0000-0000-00000000000{i}"),
@@ -73,7 +104,11 @@ async fn dynamics(State(app): State<App>, headers: HeaderMap, Query(q): Query<Ha
         .collect();
     let mut body = json!({"@odata.context": "ctx", "value": rows});
     if skip + 2 < OPPORTUNITIES {
-        body["@odata.nextLink"] = json!(format!("{}/api/data/v9.2/opportunities?$select=name&$skiptoken={}", app.base, skip + 2));
+        body["@odata.nextLink"] = json!(format!(
+            "{}/api/data/v9.2/opportunities?$select=name&$skiptoken={}",
+            app.base,
+            skip + 2
+        ));
     }
     axum::Json(body).into_response()
 }
@@ -138,7 +173,10 @@ systems:
 async fn harvest_and_dynamics_from_yaml_only() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = App { base: base.clone(), calls: Arc::new(AtomicU64::new(0)) };
+    let app = App {
+        base: base.clone(),
+        calls: Arc::new(AtomicU64::new(0)),
+    };
     let router = Router::new()
         .route("/v2/time_entries", get(harvest))
         .route("/tenant/oauth2/v2.0/token", post(token))
@@ -148,7 +186,11 @@ async fn harvest_and_dynamics_from_yaml_only() {
 
     let tmp = tempfile::tempdir().unwrap();
     let secrets = tmp.path().join("secrets.env");
-    std::fs::write(&secrets, "HARVEST_TOKEN=harvest-pat-123\nDYNAMICS_SECRET=dyn-secret\n").unwrap();
+    std::fs::write(
+        &secrets,
+        "HARVEST_TOKEN=harvest-pat-123\nDYNAMICS_SECRET=dyn-secret\n",
+    )
+    .unwrap();
     let lake_dir = tmp.path().join("lake");
     let text = PIPELINE
         .replace("${NEW_SYSTEM_LAKE}", lake_dir.to_str().unwrap())
@@ -162,17 +204,30 @@ async fn harvest_and_dynamics_from_yaml_only() {
     assert!(r.is_success(), "{:#?}", r.failed().collect::<Vec<_>>());
 
     let h = &r.streams[0];
-    assert_eq!((h.received, h.landed, h.pages), (TIME_ENTRIES as u64, TIME_ENTRIES as u64, 3));
+    assert_eq!(
+        (h.received, h.landed, h.pages),
+        (TIME_ENTRIES as u64, TIME_ENTRIES as u64, 3)
+    );
     assert!(h.retries >= 1, "the 429 was retried");
-    assert_eq!(h.cursor_after.as_deref(), Some("2026-03-07T10:00:00.000000Z"));
+    assert_eq!(
+        h.cursor_after.as_deref(),
+        Some("2026-03-07T10:00:00.000000Z")
+    );
     let got = query_strings(&lake, "SELECT id || '|' || CAST(hours AS VARCHAR) || '|' || project_name FROM raw.harvest_time_entries ORDER BY id").await;
     assert_eq!(got[0], "1000|1.50|Apollo");
     assert_eq!(got.len(), TIME_ENTRIES);
 
     let d = &r.streams[1];
-    assert_eq!((d.received, d.landed, d.pages), (OPPORTUNITIES as u64, OPPORTUNITIES as u64, 3));
+    assert_eq!(
+        (d.received, d.landed, d.pages),
+        (OPPORTUNITIES as u64, OPPORTUNITIES as u64, 3)
+    );
     let got = query_strings(&lake, "SELECT CAST(estimatedvalue AS VARCHAR) || '|' || _raw FROM raw.dynamics_opportunities ORDER BY opportunityid LIMIT 1").await;
-    assert!(got[0].starts_with("1000.2500|{\"opportunityid\""), "{}", got[0]);
+    assert!(
+        got[0].starts_with("1000.2500|{\"opportunityid\""),
+        "{}",
+        got[0]
+    );
     assert!(!got[0].contains("@odata.etag"));
     server.abort();
 }

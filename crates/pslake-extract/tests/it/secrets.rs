@@ -32,7 +32,11 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buf {
 #[tokio::test(flavor = "current_thread")]
 async fn planted_secrets_never_leak() {
     let logs = Buf::default();
-    let sub = tracing_subscriber::fmt().with_writer(logs.clone()).with_max_level(tracing::Level::TRACE).with_ansi(false).finish();
+    let sub = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
     let _guard = tracing::subscriber::set_default(sub);
 
     let tag = uuid::Uuid::new_v4().simple().to_string();
@@ -51,7 +55,9 @@ async fn planted_secrets_never_leak() {
     let mut cfg = SandboxConfig::new(&fixtures);
     cfg.credentials = creds.clone();
     // NetSuite always fails with 500 (retries exhaust); Salesforce tokens expire now and then
-    cfg.faults = Some(FaultSpec::parse("error500@netsuite=1.0,expire_token@salesforce=0.25,seed=5").unwrap());
+    cfg.faults = Some(
+        FaultSpec::parse("error500@netsuite=1.0,expire_token@salesforce=0.25,seed=5").unwrap(),
+    );
     let sb = Sandbox::start(cfg).await.unwrap();
 
     // the secrets come from a secrets file named in the pipeline
@@ -71,10 +77,19 @@ async fn planted_secrets_never_leak() {
     drop(f);
     let demo_text = std::fs::read_to_string(repo().join("pipelines/demo.yml")).unwrap();
     let text = demo_text
-        .replace("${PSLAKE_SANDBOX_URL:-http://127.0.0.1:7070}", &sb.base_url())
+        .replace(
+            "${PSLAKE_SANDBOX_URL:-http://127.0.0.1:7070}",
+            &sb.base_url(),
+        )
         .replace("${PSLAKE_FIXTURES:-fixtures}", fixtures.to_str().unwrap())
-        .replace("${PSLAKE_LAKE:-./lake}", tmp.path().join("lake").to_str().unwrap())
-        .replace("name: demo\n", &format!("name: demo\nsecrets_file: {}\n", secrets_file.display()));
+        .replace(
+            "${PSLAKE_LAKE:-./lake}",
+            tmp.path().join("lake").to_str().unwrap(),
+        )
+        .replace(
+            "name: demo\n",
+            &format!("name: demo\nsecrets_file: {}\n", secrets_file.display()),
+        );
     let path = tmp.path().join("demo.yml");
     std::fs::write(&path, text).unwrap();
     let p = pslake_core::pipeline::load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
@@ -82,9 +97,20 @@ async fn planted_secrets_never_leak() {
     let mut o = pslake_extract::ExtractOptions::new();
     o.max_parallel_streams = Some(16);
     let r = pslake_extract::extract(&p, &lake, &o).await.unwrap();
-    let failed: Vec<String> = r.failed().map(|s| format!("{}.{}: {:?}", s.system, s.stream, s.status)).collect();
-    assert_eq!(failed.len(), 9, "kantata (401) and netsuite (500) fail: {failed:?}");
-    assert!(r.streams.iter().any(|s| s.system == "salesforce" && s.landed > 0));
+    let failed: Vec<String> = r
+        .failed()
+        .map(|s| format!("{}.{}: {:?}", s.system, s.stream, s.status))
+        .collect();
+    assert_eq!(
+        failed.len(),
+        9,
+        "kantata (401) and netsuite (500) fail: {failed:?}"
+    );
+    assert!(
+        r.streams
+            .iter()
+            .any(|s| s.system == "salesforce" && s.landed > 0)
+    );
 
     let mut haystack = String::new();
     haystack.push_str(&String::from_utf8_lossy(&logs.0.lock().unwrap()));
@@ -92,15 +118,29 @@ async fn planted_secrets_never_leak() {
     haystack.push_str(&serde_json::to_string(&r).unwrap());
     for t in lake.list_tables().await.unwrap() {
         let batches = lake.query(&format!("SELECT * FROM {t}")).await.unwrap();
-        haystack.push_str(&arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string());
+        haystack.push_str(
+            &arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string(),
+        );
     }
     assert!(haystack.contains("returned 401"), "the failure is reported");
-    let expired = sb.stats().faults.iter().filter(|(k, _)| format!("{k:?}").contains("Expire")).map(|(_, n)| *n).sum::<u64>();
+    let expired = sb
+        .stats()
+        .faults
+        .iter()
+        .filter(|(k, _)| format!("{k:?}").contains("Expire"))
+        .map(|(_, n)| *n)
+        .sum::<u64>();
     if expired > 0 {
-        assert!(haystack.contains("refreshing the access token"), "token expiry was handled");
+        assert!(
+            haystack.contains("refreshing the access token"),
+            "token expiry was handled"
+        );
     }
     use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", creds.workday_user, creds.workday_password));
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", creds.workday_user, creds.workday_password));
     for secret in [
         &creds.salesforce_client_secret,
         &creds.hubspot_token,
@@ -111,7 +151,10 @@ async fn planted_secrets_never_leak() {
         &basic,
         &"00DSANDBOX!".to_string(), // Salesforce access tokens issued by the sandbox
     ] {
-        assert!(!haystack.contains(secret.as_str()), "secret {secret} leaked");
+        assert!(
+            !haystack.contains(secret.as_str()),
+            "secret {secret} leaked"
+        );
     }
     sb.shutdown().await;
 }
