@@ -388,3 +388,84 @@ async fn a_deal_reopened_after_it_was_won_is_debooked() {
         vec!["10"]
     );
 }
+
+/// Table rules fail the build with the offending values, and the previously published tables
+/// stay readable: `tests/data/<dir>/` is landed over the built firm, the next build must fail
+/// naming every needle.
+async fn table_rule_fails_the_build(dir: &str, needles: &[&str]) {
+    let (_dir, lake) = landed_firm().await;
+    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    land(
+        &lake,
+        &data_dir(dir),
+        "land-2",
+        "2026-03-19T06:00:00Z",
+        Landing::Append,
+    )
+    .await;
+    let report = try_build(&lake, "build-2", AS_OF, HISTORY_START).await;
+    assert!(!report.is_success(), "the build must fail:\n{report}");
+    let text = report.to_string();
+    for needle in needles {
+        assert!(text.contains(needle), "the report names {needle}:\n{text}");
+    }
+    assert_eq!(
+        rows(&lake, "SELECT project_id, project_status, budget_hours FROM canonical.dim_project WHERE project_id IN ('P1', 'P2')").await,
+        vec!["P1|active|100.0", "P2|active|120.0"]
+    );
+}
+
+/// Job P1 lands with entitystatus `7`, which no seed maps.
+#[tokio::test]
+async fn unmapped_lifecycle_value_fails_the_build() {
+    table_rule_fails_the_build("formulas_unmapped", &["netsuite.entitystatus = '7'"]).await;
+}
+
+/// The fixed-fee job P2 lands without budget hours.
+#[tokio::test]
+async fn fixed_fee_project_without_budget_hours_fails_the_build() {
+    table_rule_fails_the_build(
+        "formulas_no_budget",
+        &["fixed_fee_project_without_budget_hours", "P2"],
+    )
+    .await;
+}
+
+/// Staging keeps the latest landing per key, and only the latest Workday report snapshot.
+///
+/// `tests/data/formulas_relanded/` lands T03 again with 660 minutes (11 h x 150 = 1650.00) and a
+/// Workers report without E3 in which E2 moved to the Cloud practice.
+#[tokio::test]
+async fn staging_keeps_the_latest_landing_and_the_latest_report() {
+    let (_dir, lake) = landed_firm().await;
+    land(
+        &lake,
+        &data_dir("formulas_relanded"),
+        "land-2",
+        "2026-03-19T06:00:00Z",
+        Landing::Append,
+    )
+    .await;
+    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    assert_eq!(
+        rows(&lake, "SELECT time_entry_id, hours, CAST(bill_amount_usd AS VARCHAR) FROM canonical.fct_time_entry WHERE time_entry_id = 'T03'").await,
+        vec!["T03|11.0|1650.00"]
+    );
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT employee_id, practice FROM canonical.dim_employee"
+        )
+        .await,
+        vec!["E1|Data", "E2|Cloud", "E4|Data"]
+    );
+    // E3's entry now has no employee
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT key, rule FROM _pslake.rejects WHERE key = 'T15'"
+        )
+        .await,
+        vec!["T15|unknown_employee"]
+    );
+}

@@ -177,8 +177,8 @@ pub(crate) async fn land(lake: &Lake, dir: &Path, run_id: &str, at: &str, how: L
     }
 }
 
-/// Builds every model of the repository into `lake`, and insists that it succeeded.
-pub(crate) async fn build(
+/// Builds every model of the repository into `lake` (the report may hold failed models).
+pub(crate) async fn try_build(
     lake: &Lake,
     run_id: &str,
     as_of: &str,
@@ -187,9 +187,19 @@ pub(crate) async fn build(
     let project = Project::load(&repo_root())
         .unwrap_or_else(|e| panic!("the repository's project loads: {e}"));
     let opts = BuildOptions::new(run_id, date(as_of), date(history_start));
-    let report = pslake_transform::build(&project, lake, &opts, &NoopReporter)
+    pslake_transform::build(&project, lake, &opts, &NoopReporter)
         .await
-        .unwrap_or_else(|e| panic!("build runs: {e}"));
+        .unwrap_or_else(|e| panic!("build runs: {e}"))
+}
+
+/// Builds every model of the repository into `lake`, and insists that it succeeded.
+pub(crate) async fn build(
+    lake: &Lake,
+    run_id: &str,
+    as_of: &str,
+    history_start: &str,
+) -> BuildReport {
+    let report = try_build(lake, run_id, as_of, history_start).await;
     assert!(report.is_success(), "build failed:\n{report}");
     report
 }
