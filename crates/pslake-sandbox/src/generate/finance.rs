@@ -78,6 +78,10 @@ pub(crate) fn write_ledgers(
     let mut next_line = 3_000_001u64;
     let mut next_tran = 10_001u64;
     let mut next_exp = 4_000_001u64;
+    let mut stories_of: Vec<Vec<usize>> = vec![Vec::new(); firm.projects.len()];
+    for (si, s) in firm.stories.iter().enumerate() {
+        stories_of[s.project].push(si);
+    }
     for (pi, p) in firm.projects.iter().enumerate() {
         if p.internal || !p.logs_time {
             continue;
@@ -108,7 +112,7 @@ pub(crate) fn write_ledgers(
                 }
             }
             Billing::Milestone => {
-                for s in firm.stories.iter().filter(|s| s.project == pi) {
+                for s in stories_of[pi].iter().map(|&si| &firm.stories[si]) {
                     if let (Some(acc), Some(cents)) = (s.accepted, s.billing_cents)
                         && acc >= history_start()
                     {

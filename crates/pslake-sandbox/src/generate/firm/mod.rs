@@ -5,6 +5,12 @@
 //! Invariant: every random draw comes from a [`ChaCha8Rng`] derived from the seed and a fixed
 //! label, and every collection is a `Vec` (no hash-map iteration), so a seed gives one firm.
 
+mod staff;
+mod stories;
+
+pub(crate) use staff::Employee;
+pub(crate) use stories::Story;
+
 use chrono::{Duration, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,8 +19,7 @@ use super::calendar::{
     add_months, as_of, history_start, month_diff, month_start, weekdays_between, ymd,
 };
 use super::reference::{
-    COMPANY_A, COMPANY_B, COUNTRIES, COUNTRY_WEIGHTS, CUSTOMER_COUNTRIES, FIRST_NAMES, FX_BASE,
-    HS_STAGES, INDUSTRIES, LAST_NAMES, LEVELS, PRACTICES, SF_STAGES, TASK_TITLES,
+    COMPANY_A, COMPANY_B, CUSTOMER_COUNTRIES, FX_BASE, HS_STAGES, INDUSTRIES, PRACTICES, SF_STAGES,
 };
 
 /// A reproducible random stream for `(seed, label, index)`.
@@ -155,46 +160,6 @@ pub(crate) enum Outcome {
     Lost,
 }
 
-/// A worker (Workday) and Kantata user.
-#[derive(Debug, Clone)]
-pub(crate) struct Employee {
-    pub(crate) id: String,
-    pub(crate) user_id: String,
-    pub(crate) first: &'static str,
-    pub(crate) last: &'static str,
-    pub(crate) email: String,
-    pub(crate) contingent: bool,
-    pub(crate) level: usize,
-    pub(crate) practice: usize,
-    pub(crate) country: usize,
-    pub(crate) hire: NaiveDate,
-    pub(crate) term: Option<NaiveDate>,
-    pub(crate) weekly_hours: f64,
-    /// Hourly cost in the country currency (2 decimals).
-    pub(crate) cost_rate: f64,
-    /// Target billable share of a standard day.
-    pub(crate) util: f64,
-    pub(crate) last_updated: NaiveDate,
-}
-
-impl Employee {
-    pub(crate) fn name(&self) -> String {
-        format!("{} {}", self.first, self.last)
-    }
-
-    pub(crate) fn currency(&self) -> &'static str {
-        COUNTRIES[self.country].currency
-    }
-
-    pub(crate) fn day_hours(&self) -> f64 {
-        self.weekly_hours / 5.0
-    }
-
-    fn cost_usd(&self) -> f64 {
-        self.cost_rate * base_fx(self.currency())
-    }
-}
-
 /// A client: a Salesforce account and/or a NetSuite customer (or the firm itself).
 #[derive(Debug, Clone)]
 pub(crate) struct Client {
@@ -289,20 +254,6 @@ pub(crate) struct Project {
     pub(crate) team: Vec<Member>,
 }
 
-/// A Kantata story: a task or a milestone.
-#[derive(Debug, Clone)]
-pub(crate) struct Story {
-    pub(crate) id: u64,
-    pub(crate) project: usize,
-    pub(crate) title: String,
-    pub(crate) milestone: bool,
-    pub(crate) state: &'static str,
-    pub(crate) due: NaiveDate,
-    pub(crate) accepted: Option<NaiveDate>,
-    pub(crate) billing_cents: Option<i64>,
-    pub(crate) modified: NaiveDate,
-}
-
 /// The whole firm.
 #[derive(Debug, Clone)]
 pub(crate) struct Firm {
@@ -341,7 +292,7 @@ impl Firm {
     /// Builds the firm for `seed` and `scale`; `bad_rows` adds the deliberate warning cases.
     pub(crate) fn build(seed: u64, scale: f64, bad_rows: bool) -> Self {
         let n = headcount(scale);
-        let employees = build_employees(seed, n);
+        let employees = staff::build_employees(seed, n);
         let mut firm = Firm {
             seed,
             loads: vec![[0.0; LOAD_MONTHS]; employees.len()],
@@ -921,6 +872,12 @@ impl Firm {
 
     /// Deleted Salesforce opportunities and archived HubSpot deals (never won ones).
     fn mark_removed(&mut self) {
+        let mut has_child = vec![false; self.opps.len()];
+        for o in &self.opps {
+            if let Some(p) = o.parent {
+                has_child[p] = true;
+            }
+        }
         let mut rng = rng_for(self.seed, "removed", 0);
         for crm in [Crm::Salesforce, Crm::HubSpot] {
             let mut any = false;
@@ -930,7 +887,7 @@ impl Firm {
                     o.crm == crm
                         && o.outcome != Outcome::Won
                         && o.kind == Kind::NewBusiness
-                        && !self.opps.iter().any(|c| c.parent == Some(i))
+                        && !has_child[i]
                 })
                 .collect();
             for &i in &candidates {
@@ -995,143 +952,21 @@ impl Firm {
     fn assign_customer_ids(&mut self) {
         let mut rng = rng_for(self.seed, "customers", 0);
         let mut next = 10_001usize;
-        for i in 0..self.clients.len() {
-            let has_project = self.projects.iter().any(|p| p.client == i);
-            let c = &self.clients[i];
-            let is_customer = c.crm == Crm::HubSpot
-                || has_project
-                || self
-                    .opps
-                    .iter()
-                    .any(|o| o.client == i && o.outcome == Outcome::Won)
-                || rng.random_bool(0.1);
+        let mut buys = vec![false; self.clients.len()];
+        for p in &self.projects {
+            buys[p.client] = true;
+        }
+        for o in self.opps.iter().filter(|o| o.outcome == Outcome::Won) {
+            buys[o.client] = true;
+        }
+        for (c, buys) in self.clients.iter_mut().zip(buys) {
+            let is_customer = c.crm == Crm::HubSpot || buys || rng.random_bool(0.1);
             if is_customer {
-                let c = &mut self.clients[i];
                 c.ns_id = Some(next.to_string());
                 c.ns_entity = format!("CUS-{:05}", next - 10_000);
                 next += 1;
             }
         }
-    }
-
-    /// Tasks on every project, milestones (with billing amounts) on milestone projects.
-    fn build_stories(&mut self) {
-        let mut next = 702_330_001u64;
-        let mut any_rejected = false;
-        for pi in 0..self.projects.len() {
-            let p = &self.projects[pi];
-            if p.internal {
-                continue;
-            }
-            let mut rng = rng_for(self.seed, "stories", pi as u64);
-            let n_tasks = rng.random_range(3..=6usize);
-            let span = (p.end - p.start).num_days().max(7);
-            let first_task = rng.random_range(0..TASK_TITLES.len() - n_tasks + 1);
-            let mut out = Vec::new();
-            for k in 0..n_tasks {
-                let due = p.start + Duration::days(span * (k as i64 + 1) / n_tasks as i64);
-                let (state, accepted) = story_state(&mut rng, p, due, false);
-                out.push((
-                    TASK_TITLES[first_task + k].to_owned(),
-                    false,
-                    state,
-                    due,
-                    accepted,
-                    None,
-                ));
-            }
-            if p.billing == Billing::Milestone && p.logs_time {
-                let n_ms = rng.random_range(3..=5usize);
-                let total_cents = (p.contract * 100.0).round() as i64;
-                let mut left = total_cents;
-                for k in 0..n_ms {
-                    let due = p.start + Duration::days(span * (k as i64 + 1) / n_ms as i64);
-                    let cents = if k + 1 == n_ms {
-                        left
-                    } else {
-                        ((total_cents / n_ms as i64) / 100) * 100
-                    };
-                    left -= cents;
-                    let (state, accepted) = story_state(&mut rng, p, due, true);
-                    out.push((
-                        format!("Milestone {} sign-off", k + 1),
-                        true,
-                        state,
-                        due,
-                        accepted,
-                        Some(cents),
-                    ));
-                }
-            } else if !p.logs_time || rng.random_bool(0.3) {
-                // A non-billing go-live milestone on other projects.
-                let due = p.end;
-                let (state, accepted) = story_state(&mut rng, p, due, true);
-                out.push(("Go-live".to_owned(), true, state, due, accepted, None));
-            }
-            for (title, milestone, state, due, accepted, billing_cents) in out {
-                any_rejected |= state == "rejected";
-                let modified = accepted
-                    .unwrap_or(due.min(as_of()))
-                    .max(p.start.min(as_of()))
-                    .min(as_of());
-                self.stories.push(Story {
-                    id: next,
-                    project: pi,
-                    title,
-                    milestone,
-                    state,
-                    due,
-                    accepted,
-                    billing_cents,
-                    modified,
-                });
-                next += 1;
-            }
-        }
-        if !any_rejected
-            && let Some(s) = self
-                .stories
-                .iter_mut()
-                .find(|s| !s.milestone && s.state == "completed")
-        {
-            s.state = "rejected";
-        }
-    }
-}
-
-fn story_state(
-    rng: &mut ChaCha8Rng,
-    p: &Project,
-    due: NaiveDate,
-    milestone: bool,
-) -> (&'static str, Option<NaiveDate>) {
-    if !p.logs_time {
-        return ("not started", None);
-    }
-    let stop = p.hold_from.unwrap_or(p.end);
-    if due <= as_of() - Duration::days(10) && due <= stop + Duration::days(10) {
-        let r: f64 = rng.random();
-        if milestone {
-            if r < 0.85 {
-                let acc = (due + Duration::days(rng.random_range(0..10))).min(as_of());
-                ("accepted", Some(acc))
-            } else if r < 0.95 {
-                ("completed", None)
-            } else {
-                ("rejected", None)
-            }
-        } else if r < 0.5 {
-            let acc = (due + Duration::days(rng.random_range(0..7))).min(as_of());
-            ("accepted", Some(acc))
-        } else if r < 0.96 {
-            ("completed", None)
-        } else {
-            ("rejected", None)
-        }
-    } else if due <= as_of() + Duration::days(30) && p.start <= as_of() {
-        ("started", None)
-    } else {
-        ("not started", None)
     }
 }
 
@@ -1156,130 +991,6 @@ fn modified_after(rng: &mut ChaCha8Rng, close: NaiveDate, outcome: Outcome) -> (
     };
     (d, rng.random_range(8 * 3600..19 * 3600))
 }
-
-fn build_employees(seed: u64, n: usize) -> Vec<Employee> {
-    let mut rng = rng_for(seed, "employees", 0);
-    let mut out: Vec<Employee> = Vec::with_capacity(n);
-    let mut emails: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
-    let hs = history_start();
-    let level_w: Vec<u32> = LEVELS.iter().map(|l| l.weight).collect();
-    let mut n_contingent = 0;
-    for i in 0..n {
-        let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
-        let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-        let country = if i < COUNTRIES.len() {
-            i
-        } else {
-            weighted(&mut rng, COUNTRY_WEIGHTS)
-        };
-        let practice = if i < PRACTICES.len() {
-            i
-        } else {
-            rng.random_range(0..PRACTICES.len())
-        };
-        // Employee 0 is a senior consultant employed throughout (bad rows use them); employee 1
-        // leaves, 2 joins inside the window, 3 works part time, the last one is contingent.
-        let contingent = (i == n - 1) || (i > 5 && rng.random_bool(0.07));
-        let level = match i {
-            0 => 2,
-            _ if contingent => rng.random_range(1..4),
-            _ => weighted(&mut rng, &level_w),
-        };
-        let r: f64 = rng.random();
-        let mut hire = date_between(&mut rng, ymd(2014, 1, 6), hs - Duration::days(30));
-        let mut term = None;
-        if i == 2 || (i > 5 && r < 0.12) {
-            hire = date_between(
-                &mut rng,
-                hs + Duration::days(14),
-                as_of() - Duration::days(45),
-            );
-        }
-        if i == 1 || (i > 5 && (0.12..0.22).contains(&r)) {
-            let t = date_between(
-                &mut rng,
-                hire.max(hs) + Duration::days(60),
-                as_of() - Duration::days(20),
-            );
-            term = Some(t);
-        } else if i > 5 && (0.22..0.23).contains(&r) {
-            term = Some(as_of() + Duration::days(rng.random_range(10..60)));
-        }
-        if contingent {
-            n_contingent += 1;
-            if rng.random_bool(0.5) {
-                hire = date_between(
-                    &mut rng,
-                    hs - Duration::days(120),
-                    as_of() - Duration::days(90),
-                );
-            }
-        }
-        let full = COUNTRIES[country].full_time_hours;
-        let weekly_hours = if i == 3 {
-            24.0
-        } else if rng.random_bool(0.08) {
-            [20.0, 24.0, 32.0][rng.random_range(0..3)]
-        } else {
-            full
-        };
-        let cost_usd = LEVELS[level].cost_usd
-            * COUNTRIES[country].cost_factor
-            * rng.random_range(0.9..1.1)
-            * if contingent { 1.3 } else { 1.0 };
-        let cost_rate = (cost_usd / base_fx(COUNTRIES[country].currency) * 100.0).round() / 100.0;
-        let util = if contingent {
-            rng.random_range(0.85..0.95)
-        } else {
-            (LEVELS[level].util + rng.random_range(-0.06..0.06)).clamp(0.3, 0.92)
-        };
-        let id = if contingent {
-            format!("C-{}", 900_001 + i)
-        } else {
-            format!("{}", 100_001 + i)
-        };
-        let mut email = format!(
-            "{}.{}@{}",
-            first.to_lowercase(),
-            last.to_lowercase(),
-            COUNTRIES[country].domain
-        );
-        let mut k = 2;
-        while emails.contains(&email) {
-            email = format!(
-                "{}.{}{k}@{}",
-                first.to_lowercase(),
-                last.to_lowercase(),
-                COUNTRIES[country].domain
-            );
-            k += 1;
-        }
-        emails.insert(email.clone());
-        let last_updated = term
-            .filter(|t| *t <= as_of())
-            .unwrap_or_else(|| date_between(&mut rng, hire.max(hs), as_of()));
-        out.push(Employee {
-            id,
-            user_id: (8_812_001 + i).to_string(),
-            first,
-            last,
-            email,
-            contingent,
-            level,
-            practice,
-            country,
-            hire,
-            term,
-            weekly_hours,
-            cost_rate,
-            util,
-            last_updated,
-        });
-    }
-    debug_assert!(n_contingent > 0);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
