@@ -16,7 +16,6 @@ WITH resolved AS (
         t.time_state,
         t.rate_in_cents,
         t.currency,
-        t._raw,
         w.workspace_id                          AS known_workspace,
         j.project_id,
         u.user_id                               AS known_user,
@@ -93,7 +92,6 @@ SELECT
         / CAST(6000 AS DECIMAL(38,0)) AS bill_amount_usd_exact,
     CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,16))
         / CAST(60 AS DECIMAL(38,0)) AS cost_amount_usd_exact,
-    r._raw,
     r.fx_missing_for,
     CASE
         WHEN r.first_rule IS NOT NULL THEN r.first_rule

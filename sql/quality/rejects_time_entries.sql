@@ -1,4 +1,14 @@
--- Time entries that fail a row rule: one reject row each, under the first rule it fails.
+-- Time entries that fail a row rule: one reject row each, under the first rule it fails, with the
+-- original JSON of the landing that staging kept (latest _extracted_at, then latest updated_at).
+WITH rejected AS (
+    SELECT * FROM intermediate.int_time_entries_checked WHERE rule IS NOT NULL
+),
+raw_rows AS (
+    SELECT r.id, r._raw,
+           row_number() OVER (PARTITION BY r.id ORDER BY r._extracted_at DESC, r.updated_at DESC) AS rn
+    FROM raw.kantata_time_entries r
+    JOIN rejected x ON x.time_entry_id = r.id
+)
 SELECT
     'kantata'        AS system,
     'time_entries'   AS stream,
@@ -31,6 +41,6 @@ SELECT
             ' in ', substr(CAST(t.work_month AS VARCHAR), 1, 7))
         WHEN 'over_24_hours_per_day' THEN concat('employee ', t.employee_id, ' has more than 24 approved hours on ', CAST(t.work_date AS VARCHAR))
     END AS message,
-    t._raw
-FROM intermediate.int_time_entries_checked t
-WHERE t.rule IS NOT NULL
+    r._raw
+FROM rejected t
+LEFT JOIN raw_rows r ON r.id = t.time_entry_id AND r.rn = 1

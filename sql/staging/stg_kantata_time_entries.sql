@@ -1,4 +1,5 @@
--- Kantata time entries, latest landing per id; time_state mapped through the seed.
+-- Kantata time entries, latest landing per id; time_state mapped through the seed. The original
+-- JSON (_raw) is not carried (it is large); quality.rejects_time_entries reads it from raw.
 WITH ranked AS (
     SELECT t.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -16,8 +17,7 @@ SELECT
     ts.time_state,
     t.rate_in_cents,
     t.currency,
-    t.notes,
-    t._raw
+    t.notes
 FROM ranked t
 LEFT JOIN seeds.time_state_map ts
        ON ts.system = 'kantata' AND ts.field = 'approved'

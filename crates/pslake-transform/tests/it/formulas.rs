@@ -279,6 +279,15 @@ async fn each_row_rule_rejects() {
         .await
         .is_empty()
     );
+    // the reject carries the original record of the landing staging kept
+    assert_eq!(
+        rows(
+            &firm.lake,
+            "SELECT _raw FROM _pslake.rejects WHERE key = 'R05'"
+        )
+        .await,
+        vec![r#"{"id":"R05"}"#]
+    );
     // landed = conformed + rejected: 29 = 20 + 9
     assert_eq!(
         rows(&firm.lake, "SELECT count(*) FROM canonical.fct_time_entry").await,
