@@ -20,21 +20,66 @@ pub struct StreamId {
 /// Every API stream of SPEC section 2, in a stable order. The treasury drop is files, not a stream
 /// of records, and is listed separately ([`TREASURY_DIR`]).
 pub const STREAMS: &[StreamId] = &[
-    StreamId { system: "salesforce", stream: "Account" },
-    StreamId { system: "salesforce", stream: "Opportunity" },
-    StreamId { system: "hubspot", stream: "deals" },
-    StreamId { system: "netsuite", stream: "customer" },
-    StreamId { system: "netsuite", stream: "job" },
-    StreamId { system: "netsuite", stream: "invoice_line" },
-    StreamId { system: "netsuite", stream: "expense_line" },
-    StreamId { system: "kantata", stream: "workspaces" },
-    StreamId { system: "kantata", stream: "users" },
-    StreamId { system: "kantata", stream: "time_entries" },
-    StreamId { system: "kantata", stream: "allocations" },
-    StreamId { system: "kantata", stream: "stories" },
-    StreamId { system: "workday", stream: "Workers" },
-    StreamId { system: "workday", stream: "Time_Off" },
-    StreamId { system: "workday", stream: "Holidays" },
+    StreamId {
+        system: "salesforce",
+        stream: "Account",
+    },
+    StreamId {
+        system: "salesforce",
+        stream: "Opportunity",
+    },
+    StreamId {
+        system: "hubspot",
+        stream: "deals",
+    },
+    StreamId {
+        system: "netsuite",
+        stream: "customer",
+    },
+    StreamId {
+        system: "netsuite",
+        stream: "job",
+    },
+    StreamId {
+        system: "netsuite",
+        stream: "invoice_line",
+    },
+    StreamId {
+        system: "netsuite",
+        stream: "expense_line",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "workspaces",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "users",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "time_entries",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "allocations",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "stories",
+    },
+    StreamId {
+        system: "workday",
+        stream: "Workers",
+    },
+    StreamId {
+        system: "workday",
+        stream: "Time_Off",
+    },
+    StreamId {
+        system: "workday",
+        stream: "Holidays",
+    },
 ];
 
 /// The folder, inside a fixture directory, of the treasury drop (`fx_rates_YYYY-MM.csv`).
