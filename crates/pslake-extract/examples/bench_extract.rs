@@ -21,8 +21,16 @@ use pslake_sandbox::server::{Credentials, Sandbox, SandboxConfig};
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0)
         .unwrap_or(0.0)
 }
@@ -43,8 +51,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let fixtures = tmp.path().join("fixtures");
     let t = Instant::now();
-    generate(&GenerateOptions { out: fixtures.clone(), scale, seed: 1, bad_rows: false })?;
-    println!("generated scale {scale} in {:.1}s", t.elapsed().as_secs_f64());
+    generate(&GenerateOptions {
+        out: fixtures.clone(),
+        scale,
+        seed: 1,
+        bad_rows: false,
+    })?;
+    println!(
+        "generated scale {scale} in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     let sb = Sandbox::start(SandboxConfig::new(&fixtures)).await?;
     let c = Credentials::default();
     let secrets: HashMap<String, Sensitive<String>> = [
@@ -62,20 +78,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lake_dir = tmp.path().join("lake");
     let vars: HashMap<String, String> = [
         ("PSLAKE_SANDBOX_URL".to_string(), sb.base_url()),
-        ("PSLAKE_FIXTURES".to_string(), fixtures.display().to_string()),
+        (
+            "PSLAKE_FIXTURES".to_string(),
+            fixtures.display().to_string(),
+        ),
         ("PSLAKE_LAKE".to_string(), lake_dir.display().to_string()),
     ]
     .into_iter()
     .collect();
-    let pipeline = load_pipeline_with(&root.join("pipelines/demo.yml"), &vars).map_err(|e| format!("{e:?}"))?;
+    let pipeline = load_pipeline_with(&root.join("pipelines/demo.yml"), &vars)
+        .map_err(|e| format!("{e:?}"))?;
     let lake = Lake::parse(&pipeline.lake)?;
 
     let mut streams: Vec<(String, String, u64)> = Vec::new();
     for s in &pipeline.systems {
         for st in &s.streams {
-            let n = std::fs::read_to_string(fixtures.join(&s.name).join(format!("{}.jsonl", st.name)))
-                .map(|t| t.lines().count() as u64)
-                .unwrap_or(0);
+            let n =
+                std::fs::read_to_string(fixtures.join(&s.name).join(format!("{}.jsonl", st.name)))
+                    .map(|t| t.lines().count() as u64)
+                    .unwrap_or(0);
             streams.push((s.name.clone(), st.name.clone(), n));
         }
     }
@@ -108,13 +129,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let r = extract(&pipeline, &lake, &o).await?;
     let secs = t.elapsed().as_secs_f64();
     let (received, landed, _) = r.totals();
-    let all = format!("| all streams together | {received} | {landed} | {secs:.2} | {:.0} | {:.0} |", received as f64 / secs, vm_hwm_mib());
+    let all = format!(
+        "| all streams together | {received} | {landed} | {secs:.2} | {:.0} | {:.0} |",
+        received as f64 / secs,
+        vm_hwm_mib()
+    );
     println!("{all}");
     rows.push(all);
     sb.shutdown().await;
 
     if let Some(path) = write {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let doc = format!(
             "# Extraction benchmark\n\n\
              `cargo run --release -p pslake-extract --example bench_extract -- --scale {scale} --write docs/BENCHMARKS.md`\n\n\

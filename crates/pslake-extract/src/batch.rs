@@ -213,11 +213,11 @@ impl StreamPlan {
                     Typed::Date(d) => Some(d as i64),
                     _ => None,
                 });
-        if let (Some(min), Some(c)) = (min_cursor, cursor) {
-            if c < min {
-                out.filtered += 1;
-                return;
-            }
+        if let (Some(min), Some(c)) = (min_cursor, cursor)
+            && c < min
+        {
+            out.filtered += 1;
+            return;
         }
         if let Some(c) = cursor {
             out.cursor_max = Some(out.cursor_max.map_or(c, |m: i64| m.max(c)));

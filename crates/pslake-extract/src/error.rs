@@ -72,24 +72,14 @@ pub enum Error {
         message: String,
     },
     /// A required field is missing (or a field unparseable) in every record: schema drift.
-    #[error(
-        "stream {system}.{stream}: schema drift: field `{field}` (path `{path}`) is {what} in all {records} records (e.g. record {example}); nothing landed"
-    )]
+    #[error("stream {stream}: schema drift: field `{field}` {detail}; nothing landed")]
     SchemaDrift {
-        /// System.
-        system: String,
-        /// Stream.
+        /// `system.stream`.
         stream: String,
-        /// Column.
+        /// Column (and path).
         field: String,
-        /// Its path.
-        path: String,
-        /// `missing` or `unparseable`.
-        what: String,
-        /// Records received.
-        records: u64,
-        /// An example record key.
-        example: String,
+        /// What failed, how often, an example record key.
+        detail: String,
     },
     /// Reading the file drop failed.
     #[error("file drop {location}: {message}")]
@@ -101,13 +91,19 @@ pub enum Error {
     },
     /// Writing to the lake failed.
     #[error("lake: {0}")]
-    Lake(#[from] pslake_lake::Error),
+    Lake(Box<pslake_lake::Error>),
     /// Building Arrow arrays failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     /// A worker task panicked or was cancelled.
     #[error("internal: {0}")]
     Task(String),
+}
+
+impl From<pslake_lake::Error> for Error {
+    fn from(e: pslake_lake::Error) -> Self {
+        Error::Lake(Box::new(e))
+    }
 }
 
 impl Error {

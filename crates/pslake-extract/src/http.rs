@@ -199,10 +199,9 @@ impl SystemClient {
             instance_field: Some(_),
             ..
         } = &self.auth
+            && let Some(b) = self.current_token().await?.base
         {
-            if let Some(b) = self.current_token().await?.base {
-                return Ok(b);
-            }
+            return Ok(b);
         }
         Ok(self.cfg.base_url.clone())
     }

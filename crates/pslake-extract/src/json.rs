@@ -168,12 +168,10 @@ pub(crate) fn records<'a>(
             for it in items {
                 if let (Some(tn), Some(k)) =
                     (type_name, lookup(it, "key").map_err(|e| e.to_string())?)
+                    && let Ok(Scalar::Str(k)) = Scalar::of(k)
+                    && k != tn
                 {
-                    if let Ok(Scalar::Str(k)) = Scalar::of(k) {
-                        if k != tn {
-                            continue;
-                        }
-                    }
+                    continue;
                 }
                 let id = lookup(it, order_key)
                     .map_err(|e| e.to_string())?

@@ -443,22 +443,22 @@ async fn finish(
             .zip(&acc.failing)
             .find(|(_, n)| **n == acc.received)
             .map(|(c, _)| Error::SchemaDrift {
-                system: plan.system.clone(),
-                stream: stream.name.clone(),
-                field: c.name.clone(),
-                path: c.path.to_string(),
-                what: if c.required {
-                    "missing or unparseable".into()
-                } else {
-                    "unparseable".into()
-                },
-                records: acc.received,
-                example: acc
-                    .rejects
-                    .first()
-                    .and_then(|r| r.key.clone())
-                    .or_else(|| acc.example_key.clone())
-                    .unwrap_or_else(|| "(no key)".into()),
+                stream: format!("{}.{}", plan.system, stream.name),
+                field: format!("{}` (path `{}", c.name, c.path),
+                detail: format!(
+                    "is {} in all {} records (e.g. record {})",
+                    if c.required {
+                        "missing or unparseable"
+                    } else {
+                        "unparseable"
+                    },
+                    acc.received,
+                    acc.rejects
+                        .first()
+                        .and_then(|r| r.key.clone())
+                        .or_else(|| acc.example_key.clone())
+                        .unwrap_or_else(|| "(no key)".into())
+                ),
             })
     } else {
         None

@@ -31,10 +31,10 @@ pub(crate) fn parse(s: &Scalar<'_>, ty: DataType) -> Result<Typed, String> {
     if let Scalar::Null = s {
         return Ok(Typed::Null);
     }
-    if let Scalar::Str(t) = s {
-        if t.is_empty() {
-            return Ok(Typed::Null);
-        }
+    if let Scalar::Str(t) = s
+        && t.is_empty()
+    {
+        return Ok(Typed::Null);
     }
     match ty {
         DataType::String => Ok(Typed::Str(
@@ -216,10 +216,10 @@ pub(crate) fn parse_timestamp(t: &str) -> Result<i64, String> {
             return Ok(micros(d.and_utc()));
         }
     }
-    if t.len() == 10 || t.contains('/') {
-        if let Ok(d) = parse_date(t) {
-            return Ok(d as i64 * 86_400_000_000);
-        }
+    if (t.len() == 10 || t.contains('/'))
+        && let Ok(d) = parse_date(t)
+    {
+        return Ok(d as i64 * 86_400_000_000);
     }
     Err(format!("`{t}` is not a datetime"))
 }

@@ -265,8 +265,10 @@ fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
         if pb.exists() { pb } else { resolve(m) }
     });
     // A missing manifest is not a validation problem: it may be generated later.
-    if let Some(m) = &manifest {
-        if let Ok(text) = fs_err::read_to_string(m) {
+    if let Some(m) = &manifest
+        && let Ok(text) = fs_err::read_to_string(m)
+    {
+        {
             #[derive(serde::Deserialize)]
             struct Manifest {
                 as_of: Option<chrono::NaiveDate>,
@@ -359,7 +361,7 @@ fn build_system(sys: RawSystem, p: &mut Problems, tables: &mut HashSet<String>) 
                     format!("system `{sname}`: `location` is for `files` systems"),
                 );
             }
-            SystemKind::Rest(build_client(&sname, c, p)?)
+            SystemKind::Rest(Box::new(build_client(&sname, c, p)?))
         }
         RawSystemKind::Files => {
             if sys.client.is_some() {
@@ -474,8 +476,10 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
             format!("system `{sname}`: concurrency must be at least 1"),
         );
     }
-    if let Some(r) = c.rate_limit {
-        if !(r.is_finite() && r > 0.0) {
+    if let Some(r) = c.rate_limit
+        && !(r.is_finite() && r > 0.0)
+    {
+        {
             p.at(
                 &[&at, "rate_limit:"],
                 format!(
@@ -547,7 +551,9 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         },
     };
     Some(Client {
-        base_url: base_url?,
+        // an invalid base URL is already a problem; keep checking the streams
+        base_url: base_url
+            .unwrap_or_else(|| url::Url::parse("http://invalid.invalid/").expect("valid URL")),
         auth,
         headers: c.headers,
         rate_limit: c.rate_limit,
@@ -560,8 +566,10 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
 }
 
 fn check_ref_name(p: &mut Problems, at: &str, field: &str, r: &ValueRef) {
-    if let ValueRef::Env(n) | ValueRef::Secret(n) = r {
-        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if let ValueRef::Env(n) | ValueRef::Secret(n) = r
+        && (n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        {
             p.at(
                 &[at, &format!("{field}:")],
                 format!("`{field}`: bad secret name `{n}` (letters, digits, `_`)"),

@@ -44,7 +44,7 @@ pub struct System {
 #[derive(Debug, Clone)]
 pub enum SystemKind {
     /// An HTTP JSON API.
-    Rest(Client),
+    Rest(Box<Client>),
     /// A file drop.
     Files {
         /// Folder path or object-store URL prefix.
@@ -300,8 +300,17 @@ impl std::fmt::Display for JsonPath {
         if self.0.is_empty() {
             f.write_str("$")
         } else {
-            let parts: Vec<String> =
-                self.0.iter().map(|p| if p.contains('.') { format!("['{p}']") } else { p.clone() }).collect();
+            let parts: Vec<String> = self
+                .0
+                .iter()
+                .map(|p| {
+                    if p.contains('.') {
+                        format!("['{p}']")
+                    } else {
+                        p.clone()
+                    }
+                })
+                .collect();
             f.write_str(&parts.join("."))
         }
     }
@@ -339,10 +348,16 @@ mod tests {
 
     #[test]
     fn json_paths() {
-        assert_eq!(JsonPath::parse("paging.next.after").0, vec!["paging", "next", "after"]);
+        assert_eq!(
+            JsonPath::parse("paging.next.after").0,
+            vec!["paging", "next", "after"]
+        );
         assert_eq!(JsonPath::parse("$.a").0, vec!["a"]);
         assert!(JsonPath::parse("$").is_root() && JsonPath::parse("").is_root());
-        assert_eq!(JsonPath::parse("['@odata.nextLink']").0, vec!["@odata.nextLink"]);
+        assert_eq!(
+            JsonPath::parse("['@odata.nextLink']").0,
+            vec!["@odata.nextLink"]
+        );
         assert_eq!(JsonPath::parse("$.x['a.b'].c").0, vec!["x", "a.b", "c"]);
         assert_eq!(JsonPath::parse("x['a.b']").to_string(), "x.['a.b']");
     }
