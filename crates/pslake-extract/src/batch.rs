@@ -87,7 +87,6 @@ impl StreamPlan {
             cursor_max: None,
             failing: vec![0; self.stream.columns.len()],
             example_key: None,
-            scratch: Vec::new(),
         }
     }
 
@@ -152,7 +151,7 @@ impl StreamPlan {
         if out.example_key.is_none() {
             out.example_key = key_of(&picked);
         }
-        out.scratch.clear();
+        let mut scratch: Vec<Typed<'_>> = Vec::with_capacity(n);
         let mut failure: Option<(usize, &'static str, Option<String>, String)> = None;
         for (i, col) in self.stream.columns.iter().enumerate() {
             let scalar = match picked[i].map(Scalar::of) {
@@ -166,7 +165,7 @@ impl StreamPlan {
                         e.to_string(),
                     ));
                     out.failing[i] += 1;
-                    out.scratch.push(Typed::Null);
+                    scratch.push(Typed::Null);
                     continue;
                 }
             };
@@ -182,9 +181,9 @@ impl StreamPlan {
                             col.name, col.path
                         ),
                     ));
-                    out.scratch.push(Typed::Null);
+                    scratch.push(Typed::Null);
                 }
-                Ok(v) => out.scratch.push(v),
+                Ok(v) => scratch.push(v),
                 Err(reason) => {
                     out.failing[i] += 1;
                     failure.get_or_insert((
@@ -193,7 +192,7 @@ impl StreamPlan {
                         scalar.text().map(|t| t.into_owned()),
                         format!("field `{}` (path `{}`): {reason}", col.name, col.path),
                     ));
-                    out.scratch.push(Typed::Null);
+                    scratch.push(Typed::Null);
                 }
             }
         }
@@ -204,15 +203,15 @@ impl StreamPlan {
                 .push(self.reject(key_of(&picked), rule, field, value, message, raw_text()));
             return;
         }
-        let cursor =
-            self.stream
-                .incremental
-                .as_ref()
-                .and_then(|inc| match out.scratch[inc.column] {
-                    Typed::Ts(v) => Some(v),
-                    Typed::Date(d) => Some(d as i64),
-                    _ => None,
-                });
+        let cursor = self
+            .stream
+            .incremental
+            .as_ref()
+            .and_then(|inc| match scratch[inc.column] {
+                Typed::Ts(v) => Some(v),
+                Typed::Date(d) => Some(d as i64),
+                _ => None,
+            });
         if let (Some(min), Some(c)) = (min_cursor, cursor)
             && c < min
         {
@@ -222,17 +221,19 @@ impl StreamPlan {
         if let Some(c) = cursor {
             out.cursor_max = Some(out.cursor_max.map_or(c, |m: i64| m.max(c)));
         }
-        let values = std::mem::take(&mut out.scratch);
-        for (b, v) in out.builders.iter_mut().zip(&values) {
+        for (b, v) in out.builders.iter_mut().zip(&scratch) {
             b.append(v);
         }
-        out.scratch = values;
         if self.with_file {
             out.file.append_option(file);
         }
         out.run_id.append_value(&self.run_id);
         out.extracted.append_value(extracted_at);
-        out.raw.append_value(raw_text());
+        if strip.is_empty() {
+            out.raw.append_value(rec.get());
+        } else {
+            out.raw.append_value(raw_text());
+        }
         out.rows += 1;
     }
 
@@ -302,7 +303,6 @@ pub(crate) struct PageOutcome {
     /// Per column: records that failed on it (missing required or unparseable).
     pub(crate) failing: Vec<u64>,
     pub(crate) example_key: Option<String>,
-    scratch: Vec<Typed>,
 }
 
 fn ts_type() -> ArrowType {
@@ -349,9 +349,9 @@ impl ColBuilder {
     }
 
     /// Appends a value already parsed for this column's type.
-    fn append(&mut self, v: &Typed) {
+    fn append(&mut self, v: &Typed<'_>) {
         match (self, v) {
-            (Self::Str(b), Typed::Str(s)) => b.append_value(s),
+            (Self::Str(b), Typed::Str(s)) => b.append_value(s.as_ref()),
             (Self::Bool(b), Typed::Bool(x)) => b.append_value(*x),
             (Self::Int(b), Typed::Int(x)) => b.append_value(*x),
             (Self::F64(b), Typed::F64(x)) => b.append_value(*x),

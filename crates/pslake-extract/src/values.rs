@@ -12,9 +12,9 @@ use pslake_core::pipeline::DataType;
 
 /// A typed value ready for an Arrow builder.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Typed {
+pub(crate) enum Typed<'a> {
     Null,
-    Str(String),
+    Str(std::borrow::Cow<'a, str>),
     Bool(bool),
     Int(i64),
     F64(f64),
@@ -27,7 +27,7 @@ pub(crate) enum Typed {
 }
 
 /// Parses a scalar as `ty`; `Err` holds the reason.
-pub(crate) fn parse(s: &Scalar<'_>, ty: DataType) -> Result<Typed, String> {
+pub(crate) fn parse<'a>(s: &Scalar<'a>, ty: DataType) -> Result<Typed<'a>, String> {
     if let Scalar::Null = s {
         return Ok(Typed::Null);
     }
@@ -37,9 +37,7 @@ pub(crate) fn parse(s: &Scalar<'_>, ty: DataType) -> Result<Typed, String> {
         return Ok(Typed::Null);
     }
     match ty {
-        DataType::String => Ok(Typed::Str(
-            s.text().map(|t| t.into_owned()).unwrap_or_default(),
-        )),
+        DataType::String => Ok(Typed::Str(s.text().unwrap_or_default())),
         DataType::Boolean => match s {
             Scalar::Bool(b) => Ok(Typed::Bool(*b)),
             Scalar::Str(t) => parse_bool(t.trim()).map(Typed::Bool),
