@@ -9,5 +9,7 @@ mod incremental;
 mod landing;
 /// A new REST system (Harvest-style `links.next`, Dynamics-style `@odata.nextLink`) from YAML only.
 mod new_system;
+/// Every paginator shape, reject rules and schema drift against an in-test server.
+mod paging;
 /// Planted secrets appear in no log line, error, report or table.
 mod secrets;
