@@ -171,6 +171,7 @@ pub fn unknown_selectors(pipeline: &Pipeline, select: &[String]) -> Vec<String> 
 
 /// Extracts the selected streams of `pipeline` into `lake`. Fails only when the lake's state
 /// cannot be read; stream failures are in the report.
+#[tracing::instrument(name = "extract", skip_all, fields(pipeline = %pipeline.name))]
 pub async fn extract(
     pipeline: &Pipeline,
     lake: &Lake,
@@ -181,9 +182,6 @@ pub async fn extract(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let started_at = Utc::now();
-    let span = tracing::info_span!("extract", pipeline = %pipeline.name, run_id = %run_id);
-    let _enter = span.enter();
-    drop(_enter);
     let states: HashMap<(String, String), StreamState> = ops::load_stream_states(lake)
         .await?
         .into_iter()
@@ -238,7 +236,8 @@ pub async fn extract(
         let ops_lock = ops_lock.clone();
         let scrub = scrub.clone();
         let full = options.full_refresh;
-        async move {
+        let span = tracing::info_span!("stream", system = %system, stream = %stream.name, run_id = %run_id);
+        tracing::Instrument::instrument(async move {
             let t0 = Instant::now();
             let cursor_before = state.as_ref().and_then(|s| s.cursor.clone());
             let mut rep = StreamReport {
@@ -277,7 +276,7 @@ pub async fn extract(
             }
             rep.millis = t0.elapsed().as_millis() as u64;
             rep
-        }
+        }, span)
     }))
     .buffer_unordered(par)
     .collect()

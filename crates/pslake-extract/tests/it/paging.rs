@@ -16,7 +16,7 @@ use crate::common::*;
 const N: usize = 23;
 
 fn rec(i: usize) -> Value {
-    json!({"id": format!("{i}"), "amount": format!("{}.25", i), "day": "3/1/2026", "flag": if i % 2 == 0 {"T"} else {"F"}})
+    json!({"id": format!("{i}"), "amount": format!("{}.25", i), "day": "3/1/2026", "flag": if i.is_multiple_of(2) {"T"} else {"F"}})
 }
 
 /// offset + has_more only, limit and offset in the JSON body
