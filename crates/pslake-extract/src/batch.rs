@@ -215,6 +215,8 @@ impl StreamPlan {
         if let (Some(min), Some(c)) = (min_cursor, cursor)
             && c < min
         {
+            // older than the cursor: not part of this run (received counts only the rest)
+            out.received -= 1;
             out.filtered += 1;
             return;
         }

@@ -122,6 +122,23 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
             );
         }
     }
+    for s in r2.streams.iter().chain(&r1.streams) {
+        assert_eq!(
+            s.received,
+            s.landed + s.rejected,
+            "{}.{}: received = landed + rejected",
+            s.system,
+            s.stream
+        );
+    }
+    assert!(
+        r2.streams
+            .iter()
+            .find(|s| s.system == "hubspot")
+            .unwrap()
+            .filtered
+            > 0
+    );
     // snapshots land in full, files never twice
     assert_eq!(
         landed(&r2, "workday", "Workers"),
