@@ -384,14 +384,6 @@ impl SystemClient {
                 retry_after,
             )
         };
-        let _permit = self
-            .sem
-            .acquire()
-            .await
-            .map_err(|e| Attempt::Fatal(Error::Task(e.to_string())))?;
-        if let Some(l) = &self.limiter {
-            l.wait().await;
-        }
         let mut url = req.url.clone();
         let mut headers = HeaderMap::new();
         for (k, v) in self
@@ -449,6 +441,15 @@ impl SystemClient {
                 hv.set_sensitive(true);
                 headers.insert(name, hv);
             }
+        }
+        // the permit is taken after the token: a token fetch needs a permit of its own
+        let _permit = self
+            .sem
+            .acquire()
+            .await
+            .map_err(|e| Attempt::Fatal(Error::Task(e.to_string())))?;
+        if let Some(l) = &self.limiter {
+            l.wait().await;
         }
         let mut rb = match req.method {
             Method::Get => self.http.get(url),

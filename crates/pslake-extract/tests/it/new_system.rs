@@ -152,6 +152,7 @@ systems:
         client_id: dyn-client
         client_secret: ${secret:DYNAMICS_SECRET}
         scope: https://org.crm.dynamics.com/.default
+      concurrency: 1                      # the token fetch must not wait for the request's own permit
     resources:
       - name: opportunities
         endpoint:
