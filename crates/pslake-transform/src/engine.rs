@@ -3,9 +3,11 @@
 //!
 //! Invariants:
 //! - nothing is written before every model in the run has planned (`Error::Plan` otherwise);
-//! - a model's Delta table is committed (one commit, tagged with the run id) only after its
-//!   contract and its error-severity tests passed on the new data; otherwise the previous version
-//!   stays and every model downstream is skipped;
+//! - a model's output is audited (contract, error-severity tests) in the session before anything
+//!   is written; a failing model's downstream models are skipped;
+//! - publishing is all or nothing per build: the audited tables are committed (one Delta commit
+//!   each, tagged with the run id) only once every model of the build passed, so a failed build
+//!   leaves every published table at its previous version;
 //! - rejects, warnings and run records are appended at the end, one commit per table.
 
 use std::collections::{BTreeSet, HashMap};
@@ -462,11 +464,20 @@ struct Outcome {
     rejects: Vec<RejectRow>,
     warnings: Vec<WarningRow>,
     started: DateTime<Utc>,
+    /// The audited output, committed only if the whole build passes.
+    publish: Option<PendingWrite>,
+}
+
+/// An audited model output waiting for the build to pass.
+struct PendingWrite {
+    table: TableName,
+    batches: Vec<RecordBatch>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    append: bool,
 }
 
 struct Runner<'a> {
     project: &'a Project,
-    lake: &'a Lake,
     opts: &'a BuildOptions,
     ctx: SessionContext,
     lake_tables: BTreeSet<TableName>,
@@ -492,6 +503,7 @@ impl Runner<'_> {
             rejects: Vec::new(),
             warnings: Vec::new(),
             started,
+            publish: None,
         };
         if let Err(msg) = self.compute(m, &mut outcome).await {
             outcome.result.status = ModelStatus::Failed(msg);
@@ -541,8 +553,32 @@ impl Runner<'_> {
             batches
         };
         // Audit: the new data is visible under the model's name to its tests (and, later, to the
-        // models downstream), but nothing is committed yet.
-        session::register_batches(&self.ctx, &m.name, schema.clone(), batches.clone())
+        // models downstream), but nothing is committed yet. An append model shows its published
+        // rows plus the new ones, as the table will read once committed.
+        let visible = if m.materialized == Materialization::Append {
+            let mut all = match self
+                .ctx
+                .table(TableReference::partial(
+                    m.name.schema.as_str(),
+                    m.name.name.as_str(),
+                ))
+                .await
+            {
+                Ok(df) => df.collect().await.unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            // The published rows come back in the reader's types (e.g. Utf8View): conform them.
+            all = all
+                .iter()
+                .map(|b| conform_batch(b, &schema))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| fail("reading the published rows", &e))?;
+            all.extend(batches.iter().cloned());
+            all
+        } else {
+            batches.clone()
+        };
+        session::register_batches(&self.ctx, &m.name, schema.clone(), visible)
             .map_err(|e| fail("registering the result", &e))?;
         let mut failures = Vec::new();
         for t in &m.tests {
@@ -577,25 +613,13 @@ impl Runner<'_> {
         let now = Utc::now();
         match m.materialized {
             Materialization::View => {}
-            Materialization::Table | Materialization::Incremental => {
-                let v = self
-                    .lake
-                    .overwrite_with_metadata(&m.name, to_write, metadata)
-                    .await
-                    .map_err(|e| fail("publishing", &e))?;
-                outcome.result.version = Some(v);
-            }
-            Materialization::Append => {
-                let v = self
-                    .lake
-                    .append_with_metadata(&m.name, to_write, metadata)
-                    .await
-                    .map_err(|e| fail("publishing", &e))?;
-                outcome.result.version = Some(v);
-                self.lake
-                    .register(&self.ctx, &m.name)
-                    .await
-                    .map_err(|e| fail("registering the appended table", &e))?;
+            Materialization::Table | Materialization::Incremental | Materialization::Append => {
+                outcome.publish = Some(PendingWrite {
+                    table: m.name.clone(),
+                    batches: to_write,
+                    metadata,
+                    append: m.materialized == Materialization::Append,
+                });
             }
             Materialization::Rejects => {
                 outcome.rejects = reject_rows(&to_write, &self.opts.run_id, now)
@@ -609,6 +633,20 @@ impl Runner<'_> {
         }
         Ok(())
     }
+}
+
+/// Casts `batch` column by column to `schema` (same column order).
+fn conform_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| arrow::compute::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// Builds the selected models: plan all, then compute, check, test and publish each
@@ -647,7 +685,6 @@ pub async fn build(
     }
     let runner = Runner {
         project,
-        lake,
         opts,
         ctx,
         lake_tables,
@@ -697,6 +734,7 @@ pub async fn build(
                     rejects: Vec::new(),
                     warnings: Vec::new(),
                     started: Utc::now(),
+                    publish: None,
                 });
                 continue;
             }
@@ -713,6 +751,28 @@ pub async fn build(
                 outcomes.push(outcome);
             }
             None => break,
+        }
+    }
+
+    // Publish: all audited tables, in dependency order, only when the whole build passed.
+    let passed = outcomes.iter().all(|o| o.result.status == ModelStatus::Ok);
+    if passed {
+        let position: HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| (project.models()[i].name.to_string(), pos))
+            .collect();
+        outcomes.sort_by_key(|o| position.get(&o.result.model).copied().unwrap_or(usize::MAX));
+        for o in outcomes.iter_mut() {
+            let Some(w) = o.publish.take() else { continue };
+            let v = if w.append {
+                lake.append_with_metadata(&w.table, w.batches, w.metadata)
+                    .await?
+            } else {
+                lake.overwrite_with_metadata(&w.table, w.batches, w.metadata)
+                    .await?
+            };
+            o.result.version = Some(v);
         }
     }
 
@@ -762,6 +822,7 @@ pub async fn build(
         models: outcomes.into_iter().map(|o| o.result).collect(),
         rejects: rejects.len() as u64,
         warnings: warnings.len() as u64,
+        published: passed,
     })
 }
 

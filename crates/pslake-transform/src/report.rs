@@ -105,6 +105,9 @@ pub struct BuildReport {
     pub rejects: u64,
     /// Rows appended to `_pslake.warnings` (warnings models and warn tests).
     pub warnings: u64,
+    /// Whether the audited tables were committed: only when every model passed, so a failed
+    /// build leaves every published table at its previous version.
+    pub published: bool,
 }
 
 impl BuildReport {
@@ -204,7 +207,14 @@ impl fmt::Display for BuildReport {
             } else {
                 "FAILED"
             }
-        )
+        )?;
+        if !self.published && self.models.iter().any(|m| m.materialized != "view") {
+            write!(
+                f,
+                "\nnothing published: every table keeps its previous version"
+            )?;
+        }
+        Ok(())
     }
 }
 

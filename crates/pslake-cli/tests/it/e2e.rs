@@ -103,43 +103,84 @@ fn demo_run_publishes_canonical_tables_and_is_idempotent() {
     );
 }
 
+/// Every table-rule edge case of `fixtures/edge/` (SPEC section 5) fails the run with a message
+/// naming the offending value, and leaves every canonical table at its previous version.
 #[test]
-fn unmapped_stage_blocks_publishing_and_the_previous_version_stays_readable() {
+fn table_rule_edge_cases_block_publishing_and_previous_versions_stay_readable() {
+    let cases = [
+        ("unmapped_stage", "salesforce.StageName = 'Verbal Commit'"),
+        ("unmapped_dealstage", "hubspot.dealstage = 'verbalcommit'"),
+        ("unmapped_project_status", "netsuite.entitystatus = '7'"),
+        (
+            "duplicate_job_id",
+            "test duplicate_key_netsuite_job failed: netsuite.job.id = ",
+        ),
+        (
+            "duplicate_project_code",
+            "test unique(project_code) failed: project_code = ",
+        ),
+        (
+            "fixed_fee_no_budget",
+            "test fixed_fee_project_without_budget_hours failed",
+        ),
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
-    let fixtures = dir.path().join("fixtures");
-    copy_dir(&repo_root().join("fixtures"), &fixtures);
-    let (lake_dir, out) = run_demo(dir.path(), &fixtures, &[]);
+    let base = dir.path().join("base");
+    let (base_lake, out) = run_demo(&base, &repo_root().join("fixtures"), &[]);
     assert!(out.status.success(), "clean run:\n{}", show(&out));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
-    let before = rt
-        .block_on(lake.version(&TableName::new("canonical", "bookings")))
-        .expect("version");
-    let rows_before = count(&rt, &lake, "SELECT count(*) FROM canonical.bookings");
-
-    // Overlay the edge case: a Salesforce StageName no seed maps.
-    // The overlay edits the record in place without moving its SystemModstamp, so re-extract it
-    // all (`--full-refresh`) as a data engineer would after fixing a source by hand.
-    copy_dir(&repo_root().join("fixtures/edge/unmapped_stage"), &fixtures);
-    let (_, out) = run_demo(dir.path(), &fixtures, &["--full-refresh"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "an unmapped stage fails the run:\n{}",
-        show(&out)
-    );
-    let text = show(&out);
+    let canonical = [
+        "dim_customer",
+        "dim_project",
+        "dim_employee",
+        "fct_time_entry",
+        "bookings",
+        "revenue",
+        "backlog",
+        "utilization",
+        "capacity_plan",
+        "margin",
+    ];
+    let versions = |lake: &Lake| -> Vec<Option<i64>> {
+        canonical
+            .iter()
+            .map(|t| {
+                rt.block_on(lake.version(&TableName::new("canonical", *t)))
+                    .expect("version")
+            })
+            .collect()
+    };
+    let before = versions(&Lake::parse(base_lake.to_str().expect("utf8")).expect("lake"));
     assert!(
-        text.contains("salesforce") && text.contains("StageName") && text.contains("Verbal Commit"),
-        "the message names system, field and value:\n{text}"
+        before.iter().all(Option::is_some),
+        "the clean run published every table"
     );
-    assert_eq!(
-        rt.block_on(lake.version(&TableName::new("canonical", "bookings")))
-            .expect("version"),
-        before
-    );
-    assert_eq!(
-        count(&rt, &lake, "SELECT count(*) FROM canonical.bookings"),
-        rows_before
-    );
+
+    for (case, expected) in cases {
+        // Each case starts from a copy of the clean lake and of the fixtures, with the overlay.
+        let case_dir = dir.path().join(case);
+        copy_dir(&base_lake, &case_dir.join("lake"));
+        let fixtures = case_dir.join("fixtures");
+        copy_dir(&repo_root().join("fixtures"), &fixtures);
+        copy_dir(&repo_root().join("fixtures/edge").join(case), &fixtures);
+        // The overlays edit records in place without moving their cursors, so re-extract all
+        // (`--full-refresh`), as a data engineer would after a source was fixed by hand.
+        let (lake_dir, out) = run_demo(&case_dir, &fixtures, &["--full-refresh"]);
+        let text = show(&out);
+        assert_eq!(out.status.code(), Some(1), "{case}: the run fails:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{case}: the message names the offending value `{expected}`:\n{text}"
+        );
+        let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
+        assert_eq!(
+            versions(&lake),
+            before,
+            "{case}: canonical tables keep their previous version"
+        );
+        assert!(
+            count(&rt, &lake, "SELECT count(*) FROM canonical.bookings") > 0,
+            "{case}: still readable"
+        );
+    }
 }

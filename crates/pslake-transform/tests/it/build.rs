@@ -135,7 +135,7 @@ async fn not_null_constraint_is_checked_on_the_data() {
 }
 
 #[tokio::test]
-async fn a_failing_error_test_keeps_the_previous_version_and_skips_downstream() {
+async fn a_failing_error_test_keeps_every_previous_version_and_skips_downstream() {
     let f = Fixture::new();
     f.raw("a", &[("1", 10), ("2", 20)]).await;
     f.write("sql/canonical/parent.sql", "SELECT id, amount FROM raw.a")
@@ -147,6 +147,7 @@ async fn a_failing_error_test_keeps_the_previous_version_and_skips_downstream() 
     assert!(report.is_success(), "{report}");
     let v = f.version("canonical.parent").await.expect("published");
     let child_v = f.version("canonical.child").await.expect("published");
+    let other_v = f.version("canonical.other").await.expect("published");
 
     f.raw("a", &[("1", 10), ("1", 11), ("2", 20)]).await;
     let report = pslake_transform::build(&f.project(), &f.lake, &opts("run-2"), &NoopReporter)
@@ -179,6 +180,10 @@ async fn a_failing_error_test_keeps_the_previous_version_and_skips_downstream() 
         "previous version kept"
     );
     assert_eq!(f.version("canonical.child").await, Some(child_v));
+    // Publishing is all or nothing: the independent model computed fine but the failed build
+    // commits nothing, so every table stays at its previous version.
+    assert_eq!(f.version("canonical.other").await, Some(other_v));
+    assert!(!report.published && report.to_string().contains("nothing published"));
     assert_eq!(
         f.rows("SELECT id, amount FROM canonical.parent").await,
         vec!["1|10", "2|20"]

@@ -43,8 +43,10 @@ async fn append_adds_rows() {
     f.raw("a", &[("1", 10)]).await;
     f.write("sql/canonical/log.sql", "SELECT id, amount FROM raw.a")
         .write("models/l.yml", LOG_YML);
-    assert!(f.build(Some("canonical.log")).await.is_success());
-    assert!(f.build(Some("canonical.log")).await.is_success());
+    let r = f.build(Some("canonical.log")).await;
+    assert!(r.is_success(), "{r}");
+    let r = f.build(Some("canonical.log")).await;
+    assert!(r.is_success(), "{r}");
     assert_eq!(
         f.rows("SELECT id, amount FROM canonical.log").await,
         vec!["1|10", "1|10"]
