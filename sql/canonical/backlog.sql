@@ -18,9 +18,9 @@ snapshots AS (
     SELECT as_of AS snapshot_date FROM rc
 ),
 rev AS (
-    SELECT project_id, month, revenue_local_exact
+    SELECT project_id, month, revenue_local_exact, revenue_num, revenue_den
     FROM intermediate.int_revenue_monthly
-    WHERE revenue_local_exact <> 0
+    WHERE revenue_num <> 0
 ),
 starts AS (
     SELECT project_id, min(d) AS first_date
@@ -44,8 +44,12 @@ contract AS (
     LEFT JOIN canonical.bookings b ON b.project_id = g.project_id AND b.booking_date <= g.snapshot_date
     GROUP BY g.project_id, g.snapshot_date
 ),
+-- revenue to date = sum of the months' exact numerators over the project's one denominator
+-- (int_revenue_monthly.revenue_num / revenue_den), divided once: money exact until the cell
 rtd AS (
-    SELECT g.project_id, g.snapshot_date, coalesce(sum(r.revenue_local_exact), CAST(0 AS DECIMAL(38,16))) AS rtd_local
+    SELECT g.project_id, g.snapshot_date,
+           coalesce(sum(r.revenue_num), CAST(0 AS DECIMAL(38,6))) AS rtd_num,
+           coalesce(max(r.revenue_den), CAST(1 AS DECIMAL(38,4))) AS rtd_den
     FROM grid g
     LEFT JOIN rev r ON r.project_id = g.project_id AND r.month <= g.snapshot_month
     GROUP BY g.project_id, g.snapshot_date
@@ -57,8 +61,9 @@ valued AS (
         g.billing_type,
         (g.project_status IN ('completed', 'cancelled') AND g.end_date IS NOT NULL AND g.snapshot_date >= g.end_date) AS is_closed,
         CASE WHEN g.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END AS rate,
-        CAST(c.contract_local AS DECIMAL(38,16)) AS contract_local,
-        CAST(r.rtd_local AS DECIMAL(38,16))      AS rtd_local
+        CAST(c.contract_local AS DECIMAL(38,2)) * r.rtd_den AS contract_num,
+        r.rtd_num,
+        r.rtd_den
     FROM grid g
     JOIN contract c ON c.project_id = g.project_id AND c.snapshot_date = g.snapshot_date
     JOIN rtd r ON r.project_id = g.project_id AND r.snapshot_date = g.snapshot_date
@@ -68,11 +73,13 @@ SELECT
     project_id,
     snapshot_date,
     billing_type,
-    CAST(contract_local * rate AS DECIMAL(18,2)) AS contract_usd,
-    CAST(rtd_local * rate AS DECIMAL(18,2))      AS revenue_to_date_usd,
-    CAST(CASE WHEN is_closed OR rtd_local >= contract_local THEN CAST(0 AS DECIMAL(38,16))
-              ELSE contract_local - rtd_local END * rate AS DECIMAL(18,2)) AS backlog_usd,
-    CAST(CASE WHEN rtd_local > contract_local THEN rtd_local - contract_local
-              ELSE CAST(0 AS DECIMAL(38,16)) END * rate AS DECIMAL(18,2)) AS overrun_usd,
+    -- every figure is (numerator x rate) / rtd_den with an exact numerator, divided once and
+    -- rounded half-up in the cell; contract_num / rtd_den = contract_local exactly
+    CAST(contract_num * rate / rtd_den AS DECIMAL(18,2)) AS contract_usd,
+    CAST(rtd_num * rate / rtd_den AS DECIMAL(18,2))      AS revenue_to_date_usd,
+    CAST(CASE WHEN is_closed OR rtd_num >= contract_num THEN CAST(0 AS DECIMAL(38,6))
+              ELSE contract_num - rtd_num END * rate / rtd_den AS DECIMAL(18,2)) AS backlog_usd,
+    CAST(CASE WHEN rtd_num > contract_num THEN rtd_num - contract_num
+              ELSE CAST(0 AS DECIMAL(38,6)) END * rate / rtd_den AS DECIMAL(18,2)) AS overrun_usd,
     CASE WHEN billing_type = 'time_and_materials' THEN 'estimated' ELSE 'contracted' END AS backlog_quality
 FROM valued

@@ -101,13 +101,22 @@ ff_num AS (
         END AS num
     FROM ff_cum
 ),
+ff_delta AS (
+    SELECT
+        project_id,
+        month,
+        budget_minutes,
+        CAST(num - coalesce(lag(num) OVER (PARTITION BY project_id ORDER BY month), CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6)) AS num_delta
+    FROM ff_num
+),
 ff AS (
     SELECT
         project_id,
         month,
-        CAST(num - coalesce(lag(num) OVER (PARTITION BY project_id ORDER BY month), CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,12))
-            / NULLIF(budget_minutes, CAST(0 AS DECIMAL(38,4))) AS revenue_local
-    FROM ff_num
+        budget_minutes,
+        num_delta,
+        CAST(num_delta AS DECIMAL(38,12)) / NULLIF(budget_minutes, CAST(0 AS DECIMAL(38,4))) AS revenue_local
+    FROM ff_delta
 ),
 ms AS (
     SELECT
@@ -147,6 +156,23 @@ SELECT
                               / CAST(100 AS DECIMAL(38,0))
         ELSE CAST(0 AS DECIMAL(38,16))
     END AS revenue_usd_exact,
+    -- revenue_local_exact = revenue_num / revenue_den exactly, with one denominator per project
+    -- (T&M cent-minutes / 6000, milestone cents / 100, fixed fee over budget_minutes): a sum over
+    -- months (backlog's revenue to date) adds the numerators and divides once, because the
+    -- per-month quotient of a fixed-fee month is not a finite decimal (x/12 ...) and summing
+    -- truncated quotients can move a total that is exactly on a half cent.
+    CASE p.billing_type
+        WHEN 'time_and_materials' THEN CAST(coalesce(tm.local_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,6))
+        WHEN 'fixed_fee' THEN CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+        WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,6))
+        ELSE CAST(0 AS DECIMAL(38,6))
+    END AS revenue_num,
+    CASE p.billing_type
+        WHEN 'time_and_materials' THEN CAST(6000 AS DECIMAL(38,4))
+        WHEN 'fixed_fee' THEN CAST(ff.budget_minutes AS DECIMAL(38,4))
+        WHEN 'milestone' THEN CAST(100 AS DECIMAL(38,4))
+        ELSE CAST(1 AS DECIMAL(38,4))
+    END AS revenue_den,
     CAST(coalesce(tm.billable_minutes, 0) AS DOUBLE) / 60.0 AS billable_hours
 FROM keys k
 JOIN projects p ON p.project_id = k.project_id

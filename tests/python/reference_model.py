@@ -208,7 +208,13 @@ def compute(fixtures_dir):
             }
         )
     out["dim_customer"] = dim_customer
-    sf_account_customer = {r["crm_account_id"]: r["customer_id"] for r in dim_customer if r["crm_account_id"]}
+    # AMBIGUOUS, pslake's reading: an opportunity's customer is the ERP customer whose
+    # custentity_sf_account_id is its AccountId (the lowest id if several), whether or not the
+    # Salesforce account record itself is present.
+    sf_account_customer = {}
+    for c in sorted(f.customers, key=lambda c: c["id"], reverse=True):
+        if s(c.get("custentity_sf_account_id")):
+            sf_account_customer[c["custentity_sf_account_id"]] = c["id"]
     customer_ids = {c["id"] for c in f.customers}
 
     ws_by_code = {}
@@ -278,6 +284,9 @@ def compute(fixtures_dir):
         if e is not None:
             user_to_emp[u["id"]] = e
 
+    def employees_cost_known(emp):
+        return emp["hourly_cost"] is not None
+
     # ---- time entries: row rules in the SPEC's order
     passed = []
     rejected = {}
@@ -304,12 +313,16 @@ def compute(fixtures_dir):
             rejected[tid] = "outside_employment"
             continue
         cur = s(t.get("currency"))
+        # SPEC: "The FX row rule applies only to amounts that are converted into a USD figure":
+        # the bill amount when the entry has a rate, the cost amount when the employee has a cost rate
+        cents = t.get("rate_in_cents")
+        rate = Fraction(int(cents), 100) if cents is not None else None
+        has_cost = employees_cost_known(emp)
         r_bill = f.rate(cur, wd)
         r_cost = f.rate(emp["cost_currency"], wd)
-        if r_bill is None or r_cost is None:
+        if (rate is not None and r_bill is None) or (has_cost and r_cost is None):
             rejected[tid] = "no_fx_rate"
             continue
-        rate = Fraction(int(t.get("rate_in_cents") or 0), 100)
         passed.append(
             {
                 "id": tid,
@@ -321,21 +334,21 @@ def compute(fixtures_dir):
                 "approved": bool(t.get("approved")),
                 "rate": rate,
                 "currency": cur,
-                "bill_usd": hours * rate * r_bill,
-                "bill_local": hours * rate,
-                "cost_usd": hours * emp["_cost"] * r_cost,
+                "bill_usd": hours * rate * r_bill if rate is not None else None,
+                "bill_local": hours * rate if rate is not None else None,
+                "cost_usd": hours * emp["_cost"] * r_cost if has_cost else None,
             }
         )
-    # more than 24 approved hours by one employee on one day: all of that day's entries go
-    # AMBIGUOUS: "all that day's entries" read as the approved entries that make up the total
-    # (alternative: every entry of that employee and day, submitted ones too).
+    # more than 24 approved hours by one employee on one day: all of that day's entries go.
+    # AMBIGUOUS, pslake's reading: every (otherwise passing) entry of that employee and day, the
+    # submitted ones too (the other reading: only the approved entries that make up the total).
     day_total = defaultdict(Fraction)
     for e in passed:
         if e["approved"]:
             day_total[(e["emp"]["employee_id"], e["date"])] += e["hours"]
     entries = []
     for e in passed:
-        if e["approved"] and day_total[(e["emp"]["employee_id"], e["date"])] > 24:
+        if day_total[(e["emp"]["employee_id"], e["date"])] > 24:
             rejected[e["id"]] = "day_over_24h"
         else:
             entries.append(e)
@@ -350,14 +363,15 @@ def compute(fixtures_dir):
             "hours": float(e["hours"]),
             "billable": e["billable"],
             "time_state": "approved" if e["approved"] else "submitted",
-            "bill_rate": money(e["rate"]),
+            "bill_rate": money(e["rate"]) if e["rate"] is not None else None,
             "currency": e["currency"],
             "bill_amount_usd": money(e["bill_usd"]),
             "cost_amount_usd": money(e["cost_usd"]),
         }
         for e in entries
     ]
-    approved = [e for e in entries if e["approved"]]
+    # approved time up to as_of feeds revenue, margin, utilization ("as_of bounds every series")
+    approved = [e for e in entries if e["approved"] and e["date"] <= as_of]
 
     # ---- opportunities (both CRMs, one shape)
     opps = {}
@@ -367,13 +381,15 @@ def compute(fixtures_dir):
             "system": "salesforce",
             "deleted": bool(o.get("IsDeleted")),
             "won": bool(o.get("IsWon")),
-            "closed": bool(o.get("IsClosed")),
+            # AMBIGUOUS, pslake's reading: for the pipeline an opportunity whose StageName maps to
+            # closed_won/closed_lost is not open either, even if IsClosed/IsWon say otherwise.
+            "closed": bool(o.get("IsClosed")) or o.get("StageName") in ("Closed Won", "Closed Lost"),
             "type": SF_TYPE[o["Type"]],
             "parent": s(o.get("Parent_Opportunity__c")),
             "customer_id": sf_account_customer.get(s(o.get("AccountId"))),
             "billing_type": SF_BILLING[o["Billing_Type__c"]],
             "practice": s(o.get("Practice__c")),
-            "amount": num(o.get("Amount")),
+            "amount": num(o.get("Amount")) or Fraction(0),
             "currency": s(o.get("CurrencyIsoCode")),
             "close_date": iso_date(o.get("CloseDate")),
             "probability": num(o.get("Probability")) / 100 if o.get("Probability") is not None else None,
@@ -397,7 +413,7 @@ def compute(fixtures_dir):
             "customer_id": ncid if ncid in customer_ids else None,
             "billing_type": HS_BILLING[p["billing_type"]],
             "practice": s(p.get("practice")),
-            "amount": num(p.get("amount")),
+            "amount": num(p.get("amount")) or Fraction(0),
             "currency": s(p.get("deal_currency_code")),
             "close_date": iso_date(p.get("closedate")),
             "probability": num(p.get("hs_deal_stage_probability")),
@@ -405,15 +421,18 @@ def compute(fixtures_dir):
             "start": iso_date(p.get("start_date")),
             "end": iso_date(p.get("end_date")),
         }
-    project_by_opp = {p["crm_opportunity_id"]: p for p in projects.values() if p["crm_opportunity_id"]}
+    project_by_opp = {}
+    for p in sorted(projects.values(), key=lambda p: p["project_id"], reverse=True):
+        if p["crm_opportunity_id"]:
+            project_by_opp[p["crm_opportunity_id"]] = p  # lowest project id wins
 
     def opp_project(o):
+        # follow change orders / renewals up their parents to the end of the chain (a new-business
+        # opportunity, or one whose parent is unknown); the project is the one linked to that end
         seen = set()
-        while o is not None and o["type"] != "new_business" and o["parent"] and o["id"] not in seen:
+        while o["type"] != "new_business" and o["parent"] in opps and o["id"] not in seen and len(seen) < 20:
             seen.add(o["id"])
-            o = opps.get(o["parent"])
-        if o is None or o["type"] != "new_business":
-            return None
+            o = opps[o["parent"]]
         return project_by_opp.get(o["id"])
 
     # ---- bookings (first run: one `won` event per currently won opportunity)
@@ -469,11 +488,11 @@ def compute(fixtures_dir):
     for e in approved:
         k = (e["proj"]["project_id"], month_start(e["date"]))
         all_hours[k] += e["hours"]
-        labor[k] += e["cost_usd"]
+        labor[k] += e["cost_usd"] or 0
         if e["billable"]:
             bill_hours[k] += e["hours"]
-            tm_local[k] += e["bill_local"]
-            tm_usd[k] += e["bill_usd"]
+            tm_local[k] += e["bill_local"] or 0
+            tm_usd[k] += e["bill_usd"] or 0
 
     # ---- revenue, exact, per project and month (all months up to as_of)
     rev_local = defaultdict(Fraction)
@@ -493,12 +512,17 @@ def compute(fixtures_dir):
                     hrs_by_month[mm] += v
 
             def pct(mm):
+                if not budget:
+                    return Fraction(0)  # no (or zero) budget: no percent complete (a table rule)
                 if p["project_status"] == "completed" and p["end_date"] and month_end(mm) >= p["end_date"]:
                     return Fraction(1)
                 cum = sum((v for k, v in hrs_by_month.items() if k <= mm), Fraction(0))
-                if not budget:
-                    return Fraction(0)
                 return min(Fraction(1), cum / budget)
+
+            def cutoff(mm):
+                # AMBIGUOUS, pslake's reading: contract_local(end of m) counts events up to
+                # min(end of m, as_of) ("as_of bounds every series")
+                return min(month_end(mm), as_of)
 
             first = min([mm for mm in hrs_by_month] + [month_start(bd) for bd, _ in events_by_project[pid]], default=None)
             if first is None:
@@ -506,7 +530,7 @@ def compute(fixtures_dir):
             mm = first
             while mm <= as_of:
                 prev = add_months(mm, -1)
-                v = contract_local(pid, month_end(mm)) * pct(mm) - contract_local(pid, month_end(prev)) * pct(prev)
+                v = contract_local(pid, cutoff(mm)) * pct(mm) - contract_local(pid, cutoff(prev)) * pct(prev)
                 if v != 0:
                     rev_local[(pid, mm)] += v
                     r = f.rate(cur, mm)
@@ -527,12 +551,13 @@ def compute(fixtures_dir):
                 rev_usd[(pid, mm)] += amt * (r if r is not None else 0)
 
     # ---- expenses and invoices
+    line_keys = set()  # a project-month with any expense or invoice line is activity
     expense = defaultdict(Fraction)
     invoiced = defaultdict(Fraction)
     for rows, target, is_inv in ((f.expense_lines, expense, False), (f.invoice_lines, invoiced, True)):
         for r in rows:
             d, ok = try_parse(ns_date, r.get("trandate"))
-            if not ok or d is None:
+            if not ok or d is None or d > as_of:
                 continue
             if is_inv and r.get("status") == "V":
                 continue
@@ -543,9 +568,10 @@ def compute(fixtures_dir):
             if pid not in projects:
                 continue
             target[(pid, month_start(d))] += Fraction(r["foreignamount"]) * rt
+            line_keys.add((pid, month_start(d)))
 
     # activity keys within the reported months
-    activity = set()
+    activity = {k for k in line_keys if hs.replace(day=1) <= k[1]}
     for dct in (all_hours, rev_local, labor, expense, invoiced):
         for k, v in dct.items():
             if v != 0 and hs.replace(day=1) <= k[1] <= as_of:
@@ -702,17 +728,19 @@ def compute(fixtures_dir):
                 if dc:
                     plan[(e["practice"], wk)]["capacity"] += dc[0]
     for a in f.allocations:
+        # allocations of every worker count in the worker's practice (contingent ones too);
+        # AMBIGUOUS, pslake's reading: an allocation of an unknown user counts under practice NULL
         emp = user_to_emp.get(str(a.get("user_id")))
-        if emp is None:
-            continue
         field = "soft" if a.get("soft") else "hard"
-        spread(Fraction(int(a["minutes"]), 60), iso_date(a["start_date"]), iso_date(a["end_date"]), emp["practice"], field)
+        practice = emp["practice"] if emp else None
+        spread(Fraction(int(a["minutes"]), 60), iso_date(a["start_date"]), iso_date(a["end_date"]), practice, field)
     for o in opps.values():
         if o["deleted"] or o["won"] or o["closed"]:
             continue
         if o["start"] is None or o["start"] > w_end or o["est_hours"] is None or o["probability"] is None:
             continue
-        spread(o["est_hours"] * o["probability"], o["start"], o["end"], o["practice"], "pipeline")
+        # AMBIGUOUS, pslake's reading: without an end date the pipeline sits on its start date
+        spread(o["est_hours"] * o["probability"], o["start"], o["end"] or o["start"], o["practice"], "pipeline")
     practices = {pr for pr, _ in plan}
     cap_rows = []
     for pr in sorted(practices, key=lambda x: (x is None, x)):
