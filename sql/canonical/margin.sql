@@ -8,8 +8,7 @@ WITH m AS (
         revenue_usd_exact,
         labor_cost_usd_exact,
         expense_usd_exact,
-        CAST(revenue_usd_exact AS DECIMAL(38,16)) - CAST(labor_cost_usd_exact AS DECIMAL(38,16))
-            - CAST(expense_usd_exact AS DECIMAL(38,16)) AS gross_margin_exact,
+        gross_margin_usd_exact AS gross_margin_exact,
         invoiced_usd_exact,
         approved_hours
     FROM intermediate.int_project_month_activity

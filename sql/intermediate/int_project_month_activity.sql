@@ -13,7 +13,7 @@ labour AS (
     SELECT
         t.project_id,
         t.work_month AS month,
-        sum(t.cost_amount_usd_exact) AS labor_cost_usd_exact,
+        sum(t.cost_usd_minutes)      AS labor_cost_usd_minutes,
         sum(t.minutes)               AS approved_minutes
     FROM intermediate.int_time_entries_checked t CROSS JOIN rc
     WHERE t.rule IS NULL AND t.approved AND t.work_date <= rc.as_of
@@ -44,7 +44,7 @@ invoices AS (
     GROUP BY i.project_id, CAST(date_trunc('month', i.invoice_date) AS DATE)
 ),
 revenue AS (
-    SELECT project_id, month, revenue_local_exact, revenue_usd_exact, billable_hours
+    SELECT project_id, month, revenue_local_exact, revenue_usd_exact, revenue_usd_num, revenue_den, billable_hours
     FROM intermediate.int_revenue_monthly
     WHERE revenue_local_exact <> 0 OR billable_hours <> 0
 ),
@@ -61,7 +61,17 @@ SELECT
     p.currency,
     coalesce(r.revenue_local_exact, CAST(0 AS DECIMAL(38,16))) AS revenue_local_exact,
     coalesce(r.revenue_usd_exact, CAST(0 AS DECIMAL(38,16)))   AS revenue_usd_exact,
-    coalesce(l.labor_cost_usd_exact, CAST(0 AS DECIMAL(38,20))) AS labor_cost_usd_exact,
+    -- labour: the sum of exact cost x minutes, divided by 60 once
+    CAST(coalesce(l.labor_cost_usd_minutes, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) / CAST(60 AS DECIMAL(38,0)) AS labor_cost_usd_exact,
+    -- gross margin = revenue - labour - expenses over the one denominator revenue_den x 60, divided
+    -- once (quotients like x/60 or x/budget_minutes are not finite decimals; their truncations
+    -- must not be subtracted from each other before the half-cent rounding)
+    CAST(
+        CAST(coalesce(r.revenue_usd_num, CAST(0 AS DECIMAL(38,14))) AS DECIMAL(38,14)) * CAST(60 AS DECIMAL(38,0))
+        - CAST(coalesce(l.labor_cost_usd_minutes, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) * CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4))
+        - CAST(coalesce(e.expense_usd_exact, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) * CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4)) * CAST(60 AS DECIMAL(38,0))
+        AS DECIMAL(38,14))
+      / (CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4)) * CAST(60 AS DECIMAL(38,0))) AS gross_margin_usd_exact,
     coalesce(e.expense_usd_exact, CAST(0 AS DECIMAL(38,10)))   AS expense_usd_exact,
     coalesce(i.invoiced_usd_exact, CAST(0 AS DECIMAL(38,10)))  AS invoiced_usd_exact,
     coalesce(r.billable_hours, 0.0)                            AS billable_hours,

@@ -149,8 +149,9 @@ SELECT
     END AS revenue_local_exact,
     CASE p.billing_type
         WHEN 'time_and_materials' THEN CAST(coalesce(tm.usd_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
-        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.revenue_local, CAST(0 AS DECIMAL(38,16))) AS DECIMAL(38,16))
-                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,16))
+        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+                              / NULLIF(ff.budget_minutes, CAST(0 AS DECIMAL(38,4)))
         WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,12))
                               / CAST(100 AS DECIMAL(38,0))
@@ -173,6 +174,15 @@ SELECT
         WHEN 'milestone' THEN CAST(100 AS DECIMAL(38,4))
         ELSE CAST(1 AS DECIMAL(38,4))
     END AS revenue_den,
+    -- revenue_usd_exact = revenue_usd_num / revenue_den exactly (the USD numerator at the month's rate)
+    CASE p.billing_type
+        WHEN 'time_and_materials' THEN CAST(coalesce(tm.usd_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,14))
+        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+        WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+        ELSE CAST(0 AS DECIMAL(38,14))
+    END AS revenue_usd_num,
     CAST(coalesce(tm.billable_minutes, 0) AS DOUBLE) / 60.0 AS billable_hours
 FROM keys k
 JOIN projects p ON p.project_id = k.project_id

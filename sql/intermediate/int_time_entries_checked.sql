@@ -92,6 +92,8 @@ SELECT
         / CAST(6000 AS DECIMAL(38,0)) AS bill_amount_usd_exact,
     CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,16))
         / CAST(60 AS DECIMAL(38,0)) AS cost_amount_usd_exact,
+    -- the same cost x 60, exact (a finite decimal): sums divide by 60 once
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,10)) AS cost_usd_minutes,
     r.fx_missing_for,
     CASE
         WHEN r.first_rule IS NOT NULL THEN r.first_rule
