@@ -41,8 +41,9 @@ pipe AS (
     SELECT o.opportunity_id, o.practice, o.start_date, coalesce(o.end_date, o.start_date) AS end_date,
            coalesce(o.estimated_hours, 0.0) * coalesce(o.probability, 0.0) AS hours
     FROM intermediate.int_opportunities o CROSS JOIN rc
+    -- Open = the flags say so (SPEC 4: won/lost from IsWon/IsClosed or hs_is_closed_won, not from
+    -- labels; HubSpot's is_closed already counts `closedlost` as lost).
     WHERE NOT o.is_closed AND NOT o.is_won AND NOT o.is_removed
-      AND o.opportunity_stage NOT IN ('closed_won', 'closed_lost')
       AND o.start_date IS NOT NULL AND o.start_date <= rc.plan_end
       AND coalesce(o.end_date, o.start_date) >= rc.plan_start
       AND coalesce(o.end_date, o.start_date) >= o.start_date

@@ -381,9 +381,8 @@ def compute(fixtures_dir):
             "system": "salesforce",
             "deleted": bool(o.get("IsDeleted")),
             "won": bool(o.get("IsWon")),
-            # AMBIGUOUS, pslake's reading: for the pipeline an opportunity whose StageName maps to
-            # closed_won/closed_lost is not open either, even if IsClosed/IsWon say otherwise.
-            "closed": bool(o.get("IsClosed")) or o.get("StageName") in ("Closed Won", "Closed Lost"),
+            # SPEC 4: won/lost come from IsWon/IsClosed, not from the StageName label.
+            "closed": bool(o.get("IsClosed")),
             "type": SF_TYPE[o["Type"]],
             "parent": s(o.get("Parent_Opportunity__c")),
             "customer_id": sf_account_customer.get(s(o.get("AccountId"))),
