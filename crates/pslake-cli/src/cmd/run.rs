@@ -55,20 +55,12 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("invalid date '{s}': expected YYYY-MM-DD"))
 }
 
-/// The secret names `pipelines/demo.yml` reads, with the sandbox's values.
-fn demo_secrets(c: &Credentials) -> HashMap<String, Sensitive<String>> {
-    [
-        ("SALESFORCE_CLIENT_ID", &c.salesforce_client_id),
-        ("SALESFORCE_CLIENT_SECRET", &c.salesforce_client_secret),
-        ("HUBSPOT_TOKEN", &c.hubspot_token),
-        ("NETSUITE_TOKEN", &c.netsuite_token),
-        ("KANTATA_TOKEN", &c.kantata_token),
-        ("WORKDAY_USER", &c.workday_user),
-        ("WORKDAY_PASSWORD", &c.workday_password),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Sensitive::new(v.clone())))
-    .collect()
+/// The sandbox's credentials as the secrets `pipelines/demo.yml` reads.
+pub(crate) fn demo_secrets(c: &Credentials) -> HashMap<String, Sensitive<String>> {
+    c.demo_secrets()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Sensitive::new(v.to_string())))
+        .collect()
 }
 
 fn read_manifest(fixtures: &Path) -> anyhow::Result<Manifest> {

@@ -100,6 +100,22 @@ pub struct Credentials {
     pub workday_password: String,
 }
 
+impl Credentials {
+    /// The credentials under the secret names `pipelines/demo.yml` reads (`${secret:NAME}`), so a
+    /// caller that embeds the sandbox can hand them to the extractor without writing them anywhere.
+    pub fn demo_secrets(&self) -> [(&'static str, &str); 7] {
+        [
+            ("SALESFORCE_CLIENT_ID", &self.salesforce_client_id),
+            ("SALESFORCE_CLIENT_SECRET", &self.salesforce_client_secret),
+            ("HUBSPOT_TOKEN", &self.hubspot_token),
+            ("NETSUITE_TOKEN", &self.netsuite_token),
+            ("KANTATA_TOKEN", &self.kantata_token),
+            ("WORKDAY_USER", &self.workday_user),
+            ("WORKDAY_PASSWORD", &self.workday_password),
+        ]
+    }
+}
+
 impl Default for Credentials {
     fn default() -> Self {
         Credentials {
