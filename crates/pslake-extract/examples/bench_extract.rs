@@ -63,18 +63,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let sb = Sandbox::start(SandboxConfig::new(&fixtures)).await?;
     let c = Credentials::default();
-    let secrets: HashMap<String, Sensitive<String>> = [
-        ("SALESFORCE_CLIENT_ID", &c.salesforce_client_id),
-        ("SALESFORCE_CLIENT_SECRET", &c.salesforce_client_secret),
-        ("HUBSPOT_TOKEN", &c.hubspot_token),
-        ("NETSUITE_TOKEN", &c.netsuite_token),
-        ("KANTATA_TOKEN", &c.kantata_token),
-        ("WORKDAY_USER", &c.workday_user),
-        ("WORKDAY_PASSWORD", &c.workday_password),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Sensitive::new(v.clone())))
-    .collect();
+    let secrets: HashMap<String, Sensitive<String>> = c
+        .demo_secrets()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Sensitive::new(v.to_string())))
+        .collect();
     let lake_dir = tmp.path().join("lake");
     let vars: HashMap<String, String> = [
         ("PSLAKE_SANDBOX_URL".to_string(), sb.base_url()),

@@ -5,17 +5,14 @@
 //! `validate` checks pipeline files without network access and lists every problem with its
 //! file and line; it exits 2 when there are problems.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use pslake_core::Sensitive;
-use pslake_extract::{ExtractOptions, StreamStatus, extract, unknown_selectors};
-use pslake_lake::Lake;
-use pslake_sandbox::server::{Credentials, Sandbox, SandboxConfig};
+use pslake_extract::{ExtractOptions, ExtractReport, StreamStatus, extract, unknown_selectors};
 
 use super::UsageError;
+use super::source::Source;
 
 /// Arguments of `pslake extract`.
 #[derive(Debug, clap::Args)]
@@ -54,72 +51,29 @@ pub(crate) struct ValidateArgs {
     project: PathBuf,
 }
 
-fn demo_secrets(c: &Credentials) -> HashMap<String, Sensitive<String>> {
-    [
-        ("SALESFORCE_CLIENT_ID", &c.salesforce_client_id),
-        ("SALESFORCE_CLIENT_SECRET", &c.salesforce_client_secret),
-        ("HUBSPOT_TOKEN", &c.hubspot_token),
-        ("NETSUITE_TOKEN", &c.netsuite_token),
-        ("KANTATA_TOKEN", &c.kantata_token),
-        ("WORKDAY_USER", &c.workday_user),
-        ("WORKDAY_PASSWORD", &c.workday_password),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Sensitive::new(v.clone())))
-    .collect()
-}
-
 pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
+    let mut source = Source::open(
+        args.pipeline.as_deref(),
+        args.fixtures.as_deref(),
+        &args.project,
+    )
+    .await?;
     let mut options = ExtractOptions::new();
     options.full_refresh = args.full_refresh;
     options.select = args.select.clone();
-    let (pipeline, sandbox) = match &args.pipeline {
-        Some(path) => (super::run::load(path, &HashMap::new())?, None),
-        None => {
-            let fixtures = args
-                .fixtures
-                .clone()
-                .unwrap_or_else(|| args.project.join("fixtures"));
-            let fixtures = fixtures.canonicalize().map_err(|e| {
-                UsageError(format!("fixtures directory {}: {e}", fixtures.display()))
-            })?;
-            let config = SandboxConfig::new(&fixtures);
-            options.secrets = demo_secrets(&config.credentials);
-            let sandbox = Sandbox::start(config)
-                .await
-                .map_err(|e| UsageError(format!("cannot start the embedded sandbox: {e}")))?;
-            let vars = HashMap::from([
-                ("PSLAKE_SANDBOX_URL".to_string(), sandbox.base_url()),
-                (
-                    "PSLAKE_FIXTURES".to_string(),
-                    fixtures.display().to_string(),
-                ),
-            ]);
-            (
-                super::run::load(&args.project.join("pipelines/demo.yml"), &vars)?,
-                Some(sandbox),
-            )
-        }
-    };
-    let unknown = unknown_selectors(&pipeline, &options.select);
+    options.secrets = source.secrets.clone();
+    let unknown = unknown_selectors(&source.pipeline, &options.select);
     if !unknown.is_empty() {
         return Err(UsageError(format!(
             "--select {} matches no stream of {}",
             unknown.join(","),
-            pipeline.path.display()
+            source.pipeline.path.display()
         ))
         .into());
     }
-    let location = match (&args.lake, &args.pipeline) {
-        (Some(l), _) => l.clone(),
-        (None, Some(_)) => pipeline.lake.clone(),
-        (None, None) => "lake".to_string(),
-    };
-    let lake = Lake::parse(&location).map_err(|e| UsageError(e.to_string()))?;
-    let report = extract(&pipeline, &lake, &options).await?;
-    if let Some(s) = sandbox {
-        s.shutdown().await;
-    }
+    let lake = source.lake(args.lake.as_deref())?;
+    let report = extract(&source.pipeline, &lake, &options).await?;
+    source.close().await;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -128,33 +82,10 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
             out,
             "run {} ({} → {})",
             report.run_id,
-            pipeline.name,
+            source.pipeline.name,
             lake.root()
         )?;
-        writeln!(
-            out,
-            "{:<34} {:>9} {:>9} {:>9}  status",
-            "stream", "received", "landed", "rejected"
-        )?;
-        for s in &report.streams {
-            let status = match &s.status {
-                StreamStatus::Succeeded => "ok".to_string(),
-                StreamStatus::Failed { error, .. } => format!("FAILED: {error}"),
-            };
-            writeln!(
-                out,
-                "{:<34} {:>9} {:>9} {:>9}  {status}",
-                s.table, s.received, s.landed, s.rejected
-            )?;
-            if !s.new_fields.is_empty() {
-                writeln!(
-                    out,
-                    "{:<34} new fields kept in _raw: {}",
-                    "",
-                    s.new_fields.join(", ")
-                )?;
-            }
-        }
+        write_extract_summary(&mut out, &report)?;
     }
     if report.is_success() {
         Ok(ExitCode::SUCCESS)
@@ -168,6 +99,50 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// One line per stream (received = landed + rejected), failures with their URL and error, and
+/// the totals.
+pub(crate) fn write_extract_summary(
+    out: &mut impl Write,
+    report: &ExtractReport,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<34} {:>9} {:>9} {:>9}  status",
+        "stream", "received", "landed", "rejected"
+    )?;
+    for s in &report.streams {
+        let status = match &s.status {
+            StreamStatus::Succeeded => "ok".to_string(),
+            StreamStatus::Failed {
+                url: Some(url),
+                error,
+            } => format!("FAILED: {error} ({url})"),
+            StreamStatus::Failed { url: None, error } => format!("FAILED: {error}"),
+        };
+        writeln!(
+            out,
+            "{:<34} {:>9} {:>9} {:>9}  {status}",
+            s.table, s.received, s.landed, s.rejected
+        )?;
+        if !s.new_fields.is_empty() {
+            writeln!(
+                out,
+                "{:<34} new fields kept in _raw: {}",
+                "",
+                s.new_fields.join(", ")
+            )?;
+        }
+    }
+    let (r, l, j) = report.streams.iter().fold((0, 0, 0), |(r, l, j), s| {
+        (r + s.received, l + s.landed, j + s.rejected)
+    });
+    writeln!(
+        out,
+        "{} streams: {r} received = {l} landed + {j} rejected",
+        report.streams.len()
+    )
+}
+
 pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let path = args
         .pipeline
@@ -176,10 +151,19 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     if !path.exists() {
         return Err(UsageError(format!("{} does not exist", path.display())).into());
     }
-    let problems = pslake_core::pipeline::validate_path(&path);
+    let mut problems: Vec<String> = pslake_core::pipeline::validate_path(&path)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // The SQL models and their metadata: parse, dependency graph, YAML (no lake, no network).
+    problems.extend(
+        pslake_transform::validate(&args.project)
+            .iter()
+            .map(ToString::to_string),
+    );
     let mut out = std::io::stdout().lock();
     if problems.is_empty() {
-        writeln!(out, "{}: ok", path.display())?;
+        writeln!(out, "{}, sql/ and models/: ok", path.display())?;
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "Configuration is invalid!")?;

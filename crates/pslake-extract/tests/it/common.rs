@@ -44,18 +44,10 @@ pub(crate) async fn sandbox(fixtures: &Path, faults: Option<&str>) -> RunningSan
 
 /// The demo pipeline's secrets, from the sandbox's credentials.
 pub(crate) fn sandbox_secrets(c: &Credentials) -> HashMap<String, Sensitive<String>> {
-    [
-        ("SALESFORCE_CLIENT_ID", &c.salesforce_client_id),
-        ("SALESFORCE_CLIENT_SECRET", &c.salesforce_client_secret),
-        ("HUBSPOT_TOKEN", &c.hubspot_token),
-        ("NETSUITE_TOKEN", &c.netsuite_token),
-        ("KANTATA_TOKEN", &c.kantata_token),
-        ("WORKDAY_USER", &c.workday_user),
-        ("WORKDAY_PASSWORD", &c.workday_password),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Sensitive::new(v.clone())))
-    .collect()
+    c.demo_secrets()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Sensitive::new(v.to_string())))
+        .collect()
 }
 
 /// `pipelines/demo.yml` pointed at a sandbox, fixtures and lake.
