@@ -786,7 +786,7 @@ pub async fn build(
         .collect();
     ops::append_rejects(lake, &rejects).await?;
     ops::append_warnings(lake, &warnings).await?;
-    let records: Vec<RunRecord> = outcomes
+    let mut records: Vec<RunRecord> = outcomes
         .iter()
         .map(|o| {
             let r = &o.result;
@@ -816,6 +816,29 @@ pub async fn build(
             }
         })
         .collect();
+    // One row for the build stage as a whole, beside the per-model rows.
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.result.status != ModelStatus::Ok)
+        .map(|o| format!("{}: {}", o.result.model, o.result.status.as_str()))
+        .collect();
+    records.push(RunRecord {
+        run_id: opts.run_id.clone(),
+        pipeline: opts.pipeline.clone(),
+        stage: "build".into(),
+        status: if passed { "ok" } else { "failed" }.into(),
+        started_at: started,
+        ended_at: Utc::now(),
+        rows: Some(outcomes.iter().map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX)).sum()),
+        rows_landed: None,
+        rows_rejected: Some(i64::try_from(rejects.len()).unwrap_or(i64::MAX)),
+        bytes: None,
+        error: (!failed.is_empty()).then(|| failed.join("; ")),
+        details: Some(
+            serde_json::json!({ "models": outcomes.len(), "published": passed, "warnings": warnings.len() })
+                .to_string(),
+        ),
+    });
     ops::append_runs(lake, &records).await?;
     Ok(BuildReport {
         run_id: opts.run_id.clone(),
