@@ -72,7 +72,11 @@ async fn views_tables_seeds_and_run_context_build() {
     let runs = f.rows("SELECT stage, status, rows FROM _pslake.runs").await;
     assert_eq!(
         runs,
-        vec!["model:canonical.named|ok|2", "model:staging.stg_a|ok|2"]
+        vec![
+            "build|ok|4",
+            "model:canonical.named|ok|2",
+            "model:staging.stg_a|ok|2"
+        ]
     );
     assert!(report.to_string().contains("2 of 2 models ok"), "{report}");
 }
