@@ -5,7 +5,7 @@ use std::path::Path;
 
 use pslake_lake::{Lake, TableName};
 
-use crate::support::{pslake, repo_root, run_demo, show};
+use crate::support::{CANONICAL, pslake, repo_root, run_demo, show};
 
 fn copy_dir(from: &Path, to: &Path) {
     fs_err::create_dir_all(to).expect("mkdir");
@@ -102,18 +102,7 @@ fn demo_run_publishes_canonical_tables_and_is_idempotent() {
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
-    for t in [
-        "dim_customer",
-        "dim_project",
-        "dim_employee",
-        "fct_time_entry",
-        "bookings",
-        "revenue",
-        "backlog",
-        "utilization",
-        "capacity_plan",
-        "margin",
-    ] {
+    for t in CANONICAL {
         assert!(
             count(&rt, &lake, &format!("SELECT count(*) FROM canonical.{t}")) > 0,
             "canonical.{t} has rows"
@@ -166,20 +155,8 @@ fn table_rule_edge_cases_block_publishing_and_previous_versions_stay_readable() 
     let (base_lake, out) = run_demo(&base, &repo_root().join("fixtures"), &[]);
     assert!(out.status.success(), "clean run:\n{}", show(&out));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let canonical = [
-        "dim_customer",
-        "dim_project",
-        "dim_employee",
-        "fct_time_entry",
-        "bookings",
-        "revenue",
-        "backlog",
-        "utilization",
-        "capacity_plan",
-        "margin",
-    ];
     let versions = |lake: &Lake| -> Vec<Option<i64>> {
-        canonical
+        CANONICAL
             .iter()
             .map(|t| {
                 rt.block_on(lake.version(&TableName::new("canonical", *t)))

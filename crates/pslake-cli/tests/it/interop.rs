@@ -8,21 +8,7 @@ use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use pslake_lake::Lake;
 
-use crate::support::{repo_root, run_demo, show};
-
-/// The ten canonical tables of SPEC section 4.
-const CANONICAL: &[&str] = &[
-    "dim_customer",
-    "dim_project",
-    "dim_employee",
-    "fct_time_entry",
-    "bookings",
-    "revenue",
-    "backlog",
-    "utilization",
-    "capacity_plan",
-    "margin",
-];
+use crate::support::{CANONICAL, repo_root, run_demo, show};
 
 /// One value as `tests/python/read_table.py` prints it.
 fn norm(col: &dyn Array, i: usize) -> String {

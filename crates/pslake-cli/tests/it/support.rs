@@ -3,6 +3,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The ten canonical tables of SPEC section 4.
+pub(crate) const CANONICAL: &[&str] = &[
+    "dim_customer",
+    "dim_project",
+    "dim_employee",
+    "fct_time_entry",
+    "bookings",
+    "revenue",
+    "backlog",
+    "utilization",
+    "capacity_plan",
+    "margin",
+];
+
 /// The repository root (two levels above this crate).
 pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
