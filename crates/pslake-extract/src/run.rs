@@ -310,7 +310,7 @@ pub async fn extract(
             pipeline: pipeline.name.clone(),
             stage: "extract".into(),
             status: if report.is_success() {
-                "succeeded".into()
+                "ok".into()
             } else {
                 "failed".into()
             },

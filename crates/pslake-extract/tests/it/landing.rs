@@ -207,7 +207,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         "SELECT status FROM _pslake.runs WHERE stage = 'extract'",
     )
     .await;
-    assert_eq!(runs, vec!["succeeded"]);
+    assert_eq!(runs, vec!["ok"]);
     if let Ok(dir) = std::env::var("PSLAKE_TEST_KEEP_LAKE") {
         // for tests/python/test_raw_tables.py
         let _ = std::fs::remove_dir_all(&dir);
