@@ -198,3 +198,61 @@ fn table_rule_edge_cases_block_publishing_and_previous_versions_stay_readable() 
         );
     }
 }
+
+/// `pslake fixtures generate` writes a firm in the SPEC layout that `pslake run --fixtures` takes
+/// through the whole pipeline: any directory in that layout works, not just the committed one.
+#[test]
+fn a_freshly_generated_firm_runs_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let firm = dir.path().join("firm");
+    let out = pslake(&[
+        "fixtures",
+        "generate",
+        "--out",
+        firm.to_str().expect("utf8"),
+        "--scale",
+        "0.03",
+        "--seed",
+        "11",
+    ]);
+    assert!(out.status.success(), "generate:\n{}", show(&out));
+    assert!(
+        firm.join("manifest.json").is_file() && firm.join("kantata/time_entries.jsonl").is_file()
+    );
+    let (lake_dir, out) = run_demo(dir.path(), &firm, &["--as-of", "2026-08-31"]);
+    assert!(
+        out.status.success(),
+        "run on the generated firm:\n{}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("as of 2026-08-31"),
+        "{}",
+        show(&out)
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
+    for t in CANONICAL {
+        assert!(
+            count(&rt, &lake, &format!("SELECT count(*) FROM canonical.{t}")) > 0,
+            "canonical.{t} has rows"
+        );
+    }
+    // --as-of bounds every series: no utilization week and no backlog snapshot after it.
+    assert_eq!(
+        count(
+            &rt,
+            &lake,
+            "SELECT count(*) FROM canonical.utilization WHERE week_start > DATE '2026-08-31'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &rt,
+            &lake,
+            "SELECT count(*) FROM canonical.backlog WHERE snapshot_date > DATE '2026-08-31'"
+        ),
+        0
+    );
+}
