@@ -70,6 +70,11 @@ def main():
     out.write("\t".join(cols) + "\n")
     for line in sorted("\t".join(norm(v) for v in r) for r in rows):
         out.write(line + "\n")
+    out.flush()
+    # Every row is written: leave without interpreter teardown, where delta-rs's and pyarrow's
+    # native threads can abort the process ("terminate called without an active exception")
+    # about one run in three on this machine, after the work is done.
+    os._exit(0)
 
 
 if __name__ == "__main__":
