@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::faults::{correlation_id, json_response};
 use super::json;
-use super::store::{Id, Table};
+use super::store::{Id, SortKey, Table};
 use super::{AppState, bearer};
 
 const DEFAULT_PROPERTIES: &[&str] = &[
@@ -396,20 +396,17 @@ pub(crate) async fn search(
                 .copied()
                 .filter(|&i| !t.rec(i).flag && matches(i))
                 .collect();
-            rows.sort_by(|&a, &b| {
-                let (ra, rb) = (t.rec(a), t.rec(b));
-                for (p, desc) in &sorts {
-                    let o = match p {
-                        Prop::Modified => ra.cursor.cmp(&rb.cursor),
-                        Prop::ObjectId => ra.id.cmp(&rb.id),
+            let order: Vec<(SortKey, bool)> = sorts
+                .iter()
+                .map(|&(p, desc)| {
+                    let key = match p {
+                        Prop::Modified => SortKey::Cursor,
+                        Prop::ObjectId => SortKey::Id,
                     };
-                    let o = if *desc { o.reverse() } else { o };
-                    if o.is_ne() {
-                        return o;
-                    }
-                }
-                std::cmp::Ordering::Equal
-            });
+                    (key, desc)
+                })
+                .collect();
+            t.sort(&mut rows, &order);
             rows
         })
         .await;

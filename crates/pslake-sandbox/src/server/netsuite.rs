@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::faults::json_response;
 use super::json;
 use super::salesforce::{Op, SoqlError, Tok, is_kw, tokenize};
-use super::store::{Id, Table};
+use super::store::{Id, SortKey, Table};
 use super::{AppState, bearer, query_pairs};
 
 const TABLES: &[(&str, &[&str])] = &[
@@ -113,19 +113,13 @@ enum Cond {
     Id(Op, Id),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Key {
-    Id,
-    Modified,
-}
-
 #[derive(Debug)]
 struct Query {
     table: &'static str,
     /// `None` for `*`.
     columns: Option<Vec<String>>,
     conds: Vec<Cond>,
-    order: Vec<(Key, bool)>,
+    order: Vec<(SortKey, bool)>,
 }
 
 fn column(name: &str) -> &str {
@@ -270,8 +264,8 @@ fn parse_query<'a>(q: &str, tables: impl Fn(&str) -> Option<&'a Table>) -> Resul
                 return Err("expected a column in ORDER BY".into());
             };
             let key = match resolve(table, spec, c)?.as_str() {
-                "id" => Key::Id,
-                "lastmodifieddate" => Key::Modified,
+                "id" => SortKey::Id,
+                "lastmodifieddate" => SortKey::Cursor,
                 other => {
                     return Err(format!(
                         "the sandbox orders by id and lastmodifieddate only, not {other}"
@@ -438,20 +432,7 @@ pub(crate) async fn suiteql(
                 })
                 .collect();
             if !order.is_empty() {
-                rows.sort_by(|&a, &b| {
-                    let (ra, rb) = (t.rec(a), t.rec(b));
-                    for (k, desc) in &order {
-                        let o = match k {
-                            Key::Id => ra.id.cmp(&rb.id),
-                            Key::Modified => ra.cursor.cmp(&rb.cursor),
-                        };
-                        let o = if *desc { o.reverse() } else { o };
-                        if o.is_ne() {
-                            return o;
-                        }
-                    }
-                    std::cmp::Ordering::Equal
-                });
+                t.sort(&mut rows, &order);
             }
             rows
         })

@@ -20,7 +20,7 @@ use axum::response::Response;
 use base64::Engine as _;
 
 use super::faults::json_response;
-use super::store::Table;
+use super::store::{SortKey, Table};
 use super::{AppState, bearer, json, query_pairs};
 
 const ACCOUNT_FIELDS: &[&str] = &[
@@ -257,18 +257,12 @@ enum Cond {
     Deleted(Op, bool),
 }
 
-#[derive(Debug, PartialEq)]
-enum Key {
-    Modstamp,
-    Id,
-}
-
 #[derive(Debug)]
 struct Soql {
     fields: Vec<String>,
     object: &'static str,
     conds: Vec<Cond>,
-    order: Vec<(Key, bool)>,
+    order: Vec<(SortKey, bool)>,
     limit: Option<usize>,
     offset: usize,
 }
@@ -486,8 +480,8 @@ fn parse_soql<'a>(
                 return Err(mal("expected a field name in ORDER BY"));
             };
             let key = match resolve_field(table, object, f)?.as_str() {
-                "SystemModstamp" | "LastModifiedDate" => Key::Modstamp,
-                "Id" => Key::Id,
+                "SystemModstamp" | "LastModifiedDate" => SortKey::Cursor,
+                "Id" => SortKey::Id,
                 other => {
                     return Err(SoqlError::Malformed(format!(
                         "the sandbox orders by SystemModstamp and Id only, not {other}"
@@ -645,20 +639,7 @@ async fn run_query(
         })
         .collect();
     if !soql.order.is_empty() {
-        rows.sort_by(|&a, &b| {
-            let (ra, rb) = (table.rec(a), table.rec(b));
-            for (k, desc) in &soql.order {
-                let o = match k {
-                    Key::Modstamp => ra.cursor.cmp(&rb.cursor),
-                    Key::Id => ra.id.cmp(&rb.id),
-                };
-                let o = if *desc { o.reverse() } else { o };
-                if o.is_ne() {
-                    return o;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+        table.sort(&mut rows, &soql.order);
     }
     let rows: Vec<u32> = rows
         .into_iter()

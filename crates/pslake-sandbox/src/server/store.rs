@@ -143,6 +143,13 @@ pub(crate) struct Rec {
     pub(crate) id: Id,
 }
 
+/// What a vendor query can order by: the record id or its cursor (last-modified) value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SortKey {
+    Id,
+    Cursor,
+}
+
 /// One stream's records, in file order, with a by-id order.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -164,6 +171,24 @@ impl Table {
 
     pub(crate) fn rec(&self, i: u32) -> &Rec {
         &self.recs[i as usize]
+    }
+
+    /// Sorts record indexes by `order` (key, descending), stable for ties.
+    pub(crate) fn sort(&self, rows: &mut [u32], order: &[(SortKey, bool)]) {
+        rows.sort_by(|&a, &b| {
+            let (ra, rb) = (self.rec(a), self.rec(b));
+            for &(key, desc) in order {
+                let o = match key {
+                    SortKey::Id => ra.id.cmp(&rb.id),
+                    SortKey::Cursor => ra.cursor.cmp(&rb.cursor),
+                };
+                let o = if desc { o.reverse() } else { o };
+                if o.is_ne() {
+                    return o;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
     }
 
     pub(crate) fn len(&self) -> usize {
