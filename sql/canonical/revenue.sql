@@ -1,4 +1,5 @@
--- Revenue per project and month (SPEC 4.6), rounded half-up to cents once, here.
+-- Revenue per project and month (SPEC 4.6), rounded half-up to cents once, here; hours from the
+-- exact minutes, rounded half-up to 4 decimals.
 SELECT
     project_id,
     month,
@@ -6,5 +7,5 @@ SELECT
     CAST(revenue_local_exact AS DECIMAL(18,2)) AS revenue_local,
     currency,
     CAST(revenue_usd_exact AS DECIMAL(18,2))   AS revenue_usd,
-    billable_hours                             AS hours
+    CAST(CAST(CAST(billable_minutes AS DECIMAL(38,10)) / CAST(60 AS DECIMAL(38,0)) AS DECIMAL(18,4)) AS DOUBLE) AS hours
 FROM intermediate.int_project_month_activity

@@ -24,20 +24,24 @@ hrs AS (
 ),
 joined AS (
     SELECT c.employee_id, c.week_start, c.practice, c.capacity_hours, c.holiday_hours, c.time_off_hours,
-           CAST(coalesce(h.billable_minutes, 0) AS DOUBLE) / 60.0    AS billable_hours,
-           CAST(coalesce(h.nonbillable_minutes, 0) AS DOUBLE) / 60.0 AS nonbillable_hours
+           coalesce(h.billable_minutes, 0)    AS billable_minutes,
+           coalesce(h.nonbillable_minutes, 0) AS nonbillable_minutes
     FROM cap c
     LEFT JOIN hrs h ON h.employee_id = c.employee_id AND h.week_start = c.week_start
 )
+-- hours rounded half-up to 4 decimals and ratios to 6, each from the exact sums (minutes / 60 over
+-- exact decimal capacity), then published as DOUBLE
 SELECT
     employee_id,
     week_start,
     practice,
-    capacity_hours,
-    holiday_hours,
-    time_off_hours,
-    billable_hours,
-    nonbillable_hours,
-    CASE WHEN capacity_hours = 0 THEN CAST(NULL AS DOUBLE) ELSE billable_hours / capacity_hours END AS billable_utilization,
-    CASE WHEN capacity_hours = 0 THEN CAST(NULL AS DOUBLE) ELSE (billable_hours + nonbillable_hours) / capacity_hours END AS productive_utilization
+    CAST(CAST(capacity_hours AS DECIMAL(18,4)) AS DOUBLE) AS capacity_hours,
+    CAST(CAST(holiday_hours AS DECIMAL(18,4)) AS DOUBLE)  AS holiday_hours,
+    CAST(CAST(time_off_hours AS DECIMAL(18,4)) AS DOUBLE) AS time_off_hours,
+    CAST(CAST(CAST(billable_minutes AS DECIMAL(38,10)) / CAST(60 AS DECIMAL(38,0)) AS DECIMAL(18,4)) AS DOUBLE)    AS billable_hours,
+    CAST(CAST(CAST(nonbillable_minutes AS DECIMAL(38,10)) / CAST(60 AS DECIMAL(38,0)) AS DECIMAL(18,4)) AS DOUBLE) AS nonbillable_hours,
+    CASE WHEN capacity_hours = 0 THEN CAST(NULL AS DOUBLE)
+         ELSE CAST(CAST(CAST(billable_minutes AS DECIMAL(38,12)) / (CAST(capacity_hours AS DECIMAL(38,8)) * CAST(60 AS DECIMAL(38,0))) AS DECIMAL(18,6)) AS DOUBLE) END AS billable_utilization,
+    CASE WHEN capacity_hours = 0 THEN CAST(NULL AS DOUBLE)
+         ELSE CAST(CAST(CAST(billable_minutes + nonbillable_minutes AS DECIMAL(38,12)) / (CAST(capacity_hours AS DECIMAL(38,8)) * CAST(60 AS DECIMAL(38,0))) AS DECIMAL(18,6)) AS DOUBLE) END AS productive_utilization
 FROM joined

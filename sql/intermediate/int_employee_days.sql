@@ -2,7 +2,8 @@
 -- inside the employment, over [history_start, as_of] and the capacity_plan window (the 12 ISO weeks
 -- from the first Monday after as_of). Per working day (Mon-Fri): standard = weekly hours / 5; a
 -- holiday of the employee's country removes the day; approved time off removes its hours, at most
--- what is left of the day. Weekend days carry no capacity.
+-- what is left of the day. Weekend days carry no capacity. Hours are exact decimals (the source's
+-- doubles read to 6 places; a fifth of a week is exact), so sums never depend on their order.
 WITH rc AS (
     SELECT history_start, as_of,
            CAST(date_trunc('week', as_of) AS DATE) + 7 AS plan_start
@@ -16,7 +17,7 @@ days AS (
     FROM (SELECT unnest(generate_series(plan_start, plan_start + 83, INTERVAL '1 day')) AS d FROM rc) p
 ),
 emp AS (
-    SELECT employee_id, practice, country, hire_date, termination_date, coalesce(weekly_hours, 0.0) / 5.0 AS std
+    SELECT employee_id, practice, country, hire_date, termination_date, CAST(CAST(coalesce(weekly_hours, 0.0) AS DECIMAL(18,6)) / CAST(5 AS DECIMAL(18,0)) AS DECIMAL(18,8)) AS std
     FROM canonical.dim_employee
     WHERE worker_type = 'Employee'
 ),
@@ -24,7 +25,7 @@ holidays AS (
     SELECT DISTINCT country, holiday_date FROM staging.stg_workday_holidays
 ),
 time_off AS (
-    SELECT employee_id, time_off_date, sum(hours) AS hours
+    SELECT employee_id, time_off_date, sum(CAST(hours AS DECIMAL(18,6))) AS hours
     FROM staging.stg_workday_time_off
     WHERE status = 'Approved'
     GROUP BY employee_id, time_off_date
@@ -39,7 +40,7 @@ base AS (
         extract(isodow FROM d.day) <= 5 AS is_workday,
         h.holiday_date IS NOT NULL AS is_holiday,
         e.std,
-        coalesce(t.hours, 0.0) AS time_off_requested
+        coalesce(t.hours, CAST(0 AS DECIMAL(18,6))) AS time_off_requested
     FROM emp e
     JOIN days d
       ON (e.hire_date IS NULL OR d.day >= e.hire_date)
@@ -53,8 +54,8 @@ SELECT
     day,
     period,
     week_start,
-    CASE WHEN is_workday THEN std ELSE 0.0 END AS standard_hours,
-    CASE WHEN is_workday AND is_holiday THEN std ELSE 0.0 END AS holiday_hours,
-    CASE WHEN is_workday AND NOT is_holiday THEN least(greatest(time_off_requested, 0.0), std) ELSE 0.0 END AS time_off_hours,
-    CASE WHEN is_workday AND NOT is_holiday THEN std - least(greatest(time_off_requested, 0.0), std) ELSE 0.0 END AS capacity_hours
+    CAST(CASE WHEN is_workday THEN std ELSE 0 END AS DECIMAL(18,8)) AS standard_hours,
+    CAST(CASE WHEN is_workday AND is_holiday THEN std ELSE 0 END AS DECIMAL(18,8)) AS holiday_hours,
+    CAST(CASE WHEN is_workday AND NOT is_holiday THEN least(greatest(time_off_requested, CAST(0 AS DECIMAL(18,8))), std) ELSE 0 END AS DECIMAL(18,8)) AS time_off_hours,
+    CAST(CASE WHEN is_workday AND NOT is_holiday THEN std - least(greatest(time_off_requested, CAST(0 AS DECIMAL(18,8))), std) ELSE 0 END AS DECIMAL(18,8)) AS capacity_hours
 FROM base

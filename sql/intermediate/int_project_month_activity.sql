@@ -1,7 +1,10 @@
 -- Exact money per project and month: revenue (int_revenue_monthly), labour cost of approved hours,
 -- expenses and non-voided invoices by trandate, all in USD at the rate of the month. A row exists
 -- for each project and month from history_start to as_of with any activity (hours, revenue, cost,
--- expense or invoice). Shared by canonical.revenue and canonical.margin.
+-- expense or invoice). Shared by canonical.revenue and canonical.margin. Lines on an unknown or
+-- empty job and lines whose amount has no FX rate are rejects (quality.rejects_netsuite_lines), not
+-- margin. A revenue figure that needs a missing FX rate stays NULL here (and so does the margin
+-- computed from it), never 0. Hours stay in exact minutes until the published cell.
 WITH rc AS (
     SELECT as_of, history_start, CAST(date_trunc('month', history_start) AS DATE) AS first_month
     FROM pslake.run_context
@@ -26,6 +29,7 @@ expenses AS (
         sum(e.amount * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS expense_usd_exact
     FROM staging.stg_netsuite_expense_line e
     CROSS JOIN rc
+    JOIN staging.stg_netsuite_job j ON j.project_id = e.project_id
     LEFT JOIN fx ON fx.currency = e.currency AND fx.month = CAST(date_trunc('month', e.expense_date) AS DATE)
     WHERE e.expense_date <= rc.as_of
       AND (e.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
@@ -38,15 +42,16 @@ invoices AS (
         sum(i.amount * CASE WHEN i.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS invoiced_usd_exact
     FROM staging.stg_netsuite_invoice_line i
     CROSS JOIN rc
+    JOIN staging.stg_netsuite_job j ON j.project_id = i.project_id
     LEFT JOIN fx ON fx.currency = i.currency AND fx.month = CAST(date_trunc('month', i.invoice_date) AS DATE)
     WHERE coalesce(i.status, '') <> 'V' AND i.invoice_date <= rc.as_of
       AND (i.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
     GROUP BY i.project_id, CAST(date_trunc('month', i.invoice_date) AS DATE)
 ),
 revenue AS (
-    SELECT project_id, month, revenue_local_exact, revenue_usd_exact, revenue_usd_num, revenue_den, billable_hours
+    SELECT project_id, month, revenue_local_exact, revenue_usd_exact, revenue_usd_num, revenue_den, billable_minutes
     FROM intermediate.int_revenue_monthly
-    WHERE revenue_local_exact <> 0 OR billable_hours <> 0
+    WHERE revenue_local_exact IS NULL OR revenue_local_exact <> 0 OR billable_minutes <> 0
 ),
 keys AS (
     SELECT project_id, month FROM labour
@@ -59,23 +64,24 @@ SELECT
     k.month,
     p.billing_type,
     p.currency,
-    coalesce(r.revenue_local_exact, CAST(0 AS DECIMAL(38,16))) AS revenue_local_exact,
-    coalesce(r.revenue_usd_exact, CAST(0 AS DECIMAL(38,16)))   AS revenue_usd_exact,
+    -- no revenue row: 0; a revenue row whose figure needs a missing rate: NULL
+    CASE WHEN r.project_id IS NULL THEN CAST(0 AS DECIMAL(38,16)) ELSE r.revenue_local_exact END AS revenue_local_exact,
+    CASE WHEN r.project_id IS NULL THEN CAST(0 AS DECIMAL(38,16)) ELSE r.revenue_usd_exact END   AS revenue_usd_exact,
     -- labour: the sum of exact cost x minutes, divided by 60 once
     CAST(coalesce(l.labor_cost_usd_minutes, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) / CAST(60 AS DECIMAL(38,0)) AS labor_cost_usd_exact,
     -- gross margin = revenue - labour - expenses over the one denominator revenue_den x 60, divided
     -- once (quotients like x/60 or x/budget_minutes are not finite decimals; their truncations
     -- must not be subtracted from each other before the half-cent rounding)
     CAST(
-        CAST(coalesce(r.revenue_usd_num, CAST(0 AS DECIMAL(38,14))) AS DECIMAL(38,14)) * CAST(60 AS DECIMAL(38,0))
+        CAST(CASE WHEN r.project_id IS NULL THEN CAST(0 AS DECIMAL(38,14)) ELSE r.revenue_usd_num END AS DECIMAL(38,14)) * CAST(60 AS DECIMAL(38,0))
         - CAST(coalesce(l.labor_cost_usd_minutes, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) * CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4))
         - CAST(coalesce(e.expense_usd_exact, CAST(0 AS DECIMAL(38,10))) AS DECIMAL(38,10)) * CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4)) * CAST(60 AS DECIMAL(38,0))
         AS DECIMAL(38,14))
       / (CAST(coalesce(r.revenue_den, CAST(1 AS DECIMAL(38,4))) AS DECIMAL(38,4)) * CAST(60 AS DECIMAL(38,0))) AS gross_margin_usd_exact,
     coalesce(e.expense_usd_exact, CAST(0 AS DECIMAL(38,10)))   AS expense_usd_exact,
     coalesce(i.invoiced_usd_exact, CAST(0 AS DECIMAL(38,10)))  AS invoiced_usd_exact,
-    coalesce(r.billable_hours, 0.0)                            AS billable_hours,
-    CAST(coalesce(l.approved_minutes, 0) AS DOUBLE) / 60.0     AS approved_hours
+    coalesce(r.billable_minutes, 0)                            AS billable_minutes,
+    coalesce(l.approved_minutes, 0)                            AS approved_minutes
 FROM keys k
 JOIN canonical.dim_project p ON p.project_id = k.project_id
 CROSS JOIN rc

@@ -6,6 +6,10 @@
 --              project is completed and the month's last day is on or after its end date
 --   milestone: amounts of milestone stories accepted in the month (by the date written in accepted_at)
 -- Every amount stays in wide decimals; USD at the rate of the revenue month.
+-- Cross-currency (SPEC exact rules): a time entry or booking in another currency than its project's
+-- counts in the project currency through USD at its month's rates (amount x rate(from) / rate(project)).
+-- A figure that needs a missing rate is NULL, never 0: revenue_usd when the project currency has no
+-- rate for the month, revenue_local when a cross-currency amount cannot be converted.
 WITH rc AS (
     SELECT as_of, history_start, CAST(date_trunc('month', as_of) AS DATE) AS as_of_month
     FROM pslake.run_context
@@ -21,7 +25,7 @@ fx AS (
 first_month AS (
     SELECT least(
         (SELECT min(work_month) FROM entries),
-        (SELECT CAST(date_trunc('month', min(booking_date)) AS DATE) FROM canonical.bookings WHERE project_id IS NOT NULL),
+        (SELECT CAST(date_trunc('month', min(booking_date)) AS DATE) FROM intermediate.int_contract_events),
         (SELECT CAST(date_trunc('month', history_start) AS DATE) FROM rc)
     ) AS m
 ),
@@ -33,19 +37,41 @@ projects AS (
     SELECT project_id, billing_type, project_status, end_date, currency, budget_hours
     FROM canonical.dim_project
 ),
--- approved billable hours and T&M amounts (sums of minutes x cents, divided once)
-tm AS (
+-- approved billable hours and T&M amounts (sums of minutes x cents, divided once); entries in
+-- the project currency are summed as they are, the others as USD cent-minutes (converted to the
+-- project currency once per month, where the month's project rate is known)
+tm_sums AS (
     SELECT
         e.project_id,
         e.work_month AS month,
         sum(CASE WHEN e.billable THEN e.minutes ELSE 0 END) AS billable_minutes,
-        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) ELSE CAST(0 AS DECIMAL(20,0)) END) AS local_cent_minutes,
-        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0))
-                 * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END
+        sum(CASE WHEN e.billable AND NOT e.cross_currency THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0))
+                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS same_cent_minutes,
+        sum(CASE WHEN e.billable AND e.cross_currency THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) * e.bill_fx
+                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS cross_usd_cent_minutes,
+        max(CASE WHEN e.billable AND e.cross_currency THEN 1 ELSE 0 END) AS has_cross,
+        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) * e.bill_fx
                  ELSE CAST(0 AS DECIMAL(20,0)) END) AS usd_cent_minutes
     FROM entries e
-    LEFT JOIN fx ON fx.currency = e.currency AND fx.month = e.work_month
     GROUP BY e.project_id, e.work_month
+),
+tm AS (
+    SELECT
+        t.project_id,
+        t.month,
+        t.billable_minutes,
+        t.usd_cent_minutes,
+        -- project-currency cent-minutes: exact without cross-currency entries, else the USD part
+        -- divided by the project rate (NULL when the project currency has no rate that month)
+        CASE WHEN t.has_cross = 0 THEN CAST(t.same_cent_minutes AS DECIMAL(38,6))
+             ELSE CAST((CAST(t.same_cent_minutes AS DECIMAL(38,0)) * pr.rate + t.cross_usd_cent_minutes) / pr.rate AS DECIMAL(38,6))
+        END AS local_cent_minutes
+    FROM tm_sums t
+    JOIN projects p ON p.project_id = t.project_id
+    LEFT JOIN (SELECT currency, month, usd_per_unit AS rate FROM fx
+               UNION ALL
+               SELECT 'USD' AS currency, month, CAST(1 AS DECIMAL(18,8)) AS rate FROM months) pr
+           ON pr.currency = p.currency AND pr.month = t.month
 ),
 -- all approved minutes per project-month (fixed-fee progress: billable or not, every worker)
 worked AS (
@@ -72,9 +98,13 @@ cum_hours AS (
     GROUP BY g.project_id, g.month
 ),
 cum_contract AS (
-    SELECT g.project_id, g.month, coalesce(sum(b.amount_local), CAST(0 AS DECIMAL(18,2))) AS contract_local
+    -- NULL (unknown) while any event up to the cutoff could not be converted to the project currency
+    SELECT g.project_id, g.month,
+           CASE WHEN max(CASE WHEN b.booking_id IS NOT NULL AND b.amount_project IS NULL THEN 1 ELSE 0 END) = 1
+                THEN CAST(NULL AS DECIMAL(38,12))
+                ELSE coalesce(sum(b.amount_project), CAST(0 AS DECIMAL(38,12))) END AS contract_local
     FROM ff_grid g
-    LEFT JOIN canonical.bookings b ON b.project_id = g.project_id AND b.booking_date <= g.cutoff
+    LEFT JOIN intermediate.int_contract_events b ON b.project_id = g.project_id AND b.booking_date <= g.cutoff
     GROUP BY g.project_id, g.month
 ),
 ff_cum AS (
@@ -95,7 +125,7 @@ ff_num AS (
         project_id,
         month,
         budget_minutes,
-        CAST(contract_local AS DECIMAL(38,2)) * CASE
+        CAST(contract_local AS DECIMAL(38,12)) * CASE
             WHEN is_complete OR CAST(cum_minutes AS DECIMAL(38,4)) >= budget_minutes THEN budget_minutes
             ELSE CAST(cum_minutes AS DECIMAL(38,4))
         END AS num
@@ -106,7 +136,9 @@ ff_delta AS (
         project_id,
         month,
         budget_minutes,
-        CAST(num - coalesce(lag(num) OVER (PARTITION BY project_id ORDER BY month), CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6)) AS num_delta
+        -- the first month has no predecessor (0); a NULL contract makes the delta NULL
+        CAST(num - CASE WHEN row_number() OVER (PARTITION BY project_id ORDER BY month) = 1 THEN CAST(0 AS DECIMAL(38,16))
+                        ELSE lag(num) OVER (PARTITION BY project_id ORDER BY month) END AS DECIMAL(38,6)) AS num_delta
     FROM ff_num
 ),
 ff AS (
@@ -142,14 +174,14 @@ SELECT
     p.billing_type,
     p.currency,
     CASE p.billing_type
-        WHEN 'time_and_materials' THEN CAST(coalesce(tm.local_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
-        WHEN 'fixed_fee' THEN CAST(coalesce(ff.revenue_local, CAST(0 AS DECIMAL(38,16))) AS DECIMAL(38,16))
+        WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.local_cent_minutes END AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
+        WHEN 'fixed_fee' THEN CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,16)) ELSE ff.revenue_local END AS DECIMAL(38,16))
         WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(100 AS DECIMAL(38,0))
         ELSE CAST(0 AS DECIMAL(38,16))
     END AS revenue_local_exact,
     CASE p.billing_type
-        WHEN 'time_and_materials' THEN CAST(coalesce(tm.usd_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
-        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+        WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.usd_cent_minutes END AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
+        WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
                               / NULLIF(ff.budget_minutes, CAST(0 AS DECIMAL(38,4)))
         WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
@@ -163,8 +195,8 @@ SELECT
     -- per-month quotient of a fixed-fee month is not a finite decimal (x/12 ...) and summing
     -- truncated quotients can move a total that is exactly on a half cent.
     CASE p.billing_type
-        WHEN 'time_and_materials' THEN CAST(coalesce(tm.local_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,6))
-        WHEN 'fixed_fee' THEN CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+        WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.local_cent_minutes END AS DECIMAL(38,6))
+        WHEN 'fixed_fee' THEN CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
         WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,6))
         ELSE CAST(0 AS DECIMAL(38,6))
     END AS revenue_num,
@@ -176,14 +208,14 @@ SELECT
     END AS revenue_den,
     -- revenue_usd_exact = revenue_usd_num / revenue_den exactly (the USD numerator at the month's rate)
     CASE p.billing_type
-        WHEN 'time_and_materials' THEN CAST(coalesce(tm.usd_cent_minutes, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,14))
-        WHEN 'fixed_fee' THEN CAST(CAST(coalesce(ff.num_delta, CAST(0 AS DECIMAL(38,6))) AS DECIMAL(38,6))
+        WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.usd_cent_minutes END AS DECIMAL(38,14))
+        WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
         WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
         ELSE CAST(0 AS DECIMAL(38,14))
     END AS revenue_usd_num,
-    CAST(coalesce(tm.billable_minutes, 0) AS DOUBLE) / 60.0 AS billable_hours
+    coalesce(tm.billable_minutes, 0) AS billable_minutes
 FROM keys k
 JOIN projects p ON p.project_id = k.project_id
 LEFT JOIN tm ON tm.project_id = k.project_id AND tm.month = k.month

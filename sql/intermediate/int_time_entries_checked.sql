@@ -3,6 +3,10 @@
 -- employee, hours out of range, outside employment, no FX rate. The more-than-24-hours-a-day rule
 -- then runs over the entries that passed: an employee's approved hours on one day > 24 rejects
 -- all that day's (otherwise passing) entries.
+-- Entries dated after as_of are outside the window (SPEC exact rules): in no series and not
+-- rejected either; they wait for a later as_of (quality.warnings_after_as_of counts them).
+-- An entry in another currency than its project's is also carried in the project currency:
+-- amount x rate(entry currency) / rate(project currency), at the work month's rates.
 WITH resolved AS (
     SELECT
         t.time_entry_id,
@@ -24,12 +28,15 @@ WITH resolved AS (
         e.termination_date,
         e.hourly_cost_rate,
         e.cost_currency,
+        j.currency                              AS project_currency,
         CAST(date_trunc('month', t.work_date) AS DATE) AS work_month
     FROM staging.stg_kantata_time_entries t
     LEFT JOIN staging.stg_kantata_workspaces w ON w.workspace_id = t.workspace_id
     LEFT JOIN staging.stg_netsuite_job j       ON j.project_code = w.project_code
     LEFT JOIN staging.stg_kantata_users u      ON u.user_id = t.user_id
     LEFT JOIN staging.stg_workday_workers e    ON e.employee_id = u.employee_id
+    CROSS JOIN pslake.run_context rc
+    WHERE t.work_date IS NULL OR t.work_date <= rc.as_of
 ),
 rated AS (
     SELECT
@@ -39,10 +46,12 @@ rated AS (
         (r.rate_in_cents IS NOT NULL)                      AS bill_converted,
         (r.hourly_cost_rate IS NOT NULL)                   AS cost_converted,
         CASE WHEN r.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fb.usd_per_unit END      AS bill_fx,
-        CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fc.usd_per_unit END AS cost_fx
+        CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fc.usd_per_unit END AS cost_fx,
+        CASE WHEN r.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fp.usd_per_unit END AS project_fx
     FROM resolved r
     LEFT JOIN staging.stg_treasury_fx_rates fb ON fb.currency = r.currency AND fb.month = r.work_month
     LEFT JOIN staging.stg_treasury_fx_rates fc ON fc.currency = r.cost_currency AND fc.month = r.work_month
+    LEFT JOIN staging.stg_treasury_fx_rates fp ON fp.currency = r.project_currency AND fp.month = r.work_month
 ),
 ruled AS (
     SELECT
@@ -84,6 +93,11 @@ SELECT
     r.currency,
     r.hourly_cost_rate,
     r.cost_currency,
+    r.project_currency,
+    -- the entry's currency differs from its project's: revenue in the project currency converts it
+    (r.currency IS DISTINCT FROM r.project_currency)    AS cross_currency,
+    r.bill_fx,
+    r.project_fx,
     -- exact amounts (wide decimals, not rounded): minutes * cents / 6000 = dollars; computed for
     -- every entry, billable or not, submitted or approved (revenue filters on its own)
     CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) AS DECIMAL(38,10))
