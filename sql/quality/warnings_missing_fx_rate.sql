@@ -17,25 +17,37 @@ affected AS (
     LEFT JOIN fx fb ON fb.currency = c.currency AND fb.month = CAST(date_trunc('month', c.booking_date) AS DATE)
     WHERE c.amount_project IS NULL
     UNION ALL
+    -- revenue, margin and backlog rows count under their project currency when that is the rate
+    -- missing; a NULL that comes from a booking event's missing rate counts under the event above
     SELECT p.currency, r.month, 'revenue'
     FROM canonical.revenue r JOIN canonical.dim_project p ON p.project_id = r.project_id
-    WHERE r.revenue_usd IS NULL OR r.revenue_local IS NULL
+    LEFT JOIN fx ON fx.currency = p.currency AND fx.month = r.month
+    WHERE (r.revenue_usd IS NULL OR r.revenue_local IS NULL) AND p.currency <> 'USD' AND fx.currency IS NULL
     UNION ALL
     SELECT p.currency, m.month, 'margin'
     FROM canonical.margin m JOIN canonical.dim_project p ON p.project_id = m.project_id
-    WHERE m.gross_margin_usd IS NULL
+    LEFT JOIN fx ON fx.currency = p.currency AND fx.month = m.month
+    WHERE m.gross_margin_usd IS NULL AND p.currency <> 'USD' AND fx.currency IS NULL
     UNION ALL
     SELECT p.currency, CAST(date_trunc('month', b.snapshot_date) AS DATE), 'backlog'
     FROM canonical.backlog b JOIN canonical.dim_project p ON p.project_id = b.project_id
-    WHERE b.contract_usd IS NULL OR b.revenue_to_date_usd IS NULL
+    LEFT JOIN fx ON fx.currency = p.currency AND fx.month = CAST(date_trunc('month', b.snapshot_date) AS DATE)
+    WHERE (b.contract_usd IS NULL OR b.revenue_to_date_usd IS NULL) AND p.currency <> 'USD' AND fx.currency IS NULL
     UNION ALL
     SELECT CASE WHEN fx_missing_for = 'cost' THEN cost_currency ELSE currency END, work_month, 'time_entries'
     FROM intermediate.int_time_entries_checked
     WHERE rule = 'no_fx_rate'
     UNION ALL
-    SELECT value, to_date(substr(message, length(message) - 6, 7) || '-01'), 'lines'
-    FROM quality.rejects_netsuite_lines
-    WHERE rule = 'no_fx_rate' AND message NOT LIKE '%an unknown month'
+    SELECT l.currency, CAST(date_trunc('month', l.line_date) AS DATE), 'lines'
+    FROM quality.rejects_netsuite_lines r
+    JOIN (
+        SELECT 'invoice_line' AS stream, invoice_line_id AS id, invoice_date AS line_date, currency
+        FROM staging.stg_netsuite_invoice_line
+        UNION ALL
+        SELECT 'expense_line', expense_line_id, expense_date, currency
+        FROM staging.stg_netsuite_expense_line
+    ) l ON l.stream = r.stream AND l.id = r.key
+    WHERE r.rule = 'no_fx_rate'
 ),
 counted AS (
     SELECT

@@ -6,7 +6,7 @@
 //! Added to the firm (USD per unit): CAD 2026-01 0.75, 2026-02 0.80, no CAD rate for 2026-03 in
 //! run 1 (0.85 in run 2); GBP has only 2026-01 in run 1 (2026-03 1.40 in run 2); EUR 2026-02 1.20,
 //! 2026-03 1.25 as before.
-//! - P7: T&M in CAD (workspace W7). E1 logs T70 (USD 100/h, 120 min), T71 (CAD 90/h, 60 min) in
+//! - P7: T&M in CAD (workspace W70). E1 logs T70 (USD 100/h, 120 min), T71 (CAD 90/h, 60 min) in
 //!   February, T72 (CAD, 60 min) and T73 (USD, 60 min) in March, T74 after as_of.
 //! - P8: fixed fee in EUR, budget 100 h, sold by Salesforce opportunity 006H for 11000.00 USD (won
 //!   2026-02-05) and its change order 006I for 1000.00 GBP (won 2026-03-05). E2 logs 5 x 600 min in
@@ -87,10 +87,11 @@ async fn a_missing_rate_is_null_or_a_reject_never_zero() {
             "2026-03-01|NULL|500.00|NULL|NULL",
         ]
     );
-    // One warning per currency-month that a figure needed.
+    // One warning per currency-month that a figure needed: March CAD (T72, P7's revenue in CAD),
+    // March GBP (006I) and, from the firm itself, February GBP (R07 and EX3 rejected).
     assert_eq!(
         rows(&lake, "SELECT key FROM _pslake.warnings WHERE rule = 'missing_fx_rate' AND _run_id = 'build-1'").await,
-        vec!["CAD:2026-03", "GBP:2026-03"]
+        vec!["CAD:2026-03", "GBP:2026-02", "GBP:2026-03"]
     );
 }
 
@@ -192,7 +193,9 @@ async fn the_rate_arriving_brings_everything_back() {
     assert!(
         rows(&lake, "SELECT key FROM _pslake.rejects WHERE _run_id = 'build-2' AND key IN ('T72', 'EX10')").await.is_empty()
     );
-    assert!(
-        rows(&lake, "SELECT key FROM _pslake.warnings WHERE rule = 'missing_fx_rate' AND _run_id = 'build-2'").await.is_empty()
+    // Only the firm's own February GBP gap (R07, EX3) is left.
+    assert_eq!(
+        rows(&lake, "SELECT key FROM _pslake.warnings WHERE rule = 'missing_fx_rate' AND _run_id = 'build-2'").await,
+        vec!["GBP:2026-02"]
     );
 }
