@@ -33,7 +33,13 @@ affected AS (
     FROM intermediate.int_time_entries_checked
     WHERE rule = 'no_fx_rate'
     UNION ALL
-    SELECT value, to_date(substr(message, length(message) - 6, 7) || '-01'), 'lines'
+    -- the month is the message's tail (`... in 2026-09`); parsed under CASE, because the outer
+    -- `month IS NOT NULL` is pushed into this WHERE, where AND evaluates every row of the batch
+    -- (an `unknown_project` message would not parse)
+    SELECT value,
+           CASE WHEN rule = 'no_fx_rate' AND message LIKE '% in ____-__'
+                THEN to_date(substr(message, length(message) - 6, 7) || '-01') END,
+           'lines'
     FROM quality.rejects_netsuite_lines
     WHERE rule = 'no_fx_rate' AND message NOT LIKE '%an unknown month'
 ),
