@@ -18,6 +18,7 @@
 //! Every planted record has a fixed id, independent of the seed and the scale; [`Planted`] lists
 //! them with what SPEC sections 4 and 5 say each run must do with them.
 
+mod crm;
 mod plant;
 
 use std::io::{BufRead, Write};
@@ -132,7 +133,6 @@ pub fn generate_messy(opts: &GenerateOptions) -> Result<MessySummary> {
         let changes = std::mem::take(&mut plan.runs[k]);
         let mut streams: Vec<(&'static str, &'static str)> =
             changes.iter().map(Change::stream).collect();
-        streams.dedup();
         streams.sort();
         streams.dedup();
         for (system, stream) in streams {
