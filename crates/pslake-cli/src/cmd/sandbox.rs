@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use pslake_sandbox::generate::{GenerateOptions, generate};
+use pslake_sandbox::generate::{GenerateOptions, generate, generate_messy};
 use pslake_sandbox::server::{DEFAULT_LISTEN, FAULTS_HELP, FaultSpec, Sandbox, SandboxConfig};
 
 use super::UsageError;
@@ -51,6 +51,11 @@ pub(crate) struct GenerateArgs {
     /// Leave out the deliberate bad rows that exercise the data-quality rules
     #[arg(long)]
     no_bad_rows: bool,
+    /// Plant the messy situations (no treasury file for the as_of month, cross-currency records,
+    /// lines on unknown or empty jobs, records dated after as_of) and write two later runs as
+    /// overlays OUT/run2 and OUT/run3 that change and delete records (see fixtures/messy/README.md)
+    #[arg(long)]
+    messy: bool,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {
@@ -88,10 +93,17 @@ pub(crate) async fn fixtures(command: FixturesCommand) -> anyhow::Result<ExitCod
                 seed: args.seed,
                 bad_rows: !args.no_bad_rows,
             };
-            let summary = tokio::task::spawn_blocking(move || generate(&opts))
-                .await
-                .context("the generator task panicked")?
-                .with_context(|| format!("generating fixtures into {}", args.out.display()))?;
+            let messy = args.messy;
+            let (summary, overlays) = tokio::task::spawn_blocking(move || {
+                if messy {
+                    generate_messy(&opts).map(|m| (m.base, m.overlays))
+                } else {
+                    generate(&opts).map(|s| (s, Vec::new()))
+                }
+            })
+            .await
+            .context("the generator task panicked")?
+            .with_context(|| format!("generating fixtures into {}", args.out.display()))?;
             let total: u64 = summary.files.iter().map(|(_, n)| n).sum();
             eprintln!(
                 "wrote {} files, {} records, into {}",
@@ -99,6 +111,13 @@ pub(crate) async fn fixtures(command: FixturesCommand) -> anyhow::Result<ExitCod
                 total,
                 args.out.display()
             );
+            for (dir, files) in overlays {
+                eprintln!(
+                    "wrote the overlay {} ({} files)",
+                    dir.display(),
+                    files.len()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

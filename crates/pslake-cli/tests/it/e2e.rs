@@ -7,7 +7,7 @@ use pslake_lake::{Lake, TableName};
 
 use crate::support::{CANONICAL, pslake, repo_root, run_demo, show};
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs_err::create_dir_all(to).expect("mkdir");
     for entry in fs_err::read_dir(from).expect("read_dir") {
         let entry = entry.expect("entry");
@@ -20,7 +20,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn count(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> i64 {
+pub(crate) fn count(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> i64 {
     let batches = rt
         .block_on(lake.query(sql))
         .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -15,13 +15,16 @@
 //!   [`GenerateSummary::deliberate`] (only written when [`GenerateOptions::bad_rows`] is set).
 //!
 //! [`write_edge_overlays`] derives the table-rule edge cases (`fixtures/edge/<case>/...`) from a
-//! generated directory.
+//! generated directory. [`generate_messy`] writes the firm plus the messy situations (missing FX
+//! month, cross-currency records, unknown jobs, records dated after `as_of`) and two later runs
+//! that change and delete records (`fixtures/messy/`).
 
 mod bad_rows;
 mod calendar;
 mod emit;
 mod finance;
 mod firm;
+mod messy;
 mod reference;
 mod timesheets;
 mod writer;
@@ -31,6 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::layout::{MANIFEST_FILE, Manifest};
 
 pub use bad_rows::{Deliberate, EdgeCase, write_edge_overlays};
+pub use messy::{MESSY_RUNS, MessySummary, Planted, UNKNOWN_JOB, fx_file, generate_messy};
 
 /// The result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -67,6 +71,9 @@ pub enum Error {
         /// The edge case.
         case: String,
     },
+    /// The messy set could not be planted (no record to hang a case on, or to change).
+    #[error("cannot write the messy fixture set: {0}")]
+    Messy(String),
 }
 
 /// Options of [`generate`].

@@ -35,6 +35,25 @@ impl JsonlWriter {
         })
     }
 
+    /// Opens the file of `stream` in fixture directory `dir` for appending (creating it if
+    /// missing); the count is of the records appended.
+    pub(crate) fn append(dir: &Path, system: &'static str, stream: &'static str) -> Result<Self> {
+        let path = StreamId { system, stream }.path_in(dir);
+        if let Some(parent) = path.parent() {
+            fs_err::create_dir_all(parent).map_err(|source| io(parent, source))?;
+        }
+        let file = fs_err::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|source| io(&path, source))?;
+        Ok(Self {
+            path,
+            out: BufWriter::with_capacity(1 << 16, file),
+            count: 0,
+        })
+    }
+
     /// Appends one record.
     pub(crate) fn write<T: Serialize>(&mut self, record: &T) -> Result<()> {
         serde_json::to_writer(&mut self.out, record).map_err(|source| Error::Json {

@@ -1,4 +1,5 @@
 //! Integration tests of the sandbox crate: one binary, a module per area.
 
 mod generate;
+mod generate_messy;
 mod server;
