@@ -47,7 +47,7 @@ R6  Time entry rules, in SPEC's order, on entries dated up to as_of: unknown_pro
     unknown, or its external_reference matches no ERP job), unknown_employee (user unknown, or
     its external_reference matches no Workday worker), hours_out_of_range (minutes/60 <= 0 or > 24,
     also when minutes are missing), outside_employment (before Hire_Date or after
-    Termination_Date), no_fx_rate; then over_24h_day: an employee-day whose *approved* hours among
+    Termination_Date), no_fx_rate; then over_24_hours_per_day: an employee-day whose *approved* hours among
     the entries that passed exceed 24 rejects every entry of that employee and day that passed,
     approved or submitted ("all that day's entries").
 R7  Which rates a source row needs (no_fx_rate). A row needs, in the month of its business date,
@@ -62,7 +62,7 @@ R8  Line rules, in this order: unknown_job (empty job, or a job id not in the ER
     that is not deleted; a story on a known workspace with no ERP project is not rejected (it just
     earns nothing).
 R9  Rule names: unparseable_value, unknown_project, unknown_employee, hours_out_of_range,
-    outside_employment, no_fx_rate, over_24h_day, unknown_job, unknown_workspace. The reject key
+    outside_employment, no_fx_rate, over_24_hours_per_day, unknown_job, unknown_workspace. The reject key
     is the record's primary key (Workday Holidays: "Country|Date").
 R10 Bookings event log. Per opportunity the log keeps its booked total (local currency). At each
     run, an opportunity that is won (SF IsWon, HubSpot hs_is_closed_won) and neither deleted
@@ -814,7 +814,7 @@ def build(st, log):
     entries = []
     for e in passed:
         if day_total[(e["eid"], e["date"])] > 24:
-            reject("kantata", "time_entries", e["id"], "over_24h_day")
+            reject("kantata", "time_entries", e["id"], "over_24_hours_per_day")
         else:
             entries.append(e)
     out["fct_time_entry"] = [{
