@@ -57,13 +57,16 @@ R7  Which rates a source row needs (no_fx_rate). A row needs, in the month of it
     (a time entry with no rate_in_cents, an employee with no cost rate); a zero amount does. A
     NULL currency on a row that needs one counts as a missing rate. Voided invoice lines are not
     converted into anything, so they need no rate (they are still checked for an unknown job).
-R8  Line rules, in this order: unknown_job (empty job, or a job id not in the ERP), then no_fx_rate.
+R8  Line rules, in this order: unknown_project (empty job, or a job id not in the ERP: a NetSuite job
+    is the ERP project), then no_fx_rate.
     Story rule: unknown_workspace (its workspace_id is not a Kantata workspace), for every story
     that is not deleted; a story on a known workspace with no ERP project is not rejected (it just
     earns nothing).
-R9  Rule names: unparseable_value, unknown_project, unknown_employee, hours_out_of_range,
-    outside_employment, no_fx_rate, over_24_hours_per_day, unknown_job, unknown_workspace. The reject key
-    is the record's primary key (Workday Holidays: "Country|Date").
+R9  Rule names (SPEC names the rules but gives no identifiers; these are the identifiers pslake's
+    `_pslake.rejects` uses for the same rules, taken from its output, never from its SQL):
+    unparseable_value, unknown_project (time entries and lines), unknown_employee,
+    hours_out_of_range, outside_employment, no_fx_rate, over_24_hours_per_day, unknown_workspace.
+    The reject key is the record's primary key (Workday Holidays: "Country|Date").
 R10 Bookings event log. Per opportunity the log keeps its booked total (local currency). At each
     run, an opportunity that is won (SF IsWon, HubSpot hs_is_closed_won) and neither deleted
     (IsDeleted) nor archived nor absent is "live won":
@@ -836,7 +839,7 @@ def build(st, log):
                 out["_waiting"][stream] += 1
                 continue
             if ln["job"] is None or ln["job"] not in projects:
-                reject("netsuite", stream, lid, "unknown_job")
+                reject("netsuite", stream, lid, "unknown_project")
                 continue
             voided = stream == "invoice_line" and ln["status"] == "V"
             if voided:
