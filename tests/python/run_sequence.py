@@ -50,6 +50,7 @@ def supports_reconcile(pslake):
 
 
 def run_sequence(pslake, base, keep=None, max_shown=40, out=sys.stdout):
+    """Run every state of `base` through pslake; print and return [(run, exit code, diffs or None)]."""
     work = keep or tempfile.mkdtemp(prefix="pslake-seq-")
     state, lake = os.path.join(work, "fixtures"), os.path.join(work, "lake")
     if os.path.exists(state):
@@ -64,29 +65,29 @@ def run_sequence(pslake, base, keep=None, max_shown=40, out=sys.stdout):
               "lake, so deletion-by-absence checks are SKIPPED (the reference keeps vanished records too); "
               "IsDeleted / archived deletions are still checked.", file=out)
     refs = reference_model.compute_runs(runs, reconcile=reconcile)
-    failures = 0
+    results = []
     for k, dirs in enumerate(runs, start=1):
         copy_state(dirs[-1], state)
         cmd = [pslake, "run", "--fixtures", state, "--lake", lake, "--project", REPO, "--quiet"]
         if reconcile:
             cmd.append("--reconcile")
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-        print(f"== run {k} ({os.path.relpath(dirs[-1], REPO) if dirs[-1].startswith(REPO) else dirs[-1]}): "
-              f"pslake exit {res.returncode}", file=out)
+        where = os.path.relpath(dirs[-1], REPO) if dirs[-1].startswith(REPO) else dirs[-1]
+        print(f"== run {k} ({where}): pslake exit {res.returncode}", file=out)
         if res.returncode != 0:
             print(res.stdout[-3000:] + res.stderr[-3000:], file=out)
-            failures += 1
+            results.append((k, res.returncode, None))
             continue
         diffs = lake_compare.compare(lake, refs[k - 1])
         n = sum(len(d) for d in diffs.values())
         print(lake_compare.format_diffs(diffs, max_shown) if n else "   lake matches the reference", file=out)
         print(f"   run {k}: {n} difference(s)", file=out)
-        failures += 1 if n else 0
+        results.append((k, 0, diffs))
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
         print(f"lake and fixture state kept in {work}", file=out)
-    return failures
+    return results
 
 
 def main():
@@ -96,9 +97,10 @@ def main():
     ap.add_argument("--keep", help="work in this directory and keep it")
     ap.add_argument("--max", type=int, default=40, help="differences shown per table")
     a = ap.parse_args()
-    failures = run_sequence(a.pslake, os.path.abspath(a.fixtures), a.keep and os.path.abspath(a.keep), a.max)
+    results = run_sequence(a.pslake, os.path.abspath(a.fixtures), a.keep and os.path.abspath(a.keep), a.max)
+    failed = [k for k, rc, diffs in results if rc != 0 or any(diffs.values())]
     sys.stdout.flush()
-    os._exit(1 if failures else 0)  # no interpreter teardown (delta-rs native threads; see conftest.py)
+    os._exit(1 if failed else 0)  # no interpreter teardown (delta-rs native threads; see conftest.py)
 
 
 if __name__ == "__main__":
