@@ -326,3 +326,78 @@ def test_dimensions(runs):
     em = by(runs[0]["dim_employee"], "employee_id")
     assert (em["100002"]["psa_user_id"], em["100002"]["hourly_cost"], em["100002"]["weekly_hours"]) == ("802", D("40.00"), D("35.0000"))
     assert em["C-1"]["worker_type"] == "Contingent Worker"
+
+
+# ---------------------------------------------------------------- tiny_firm_edges (one record per reading)
+
+EDGES = os.path.join(HERE, "tiny_firm_edges")
+
+
+@pytest.fixture(scope="module")
+def edges():
+    return rm.compute_runs(rm.overlay_runs(EDGES), reconcile=True)
+
+
+def rejects_of(res):
+    return {(r["system"], r["stream"], r["key"]): r["rule"] for r in res["rejects"]}
+
+
+def test_edges_rejects(edges):
+    r1, r2 = rejects_of(edges[0]), rejects_of(edges[1])
+    assert r1[("kantata", "time_entries", "5018")] == "over_24_hours_per_day"  # submitted, same employee-day
+    assert ("kantata", "time_entries", "5017") not in r1  # after as_of, unknown project: waits
+    assert edges[0]["_waiting"]["time_entries"] == 2  # 5009 and 5017
+    # the February rates a row needs: the project's (5020, 4005) or the employee's cost currency (5021)
+    for k in (("kantata", "time_entries", "5020"), ("kantata", "time_entries", "5021"), ("netsuite", "expense_line", "4005")):
+        assert r1[k] == "no_fx_rate" and k not in r2
+    assert r1[("netsuite", "invoice_line", "3007")] == "unknown_project"  # voided, unknown job
+    assert ("netsuite", "invoice_line", "3008") not in r1  # voided CHF: needs no rate
+    for res in edges:  # unparseable, still in the source: rejected every run
+        assert rejects_of(res)[("netsuite", "invoice_line", "3009")] == "unparseable_value"
+
+
+def test_edges_time_entries(edges):
+    t1, t2 = by(edges[0]["fct_time_entry"], "time_entry_id"), by(edges[1]["fct_time_entry"], "time_entry_id")
+    assert t1["5016"]["work_date"] == d(2025, 12, 15)  # before history_start: still a fact
+    assert (t1["5019"]["bill_rate"], t1["5019"]["bill_amount_usd"], t1["5019"]["cost_amount_usd"], t1["5019"]["currency"]) == (
+        None, None, D("50.00"), "CHF")  # no rate: nothing to convert but the cost (1 h x 50 USD)
+    assert "5020" not in t1 and t2["5020"]["bill_amount_usd"] == D("90.00")
+    rev = by(edges[1]["revenue"], "project_id", "month")
+    # 1 h x 90 USD on the EUR project in February: 90 x 1 / 1.20 = 75 EUR; 75 x 1.20 = 90 USD
+    assert (rev[("200004", d(2026, 2, 1))]["revenue_local"], rev[("200004", d(2026, 2, 1))]["revenue_usd"]) == (D("75.00"), D("90.00"))
+    bl = by(edges[0]["backlog"], "project_id", "snapshot_date")
+    # run 1: revenue to date of 200001 at Jan 31 = Dec 100 (5016) + Jan 1200 = 1300; 10000 - 1300
+    assert (bl[("200001", d(2026, 1, 31))]["revenue_to_date_usd"], bl[("200001", d(2026, 1, 31))]["backlog_usd"]) == (D("1300.00"), D("8700.00"))
+
+
+def test_edges_milestone_in_workspace_currency(edges):
+    rev = by(edges[0]["revenue"], "project_id", "month")
+    # story 7006: 1000.00 in workspace 305's EUR, project 200005 in USD: 1000 x 1.10 / 1
+    assert (rev[("200005", d(2026, 3, 1))]["revenue_local"], rev[("200005", d(2026, 3, 1))]["currency"]) == (D("1100.00"), "USD")
+
+
+def test_edges_capacity_plan(edges):
+    c = by(edges[0]["capacity_plan"], "practice", "week_start")
+    assert len(c) == 36  # Data, Cloud and NULL
+    assert c[(None, d(2026, 4, 6))]["hard_allocated_hours"] == D("10.0000")  # 600 min over Apr 6-10
+    assert c[("Data", d(2026, 4, 6))]["weighted_pipeline_hours"] == D("20.0000")  # 006P10 (no end date) adds nothing
+
+
+def test_edges_bookings(edges):
+    b1, b2 = by(edges[0]["bookings"], "booking_id"), by(edges[1]["bookings"], "booking_id")
+    assert b1["006P11:1"]["customer_id"] == "10004"  # linked by AccountId though the account is deleted
+    cu = by(edges[0]["dim_customer"], "customer_id")
+    assert (cu["10004"]["crm_account_id"], cu["10004"]["country"]) == (None, None)
+    assert b1["006P12:1"]["project_id"] == "200006"  # parent 006ZZ is no opportunity: the job linking 006ZZ
+    assert (b1["006P13:1"]["event_type"], b1["006P13:1"]["amount_local"]) == ("won", D("0.00"))
+    assert "006O9:1" not in b2  # won, closes 2026-04-10 > as_of
+    assert (b2["006O9:2"]["event_type"], b2["006O9:2"]["booking_date"], b2["006O9:2"]["amount_local"]) == (
+        "amount_change", d(2026, 3, 16), D("500.00"))  # 7500 - 7000
+    ev = lambda k: (b2[k]["event_type"], b2[k]["booking_date"], b2[k]["amount_local"], b2[k]["currency"], b2[k]["amount_usd"])  # noqa: E731
+    assert ev("006O3:2") == ("debook", d(2026, 3, 17), D("-2000.00"), "USD", D("-2000.00"))
+    assert ev("006O3:3") == ("won", d(2026, 3, 5), D("2000.00"), "EUR", D("2200.00"))  # 2000 x 1.10
+    bl = by(edges[1]["backlog"], "project_id", "snapshot_date")
+    # 200001 at Mar 31: 10000 + 2000 (amount change) + 2000 EUR x 1.10 = 14200 USD;
+    # revenue to date 100 (Dec, 5016) + 800 (Jan, 5001) + 100 (Feb, 5021 once the GBP rate is there)
+    # + 500 (Mar, 5006; 5019 has no rate) = 1500; backlog 14200 - 1500
+    assert (bl[("200001", d(2026, 3, 31))]["contract_usd"], bl[("200001", d(2026, 3, 31))]["backlog_usd"]) == (D("14200.00"), D("12700.00"))
