@@ -138,6 +138,17 @@ R21 Deleted records leave every table: Salesforce IsDeleted, HubSpot archived, K
     snapshots either way; treasury files are loaded once each (a file's first version stays).
 R22 bill_amount_usd = hours x bill_rate x rate(entry currency) whatever the billable flag;
     cost_amount_usd = hours x hourly cost of the work date's version x rate(cost currency).
+R23 SPEC 4b. dim_employee_history: one row per version (R18), valid_to = the next version's
+    valid_from. project_setup: one row per live won new-business opportunity whose close date is
+    on or before as_of; practice is the opportunity's; project is the job linking its id (R12);
+    each step date counts only once reached (on or before as_of): job datecreated, the earliest
+    start of a hard allocation on any of the project's workspaces, the earliest conformed
+    approved time entry. billing: the revenue/margin rows (R16); revenue and non-voided invoices
+    to date (all months, before history_start too) in the project currency, each invoice line
+    converted at its month's rates, then both at the row month's rate; wip_days is computed in
+    the project currency and published as a ratio (6 places); unknown revenue makes the row's
+    revenue figures NULL. forecast_accuracy is not computed: it needs OpportunityHistory /
+    propertiesWithHistory, which the fixtures do not carry.
 """
 
 import csv
@@ -148,6 +159,8 @@ import re
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+
+TABLES_4B = ["dim_employee_history", "project_setup", "billing"]  # SPEC 4b (forecast_accuracy: see R23)
 
 TABLES = [
     "dim_customer",
@@ -175,6 +188,9 @@ KEYS = {
     "capacity_plan": ["practice", "week_start"],
     "margin": ["project_id", "month"],
     "rejects": ["system", "stream", "key"],
+    "dim_employee_history": ["employee_id", "valid_from"],
+    "project_setup": ["opportunity_id"],
+    "billing": ["project_id", "month"],
 }
 
 PROJECT_STATUS = {"1": "completed", "2": "active", "3": "cancelled", "4": "pending", "5": "planned", "6": "on_hold"}
@@ -413,7 +429,7 @@ STREAMS = {
         "status": ("entitystatus", S), "billing": ("jobbillingtype", S), "start": ("startdate", NSD),
         "end": ("projectedenddate", NSD), "currency": ("currency", S), "opp": ("custentity_crm_opportunity_id", S),
         "budget": ("custentity_budget_hours", N), "practice": ("custentity_practice", S),
-        "lastmodifieddate": ("lastmodifieddate", NSD)}),
+        "datecreated": ("datecreated", NSD), "lastmodifieddate": ("lastmodifieddate", NSD)}),
     ("netsuite", "invoice_line"): ("netsuite/invoice_line.jsonl", ["id"], {
         "id": ("id", S), "trandate": ("trandate", NSD), "status": ("status", S), "job": ("job", S),
         "amount": ("foreignamount", N), "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
@@ -850,7 +866,8 @@ def build(st, log):
             if d is None or any(st.rate(c, d) is None for c in needs):
                 reject("netsuite", stream, lid, "no_fx_rate")
                 continue
-            lines[stream].append({"pid": ln["job"], "month": month_start(d), "usd": mul(ln["amount"], st.rate(cur, d)) or Fraction(0)})
+            lines[stream].append({"pid": ln["job"], "month": month_start(d), "usd": mul(ln["amount"], st.rate(cur, d)) or Fraction(0),
+                                  "local": st.convert(ln["amount"], cur, p["currency"], d) or Fraction(0)})
 
     # ---- stories (R8, R15)
     stories = []
@@ -1173,6 +1190,74 @@ def build(st, log):
                 "weighted_pipeline_hours": hours_cell(pipe), "unallocated_hours": hours_cell(cap - hard),
                 "demand_gap_hours": hours_cell(hard + soft + pipe - cap)})
     out["capacity_plan"] = cap_rows
+
+    # ---- SPEC 4b: dim_employee_history (R23)
+    hist_rows = []
+    for eid in sorted(workers):
+        vs = versions[eid]
+        for i, v in enumerate(vs):
+            nxt = vs[i + 1]["from"] if i + 1 < len(vs) else None
+            hist_rows.append({
+                "employee_id": eid, "valid_from": v["from"], "valid_to": nxt, "practice": v["practice"],
+                "job_profile": (hist[eid][i]["job_profile"] if hist.get(eid) else workers[eid]["job_profile"]),
+                "weekly_hours": hours_cell(v["weekly"]), "hourly_cost": money(v["cost"]),
+                "cost_currency": v["cost_currency"], "is_current": nxt is None})
+    out["dim_employee_history"] = hist_rows
+
+    # ---- SPEC 4b: project_setup (R23)
+    first_time = {}
+    for e in approved:
+        if e["pid"] not in first_time or e["date"] < first_time[e["pid"]]:
+            first_time[e["pid"]] = e["date"]
+    first_hard = {}
+    for a in st.recs[("kantata", "allocations")].values():
+        pid = project_of_ws.get(a["workspace_id"])
+        if pid is None or a["soft"] or a["start"] is None or a["start"] > as_of:
+            continue
+        if pid not in first_hard or a["start"] < first_hard[pid]:
+            first_hard[pid] = a["start"]
+    setup = []
+    for oid, o in sorted(_opps(st).items()):
+        if o["deleted"] or not o["won"] or o["type"] != "new_business" or o["close_date"] is None or o["close_date"] > as_of:
+            continue
+        pid = project_by_opp.get(oid)
+        created = jobs[pid]["datecreated"] if pid is not None else None
+        if created is not None and created > as_of:
+            created = None
+        fh, ft = first_hard.get(pid), first_time.get(pid)
+        dd = lambda x: (x - o["close_date"]).days if x is not None else None  # noqa: E731
+        setup.append({
+            "opportunity_id": oid, "project_id": pid, "practice": o["practice"], "won_date": o["close_date"],
+            "project_created_date": created, "first_hard_allocation_date": fh, "first_approved_time_date": ft,
+            "days_to_project": dd(created), "days_to_staffed": dd(fh), "days_to_first_time": dd(ft)})
+    out["project_setup"] = setup
+
+    # ---- SPEC 4b: billing (R23)
+    inv_local = defaultdict(Fraction)
+    for ln in lines["invoice_line"]:
+        inv_local[(ln["pid"], ln["month"])] += ln["local"]
+    billing = []
+    for pid, m in sorted(activity):
+        p = projects[pid]
+        rate = st.rate(p["currency"], m)
+        rtd = Fraction(0)
+        for (q, mm), v in rev_local.items():
+            if q == pid and mm <= m:
+                rtd = add(rtd, v)
+        itd = sum((v for (q, mm), v in inv_local.items() if q == pid and mm <= m), Fraction(0))
+        unbilled = None if rtd is None else max(Fraction(0), rtd - itd)
+        overbilled = None if rtd is None else max(Fraction(0), itd - rtd)
+        rev3, ndays = Fraction(0), 0
+        for i in range(3):
+            mm = add_months(m, -i)
+            rev3 = add(rev3, rev_local.get((pid, mm), Fraction(0)))
+            ndays += month_end(mm).day
+        wip = None if rev3 is None or rev3 == 0 or unbilled is None else _round(unbilled / (rev3 / ndays), 6)
+        billing.append({
+            "project_id": pid, "month": m, "revenue_to_date_usd": money(mul(rtd, rate)),
+            "invoiced_to_date_usd": money(mul(itd, rate)), "unbilled_usd": money(mul(unbilled, rate)),
+            "overbilled_usd": money(mul(overbilled, rate)), "wip_days": wip})
+    out["billing"] = billing
 
     out["rejects"] = sorted(({k: r[k] for k in ("system", "stream", "key", "rule")} for r in rejects),
                             key=lambda r: (r["system"], r["stream"], r["key"]))

@@ -101,9 +101,11 @@ def reference():
     return _REF[fixtures]
 
 
-@pytest.mark.parametrize("table", reference_model.TABLES + ["rejects"])
+@pytest.mark.parametrize("table", reference_model.TABLES + ["rejects"] + reference_model.TABLES_4B)
 def test_lake_matches_reference(table):
     path = lake()
+    if table in reference_model.TABLES_4B and not lake_compare.has_table(path, table):
+        pytest.skip(f"canonical.{table} (SPEC 4b) is not in the lake: pslake does not build it yet")
     diffs = lake_compare.compare(path, reference(), [table])
     if diffs[table]:
         pytest.fail(lake_compare.format_diffs(diffs, 60), pytrace=False)

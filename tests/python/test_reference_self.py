@@ -401,3 +401,46 @@ def test_edges_bookings(edges):
     # revenue to date 100 (Dec, 5016) + 800 (Jan, 5001) + 100 (Feb, 5021 once the GBP rate is there)
     # + 500 (Mar, 5006; 5019 has no rate) = 1500; backlog 14200 - 1500
     assert (bl[("200001", d(2026, 3, 31))]["contract_usd"], bl[("200001", d(2026, 3, 31))]["backlog_usd"]) == (D("14200.00"), D("12700.00"))
+
+
+# ---------------------------------------------------------------- SPEC 4b tables (R23)
+
+
+def test_dim_employee_history(runs):
+    h = by(runs[0]["dim_employee_history"], "employee_id", "valid_from")
+    # no Worker_History: one version per worker from Hire_Date, current
+    assert set(h) == {("100001", d(2020, 1, 1)), ("100002", d(2026, 2, 2)), ("C-1", d(2025, 1, 1))}
+    r = h[("100002", d(2026, 2, 2))]
+    assert (r["valid_to"], r["is_current"], r["weekly_hours"], r["hourly_cost"], r["cost_currency"]) == (None, True, D("35.0000"), D("40.00"), "GBP")
+
+
+def test_project_setup(runs):
+    s1, s2 = by(runs[0]["project_setup"], "opportunity_id"), by(runs[1]["project_setup"], "opportunity_id")
+    # won new business closing by as_of: 006O9 closes after it, 006O3 is a change order
+    assert set(s1) == {"006O1", "006O2", "006O4", "006O6", "006O7", "006O8", "9001"}
+    assert set(s2) == {"006O1", "006O2", "006O4", "9001"}  # 006O6 reopened, 006O7 gone, 006O8 deleted
+    o1 = s1["006O1"]
+    # first approved time 2026-01-05 is 5 days before the win; hard allocations start after as_of
+    assert (o1["project_id"], o1["first_approved_time_date"], o1["days_to_first_time"], o1["first_hard_allocation_date"],
+            o1["days_to_staffed"], o1["project_created_date"]) == ("200001", d(2026, 1, 5), -5, None, None, None)
+    # 200002: run 1 its first approved time is 5005 on 2026-03-10 (23 days after 2026-02-15);
+    # run 2 5004 (2026-02-10) conforms: -5
+    assert s1["006O2"]["days_to_first_time"] == 23 and s2["006O2"]["days_to_first_time"] == -5
+
+
+def test_billing(runs):
+    b = by(runs[1]["billing"], "project_id", "month")
+    assert set(b) == {(r["project_id"], r["month"]) for r in runs[1]["revenue"]}
+    cells = lambda k: tuple(b[k][c] for c in ("revenue_to_date_usd", "invoiced_to_date_usd", "unbilled_usd", "overbilled_usd", "wip_days"))  # noqa: E731
+    # 800 revenue, 1000 invoiced: overbilled 200; wip 0 / (800 / 92 days) = 0
+    assert cells(("200001", d(2026, 1, 1))) == (D("800.00"), D("1000.00"), D("0.00"), D("200.00"), D("0.000000"))
+    # 1300 vs 1000 (3005 voided, 3006 after as_of): unbilled 300; Jan+Feb+Mar revenue 1300 over 90 days:
+    # 300 / (1300 / 90) = 20.7692307..
+    assert cells(("200001", d(2026, 3, 1))) == (D("1300.00"), D("1000.00"), D("300.00"), D("0.00"), D("20.769231"))
+    # GBP: 6000 to date x 1.30 = 7800; invoice 500 x 1.30 = 650; unbilled 5500 GBP -> 7150;
+    # wip 5500 / (6000 / 90) = 82.5
+    assert cells(("200002", d(2026, 3, 1))) == (D("7800.00"), D("650.00"), D("7150.00"), D("0.00"), D("82.500000"))
+    b1 = by(runs[0]["billing"], "project_id", "month")
+    # run 1, no February EUR rate: USD figures NULL, wip_days (project currency) still 2500 / (2500 / 90)
+    assert cells(("200003", d(2026, 2, 1)))[4] == D("90.000000")
+    assert tuple(b1[("200003", d(2026, 2, 1))][c] for c in ("revenue_to_date_usd", "unbilled_usd", "wip_days")) == (None, None, D("90.000000"))
