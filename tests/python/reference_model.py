@@ -956,22 +956,27 @@ def build(st, log):
         for bd, _ in evs:
             event_months[pid].add(month_start(bd))
 
+    tm_by_p, hours_by_p, stories_by_ws = defaultdict(list), defaultdict(list), defaultdict(list)
+    for (q, m), v in tm_local.items():
+        tm_by_p[q].append((m, v))
+    for (q, m), v in all_hours.items():
+        hours_by_p[q].append((m, v))
+    for s_ in stories:
+        stories_by_ws[s_["workspace_id"]].append(s_)
     rev_local = {}  # (pid, month) -> Fraction or None, every month the model computes
     as_of_month = month_start(as_of)
     for pid, p in projects.items():
         bt = p["billing_type"]
         if bt == "time_and_materials":
-            for (q, m), v in tm_local.items():
-                if q == pid:
-                    rev_local[(pid, m)] = v
+            for m, v in tm_by_p[pid]:
+                rev_local[(pid, m)] = v
         elif bt == "fixed_fee":
             budget = p["budget_hours"]
             if not budget:
                 out["_table_rules"].append(f"fixed-fee project {pid} without budget hours")
             hrs_m = defaultdict(Fraction)
-            for (q, m), v in all_hours.items():
-                if q == pid:
-                    hrs_m[m] += v
+            for m, v in hours_by_p[pid]:
+                hrs_m[m] += v
             starts = list(hrs_m) + [month_start(bd) for bd, _ in events_of[pid]]
             if not starts:
                 continue
@@ -994,9 +999,8 @@ def build(st, log):
                 rev_local[(pid, m)] = v
                 m = add_months(m, 1)
         elif bt == "milestone":
-            wss = set(ws_by_code.get(p["project_code"], []))
-            for s_ in stories:
-                if s_["workspace_id"] not in wss or s_["story_type"] != "milestone" or s_["state"] != "accepted":
+            for s_ in (x for w in ws_by_code.get(p["project_code"], []) for x in stories_by_ws[w]):
+                if s_["story_type"] != "milestone" or s_["state"] != "accepted":
                     continue
                 acc = s_["accepted_date"]
                 if acc is None:
@@ -1063,14 +1067,17 @@ def build(st, log):
         m = add_months(m, 1)
     snapshots.append(as_of)
     backlog = []
+    rev_of = defaultdict(list)
+    for (q, m), v in rev_local.items():
+        rev_of[q].append((m, v))
     for pid in sorted(projects):
         p = projects[pid]
         starts = [bd for bd, _ in events_of[pid]]
-        starts += [m for (q, m), v in rev_local.items() if q == pid and m <= as_of_month and (v is None or v != 0)]
+        starts += [m for m, v in rev_of[pid] if m <= as_of_month and (v is None or v != 0)]
         if not starts:
             continue
         first = min(starts)
-        rev_months = sorted((m, v) for (q, m), v in rev_local.items() if q == pid)
+        rev_months = sorted(rev_of[pid], key=lambda x: x[0])
         for snap in snapshots:
             if snap < first:
                 continue
@@ -1237,14 +1244,19 @@ def build(st, log):
     for ln in lines["invoice_line"]:
         inv_local[(ln["pid"], ln["month"])] += ln["local"]
     billing = []
+    rev_by_p, inv_by_p = defaultdict(list), defaultdict(list)
+    for (q, mm), v in rev_local.items():
+        rev_by_p[q].append((mm, v))
+    for (q, mm), v in inv_local.items():
+        inv_by_p[q].append((mm, v))
     for pid, m in sorted(activity):
         p = projects[pid]
         rate = st.rate(p["currency"], m)
         rtd = Fraction(0)
-        for (q, mm), v in rev_local.items():
-            if q == pid and mm <= m:
+        for mm, v in rev_by_p[pid]:
+            if mm <= m:
                 rtd = add(rtd, v)
-        itd = sum((v for (q, mm), v in inv_local.items() if q == pid and mm <= m), Fraction(0))
+        itd = sum((v for mm, v in inv_by_p[pid] if mm <= m), Fraction(0))
         unbilled = None if rtd is None else max(Fraction(0), rtd - itd)
         overbilled = None if rtd is None else max(Fraction(0), itd - rtd)
         rev3, ndays = Fraction(0), 0
