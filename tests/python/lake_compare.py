@@ -8,7 +8,8 @@ reference's rows by the table's natural key (reference_model.KEYS); `_pslake.rej
 (system, stream, key) over the rows of the lake's latest run, and its `rule` compared.
 
 Equality: strings, booleans, dates exactly; DECIMAL cells as numbers, exactly (to the cent);
-DOUBLE cells (hours, ratios) against the reference's rounded decimal: equal when the double is the
+column types: money DECIMAL(18,2), ratios DOUBLE, dates DATE, strings (SPEC 4; hours have no SPEC
+type and are not checked); DOUBLE cells (hours, ratios) against the reference's rounded decimal: equal when the double is the
 nearest double to it, give or take a few ulps (1e-12 relative), so a value that was not rounded
 the way SPEC says (4 places for hours, 6 for ratios) shows as a difference.
 
@@ -34,6 +35,9 @@ def _path(lake):
     return lake[len("file://"):] if lake.startswith("file://") else lake
 
 
+_TYPES = {}
+
+
 def read_rows(lake, table):
     """Rows of `schema.name` (default schema canonical) as dicts; None when the table is absent."""
     from deltalake import DeltaTable
@@ -42,7 +46,44 @@ def read_rows(lake, table):
     path = os.path.join(_path(lake), schema, name)
     if not os.path.isdir(os.path.join(path, "_delta_log")):
         return None
-    return DeltaTable(path).to_pyarrow_table().to_pylist()
+    t = DeltaTable(path).to_pyarrow_table()
+    _TYPES[(lake, table)] = {f.name: str(f.type) for f in t.schema}
+    return t.to_pylist()
+
+
+def read_schema(lake, table):
+    """{column: arrow type} of a lake table (as read by the last read_rows)."""
+    if (lake, table) not in _TYPES:
+        read_rows(lake, table)
+    return _TYPES.get((lake, table), {})
+
+
+def expected_type(values):
+    """The SPEC type of a reference column from its values: money DECIMAL(18,2), ratios DOUBLE,
+    dates DATE, ids and codes strings; hours (4 places) have no SPEC type and are not checked."""
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, decimal.Decimal):
+            return {-2: "decimal128(18, 2)", -6: "double"}.get(v.as_tuple().exponent)
+        if isinstance(v, datetime.date):
+            return "date32[day]"
+        if isinstance(v, str):
+            return "string"
+        return None
+    return None
+
+
+def compare_types(table, lake_types, ref_rows):
+    diffs = []
+    for c in (list(ref_rows[0]) if ref_rows else []):
+        want = expected_type(r[c] for r in ref_rows)
+        got = lake_types.get(c)
+        if want and got and got != want and not (want == "string" and got == "large_string"):
+            diffs.append(Diff(table, "<type>", c, got, want))
+    return diffs
 
 
 def latest_run_id(lake):
@@ -154,6 +195,8 @@ def compare(lake, ref, tables=None):
         key = reference_model.KEYS[t]
         lake_rows = lake_rejects(lake) if t == "rejects" else read_rows(lake, t)
         out[t] = compare_rows(t, lake_rows, ref[t], key)
+        if t != "rejects" and lake_rows is not None:
+            out[t] += compare_types(t, read_schema(lake, t), ref[t])
     return out
 
 
