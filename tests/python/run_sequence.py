@@ -49,7 +49,7 @@ def supports_reconcile(pslake):
     return "--reconcile" in out.stdout
 
 
-def run_sequence(pslake, base, keep=None, max_shown=40, out=sys.stdout):
+def run_sequence(pslake, base, keep=None, max_shown=40, out=sys.stdout, project=REPO):
     """Run every state of `base` through pslake; print and return [(run, exit code, diffs or None)]."""
     work = keep or tempfile.mkdtemp(prefix="pslake-seq-")
     state, lake = os.path.join(work, "fixtures"), os.path.join(work, "lake")
@@ -68,10 +68,10 @@ def run_sequence(pslake, base, keep=None, max_shown=40, out=sys.stdout):
     results = []
     for k, dirs in enumerate(runs, start=1):
         copy_state(dirs[-1], state)
-        cmd = [pslake, "run", "--fixtures", state, "--lake", lake, "--project", REPO, "--quiet"]
+        cmd = [pslake, "run", "--fixtures", state, "--lake", lake, "--project", project, "--quiet"]
         if reconcile:
             cmd.append("--reconcile")
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=project)
         where = os.path.relpath(dirs[-1], REPO) if dirs[-1].startswith(REPO) else dirs[-1]
         print(f"== run {k} ({where}): pslake exit {res.returncode}", file=out)
         if res.returncode != 0:
@@ -98,8 +98,10 @@ def main():
     ap.add_argument("--fixtures", required=True, help="base fixture dir (run 1) holding run2/, run3/ overlays")
     ap.add_argument("--keep", help="work in this directory and keep it")
     ap.add_argument("--max", type=int, default=40, help="differences shown per table")
+    ap.add_argument("--project", default=REPO, help="project root whose pipelines/, sql/, models/ pslake runs (default: this repo)")
     a = ap.parse_args()
-    results = run_sequence(a.pslake, os.path.abspath(a.fixtures), a.keep and os.path.abspath(a.keep), a.max)
+    results = run_sequence(a.pslake, os.path.abspath(a.fixtures), a.keep and os.path.abspath(a.keep), a.max,
+                           project=os.path.abspath(a.project))
     failed = [k for k, rc, diffs in results if rc != 0 or any(diffs.values())]
     sys.stdout.flush()
     os._exit(1 if failed else 0)  # no interpreter teardown (delta-rs native threads; see conftest.py)

@@ -6,7 +6,8 @@
 2. Sequences of runs (run_sequence.py): the hand-made tests/python/tiny_firm and tiny_firm_edges
    (three runs each) and, when
    it exists, fixtures/messy with its runK overlays; pslake runs on each state and the lake is
-   compared after each run. Needs the pslake binary (PSLAKE_BIN, else $CARGO_TARGET_DIR/debug/pslake,
+   compared after each run (PSLAKE_TEST_MESSY names another messy tree; PSLAKE_TEST_PROJECT
+   another project root for pipelines/, sql/, models/). Needs the pslake binary (PSLAKE_BIN, else $CARGO_TARGET_DIR/debug/pslake,
    else /var/tmp/pslake-target/debug/pslake); skips without it. PSLAKE_TEST_SEQUENCES=0 skips them.
 
 A failure prints every difference as `table key column: lake X | reference Y` (lake_compare.py).
@@ -65,6 +66,7 @@ KNOWN = [
     ("tiny_firm_edges", {1}, "backlog", {("200004", dt.date(2026, 2, 28)), ("200004", dt.date(2026, 3, 31))}, None, FX_PROJECT),
     ("tiny_firm_edges", {1}, "utilization", {("100001", dt.date(2026, 2, 2))}, None, FX_PROJECT),
     ("tiny_firm_edges", {2, 3}, "rejects", {("netsuite", "invoice_line", "3009")}, None, CURRENT_REJECTS),
+    ("messy", {2, 3}, "rejects", {("kantata", "time_entries", "599000011"), ("netsuite", "invoice_line", "3999001")}, None, CURRENT_REJECTS),
     ("tiny_firm_edges", None, "revenue", {("200005", dt.date(2026, 3, 1))}, None, WS_CURRENCY),
     ("tiny_firm_edges", None, "margin", {("200005", dt.date(2026, 3, 1))}, None, WS_CURRENCY),
     ("tiny_firm_edges", None, "backlog", {("200005", dt.date(2026, 3, 31))}, None, WS_CURRENCY),
@@ -126,8 +128,9 @@ def pslake_bin():
 SEQUENCES = {
     "tiny_firm": os.path.join(HERE, "tiny_firm"),
     "tiny_firm_edges": os.path.join(HERE, "tiny_firm_edges"),
-    "messy": os.path.join(REPO, "fixtures", "messy"),
+    "messy": os.environ.get("PSLAKE_TEST_MESSY") or os.path.join(REPO, "fixtures", "messy"),
 }
+PROJECT = os.environ.get("PSLAKE_TEST_PROJECT") or REPO  # whose pipelines/, sql/, models/ pslake runs
 _SEQ = {}
 
 
@@ -150,7 +153,7 @@ def sequence(name):
 def lake_compare_sequence(binary, base, buf):
     import run_sequence
 
-    return run_sequence.run_sequence(binary, base, out=buf)
+    return run_sequence.run_sequence(binary, base, out=buf, project=PROJECT)
 
 
 def runs_of(name):
