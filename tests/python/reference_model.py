@@ -1,23 +1,166 @@
-"""Independent reference implementation of the canonical tables of SPEC section 4.
+"""Independent reference implementation of pslake's canonical tables and rejects, from SPEC alone.
 
-Computed straight from a fixture directory in the SPEC section 6 layout (JSON lines per stream in
-the vendors' wire formats, treasury CSVs, manifest.json) with the Python standard library only.
-Money is exact (fractions.Fraction) and rounded half-up to cents once, in the published cell
-(returned as decimal.Decimal with two places); hours and ratios are floats computed from exact values.
+Computed straight from fixture directories in the SPEC section 6 layout (JSON lines per stream in
+the vendors' wire formats as documented in fixtures/README.md, treasury CSVs, manifest.json) with
+the Python standard library only. Nothing here was derived from pslake's SQL (sql/, models/,
+crates/pslake-transform were not read); where SPEC is silent the reading chosen is listed below.
 
-    compute(fixtures_dir) -> {table_name: [row dict, ...]}
+    compute(fixtures_dir)                      -> {table: [row, ...], "rejects": [...], ...}
+    compute_runs([run1_dirs, run2_dirs, ...])  -> [result after run 1, result after run 2, ...]
+    overlay_runs(base_dir)                     -> [[base], [base, base/run2], [base, base/run2, base/run3]]
 
-Where the SPEC can be read two ways this module follows the reading pslake's SQL takes; each such
-place is marked "AMBIGUOUS" with both readings.
+Each element of compute_runs' argument is one fixture *state*: a list of directories, later ones
+overlaid on earlier ones (a stream file present in a later directory replaces the earlier one, as
+`cp -r runK/* state/` does). A record present in run k and absent from run k+1's state was deleted
+in its source. Bookings are an event log carried from run to run.
+
+Numbers: every intermediate value is an exact fractions.Fraction (Decimal cannot divide exactly,
+and FX conversion divides); each published cell is rounded once, half-up (half away from zero), to
+a decimal.Decimal: money 2 places, hours 4 places, ratios 6 places (SPEC 4, "Exact rules").
+
+Readings (where SPEC is silent or can be read two ways; chosen without looking at the SQL)
+--------------------------------------------------------------------------------------------
+R1  Wire format. The committed fixtures' streams are read as fixtures/README.md documents them
+    (netsuite invoice_line / expense_line carry `job`, an ISO `currency` and the amount with its
+    natural sign, `status` V = voided; kantata allocations carry workspace_id / user_id / soft).
+    An invoice_line's `foreignamount` is the invoiced amount as written (it is already a line of an
+    invoice, positive); SPEC 2's negation applies to NetSuite `transactionline`, which these
+    fixtures do not use. If a `netsuite/currency.jsonl` exists, currency ids are resolved through
+    `symbol`.
+R2  Landing. A value that does not parse in its declared type (docs/raw_tables.md: dates, integers,
+    decimals, doubles, booleans, timestamps) rejects the whole record at landing with rule
+    `unparseable_value`; empty strings and nulls are NULL, not unparseable. A record rejected at
+    landing leaves the version landed before it (if any) in force: it is not a deletion.
+R3  Current rejects. `_pslake.rejects` of the latest run holds every record that fails a rule in
+    the source as it stands after that run, landing rejects included (a bad record that is still
+    in the source is still rejected, whether or not an incremental extract re-read it).
+R4  as_of first. Rows dated after as_of (time entries by date_performed, invoice and expense lines
+    by trandate, accepted milestones by the date written in accepted_at) are set aside before any
+    row rule: neither published nor rejected, whatever else is wrong with them. Landing rejects
+    (R2) come before this, because an unparseable date cannot be compared with as_of.
+R5  history_start bounds the periodic series (revenue and margin months, backlog snapshots,
+    utilization weeks), not the facts: fct_time_entry holds conformed entries dated up to as_of
+    even before history_start, and bookings every event dated up to as_of (backlog's contract
+    needs them). Percent complete and revenue to date count hours and revenue before
+    history_start.
+R6  Time entry rules, in SPEC's order, on entries dated up to as_of: unknown_project (workspace
+    unknown, or its external_reference matches no ERP job), unknown_employee (user unknown, or
+    its external_reference matches no Workday worker), hours_out_of_range (minutes/60 <= 0 or > 24,
+    also when minutes are missing), outside_employment (before Hire_Date or after
+    Termination_Date), no_fx_rate; then over_24_hours_per_day: an employee-day whose *approved* hours among
+    the entries that passed exceed 24 rejects every entry of that employee and day that passed,
+    approved or submitted ("all that day's entries").
+R7  Which rates a source row needs (no_fx_rate). A row needs, in the month of its business date,
+    the rate of its own currency and, when its currency differs from its project's, the rate of the
+    project currency (SPEC converts it to the project currency through USD). A time entry also
+    needs the rate of its employee's cost currency (cost_amount_usd). A NULL amount needs no rate
+    (a time entry with no rate_in_cents, an employee with no cost rate); a zero amount does. A
+    NULL currency on a row that needs one counts as a missing rate. Voided invoice lines are not
+    converted into anything, so they need no rate (they are still checked for an unknown job).
+R8  Line rules, in this order: unknown_project (empty job, or a job id not in the ERP: a NetSuite job
+    is the ERP project), then no_fx_rate.
+    Story rule: unknown_workspace (its workspace_id is not a Kantata workspace), for every story
+    that is not deleted; a story on a known workspace with no ERP project is not rejected (it just
+    earns nothing).
+R9  Rule names (SPEC names the rules but gives no identifiers; these are the identifiers pslake's
+    `_pslake.rejects` uses for the same rules, taken from its output, never from its SQL):
+    unparseable_value, unknown_project (time entries and lines), unknown_employee,
+    hours_out_of_range, outside_employment, no_fx_rate, over_24_hours_per_day, unknown_workspace.
+    The reject key is the record's primary key (Workday Holidays: "Country|Date").
+R10 Bookings event log. Per opportunity the log keeps its booked total (local currency). At each
+    run, an opportunity that is won (SF IsWon, HubSpot hs_is_closed_won) and neither deleted
+    (IsDeleted) nor archived nor absent is "live won":
+      - live won and not booked -> `won` for its amount, dated its close date. This covers the first
+        sighting and a re-won deal after a debook ("first seen won" = first seen won since it was
+        last not won);
+      - live won, booked, amount differs from the booked total -> `amount_change` of the difference;
+      - booked and not live won (reopened, lost, deleted, archived, or gone from the source) ->
+        `debook` of minus the booked total.
+    "The day of the change" is the record's own modification date as delivered (Salesforce
+    SystemModstamp, HubSpot hs_lastmodifieddate; for an archived deal archivedAt, else updatedAt;
+    all as UTC dates); for a record gone from the source (found by reconciliation) it is the
+    run's as_of. An event's type, date, local amount and currency are fixed when recorded;
+    a won opportunity whose currency changes is debooked in the old currency and booked `won`
+    again in the new one. A NULL amount on a won opportunity books 0.
+R11 Bookings attributes are re-derived at every run from the latest version of the opportunity
+    seen (for a deleted or vanished one, its last version): booking_type, billing_type, practice,
+    customer_id; project_id from the ERP jobs as they are now ("null until the ERP project
+    exists"); amount_usd = amount_local x the rate of its currency in the booking_date's month, at
+    the rates known now (NULL while missing). Change orders follow parents through every
+    opportunity ever seen; a parent that is not a known opportunity is looked up directly as a
+    job's custentity_crm_opportunity_id. booking_id = "<opportunity_id>:<n>", n = 1, 2, ... in
+    recording order. Events dated after as_of stay in the log but are not published.
+R12 Links. An ERP customer/job linked to several records takes the lowest id (string order):
+    a Salesforce account linked from several ERP customers -> lowest customer id; an opportunity
+    linked from several jobs -> lowest job id; a job code with several workspaces -> lowest
+    workspace id for psa_workspace_id (time entries of all of them count). bookings.customer_id
+    is the ERP customer whose custentity_sf_account_id equals the opportunity's AccountId (the
+    Salesforce account record itself need not be present); HubSpot: netsuite_customer_id if that
+    ERP customer exists. dim_customer.crm_account_id/country need a live (not deleted) Salesforce
+    account with that id.
+R13 Contract in project currency. contract_local(d) = the project's published booking events dated
+    on or before min(d, as_of), each converted to the project currency at its booking month's
+    rates (no rate needed when the currencies match); NULL if any needed rate is missing. Fixed-fee
+    revenue of month m uses contract_local(min(end of m, as_of)).
+R14 Fixed fee pct(m) uses the project's current ERP status and end date; budget hours of 0 or NULL
+    is SPEC 5's table rule (reported in "_table_rules"; pct taken as 0 there).
+R15 Milestone amounts (billing_amount_in_cents / 100, NULL -> 0) are in the workspace's currency,
+    converted to the project currency at the acceptance month's rates when they differ. Deleted
+    stories (deleted_at set, or gone from the source) earn nothing; archived ones still count.
+R16 Revenue/margin activity of a project-month (history_start month .. as_of month): an approved
+    time entry dated in it, nonzero revenue, nonzero labour cost, a conformed expense line, or a
+    conformed non-voided invoice line. Revenue that is unknown (NULL through a missing rate) is
+    activity only in a month that has approved hours or one of the project's booking events.
+    T&M entries with no bill rate add nothing to revenue.
+R17 Backlog rows start at the first snapshot on or after the earlier of the project's first
+    published booking event and the first day of its first month with nonzero (or unknown)
+    revenue. revenue_to_date at a snapshot = revenue of every month up to the snapshot's month.
+R18 Employee versions (SPEC 4b): Worker_History rows when present, else one version from Workers
+    valid from Hire_Date. fct_time_entry cost and margin labour use the version of the work date;
+    utilization's standard day uses the version of each day and its practice the version of the
+    week's Monday (history_start for the first week); capacity_plan and dim_employee the current
+    (latest) version / the Workers record. dim_employee.hourly_cost is money (2 places),
+    weekly_hours and budget_hours are hours (4 places).
+R19 Utilization numerators count approved hours dated inside [history_start, as_of] and inside the
+    week (employment is already enforced by the reject rule). Time off: approved entries summed
+    per employee-day, removed up to what the holiday left (a holiday removes the whole day).
+R20 capacity_plan: allocations count for every worker with a Workday record (employees and
+    contingent workers) in that worker's current practice; an allocation whose user maps to no
+    worker counts under practice NULL. An allocation or opportunity range with no Mon-Fri day
+    spreads nothing. Pipeline needs start date, end date, estimated hours and probability; an
+    opportunity missing one of them adds nothing. HubSpot open = not archived, not
+    hs_is_closed_won, dealstage not closedwon/closedlost. A practice has its 12 rows when it has
+    nonzero capacity, allocation or pipeline somewhere in the window.
+R21 Deleted records leave every table: Salesforce IsDeleted, HubSpot archived, Kantata deleted_at,
+    and any record missing from the latest state (with reconcile). Without reconcile (an
+    extractor that cannot see vanished keys), compute_runs(..., reconcile=False) keeps the last
+    landed version of a vanished record of an incremental stream; Workday reports are full
+    snapshots either way; treasury files are loaded once each (a file's first version stays).
+R22 bill_amount_usd = hours x bill_rate x rate(entry currency) whatever the billable flag;
+    cost_amount_usd = hours x hourly cost of the work date's version x rate(cost currency).
+R23 SPEC 4b. dim_employee_history: one row per version (R18), valid_to = the next version's
+    valid_from. project_setup: one row per live won new-business opportunity whose close date is
+    on or before as_of; practice is the opportunity's; project is the job linking its id (R12);
+    each step date counts only once reached (on or before as_of): job datecreated, the earliest
+    start of a hard allocation on any of the project's workspaces, the earliest conformed
+    approved time entry. billing: the revenue/margin rows (R16); revenue and non-voided invoices
+    to date (all months, before history_start too) in the project currency, each invoice line
+    converted at its month's rates, then both at the row month's rate; wip_days is computed in
+    the project currency and published as a ratio (6 places); unknown revenue makes the row's
+    revenue figures NULL. forecast_accuracy is not computed: it needs OpportunityHistory /
+    propertiesWithHistory, which the fixtures do not carry.
 """
 
 import csv
 import datetime as dt
 import json
 import os
+import re
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+
+TABLES_4B = ["dim_employee_history", "project_setup", "billing"]  # SPEC 4b (forecast_accuracy: see R23)
 
 TABLES = [
     "dim_customer",
@@ -32,6 +175,24 @@ TABLES = [
     "margin",
 ]
 
+# natural keys of the published tables (also used by lake_compare)
+KEYS = {
+    "dim_customer": ["customer_id"],
+    "dim_project": ["project_id"],
+    "dim_employee": ["employee_id"],
+    "fct_time_entry": ["time_entry_id"],
+    "bookings": ["booking_id"],
+    "revenue": ["project_id", "month"],
+    "backlog": ["project_id", "snapshot_date"],
+    "utilization": ["employee_id", "week_start"],
+    "capacity_plan": ["practice", "week_start"],
+    "margin": ["project_id", "month"],
+    "rejects": ["system", "stream", "key"],
+    "dim_employee_history": ["employee_id", "valid_from"],
+    "project_setup": ["opportunity_id"],
+    "billing": ["project_id", "month"],
+}
+
 PROJECT_STATUS = {"1": "completed", "2": "active", "3": "cancelled", "4": "pending", "5": "planned", "6": "on_hold"}
 NS_BILLING = {"TM": "time_and_materials", "FBI": "fixed_fee", "FBM": "milestone"}
 SF_BILLING = {"Time and Materials": "time_and_materials", "Fixed Fee": "fixed_fee", "Milestone": "milestone"}
@@ -40,67 +201,52 @@ SF_TYPE = {"New Business": "new_business", "Change Order": "change_order", "Rene
 HS_TYPE = {"newbusiness": "new_business", "changeorder": "change_order", "renewal": "renewal"}
 
 
-# ---------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- exact numbers, published cells
 
 
-def money(x):
-    """Exact value -> Decimal rounded half-up (away from zero on ties) to cents."""
+def _round(x, places):
+    """Exact value -> Decimal with `places` decimals, half-up (away from zero on ties)."""
     if x is None:
         return None
     x = Fraction(x)
-    sign = -1 if x < 0 else 1
-    q = abs(x) * 100
-    n = int(q)  # floor for non-negative
+    scale = 10**places
+    q = abs(x) * scale
+    n = q.numerator // q.denominator
     if q - n >= Fraction(1, 2):
         n += 1
-    return (Decimal(sign * n) / Decimal(100)).quantize(Decimal("0.01"))
+    if x < 0:
+        n = -n
+    return Decimal(n).scaleb(-places).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def money(x):
+    return _round(x, 2)
+
+
+def hours_cell(x):
+    return _round(x, 4)
 
 
 def ratio(num, den):
-    if den == 0:
+    if num is None or den is None or den == 0:
         return None
-    return float(Fraction(num) / Fraction(den))
+    return _round(Fraction(num) / Fraction(den), 6)
 
 
-def s(v):
-    """Empty string means NULL."""
-    if v is None or v == "":
+def add(a, b):
+    """Sum where None (unknown) wins."""
+    if a is None or b is None:
         return None
-    return v
+    return a + b
 
 
-def read_jsonl(path):
-    if not os.path.exists(path):
-        return []
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                out.append(json.loads(line))
-    return out
-
-
-def iso_date(v):
-    v = s(v)
-    if v is None:
+def mul(a, b):
+    if a is None or b is None:
         return None
-    return dt.date.fromisoformat(v[:10])
+    return a * b
 
 
-def ns_date(v):
-    v = s(v)
-    if v is None:
-        return None
-    m, d, y = v.split("/")
-    return dt.date(int(y), int(m), int(d))
-
-
-def try_parse(fn, v):
-    try:
-        return fn(v), True
-    except (ValueError, TypeError, AttributeError):
-        return None, False
+# ---------------------------------------------------------------- dates
 
 
 def month_start(d):
@@ -132,585 +278,886 @@ def days(a, b):
         d += dt.timedelta(days=1)
 
 
-def num(v):
-    """Exact number from a JSON number or numeric string."""
+# ---------------------------------------------------------------- parsing (landing, R2)
+
+
+class Unparseable(ValueError):
+    pass
+
+
+def _empty(v):
+    return v is None or v == ""
+
+
+def p_string(v):
+    if _empty(v):
+        return None
+    return str(v)
+
+
+def p_date(v):
+    """YYYY-MM-DD (or the date part of an ISO datetime as written)."""
+    if _empty(v):
+        return None
+    if not isinstance(v, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v[:10]):
+        raise Unparseable(v)
+    try:
+        return dt.date.fromisoformat(v[:10])
+    except ValueError as e:
+        raise Unparseable(v) from e
+
+
+def p_ns_date(v):
+    """NetSuite M/D/YYYY."""
+    if _empty(v):
+        return None
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", str(v))
+    if not m:
+        raise Unparseable(v)
+    try:
+        return dt.date(int(m.group(3)), int(m.group(1)), int(m.group(2)))
+    except ValueError as e:
+        raise Unparseable(v) from e
+
+
+_TS = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?")
+
+
+def p_timestamp(v):
+    """Any of the vendors' datetimes -> aware UTC datetime."""
+    if _empty(v):
+        return None
+    m = _TS.fullmatch(str(v))
+    if not m:
+        raise Unparseable(v)
+    try:
+        d = dt.date.fromisoformat(m.group(1))
+        t = dt.datetime(d.year, d.month, d.day, int(m.group(2)), int(m.group(3)), int(m.group(4)))
+    except ValueError as e:
+        raise Unparseable(v) from e
+    tz = m.group(6)
+    off = dt.timedelta(0)
+    if tz and tz != "Z":
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        off = sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return (t - off).replace(tzinfo=dt.timezone.utc)
+
+
+def p_utc_date(v):
+    """A datetime's UTC date (HubSpot closedate)."""
+    ts = p_timestamp(v)
+    return ts.date() if ts is not None else None
+
+
+def p_int(v):
+    if _empty(v):
+        return None
+    if isinstance(v, bool):
+        raise Unparseable(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v.strip()):
+        return int(v)
+    raise Unparseable(v)
+
+
+def p_num(v):
+    """Decimal or double -> exact Fraction of the value as written."""
+    if _empty(v):
+        return None
+    if isinstance(v, bool):
+        raise Unparseable(v)
+    if isinstance(v, int):
+        return Fraction(v)
+    if isinstance(v, float):
+        return Fraction(repr(v))
+    if isinstance(v, str):
+        try:
+            return Fraction(Decimal(v.strip()))
+        except Exception as e:  # decimal.InvalidOperation, ValueError
+            raise Unparseable(v) from e
+    raise Unparseable(v)
+
+
+def p_bool(v):
     if v is None or v == "":
         return None
     if isinstance(v, bool):
-        raise ValueError("bool")
-    if isinstance(v, float):
-        return Fraction(repr(v))
-    return Fraction(str(v))
+        return v
+    if isinstance(v, str):
+        s = v.strip().lower()
+        if s in ("true", "t"):
+            return True
+        if s in ("false", "f"):
+            return False
+    raise Unparseable(v)
 
 
-# ---------------------------------------------------------------- load
+S, D, NSD, TS, UD, I, N, B = p_string, p_date, p_ns_date, p_timestamp, p_utc_date, p_int, p_num, p_bool
+
+# (system, stream): file, key fields, {name: (path, parser)}  -- the declared raw schema
+STREAMS = {
+    ("salesforce", "Account"): ("salesforce/Account.jsonl", ["Id"], {
+        "id": ("Id", S), "name": ("Name", S), "billing_country": ("BillingCountry", S),
+        "currency": ("CurrencyIsoCode", S), "is_deleted": ("IsDeleted", B), "modstamp": ("SystemModstamp", TS)}),
+    ("salesforce", "Opportunity"): ("salesforce/Opportunity.jsonl", ["Id"], {
+        "id": ("Id", S), "account_id": ("AccountId", S), "stage": ("StageName", S), "amount": ("Amount", N),
+        "currency": ("CurrencyIsoCode", S), "close_date": ("CloseDate", D), "probability": ("Probability", N),
+        "type": ("Type", S), "is_closed": ("IsClosed", B), "is_won": ("IsWon", B), "is_deleted": ("IsDeleted", B),
+        "billing_type": ("Billing_Type__c", S), "practice": ("Practice__c", S), "est_hours": ("Estimated_Hours__c", N),
+        "start": ("Start_Date__c", D), "end": ("End_Date__c", D), "parent": ("Parent_Opportunity__c", S),
+        "modstamp": ("SystemModstamp", TS)}),
+    ("hubspot", "deals"): ("hubspot/deals.jsonl", ["id"], {
+        "id": ("id", S), "stage": ("properties.dealstage", S), "amount": ("properties.amount", N),
+        "currency": ("properties.deal_currency_code", S), "close_date": ("properties.closedate", UD),
+        "is_won": ("properties.hs_is_closed_won", B), "probability": ("properties.hs_deal_stage_probability", N),
+        "type": ("properties.dealtype", S), "billing_type": ("properties.billing_type", S),
+        "practice": ("properties.practice", S), "est_hours": ("properties.estimated_hours", N),
+        "start": ("properties.start_date", D), "end": ("properties.end_date", D),
+        "parent": ("properties.parent_deal_id", S), "customer": ("properties.netsuite_customer_id", S),
+        "modstamp": ("properties.hs_lastmodifieddate", TS), "archived": ("archived", B),
+        "archived_at": ("archivedAt", TS), "updated_at": ("updatedAt", TS)}),
+    ("netsuite", "currency"): ("netsuite/currency.jsonl", ["id"], {"id": ("id", S), "symbol": ("symbol", S)}),
+    ("netsuite", "customer"): ("netsuite/customer.jsonl", ["id"], {
+        "id": ("id", S), "name": ("companyname", S), "sf_account": ("custentity_sf_account_id", S),
+        "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("netsuite", "job"): ("netsuite/job.jsonl", ["id"], {
+        "id": ("id", S), "code": ("entityid", S), "name": ("companyname", S), "parent": ("parent", S),
+        "status": ("entitystatus", S), "billing": ("jobbillingtype", S), "start": ("startdate", NSD),
+        "end": ("projectedenddate", NSD), "currency": ("currency", S), "opp": ("custentity_crm_opportunity_id", S),
+        "budget": ("custentity_budget_hours", N), "practice": ("custentity_practice", S),
+        "datecreated": ("datecreated", NSD), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("netsuite", "invoice_line"): ("netsuite/invoice_line.jsonl", ["id"], {
+        "id": ("id", S), "trandate": ("trandate", NSD), "status": ("status", S), "job": ("job", S),
+        "amount": ("foreignamount", N), "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("netsuite", "expense_line"): ("netsuite/expense_line.jsonl", ["id"], {
+        "id": ("id", S), "trandate": ("trandate", NSD), "job": ("job", S), "amount": ("foreignamount", N),
+        "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("kantata", "workspaces"): ("kantata/workspaces.jsonl", ["id"], {
+        "id": ("id", S), "code": ("external_reference", S), "status_key": ("status.key", I), "currency": ("currency", S),
+        "start": ("start_date", D), "due": ("due_date", D), "archived": ("archived", B), "updated_at": ("updated_at", TS)}),
+    ("kantata", "users"): ("kantata/users.jsonl", ["id"], {
+        "id": ("id", S), "employee": ("external_reference", S), "updated_at": ("updated_at", TS)}),
+    ("kantata", "time_entries"): ("kantata/time_entries.jsonl", ["id"], {
+        "id": ("id", S), "workspace_id": ("workspace_id", S), "user_id": ("user_id", S), "date": ("date_performed", D),
+        "minutes": ("time_in_minutes", I), "billable": ("billable", B), "approved": ("approved", B),
+        "rate_cents": ("rate_in_cents", I), "currency": ("currency", S), "updated_at": ("updated_at", TS)}),
+    ("kantata", "allocations"): ("kantata/allocations.jsonl", ["id"], {
+        "id": ("id", S), "workspace_id": ("workspace_id", S), "user_id": ("user_id", S), "start": ("start_date", D),
+        "end": ("end_date", D), "minutes": ("minutes", I), "soft": ("soft", B), "updated_at": ("updated_at", TS)}),
+    ("kantata", "stories"): ("kantata/stories.jsonl", ["id"], {
+        "id": ("id", S), "workspace_id": ("workspace_id", S), "story_type": ("story_type", S), "state": ("state", S),
+        "due": ("due_date", D), "accepted_ts": ("accepted_at", TS), "accepted_date": ("accepted_at", D),
+        "cents": ("billing_amount_in_cents", I), "archived": ("archived", B), "deleted_at": ("deleted_at", TS),
+        "updated_at": ("updated_at", TS)}),
+    ("workday", "Workers"): ("workday/Workers.jsonl", ["Employee_ID"], {
+        "id": ("Employee_ID", S), "name": ("Worker", S), "email": ("Email", S), "worker_type": ("Worker_Type", S),
+        "job_profile": ("Job_Profile", S), "practice": ("Practice", S), "cost_center": ("Cost_Center", S),
+        "country": ("Location_Country", S), "hire": ("Hire_Date", D), "term": ("Termination_Date", D),
+        "weekly": ("Scheduled_Weekly_Hours", N), "cost": ("Hourly_Cost_Rate", N), "cost_currency": ("Cost_Rate_Currency", S),
+        "last_updated": ("Last_Updated", TS)}),
+    ("workday", "Worker_History"): ("workday/Worker_History.jsonl", ["Employee_ID", "Effective_Date"], {
+        "id": ("Employee_ID", S), "from": ("Effective_Date", D), "practice": ("Practice", S),
+        "job_profile": ("Job_Profile", S), "weekly": ("Scheduled_Weekly_Hours", N), "cost": ("Hourly_Cost_Rate", N),
+        "cost_currency": ("Cost_Rate_Currency", S)}),
+    ("workday", "Time_Off"): ("workday/Time_Off.jsonl", ["Time_Off_Entry_ID"], {
+        "id": ("Time_Off_Entry_ID", S), "employee": ("Employee_ID", S), "date": ("Date", D), "hours": ("Hours", N),
+        "type": ("Time_Off_Type", S), "status": ("Status", S)}),
+    ("workday", "Holidays"): ("workday/Holidays.jsonl", ["Country", "Date"], {
+        "country": ("Country", S), "date": ("Date", D), "name": ("Holiday_Name", S)}),
+}
+FULL_SNAPSHOT = {"workday"}  # reports re-read whole each run (SPEC 2)
 
 
-class Firm:
-    def __init__(self, root):
-        self.root = root
-        with open(os.path.join(root, "manifest.json"), encoding="utf-8") as f:
-            man = json.load(f)
-        self.as_of = dt.date.fromisoformat(man["as_of"])
-        self.history_start = dt.date.fromisoformat(man["history_start"])
-        j = lambda p: read_jsonl(os.path.join(root, p))  # noqa: E731
-        self.accounts = j("salesforce/Account.jsonl")
-        self.opps = j("salesforce/Opportunity.jsonl")
-        self.deals = j("hubspot/deals.jsonl")
-        self.customers = j("netsuite/customer.jsonl")
-        self.jobs = j("netsuite/job.jsonl")
-        self.invoice_lines = j("netsuite/invoice_line.jsonl")
-        self.expense_lines = j("netsuite/expense_line.jsonl")
-        self.workspaces = j("kantata/workspaces.jsonl")
-        self.users = j("kantata/users.jsonl")
-        self.time_entries = j("kantata/time_entries.jsonl")
-        self.allocations = j("kantata/allocations.jsonl")
-        self.stories = j("kantata/stories.jsonl")
-        self.workers = j("workday/Workers.jsonl")
-        self.time_off = j("workday/Time_Off.jsonl")
-        self.holidays = j("workday/Holidays.jsonl")
-        self.fx = {}
-        tdir = os.path.join(root, "treasury")
-        for name in sorted(os.listdir(tdir)) if os.path.isdir(tdir) else []:
-            if not name.endswith(".csv"):
+def _get(rec, path):
+    v = rec
+    for part in path.split("."):
+        if not isinstance(v, dict):
+            return None
+        v = v.get(part)
+    return v
+
+
+def _key(rec, fields):
+    return "|".join("" if rec.get(f) is None else str(rec.get(f)) for f in fields)
+
+
+def read_jsonl(path):
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                out.append(json.loads(line))
+    return out
+
+
+def _find(dirs, rel):
+    """The file of a state: the latest overlay that has it."""
+    for d in reversed(dirs):
+        p = os.path.join(d, rel)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+class Files:
+    """The raw source files of one fixture state (a list of directories, later ones overlaid)."""
+
+    def __init__(self, dirs):
+        if isinstance(dirs, str):
+            dirs = [dirs]
+        self.dirs = list(dirs)
+        man = _find(self.dirs, "manifest.json")
+        with open(man, encoding="utf-8") as f:
+            m = json.load(f)
+        self.as_of = dt.date.fromisoformat(m["as_of"])
+        self.history_start = dt.date.fromisoformat(m["history_start"])
+        self.streams = {}
+        for sk, (rel, keyf, _fields) in STREAMS.items():
+            p = _find(self.dirs, rel)
+            self.streams[sk] = read_jsonl(p) if p else None
+        self.fx_files = {}  # file name -> [(currency, month, Fraction)]
+        names = set()
+        for d in self.dirs:
+            t = os.path.join(d, "treasury")
+            if os.path.isdir(t):
+                names |= {n for n in os.listdir(t) if n.startswith("fx_rates_") and n.endswith(".csv")}
+        for n in sorted(names):
+            with open(_find(self.dirs, os.path.join("treasury", n)), encoding="utf-8", newline="") as f:
+                self.fx_files[n] = [(r["currency"], r["month"], Fraction(Decimal(r["usd_per_unit"]))) for r in csv.DictReader(f)]
+
+
+def overlay_runs(base):
+    """[[base], [base, base/run2], ...] for a base fixture dir with cumulative runK overlays."""
+    runs = [[base]]
+    ks = sorted(int(n[3:]) for n in os.listdir(base) if re.fullmatch(r"run\d+", n) and os.path.isdir(os.path.join(base, n)))
+    for k in ks:
+        runs.append(runs[-1] + [os.path.join(base, f"run{k}")])
+    return runs
+
+
+# ---------------------------------------------------------------- effective state after a run
+
+
+class State:
+    """Typed records as the lake should see them after one run (R2, R21)."""
+
+    def __init__(self, files, prev=None, reconcile=True):
+        self.as_of, self.history_start = files.as_of, files.history_start
+        self.recs = {}
+        self.landing_rejects = []
+        for sk, (rel, keyf, fields) in STREAMS.items():
+            raw = files.streams[sk]
+            prev_recs = prev.recs.get(sk, {}) if prev else {}
+            if raw is None:
+                # stream file absent in this state: nothing delivered
+                cur = {} if (reconcile or sk[0] in FULL_SNAPSHOT) else dict(prev_recs)
+                self.recs[sk] = cur
                 continue
-            with open(os.path.join(tdir, name), encoding="utf-8", newline="") as f:
-                for r in csv.DictReader(f):
-                    self.fx[(r["currency"], r["month"])] = Fraction(r["usd_per_unit"])
+            cur = {}
+            if not reconcile and sk[0] not in FULL_SNAPSHOT:
+                cur.update(prev_recs)
+            for r in raw:
+                k = _key(r, keyf)
+                typed, bad = {"_raw": r, "_key": k}, None
+                for name, (path, parser) in fields.items():
+                    try:
+                        typed[name] = parser(_get(r, path))
+                    except Unparseable:
+                        bad = path
+                        break
+                if bad is None:
+                    cur[k] = typed
+                else:
+                    self.landing_rejects.append({"system": sk[0], "stream": sk[1], "key": k, "rule": "unparseable_value", "field": bad})
+                    if k in prev_recs:
+                        cur[k] = prev_recs[k]  # the previous landed version stays in force
+            self.recs[sk] = cur
+        # treasury: each file loaded once; a file's first version stays
+        self.fx_files = dict(prev.fx_files) if prev else {}
+        for n, rows in files.fx_files.items():
+            self.fx_files.setdefault(n, rows)
+        self.fx = {}
+        for n in sorted(self.fx_files):
+            for cur_, mon, r in self.fx_files[n]:
+                self.fx[(cur_, mon)] = r
+        cmap = {r["id"]: r["symbol"] for r in self.recs[("netsuite", "currency")].values() if r.get("symbol")}
+        self.currency_symbol = cmap
 
     def rate(self, currency, d):
-        """USD per unit for the month of d, None when there is none."""
+        """USD per unit in the month of d; None when unknown."""
+        if currency is None or d is None:
+            return None
         if currency == "USD":
             return Fraction(1)
         return self.fx.get((currency, month_key(d)))
 
+    def convert(self, amount, frm, to, d):
+        """amount in `frm` -> `to` through USD at d's month (SPEC: amount x rate(from) / rate(to))."""
+        if amount is None:
+            return None
+        if frm == to and frm is not None:
+            return amount
+        a, b = self.rate(frm, d), self.rate(to, d)
+        if a is None or b is None:
+            return None
+        return amount * a / b
 
-# ---------------------------------------------------------------- model
+    def iso(self, c):
+        """NetSuite currency -> ISO code (through currency.symbol when the id is known)."""
+        return self.currency_symbol.get(c, c)
 
 
-def compute(fixtures_dir):
-    f = Firm(fixtures_dir)
+# ---------------------------------------------------------------- opportunities
+
+
+def _opps(st):
     out = {}
-    hs, as_of = f.history_start, f.as_of
+    for o in st.recs[("salesforce", "Opportunity")].values():
+        out[o["id"]] = {
+            "id": o["id"], "system": "salesforce", "deleted": bool(o["is_deleted"]), "won": bool(o["is_won"]),
+            "closed": bool(o["is_closed"]) or bool(o["is_won"]), "type": SF_TYPE.get(o["type"], o["type"]),
+            "parent": o["parent"], "account": o["account_id"], "customer": None,
+            "billing_type": SF_BILLING.get(o["billing_type"], o["billing_type"]), "practice": o["practice"],
+            "amount": o["amount"], "currency": o["currency"], "close_date": o["close_date"],
+            "probability": o["probability"] / 100 if o["probability"] is not None else None,
+            "est_hours": o["est_hours"], "start": o["start"], "end": o["end"],
+            "change_date": o["modstamp"].date() if o["modstamp"] else None,
+        }
+    for d in st.recs[("hubspot", "deals")].values():
+        archived = bool(d["archived"])
+        if archived:
+            cd = d["archived_at"] or d["updated_at"] or d["modstamp"]
+        else:
+            cd = d["modstamp"] or d["updated_at"]
+        out[d["id"]] = {
+            "id": d["id"], "system": "hubspot", "deleted": archived, "won": bool(d["is_won"]),
+            "closed": bool(d["is_won"]) or d["stage"] in ("closedwon", "closedlost"),
+            "type": HS_TYPE.get(d["type"], d["type"]), "parent": d["parent"], "account": None,
+            "customer": d["customer"], "billing_type": HS_BILLING.get(d["billing_type"], d["billing_type"]),
+            "practice": d["practice"], "amount": d["amount"], "currency": d["currency"],
+            "close_date": d["close_date"], "probability": d["probability"], "est_hours": d["est_hours"],
+            "start": d["start"], "end": d["end"], "change_date": cd.date() if cd else None,
+        }
+    return out
 
-    # ---- dimensions
-    accounts = {a["Id"]: a for a in f.accounts}
-    dim_customer = []
-    for c in f.customers:
-        acc = accounts.get(s(c.get("custentity_sf_account_id")))
-        dim_customer.append(
-            {
-                "customer_id": c["id"],
-                "customer_name": s(c.get("companyname")),
-                "crm_account_id": acc["Id"] if acc else None,
-                "country": s(acc.get("BillingCountry")) if acc else None,
-                "currency": s(c.get("currency")),
-            }
-        )
-    out["dim_customer"] = dim_customer
-    # AMBIGUOUS, pslake's reading: an opportunity's customer is the ERP customer whose
-    # custentity_sf_account_id is its AccountId (the lowest id if several), whether or not the
-    # Salesforce account record itself is present.
-    sf_account_customer = {}
-    for c in sorted(f.customers, key=lambda c: c["id"], reverse=True):
-        if s(c.get("custentity_sf_account_id")):
-            sf_account_customer[c["custentity_sf_account_id"]] = c["id"]
-    customer_ids = {c["id"] for c in f.customers}
 
-    ws_by_code = {}
-    for w in f.workspaces:
-        ref = s(w.get("external_reference"))
-        if ref is not None:
-            ws_by_code[ref] = w
+class BookingLog:
+    """The bookings event log carried across runs (R10)."""
+
+    def __init__(self):
+        self.state = {}  # opp id -> {"booked", "total", "currency", "last", "events": [...]}
+        self.events = []  # in recording order
+
+    def observe(self, st, run_no):
+        now = _opps(st)
+        for oid in sorted(set(self.state) | set(now)):
+            o = now.get(oid)
+            s = self.state.setdefault(oid, {"booked": False, "total": Fraction(0), "currency": None, "last": None, "n": 0})
+            if o is not None:
+                s["last"] = o
+            change_date = o["change_date"] if o is not None else st.as_of
+            live_won = o is not None and not o["deleted"] and o["won"]
+            if live_won:
+                amt = o["amount"] if o["amount"] is not None else Fraction(0)
+                if s["booked"] and o["currency"] != s["currency"]:
+                    self._add(oid, s, "debook", -s["total"], s["currency"], change_date, run_no)
+                    s["booked"], s["total"] = False, Fraction(0)
+                if not s["booked"]:
+                    self._add(oid, s, "won", amt, o["currency"], o["close_date"] or change_date, run_no)
+                    s["booked"], s["total"], s["currency"] = True, amt, o["currency"]
+                elif amt != s["total"]:
+                    self._add(oid, s, "amount_change", amt - s["total"], s["currency"], change_date, run_no)
+                    s["total"] = amt
+            elif s["booked"]:
+                self._add(oid, s, "debook", -s["total"], s["currency"], change_date, run_no)
+                s["booked"], s["total"] = False, Fraction(0)
+
+    def _add(self, oid, s, kind, amount, currency, date, run_no):
+        s["n"] += 1
+        self.events.append({"booking_id": f"{oid}:{s['n']}", "opportunity_id": oid, "event_type": kind,
+                            "booking_date": date, "amount": amount, "currency": currency, "run": run_no})
+
+
+# ---------------------------------------------------------------- the model for one state
+
+
+def build(st, log):
+    out = {"_table_rules": [], "_waiting": defaultdict(int), "_warnings": []}
+    hs, as_of = st.history_start, st.as_of
+    rejects = list(st.landing_rejects)
+
+    def reject(system, stream, key, rule):
+        rejects.append({"system": system, "stream": stream, "key": key, "rule": rule})
+
+    # ---- customers
+    accounts = {a["id"]: a for a in st.recs[("salesforce", "Account")].values() if not a["is_deleted"]}
+    customers = st.recs[("netsuite", "customer")]
+    out["dim_customer"] = []
+    customer_by_account = {}
+    for cid in sorted(customers):
+        c = customers[cid]
+        acc = accounts.get(c["sf_account"]) if c["sf_account"] else None
+        out["dim_customer"].append({
+            "customer_id": cid, "customer_name": c["name"], "crm_account_id": acc["id"] if acc else None,
+            "country": acc["billing_country"] if acc else None, "currency": st.iso(c["currency"])})
+        if c["sf_account"] and c["sf_account"] not in customer_by_account:
+            customer_by_account[c["sf_account"]] = cid  # lowest id first (sorted)
+
+    # ---- projects
+    jobs = st.recs[("netsuite", "job")]
+    workspaces = st.recs[("kantata", "workspaces")]
+    ws_by_code = defaultdict(list)
+    for wid in sorted(workspaces):
+        if workspaces[wid]["code"] is not None:
+            ws_by_code[workspaces[wid]["code"]].append(wid)
+    job_by_code = {}
+    for jid in sorted(jobs):
+        job_by_code.setdefault(jobs[jid]["code"], jid)
     projects = {}
-    for jb in f.jobs:
-        ws = ws_by_code.get(jb["entityid"])
-        bh = s(jb.get("custentity_budget_hours"))
-        projects[jb["id"]] = {
-            "project_id": jb["id"],
-            "project_code": jb["entityid"],
-            "project_name": s(jb.get("companyname")),
-            "customer_id": s(jb.get("parent")),
-            "crm_opportunity_id": s(jb.get("custentity_crm_opportunity_id")),
-            "psa_workspace_id": ws["id"] if ws else None,
-            "billing_type": NS_BILLING[jb["jobbillingtype"]],
-            "project_status": PROJECT_STATUS[jb["entitystatus"]],
-            "practice": s(jb.get("custentity_practice")),
-            "start_date": ns_date(jb.get("startdate")),
-            "end_date": ns_date(jb.get("projectedenddate")),
-            "currency": s(jb.get("currency")),
-            "budget_hours": float(bh) if bh is not None else None,
+    for jid in sorted(jobs):
+        j = jobs[jid]
+        if j["status"] not in PROJECT_STATUS:
+            out["_table_rules"].append(f"unmapped netsuite job.entitystatus {j['status']!r}")
+        if j["billing"] not in NS_BILLING:
+            out["_table_rules"].append(f"unmapped netsuite job.jobbillingtype {j['billing']!r}")
+        wss = ws_by_code.get(j["code"], [])
+        projects[jid] = {
+            "project_id": jid, "project_code": j["code"], "project_name": j["name"], "customer_id": j["parent"],
+            "crm_opportunity_id": j["opp"], "psa_workspace_id": wss[0] if wss else None,
+            "billing_type": NS_BILLING.get(j["billing"], j["billing"]),
+            "project_status": PROJECT_STATUS.get(j["status"], j["status"]), "practice": j["practice"],
+            "start_date": j["start"], "end_date": j["end"], "currency": st.iso(j["currency"]),
+            "budget_hours": j["budget"],
         }
-    out["dim_project"] = list(projects.values())
-    project_by_code = {p["project_code"]: p for p in projects.values()}
-    project_by_ws = {}
-    for w in f.workspaces:
-        p = project_by_code.get(s(w.get("external_reference")))
-        if p is not None:
-            project_by_ws[w["id"]] = p
+    out["dim_project"] = [dict(p, budget_hours=hours_cell(p["budget_hours"])) for p in projects.values()]
+    project_of_ws = {}
+    for wid, w in workspaces.items():
+        jid = job_by_code.get(w["code"]) if w["code"] is not None else None
+        if jid is not None:
+            project_of_ws[wid] = jid
 
-    user_by_emp = {}
-    for u in f.users:
-        ref = s(u.get("external_reference"))
-        if ref is not None:
-            user_by_emp[ref] = u
-    employees = {}
-    for w in f.workers:
-        u = user_by_emp.get(w["Employee_ID"])
-        wh = s(w.get("Scheduled_Weekly_Hours"))
-        hc = s(w.get("Hourly_Cost_Rate"))
-        employees[w["Employee_ID"]] = {
-            "employee_id": w["Employee_ID"],
-            "employee_name": s(w.get("Worker")),
-            "email": s(w.get("Email")),
-            "worker_type": s(w.get("Worker_Type")),
-            "job_profile": s(w.get("Job_Profile")),
-            "practice": s(w.get("Practice")),
-            "cost_center": s(w.get("Cost_Center")),
-            "country": s(w.get("Location_Country")),
-            "hire_date": iso_date(w.get("Hire_Date")),
-            "termination_date": iso_date(w.get("Termination_Date")),
-            "weekly_hours": float(wh) if wh is not None else None,
-            "hourly_cost": money(Fraction(hc)) if hc is not None else None,
-            "cost_currency": s(w.get("Cost_Rate_Currency")),
-            "psa_user_id": u["id"] if u else None,
-            "_weekly": Fraction(wh) if wh is not None else Fraction(0),
-            "_cost": Fraction(hc) if hc is not None else Fraction(0),
-        }
-    out["dim_employee"] = [{k: v for k, v in e.items() if not k.startswith("_")} for e in employees.values()]
-    user_to_emp = {}
-    for u in f.users:
-        e = employees.get(s(u.get("external_reference")))
+    # ---- employees and their versions (R18)
+    workers = st.recs[("workday", "Workers")]
+    users = st.recs[("kantata", "users")]
+    user_of_emp = {}
+    for uid in sorted(users):
+        e = users[uid]["employee"]
         if e is not None:
-            user_to_emp[u["id"]] = e
+            user_of_emp.setdefault(e, uid)
+    hist = defaultdict(list)
+    for h in st.recs[("workday", "Worker_History")].values():
+        hist[h["id"]].append(h)
+    versions = {}
+    for eid, w in workers.items():
+        if hist.get(eid):
+            vs = sorted(hist[eid], key=lambda h: h["from"] or dt.date.min)
+            versions[eid] = [{"from": h["from"], "practice": h["practice"], "weekly": h["weekly"], "cost": h["cost"],
+                              "cost_currency": h["cost_currency"]} for h in vs]
+        else:
+            versions[eid] = [{"from": w["hire"], "practice": w["practice"], "weekly": w["weekly"], "cost": w["cost"],
+                              "cost_currency": w["cost_currency"]}]
 
-    def employees_cost_known(emp):
-        return emp["hourly_cost"] is not None
+    def version(eid, d):
+        vs = versions[eid]
+        v = vs[0]
+        for x in vs:
+            if x["from"] is None or x["from"] <= d:
+                v = x
+        return v
 
-    # ---- time entries: row rules in the SPEC's order
+    out["dim_employee"] = []
+    for eid in sorted(workers):
+        w = workers[eid]
+        out["dim_employee"].append({
+            "employee_id": eid, "employee_name": w["name"], "email": w["email"], "worker_type": w["worker_type"],
+            "job_profile": w["job_profile"], "practice": w["practice"], "cost_center": w["cost_center"],
+            "country": w["country"], "hire_date": w["hire"], "termination_date": w["term"],
+            "weekly_hours": hours_cell(w["weekly"]), "hourly_cost": money(w["cost"]),
+            "cost_currency": w["cost_currency"], "psa_user_id": user_of_emp.get(eid)})
+    emp_of_user = {uid: u["employee"] for uid, u in users.items() if u["employee"] in workers}
+
+    # ---- time entries: row rules (R4, R6, R7)
     passed = []
-    rejected = {}
-    for t in f.time_entries:
-        tid = str(t["id"])
-        wd, ok = try_parse(iso_date, t.get("date_performed"))
-        minutes = t.get("time_in_minutes")
-        if not ok or wd is None or not isinstance(minutes, int) or isinstance(minutes, bool):
-            rejected[tid] = "unparseable"
+    for tid in sorted(st.recs[("kantata", "time_entries")]):
+        t = st.recs[("kantata", "time_entries")][tid]
+        wd = t["date"]
+        if wd is not None and wd > as_of:
+            out["_waiting"]["time_entries"] += 1
             continue
-        proj = project_by_ws.get(str(t.get("workspace_id")))
-        if proj is None:
-            rejected[tid] = "unknown_project"
+        pid = project_of_ws.get(t["workspace_id"]) if t["workspace_id"] in workspaces else None
+        if pid is None:
+            reject("kantata", "time_entries", tid, "unknown_project")
             continue
-        emp = user_to_emp.get(str(t.get("user_id")))
-        if emp is None:
-            rejected[tid] = "unknown_employee"
+        eid = emp_of_user.get(t["user_id"])
+        if eid is None:
+            reject("kantata", "time_entries", tid, "unknown_employee")
             continue
-        hours = Fraction(minutes, 60)
-        if hours <= 0 or hours > 24:
-            rejected[tid] = "hours_out_of_range"
+        hrs = Fraction(t["minutes"], 60) if t["minutes"] is not None else None
+        if hrs is None or hrs <= 0 or hrs > 24:
+            reject("kantata", "time_entries", tid, "hours_out_of_range")
             continue
-        if (emp["hire_date"] and wd < emp["hire_date"]) or (emp["termination_date"] and wd > emp["termination_date"]):
-            rejected[tid] = "outside_employment"
+        w = workers[eid]
+        if wd is None or (w["hire"] and wd < w["hire"]) or (w["term"] and wd > w["term"]):
+            reject("kantata", "time_entries", tid, "outside_employment")
             continue
-        cur = s(t.get("currency"))
-        # SPEC: "The FX row rule applies only to amounts that are converted into a USD figure":
-        # the bill amount when the entry has a rate, the cost amount when the employee has a cost rate
-        cents = t.get("rate_in_cents")
-        rate = Fraction(int(cents), 100) if cents is not None else None
-        has_cost = employees_cost_known(emp)
-        r_bill = f.rate(cur, wd)
-        r_cost = f.rate(emp["cost_currency"], wd)
-        if (rate is not None and r_bill is None) or (has_cost and r_cost is None):
-            rejected[tid] = "no_fx_rate"
+        p = projects[pid]
+        rate = Fraction(t["rate_cents"], 100) if t["rate_cents"] is not None else None
+        v = version(eid, wd)
+        needs = []
+        if rate is not None:
+            needs.append(t["currency"])
+            if t["currency"] != p["currency"]:
+                needs.append(p["currency"])
+        if v["cost"] is not None:
+            needs.append(v["cost_currency"])
+        if any(st.rate(c, wd) is None for c in needs):
+            reject("kantata", "time_entries", tid, "no_fx_rate")
             continue
-        passed.append(
-            {
-                "id": tid,
-                "emp": emp,
-                "proj": proj,
-                "date": wd,
-                "hours": hours,
-                "billable": bool(t.get("billable")),
-                "approved": bool(t.get("approved")),
-                "rate": rate,
-                "currency": cur,
-                "bill_usd": hours * rate * r_bill if rate is not None else None,
-                "bill_local": hours * rate if rate is not None else None,
-                "cost_usd": hours * emp["_cost"] * r_cost if has_cost else None,
-            }
-        )
-    # more than 24 approved hours by one employee on one day: all of that day's entries go.
-    # AMBIGUOUS, pslake's reading: every (otherwise passing) entry of that employee and day, the
-    # submitted ones too (the other reading: only the approved entries that make up the total).
+        bill_local = hrs * rate if rate is not None else None
+        passed.append({
+            "id": tid, "eid": eid, "pid": pid, "date": wd, "hours": hrs, "billable": bool(t["billable"]),
+            "approved": bool(t["approved"]), "rate": rate, "currency": t["currency"],
+            "bill_usd": mul(bill_local, st.rate(t["currency"], wd)),
+            "bill_project": st.convert(bill_local, t["currency"], p["currency"], wd),
+            "cost_usd": mul(mul(hrs, v["cost"]), st.rate(v["cost_currency"], wd)),
+        })
     day_total = defaultdict(Fraction)
     for e in passed:
         if e["approved"]:
-            day_total[(e["emp"]["employee_id"], e["date"])] += e["hours"]
+            day_total[(e["eid"], e["date"])] += e["hours"]
     entries = []
     for e in passed:
-        if day_total[(e["emp"]["employee_id"], e["date"])] > 24:
-            rejected[e["id"]] = "day_over_24h"
+        if day_total[(e["eid"], e["date"])] > 24:
+            reject("kantata", "time_entries", e["id"], "over_24_hours_per_day")
         else:
             entries.append(e)
-    out["_rejected_time_entries"] = rejected
+    out["fct_time_entry"] = [{
+        "time_entry_id": e["id"], "employee_id": e["eid"], "project_id": e["pid"], "work_date": e["date"],
+        "hours": hours_cell(e["hours"]), "billable": e["billable"],
+        "time_state": "approved" if e["approved"] else "submitted", "bill_rate": money(e["rate"]),
+        "currency": e["currency"], "bill_amount_usd": money(e["bill_usd"]), "cost_amount_usd": money(e["cost_usd"]),
+    } for e in entries]
+    approved = [e for e in entries if e["approved"]]
 
-    out["fct_time_entry"] = [
-        {
-            "time_entry_id": e["id"],
-            "employee_id": e["emp"]["employee_id"],
-            "project_id": e["proj"]["project_id"],
-            "work_date": e["date"],
-            "hours": float(e["hours"]),
-            "billable": e["billable"],
-            "time_state": "approved" if e["approved"] else "submitted",
-            "bill_rate": money(e["rate"]) if e["rate"] is not None else None,
-            "currency": e["currency"],
-            "bill_amount_usd": money(e["bill_usd"]),
-            "cost_amount_usd": money(e["cost_usd"]),
-        }
-        for e in entries
-    ]
-    # approved time up to as_of feeds revenue, margin, utilization ("as_of bounds every series")
-    approved = [e for e in entries if e["approved"] and e["date"] <= as_of]
+    # ---- invoice and expense lines (R4, R7, R8)
+    lines = {"invoice_line": [], "expense_line": []}
+    for stream in ("invoice_line", "expense_line"):
+        recs = st.recs[("netsuite", stream)]
+        for lid in sorted(recs):
+            ln = recs[lid]
+            d = ln["trandate"]
+            if d is not None and d > as_of:
+                out["_waiting"][stream] += 1
+                continue
+            if ln["job"] is None or ln["job"] not in projects:
+                reject("netsuite", stream, lid, "unknown_project")
+                continue
+            voided = stream == "invoice_line" and ln["status"] == "V"
+            if voided:
+                continue
+            p = projects[ln["job"]]
+            cur = st.iso(ln["currency"])
+            needs = [] if ln["amount"] is None else [cur] + ([p["currency"]] if cur != p["currency"] else [])
+            if d is None or any(st.rate(c, d) is None for c in needs):
+                reject("netsuite", stream, lid, "no_fx_rate")
+                continue
+            lines[stream].append({"pid": ln["job"], "month": month_start(d), "usd": mul(ln["amount"], st.rate(cur, d)) or Fraction(0),
+                                  "local": st.convert(ln["amount"], cur, p["currency"], d) or Fraction(0)})
 
-    # ---- opportunities (both CRMs, one shape)
-    opps = {}
-    for o in f.opps:
-        opps[o["Id"]] = {
-            "id": o["Id"],
-            "system": "salesforce",
-            "deleted": bool(o.get("IsDeleted")),
-            "won": bool(o.get("IsWon")),
-            # SPEC 4: won/lost come from IsWon/IsClosed, not from the StageName label.
-            "closed": bool(o.get("IsClosed")),
-            "type": SF_TYPE[o["Type"]],
-            "parent": s(o.get("Parent_Opportunity__c")),
-            "customer_id": sf_account_customer.get(s(o.get("AccountId"))),
-            "billing_type": SF_BILLING[o["Billing_Type__c"]],
-            "practice": s(o.get("Practice__c")),
-            "amount": num(o.get("Amount")) or Fraction(0),
-            "currency": s(o.get("CurrencyIsoCode")),
-            "close_date": iso_date(o.get("CloseDate")),
-            "probability": num(o.get("Probability")) / 100 if o.get("Probability") is not None else None,
-            "est_hours": num(o.get("Estimated_Hours__c")),
-            "start": iso_date(o.get("Start_Date__c")),
-            "end": iso_date(o.get("End_Date__c")),
-        }
-    for d in f.deals:
-        p = d.get("properties") or {}
-        won = p.get("hs_is_closed_won") == "true"
-        stage = p.get("dealstage")
-        ncid = s(p.get("netsuite_customer_id"))
-        opps[str(d["id"])] = {
-            "id": str(d["id"]),
-            "system": "hubspot",
-            "deleted": bool(d.get("archived")),
-            "won": won,
-            "closed": won or stage in ("closedwon", "closedlost"),
-            "type": HS_TYPE[p["dealtype"]],
-            "parent": s(p.get("parent_deal_id")),
-            "customer_id": ncid if ncid in customer_ids else None,
-            "billing_type": HS_BILLING[p["billing_type"]],
-            "practice": s(p.get("practice")),
-            "amount": num(p.get("amount")) or Fraction(0),
-            "currency": s(p.get("deal_currency_code")),
-            "close_date": iso_date(p.get("closedate")),
-            "probability": num(p.get("hs_deal_stage_probability")),
-            "est_hours": num(p.get("estimated_hours")),
-            "start": iso_date(p.get("start_date")),
-            "end": iso_date(p.get("end_date")),
-        }
+    # ---- stories (R8, R15)
+    stories = []
+    for sid in sorted(st.recs[("kantata", "stories")]):
+        s_ = st.recs[("kantata", "stories")][sid]
+        if s_["deleted_at"] is not None:
+            continue
+        if s_["state"] == "accepted" and s_["accepted_date"] is not None and s_["accepted_date"] > as_of:
+            out["_waiting"]["stories"] += 1
+            continue
+        if s_["workspace_id"] not in workspaces:
+            reject("kantata", "stories", sid, "unknown_workspace")
+            continue
+        stories.append(s_)
+
+    # ---- bookings (R10, R11)
+    all_opps = {oid: s["last"] for oid, s in log.state.items() if s["last"] is not None}
     project_by_opp = {}
-    for p in sorted(projects.values(), key=lambda p: p["project_id"], reverse=True):
-        if p["crm_opportunity_id"]:
-            project_by_opp[p["crm_opportunity_id"]] = p  # lowest project id wins
+    for jid in sorted(projects):
+        o = projects[jid]["crm_opportunity_id"]
+        if o is not None:
+            project_by_opp.setdefault(o, jid)
 
     def opp_project(o):
-        # follow change orders / renewals up their parents to the end of the chain (a new-business
-        # opportunity, or one whose parent is unknown); the project is the one linked to that end
         seen = set()
-        while o["type"] != "new_business" and o["parent"] in opps and o["id"] not in seen and len(seen) < 20:
-            seen.add(o["id"])
-            o = opps[o["parent"]]
+        while o["type"] in ("change_order", "renewal"):
+            par = o["parent"]
+            if par is None or par in seen:
+                return None
+            seen.add(par)
+            if par not in all_opps:
+                return project_by_opp.get(par)
+            o = all_opps[par]
         return project_by_opp.get(o["id"])
 
-    # ---- bookings (first run: one `won` event per currently won opportunity)
     bookings = []
-    for o in opps.values():
-        if o["deleted"] or not o["won"]:
+    for ev in log.events:
+        if ev["booking_date"] is None or ev["booking_date"] > as_of:
             continue
-        proj = opp_project(o)
-        r = f.rate(o["currency"], o["close_date"])
-        bookings.append(
-            {
-                "booking_id": f"{o['id']}:1",
-                "opportunity_id": o["id"],
-                "source_system": o["system"],
-                "event_type": "won",
-                "booking_date": o["close_date"],
-                "booking_type": o["type"],
-                "customer_id": o["customer_id"],
-                "project_id": proj["project_id"] if proj else None,
-                "billing_type": o["billing_type"],
-                "practice": o["practice"],
-                "amount_local": money(o["amount"]),
-                "currency": o["currency"],
-                "amount_usd": money(o["amount"] * r) if r is not None else None,
-                "_amount": o["amount"],
-            }
-        )
+        o = all_opps[ev["opportunity_id"]]
+        if o["system"] == "salesforce":
+            cust = customer_by_account.get(o["account"]) if o["account"] else None
+        else:
+            cust = o["customer"] if o["customer"] in customers else None
+        pid = opp_project(o)
+        r = st.rate(ev["currency"], ev["booking_date"])
+        bookings.append({
+            "booking_id": ev["booking_id"], "opportunity_id": ev["opportunity_id"], "source_system": o["system"],
+            "event_type": ev["event_type"], "booking_date": ev["booking_date"], "booking_type": o["type"],
+            "customer_id": cust, "project_id": pid, "billing_type": o["billing_type"], "practice": o["practice"],
+            "amount_local": money(ev["amount"]), "currency": ev["currency"],
+            "amount_usd": money(ev["amount"] * r) if r is not None else None,
+            "_amount": ev["amount"],
+        })
     out["bookings"] = [{k: v for k, v in b.items() if not k.startswith("_")} for b in bookings]
-    events_by_project = defaultdict(list)
+    events_of = defaultdict(list)  # pid -> [(date, amount in project currency or None)]
     for b in bookings:
-        if b["project_id"]:
-            events_by_project[b["project_id"]].append((b["booking_date"], b["_amount"]))
+        if b["project_id"] is not None:
+            p = projects[b["project_id"]]
+            events_of[b["project_id"]].append((b["booking_date"], st.convert(b["_amount"], b["currency"], p["currency"], b["booking_date"])))
 
     def contract_local(pid, d):
-        return sum((a for bd, a in events_by_project[pid] if bd <= d), Fraction(0))
+        d = min(d, as_of)
+        tot = Fraction(0)
+        for bd, a in events_of[pid]:
+            if bd <= d:
+                tot = add(tot, a)
+        return tot
 
-    # ---- months reported
-    months = []
-    m = month_start(hs)
-    while m <= as_of:
-        months.append(m)
-        m = add_months(m, 1)
-
-    def in_range(d):
-        return hs <= d <= as_of
-
-    # approved hours per project per month
-    bill_hours = defaultdict(Fraction)  # (pid, month) approved billable
-    all_hours = defaultdict(Fraction)  # (pid, month) approved
+    # ---- per project-month sums
+    bill_hours = defaultdict(Fraction)
+    all_hours = defaultdict(Fraction)
     tm_local = defaultdict(Fraction)
-    tm_usd = defaultdict(Fraction)
     labor = defaultdict(Fraction)
     for e in approved:
-        k = (e["proj"]["project_id"], month_start(e["date"]))
+        k = (e["pid"], month_start(e["date"]))
         all_hours[k] += e["hours"]
-        labor[k] += e["cost_usd"] or 0
+        if e["cost_usd"] is not None:
+            labor[k] += e["cost_usd"]
         if e["billable"]:
             bill_hours[k] += e["hours"]
-            tm_local[k] += e["bill_local"] or 0
-            tm_usd[k] += e["bill_usd"] or 0
+            if e["bill_project"] is not None:
+                tm_local[k] += e["bill_project"]
+    event_months = defaultdict(set)
+    for pid, evs in events_of.items():
+        for bd, _ in evs:
+            event_months[pid].add(month_start(bd))
 
-    # ---- revenue, exact, per project and month (all months up to as_of)
-    rev_local = defaultdict(Fraction)
-    rev_usd = defaultdict(Fraction)
+    tm_by_p, hours_by_p, stories_by_ws = defaultdict(list), defaultdict(list), defaultdict(list)
+    for (q, m), v in tm_local.items():
+        tm_by_p[q].append((m, v))
+    for (q, m), v in all_hours.items():
+        hours_by_p[q].append((m, v))
+    for s_ in stories:
+        stories_by_ws[s_["workspace_id"]].append(s_)
+    rev_local = {}  # (pid, month) -> Fraction or None, every month the model computes
+    as_of_month = month_start(as_of)
     for pid, p in projects.items():
-        cur = p["currency"]
-        if p["billing_type"] == "time_and_materials":
-            for (q, mm), v in tm_local.items():
-                if q == pid:
-                    rev_local[(pid, mm)] += v
-                    rev_usd[(pid, mm)] += tm_usd[(pid, mm)]
-        elif p["billing_type"] == "fixed_fee":
-            budget = Fraction(str(p["budget_hours"])) if p["budget_hours"] else None
-            hrs_by_month = defaultdict(Fraction)
-            for (q, mm), v in all_hours.items():
-                if q == pid:
-                    hrs_by_month[mm] += v
+        bt = p["billing_type"]
+        if bt == "time_and_materials":
+            for m, v in tm_by_p[pid]:
+                rev_local[(pid, m)] = v
+        elif bt == "fixed_fee":
+            budget = p["budget_hours"]
+            if not budget:
+                out["_table_rules"].append(f"fixed-fee project {pid} without budget hours")
+            hrs_m = defaultdict(Fraction)
+            for m, v in hours_by_p[pid]:
+                hrs_m[m] += v
+            starts = list(hrs_m) + [month_start(bd) for bd, _ in events_of[pid]]
+            if not starts:
+                continue
+            months_sorted = sorted(hrs_m)
 
-            def pct(mm):
-                if not budget:
-                    return Fraction(0)  # no (or zero) budget: no percent complete (a table rule)
-                if p["project_status"] == "completed" and p["end_date"] and month_end(mm) >= p["end_date"]:
+            def pct(m, budget=budget, hrs_m=hrs_m, months_sorted=months_sorted, p=p):
+                if p["project_status"] == "completed" and p["end_date"] is not None and month_end(m) >= p["end_date"]:
                     return Fraction(1)
-                cum = sum((v for k, v in hrs_by_month.items() if k <= mm), Fraction(0))
+                if not budget:
+                    return Fraction(0)
+                cum = sum((hrs_m[x] for x in months_sorted if x <= m), Fraction(0))
                 return min(Fraction(1), cum / budget)
 
-            def cutoff(mm):
-                # AMBIGUOUS, pslake's reading: contract_local(end of m) counts events up to
-                # min(end of m, as_of) ("as_of bounds every series")
-                return min(month_end(mm), as_of)
-
-            first = min([mm for mm in hrs_by_month] + [month_start(bd) for bd, _ in events_by_project[pid]], default=None)
-            if first is None:
-                continue
-            mm = first
-            while mm <= as_of:
-                prev = add_months(mm, -1)
-                v = contract_local(pid, cutoff(mm)) * pct(mm) - contract_local(pid, cutoff(prev)) * pct(prev)
-                if v != 0:
-                    rev_local[(pid, mm)] += v
-                    r = f.rate(cur, mm)
-                    rev_usd[(pid, mm)] += v * (r if r is not None else 0)
-                mm = add_months(mm, 1)
-        elif p["billing_type"] == "milestone":
-            ws = p["psa_workspace_id"]
-            for st in f.stories:
-                if str(st.get("workspace_id")) != ws or st.get("story_type") != "milestone" or st.get("state") != "accepted":
+            m = min(starts)
+            while m <= as_of_month:
+                prev = add_months(m, -1)
+                a = mul(contract_local(pid, month_end(m)), pct(m))
+                b = mul(contract_local(pid, month_end(prev)), pct(prev))
+                v = None if a is None or b is None else a - b
+                rev_local[(pid, m)] = v
+                m = add_months(m, 1)
+        elif bt == "milestone":
+            for s_ in (x for w in ws_by_code.get(p["project_code"], []) for x in stories_by_ws[w]):
+                if s_["story_type"] != "milestone" or s_["state"] != "accepted":
                     continue
-                acc = iso_date(st.get("accepted_at"))
-                if acc is None or acc > as_of:
+                acc = s_["accepted_date"]
+                if acc is None:
                     continue
-                amt = Fraction(int(st.get("billing_amount_in_cents") or 0), 100)
-                mm = month_start(acc)
-                rev_local[(pid, mm)] += amt
-                r = f.rate(cur, acc)
-                rev_usd[(pid, mm)] += amt * (r if r is not None else 0)
+                amt = Fraction(s_["cents"], 100) if s_["cents"] is not None else Fraction(0)
+                wcur = workspaces[s_["workspace_id"]]["currency"] or p["currency"]
+                k = (pid, month_start(acc))
+                rev_local[k] = add(rev_local.get(k, Fraction(0)), st.convert(amt, wcur, p["currency"], acc))
 
-    # ---- expenses and invoices
-    line_keys = set()  # a project-month with any expense or invoice line is activity
     expense = defaultdict(Fraction)
     invoiced = defaultdict(Fraction)
-    for rows, target, is_inv in ((f.expense_lines, expense, False), (f.invoice_lines, invoiced, True)):
-        for r in rows:
-            d, ok = try_parse(ns_date, r.get("trandate"))
-            if not ok or d is None or d > as_of:
-                continue
-            if is_inv and r.get("status") == "V":
-                continue
-            rt = f.rate(s(r.get("currency")), d)
-            if rt is None:
-                continue
-            pid = s(r.get("job"))
-            if pid not in projects:
-                continue
-            target[(pid, month_start(d))] += Fraction(r["foreignamount"]) * rt
-            line_keys.add((pid, month_start(d)))
+    line_keys = set()
+    for target, stream in ((expense, "expense_line"), (invoiced, "invoice_line")):
+        for ln in lines[stream]:
+            k = (ln["pid"], ln["month"])
+            target[k] += ln["usd"]
+            line_keys.add(k)
 
-    # activity keys within the reported months
-    activity = {k for k in line_keys if hs.replace(day=1) <= k[1]}
-    for dct in (all_hours, rev_local, labor, expense, invoiced):
-        for k, v in dct.items():
-            if v != 0 and hs.replace(day=1) <= k[1] <= as_of:
-                activity.add(k)
+    first_month = month_start(hs)
 
-    revenue_rows = []
-    margin_rows = []
-    for pid, mm in sorted(activity):
+    def reported(m):
+        return first_month <= m <= as_of_month
+
+    activity = {k for k in line_keys if reported(k[1])}
+    for k in all_hours:
+        if reported(k[1]):
+            activity.add(k)
+    for k, v in labor.items():
+        if v != 0 and reported(k[1]):
+            activity.add(k)
+    for (pid, m), v in rev_local.items():
+        if not reported(m):
+            continue
+        if v is None:
+            if (pid, m) in all_hours or m in event_months[pid]:
+                activity.add((pid, m))
+        elif v != 0:
+            activity.add((pid, m))
+
+    revenue_rows, margin_rows = [], []
+    for pid, m in sorted(activity):
         p = projects[pid]
-        rl, ru = rev_local.get((pid, mm), Fraction(0)), rev_usd.get((pid, mm), Fraction(0))
-        revenue_rows.append(
-            {
-                "project_id": pid,
-                "month": mm,
-                "billing_type": p["billing_type"],
-                "revenue_local": money(rl),
-                "currency": p["currency"],
-                "revenue_usd": money(ru),
-                "hours": float(bill_hours.get((pid, mm), 0)),
-            }
-        )
-        lc, ex, inv = labor.get((pid, mm), Fraction(0)), expense.get((pid, mm), Fraction(0)), invoiced.get((pid, mm), Fraction(0))
-        gm = ru - lc - ex
-        margin_rows.append(
-            {
-                "project_id": pid,
-                "month": mm,
-                "revenue_usd": money(ru),
-                "labor_cost_usd": money(lc),
-                "expense_usd": money(ex),
-                "gross_margin_usd": money(gm),
-                "gross_margin_pct": ratio(gm, ru) if ru != 0 else None,
-                "invoiced_usd": money(inv),
-                "hours": float(all_hours.get((pid, mm), 0)),
-            }
-        )
+        rl = rev_local.get((pid, m), Fraction(0))
+        ru = mul(rl, st.rate(p["currency"], m))
+        revenue_rows.append({
+            "project_id": pid, "month": m, "billing_type": p["billing_type"], "revenue_local": money(rl),
+            "currency": p["currency"], "revenue_usd": money(ru), "hours": hours_cell(bill_hours.get((pid, m), 0))})
+        lc, ex, inv = labor.get((pid, m), Fraction(0)), expense.get((pid, m), Fraction(0)), invoiced.get((pid, m), Fraction(0))
+        gm = None if ru is None else ru - lc - ex
+        margin_rows.append({
+            "project_id": pid, "month": m, "revenue_usd": money(ru), "labor_cost_usd": money(lc),
+            "expense_usd": money(ex), "gross_margin_usd": money(gm),
+            "gross_margin_pct": ratio(gm, ru) if ru else None, "invoiced_usd": money(inv),
+            "hours": hours_cell(all_hours.get((pid, m), 0))})
     out["revenue"] = revenue_rows
-    out["_rev_local"] = dict(rev_local)
     out["margin"] = margin_rows
 
-    # ---- backlog
-    snapshots = [month_end(mm) for mm in months if month_end(mm) < as_of] + [as_of]
+    # ---- backlog (R17)
+    snapshots = []
+    m = first_month
+    while month_end(m) < as_of:
+        if month_end(m) >= hs:
+            snapshots.append(month_end(m))
+        m = add_months(m, 1)
+    snapshots.append(as_of)
     backlog = []
-    for pid, p in projects.items():
-        starts = [bd for bd, _ in events_by_project[pid]]
-        starts += [mm for (q, mm), v in rev_local.items() if q == pid and v != 0]
+    rev_of = defaultdict(list)
+    for (q, m), v in rev_local.items():
+        rev_of[q].append((m, v))
+    for pid in sorted(projects):
+        p = projects[pid]
+        starts = [bd for bd, _ in events_of[pid]]
+        starts += [m for m, v in rev_of[pid] if m <= as_of_month and (v is None or v != 0)]
         if not starts:
             continue
         first = min(starts)
+        rev_months = sorted(rev_of[pid], key=lambda x: x[0])
         for snap in snapshots:
             if snap < first:
                 continue
-            r = f.rate(p["currency"], snap)
+            rate = st.rate(p["currency"], snap)
             c_loc = contract_local(pid, snap)
-            r_loc = sum((v for (q, mm), v in rev_local.items() if q == pid and mm <= snap), Fraction(0))
-            c, rv = c_loc * r, r_loc * r
-            done = p["project_status"] in ("completed", "cancelled") and p["end_date"] and snap >= p["end_date"]
-            backlog.append(
-                {
-                    "project_id": pid,
-                    "snapshot_date": snap,
-                    "billing_type": p["billing_type"],
-                    "contract_usd": money(c),
-                    "revenue_to_date_usd": money(rv),
-                    "backlog_usd": money(0 if done else max(Fraction(0), c - rv)),
-                    "overrun_usd": money(max(Fraction(0), rv - c)),
-                    "backlog_quality": "estimated" if p["billing_type"] == "time_and_materials" else "contracted",
-                }
-            )
+            r_loc = Fraction(0)
+            for m, v in rev_months:
+                if m <= month_start(snap):
+                    r_loc = add(r_loc, v)
+            c, rv = mul(c_loc, rate), mul(r_loc, rate)
+            done = p["project_status"] in ("completed", "cancelled") and p["end_date"] is not None and snap >= p["end_date"]
+            if c is None or rv is None:
+                bl = ov = None
+            else:
+                bl = Fraction(0) if done else max(Fraction(0), c - rv)
+                ov = max(Fraction(0), rv - c)
+            backlog.append({
+                "project_id": pid, "snapshot_date": snap, "billing_type": p["billing_type"],
+                "contract_usd": money(c), "revenue_to_date_usd": money(rv), "backlog_usd": money(bl),
+                "overrun_usd": money(ov),
+                "backlog_quality": "estimated" if p["billing_type"] == "time_and_materials" else "contracted"})
     out["backlog"] = backlog
 
-    # ---- capacity per employee-day
-    hol = defaultdict(set)
-    for h in f.holidays:
-        hol[h["Country"]].add(iso_date(h["Date"]))
-    toff = defaultdict(Fraction)
-    for t in f.time_off:
-        if t.get("Status") == "Approved":
-            toff[(t["Employee_ID"], iso_date(t["Date"]))] += Fraction(t["Hours"])
+    # ---- capacity per employee-day (utilization rule)
+    holidays = defaultdict(set)
+    for h in st.recs[("workday", "Holidays")].values():
+        if h["date"] is not None:
+            holidays[h["country"]].add(h["date"])
+    time_off = defaultdict(Fraction)
+    for t in st.recs[("workday", "Time_Off")].values():
+        if t["status"] == "Approved" and t["date"] is not None and t["hours"] is not None:
+            time_off[(t["employee"], t["date"])] += t["hours"]
 
-    def day_capacity(e, d):
-        """(capacity, holiday_hours, time_off_hours) of a working day, or None if not counted."""
-        if d.weekday() >= 5:
+    def day_capacity(eid, d, v):
+        """(capacity, holiday hours, time-off hours) of day d, or None when it is no working day of eid."""
+        w = workers[eid]
+        if d.weekday() >= 5 or (w["hire"] and d < w["hire"]) or (w["term"] and d > w["term"]):
             return None
-        if e["hire_date"] and d < e["hire_date"]:
-            return None
-        if e["termination_date"] and d > e["termination_date"]:
-            return None
-        std = e["_weekly"] / 5
-        if d in hol[e["country"]]:
+        std = (v["weekly"] or Fraction(0)) / 5
+        if d in holidays.get(w["country"], ()):
             return Fraction(0), std, Fraction(0)
-        off = min(std, toff.get((e["employee_id"], d), Fraction(0)))
+        off = min(std, time_off.get((eid, d), Fraction(0)))
         return std - off, Fraction(0), off
 
-    emps = [e for e in employees.values() if e["worker_type"] == "Employee"]
-    hours_week = defaultdict(lambda: [Fraction(0), Fraction(0)])
+    employees = [eid for eid in sorted(workers) if workers[eid]["worker_type"] == "Employee"]
+    week_hours = defaultdict(lambda: [Fraction(0), Fraction(0)])
     for e in approved:
-        if not in_range(e["date"]):
-            continue
-        k = (e["emp"]["employee_id"], monday(e["date"]))
-        hours_week[k][0 if e["billable"] else 1] += e["hours"]
+        if hs <= e["date"] <= as_of:
+            week_hours[(e["eid"], monday(e["date"]))][0 if e["billable"] else 1] += e["hours"]
     util = []
-    for e in emps:
-        lo = max(hs, e["hire_date"] or hs)
-        hi = min(as_of, e["termination_date"] or as_of)
+    for eid in employees:
+        w = workers[eid]
+        lo = max(hs, w["hire"] or hs)
+        hi = min(as_of, w["term"] or as_of)
         if lo > hi:
             continue
         wk = monday(lo)
         while wk <= hi:
             cap = hd = to = Fraction(0)
             for d in days(max(wk, lo), min(wk + dt.timedelta(days=6), hi)):
-                dc = day_capacity(e, d)
+                dc = day_capacity(eid, d, version(eid, d))
                 if dc:
                     cap, hd, to = cap + dc[0], hd + dc[1], to + dc[2]
-            b, nb = hours_week.get((e["employee_id"], wk), (Fraction(0), Fraction(0)))
-            util.append(
-                {
-                    "employee_id": e["employee_id"],
-                    "week_start": wk,
-                    "practice": e["practice"],
-                    "capacity_hours": float(cap),
-                    "holiday_hours": float(hd),
-                    "time_off_hours": float(to),
-                    "billable_hours": float(b),
-                    "nonbillable_hours": float(nb),
-                    "billable_utilization": ratio(b, cap),
-                    "productive_utilization": ratio(b + nb, cap),
-                }
-            )
+            b, nb = week_hours.get((eid, wk), (Fraction(0), Fraction(0)))
+            util.append({
+                "employee_id": eid, "week_start": wk, "practice": version(eid, max(wk, hs))["practice"],
+                "capacity_hours": hours_cell(cap), "holiday_hours": hours_cell(hd), "time_off_hours": hours_cell(to),
+                "billable_hours": hours_cell(b), "nonbillable_hours": hours_cell(nb),
+                "billable_utilization": ratio(b, cap), "productive_utilization": ratio(b + nb, cap)})
             wk += dt.timedelta(days=7)
     out["utilization"] = util
 
-    # ---- capacity plan
+    # ---- capacity plan (R20)
     w0 = monday(as_of) + dt.timedelta(days=7)
     weeks = [w0 + dt.timedelta(days=7 * i) for i in range(12)]
     w_end = weeks[-1] + dt.timedelta(days=6)
-    plan = defaultdict(lambda: defaultdict(Fraction))  # (practice, week) -> field -> value
+    plan = defaultdict(lambda: defaultdict(Fraction))
 
     def spread(total, start, end, practice, field):
-        if start is None or end is None or total is None:
+        if total is None or start is None or end is None:
             return
         wdays = [d for d in days(start, end) if d.weekday() < 5]
         if not wdays:
@@ -720,52 +1167,143 @@ def compute(fixtures_dir):
             if w0 <= d <= w_end:
                 plan[(practice, monday(d))][field] += per
 
-    for e in emps:
-        for wk in weeks:
-            for d in days(wk, wk + dt.timedelta(days=6)):
-                dc = day_capacity(e, d)
-                if dc:
-                    plan[(e["practice"], wk)]["capacity"] += dc[0]
-    for a in f.allocations:
-        # allocations of every worker count in the worker's practice (contingent ones too);
-        # AMBIGUOUS, pslake's reading: an allocation of an unknown user counts under practice NULL
-        emp = user_to_emp.get(str(a.get("user_id")))
-        field = "soft" if a.get("soft") else "hard"
-        practice = emp["practice"] if emp else None
-        spread(Fraction(int(a["minutes"]), 60), iso_date(a["start_date"]), iso_date(a["end_date"]), practice, field)
-    for o in opps.values():
+    for eid in employees:
+        cur_v = versions[eid][-1]
+        for d in days(w0, w_end):
+            dc = day_capacity(eid, d, cur_v)
+            if dc:
+                plan[(cur_v["practice"], monday(d))]["capacity"] += dc[0]
+    for a in st.recs[("kantata", "allocations")].values():
+        eid = emp_of_user.get(a["user_id"])
+        practice = versions[eid][-1]["practice"] if eid is not None else None
+        if a["minutes"] is None:
+            continue
+        spread(Fraction(a["minutes"], 60), a["start"], a["end"], practice, "soft" if a["soft"] else "hard")
+    for oid, o in sorted(_opps(st).items()):
         if o["deleted"] or o["won"] or o["closed"]:
             continue
         if o["start"] is None or o["start"] > w_end or o["est_hours"] is None or o["probability"] is None:
             continue
-        # AMBIGUOUS, pslake's reading: without an end date the pipeline sits on its start date
-        spread(o["est_hours"] * o["probability"], o["start"], o["end"] or o["start"], o["practice"], "pipeline")
-    practices = {pr for pr, _ in plan}
+        spread(o["est_hours"] * o["probability"], o["start"], o["end"], o["practice"], "pipeline")
+    practices = {pr for (pr, _), v in plan.items() if any(x != 0 for x in v.values())}
     cap_rows = []
-    for pr in sorted(practices, key=lambda x: (x is None, x)):
+    for pr in sorted(practices, key=lambda x: (x is None, x or "")):
         for wk in weeks:
             v = plan.get((pr, wk), {})
             cap, hard, soft, pipe = (v.get(k, Fraction(0)) for k in ("capacity", "hard", "soft", "pipeline"))
-            cap_rows.append(
-                {
-                    "practice": pr,
-                    "week_start": wk,
-                    "capacity_hours": float(cap),
-                    "hard_allocated_hours": float(hard),
-                    "soft_allocated_hours": float(soft),
-                    "weighted_pipeline_hours": float(pipe),
-                    "unallocated_hours": float(cap - hard),
-                    "demand_gap_hours": float(hard + soft + pipe - cap),
-                }
-            )
+            cap_rows.append({
+                "practice": pr, "week_start": wk, "capacity_hours": hours_cell(cap),
+                "hard_allocated_hours": hours_cell(hard), "soft_allocated_hours": hours_cell(soft),
+                "weighted_pipeline_hours": hours_cell(pipe), "unallocated_hours": hours_cell(cap - hard),
+                "demand_gap_hours": hours_cell(hard + soft + pipe - cap)})
     out["capacity_plan"] = cap_rows
+
+    # ---- SPEC 4b: dim_employee_history (R23)
+    hist_rows = []
+    for eid in sorted(workers):
+        vs = versions[eid]
+        for i, v in enumerate(vs):
+            nxt = vs[i + 1]["from"] if i + 1 < len(vs) else None
+            hist_rows.append({
+                "employee_id": eid, "valid_from": v["from"], "valid_to": nxt, "practice": v["practice"],
+                "job_profile": (hist[eid][i]["job_profile"] if hist.get(eid) else workers[eid]["job_profile"]),
+                "weekly_hours": hours_cell(v["weekly"]), "hourly_cost": money(v["cost"]),
+                "cost_currency": v["cost_currency"], "is_current": nxt is None})
+    out["dim_employee_history"] = hist_rows
+
+    # ---- SPEC 4b: project_setup (R23)
+    first_time = {}
+    for e in approved:
+        if e["pid"] not in first_time or e["date"] < first_time[e["pid"]]:
+            first_time[e["pid"]] = e["date"]
+    first_hard = {}
+    for a in st.recs[("kantata", "allocations")].values():
+        pid = project_of_ws.get(a["workspace_id"])
+        if pid is None or a["soft"] or a["start"] is None or a["start"] > as_of:
+            continue
+        if pid not in first_hard or a["start"] < first_hard[pid]:
+            first_hard[pid] = a["start"]
+    setup = []
+    for oid, o in sorted(_opps(st).items()):
+        if o["deleted"] or not o["won"] or o["type"] != "new_business" or o["close_date"] is None or o["close_date"] > as_of:
+            continue
+        pid = project_by_opp.get(oid)
+        created = jobs[pid]["datecreated"] if pid is not None else None
+        if created is not None and created > as_of:
+            created = None
+        fh, ft = first_hard.get(pid), first_time.get(pid)
+        dd = lambda x: (x - o["close_date"]).days if x is not None else None  # noqa: E731
+        setup.append({
+            "opportunity_id": oid, "project_id": pid, "practice": o["practice"], "won_date": o["close_date"],
+            "project_created_date": created, "first_hard_allocation_date": fh, "first_approved_time_date": ft,
+            "days_to_project": dd(created), "days_to_staffed": dd(fh), "days_to_first_time": dd(ft)})
+    out["project_setup"] = setup
+
+    # ---- SPEC 4b: billing (R23)
+    inv_local = defaultdict(Fraction)
+    for ln in lines["invoice_line"]:
+        inv_local[(ln["pid"], ln["month"])] += ln["local"]
+    billing = []
+    rev_by_p, inv_by_p = defaultdict(list), defaultdict(list)
+    for (q, mm), v in rev_local.items():
+        rev_by_p[q].append((mm, v))
+    for (q, mm), v in inv_local.items():
+        inv_by_p[q].append((mm, v))
+    for pid, m in sorted(activity):
+        p = projects[pid]
+        rate = st.rate(p["currency"], m)
+        rtd = Fraction(0)
+        for mm, v in rev_by_p[pid]:
+            if mm <= m:
+                rtd = add(rtd, v)
+        itd = sum((v for mm, v in inv_by_p[pid] if mm <= m), Fraction(0))
+        unbilled = None if rtd is None else max(Fraction(0), rtd - itd)
+        overbilled = None if rtd is None else max(Fraction(0), itd - rtd)
+        rev3, ndays = Fraction(0), 0
+        for i in range(3):
+            mm = add_months(m, -i)
+            rev3 = add(rev3, rev_local.get((pid, mm), Fraction(0)))
+            ndays += month_end(mm).day
+        wip = None if rev3 is None or rev3 == 0 or unbilled is None else _round(unbilled / (rev3 / ndays), 6)
+        billing.append({
+            "project_id": pid, "month": m, "revenue_to_date_usd": money(mul(rtd, rate)),
+            "invoiced_to_date_usd": money(mul(itd, rate)), "unbilled_usd": money(mul(unbilled, rate)),
+            "overbilled_usd": money(mul(overbilled, rate)), "wip_days": wip})
+    out["billing"] = billing
+
+    out["rejects"] = sorted(({k: r[k] for k in ("system", "stream", "key", "rule")} for r in rejects),
+                            key=lambda r: (r["system"], r["stream"], r["key"]))
+    out["_waiting"] = dict(out["_waiting"])
     return out
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def compute_runs(states, reconcile=True):
+    """One result per run for a sequence of fixture states (each a dir or a list of overlay dirs)."""
+    results, prev, log = [], None, BookingLog()
+    for i, dirs in enumerate(states, start=1):
+        st = State(Files(dirs), prev=prev, reconcile=reconcile)
+        log.observe(st, i)
+        results.append(build(st, log))
+        prev = st
+    return results
+
+
+def compute(fixtures_dir):
+    """The lake after one run on one fixture directory."""
+    return compute_runs([fixtures_dir])[0]
 
 
 if __name__ == "__main__":
     import sys
 
-    res = compute(sys.argv[1] if len(sys.argv) > 1 else "fixtures")
-    for t in TABLES:
-        print(t, len(res[t]))
-    print("rejected", res["_rejected_time_entries"])
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    base = args[0] if args else "fixtures"
+    runs = overlay_runs(base) if "--runs" in sys.argv else [[base]]
+    for k, res in enumerate(compute_runs(runs, reconcile="--no-reconcile" not in sys.argv), start=1):
+        print(f"after run {k}:", ", ".join(f"{t} {len(res[t])}" for t in TABLES), f"rejects {len(res['rejects'])}")
+        print("  waiting", res["_waiting"], "table rules", res["_table_rules"])
+        for r in res["rejects"]:
+            print("  reject", r["system"], r["stream"], r["key"], r["rule"])
