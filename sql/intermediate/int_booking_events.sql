@@ -5,6 +5,7 @@
 --                  the difference, dated the opportunity's last-modified date
 --   debook         a booked opportunity now reopened, lost, deleted/archived or gone: minus its
 --                  booked total, dated the last-modified date (gone: as_of)
+--   a won opportunity whose currency changed: a debook in the old currency, then `won` in the new
 -- event_seq numbers an opportunity's events, so booking_id = opportunity_id:seq is deterministic and
 -- a rerun on the same data appends nothing.
 WITH prior AS (
@@ -39,6 +40,12 @@ state AS (
         coalesce(o.billing_type, l.billing_type)                 AS billing_type,
         coalesce(o.practice, l.practice)                         AS practice,
         coalesce(o.currency, l.currency)                         AS currency,
+        l.currency                                               AS booked_currency,
+        -- a won opportunity whose currency changed since it was booked is debooked in the old
+        -- currency and booked `won` again in the new one (SPEC is silent; an amount_change across
+        -- currencies would mix two currencies in one total)
+        (p.opportunity_id IS NOT NULL AND l.event_type <> 'debook' AND o.opportunity_id IS NOT NULL
+         AND o.is_won AND NOT o.is_removed AND (o.currency IS DISTINCT FROM l.currency)) AS currency_changed,
         coalesce(o.account_ref, l.account_ref)                   AS account_ref,
         coalesce(o.parent_opportunity_id, l.parent_opportunity_id) AS parent_opportunity_id
     FROM intermediate.int_opportunities o
@@ -46,21 +53,25 @@ state AS (
     LEFT JOIN last_event l ON l.opportunity_id = p.opportunity_id
 ),
 new_events AS (
-    SELECT s.*, 'won' AS event_type, s.close_date AS booking_date, s.amount AS amount_local
+    SELECT s.*, 'won' AS event_type, s.close_date AS booking_date, s.amount AS amount_local,
+           s.currency AS event_currency,
+           CASE WHEN s.currency_changed THEN 2 ELSE 1 END AS seq_offset
     FROM state s
-    WHERE s.is_won_now AND NOT s.is_booked
+    WHERE s.is_won_now AND (NOT s.is_booked OR s.currency_changed)
     UNION ALL
     SELECT s.*, 'amount_change' AS event_type, s.modified_date AS booking_date,
-           CAST(s.amount - s.booked_total AS DECIMAL(18,2)) AS amount_local
+           CAST(s.amount - s.booked_total AS DECIMAL(18,2)) AS amount_local,
+           s.booked_currency AS event_currency, 1 AS seq_offset
     FROM state s
-    WHERE s.is_won_now AND s.is_booked AND s.amount <> s.booked_total
+    WHERE s.is_won_now AND s.is_booked AND NOT s.currency_changed AND s.amount <> s.booked_total
     UNION ALL
     SELECT s.*, 'debook' AS event_type,
            CASE WHEN s.is_gone THEN rc.as_of ELSE s.modified_date END AS booking_date,
-           CAST(-s.booked_total AS DECIMAL(18,2)) AS amount_local
+           CAST(-s.booked_total AS DECIMAL(18,2)) AS amount_local,
+           s.booked_currency AS event_currency, 1 AS seq_offset
     FROM state s
     CROSS JOIN pslake.run_context rc
-    WHERE s.is_booked AND NOT s.is_won_now
+    WHERE s.is_booked AND (NOT s.is_won_now OR s.currency_changed)
 )
 SELECT
     booking_id, opportunity_id, source_system, event_seq, event_type, booking_date, booking_type,
@@ -69,10 +80,10 @@ SELECT
 FROM intermediate.int_booking_events
 UNION ALL
 SELECT
-    concat(n.opportunity_id, ':', CAST(n.last_seq + 1 AS VARCHAR)) AS booking_id,
+    concat(n.opportunity_id, ':', CAST(n.last_seq + n.seq_offset AS VARCHAR)) AS booking_id,
     n.opportunity_id,
     n.source_system,
-    CAST(n.last_seq + 1 AS BIGINT) AS event_seq,
+    CAST(n.last_seq + n.seq_offset AS BIGINT) AS event_seq,
     n.event_type,
     n.booking_date,
     n.booking_type,
@@ -81,7 +92,7 @@ SELECT
     n.account_ref,
     n.parent_opportunity_id,
     CAST(n.amount_local AS DECIMAL(18,2)) AS amount_local,
-    n.currency,
+    n.event_currency AS currency,
     rc.run_id AS recorded_run_id,
     rc.as_of  AS recorded_as_of
 FROM new_events n

@@ -1,6 +1,7 @@
 -- The ERP project of every known opportunity: a new-business opportunity belongs to the project
 -- whose custentity_crm_opportunity_id is its id; a change order or renewal to the project of its
--- parent, following the chain (current snapshot first, else what the event log recorded).
+-- parent, following the chain (current snapshot first, else what the event log recorded), and to
+-- the project linked to the parent id when the parent is not in the CRM.
 WITH RECURSIVE opps AS (
     SELECT opportunity_id, booking_type, parent_opportunity_id FROM intermediate.int_opportunities
     UNION ALL
@@ -23,8 +24,12 @@ chain AS (
     WHERE c.booking_type IN ('change_order', 'renewal') AND c.depth < 20
 ),
 roots AS (
-    -- the end of the chain: a new-business opportunity, or one with no (known) parent
-    SELECT opportunity_id, current_id AS root_id,
+    -- the end of the chain: a new-business opportunity, or one with no known parent; a change
+    -- order or renewal whose parent is no opportunity we know still belongs to the project linked
+    -- to that parent id (SPEC is silent; the ERP link is the system of record for projects)
+    SELECT opportunity_id,
+           CASE WHEN booking_type IN ('change_order', 'renewal') AND parent_opportunity_id IS NOT NULL
+                THEN parent_opportunity_id ELSE current_id END AS root_id,
            row_number() OVER (PARTITION BY opportunity_id ORDER BY depth DESC) AS rn
     FROM chain
 ),

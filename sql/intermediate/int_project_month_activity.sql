@@ -23,30 +23,16 @@ labour AS (
     GROUP BY t.project_id, t.work_month
 ),
 expenses AS (
-    SELECT
-        e.project_id,
-        CAST(date_trunc('month', e.expense_date) AS DATE) AS month,
-        sum(e.amount * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS expense_usd_exact
-    FROM staging.stg_netsuite_expense_line e
-    CROSS JOIN rc
-    JOIN staging.stg_netsuite_job j ON j.project_id = e.project_id
-    LEFT JOIN fx ON fx.currency = e.currency AND fx.month = CAST(date_trunc('month', e.expense_date) AS DATE)
-    WHERE e.expense_date <= rc.as_of
-      AND (e.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
-    GROUP BY e.project_id, CAST(date_trunc('month', e.expense_date) AS DATE)
+    SELECT project_id, month, sum(amount_usd_exact) AS expense_usd_exact
+    FROM intermediate.int_netsuite_lines_checked
+    WHERE stream = 'expense_line' AND rule IS NULL AND month IS NOT NULL  -- else rejected (quality.rejects_netsuite_lines)
+    GROUP BY project_id, month
 ),
 invoices AS (
-    SELECT
-        i.project_id,
-        CAST(date_trunc('month', i.invoice_date) AS DATE) AS month,
-        sum(i.amount * CASE WHEN i.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END) AS invoiced_usd_exact
-    FROM staging.stg_netsuite_invoice_line i
-    CROSS JOIN rc
-    JOIN staging.stg_netsuite_job j ON j.project_id = i.project_id
-    LEFT JOIN fx ON fx.currency = i.currency AND fx.month = CAST(date_trunc('month', i.invoice_date) AS DATE)
-    WHERE coalesce(i.status, '') <> 'V' AND i.invoice_date <= rc.as_of
-      AND (i.currency = 'USD' OR fx.usd_per_unit IS NOT NULL)  -- else rejected (quality.rejects_netsuite_lines)
-    GROUP BY i.project_id, CAST(date_trunc('month', i.invoice_date) AS DATE)
+    SELECT project_id, month, sum(amount_usd_exact) AS invoiced_usd_exact
+    FROM intermediate.int_netsuite_lines_checked
+    WHERE stream = 'invoice_line' AND converted AND rule IS NULL AND month IS NOT NULL  -- voided lines are no invoice
+    GROUP BY project_id, month
 ),
 revenue AS (
     SELECT project_id, month, revenue_local_exact, revenue_usd_exact, revenue_usd_num, revenue_den, billable_minutes

@@ -150,10 +150,14 @@ ff AS (
         CAST(num_delta AS DECIMAL(38,12)) / NULLIF(budget_minutes, CAST(0 AS DECIMAL(38,4))) AS revenue_local
     FROM ff_delta
 ),
-ms AS (
+-- milestone amounts are in the Kantata workspace's currency; one in another currency than its
+-- project's counts in the project currency through USD at the acceptance month's rates
+ms_sums AS (
     SELECT
         j.project_id,
         CAST(date_trunc('month', s.accepted_date) AS DATE) AS month,
+        w.currency AS ws_currency,
+        j.currency AS project_currency,
         sum(CAST(s.billing_amount_in_cents AS DECIMAL(20,0))) AS cents
     FROM staging.stg_kantata_stories s
     JOIN staging.stg_kantata_workspaces w ON w.workspace_id = s.workspace_id
@@ -161,7 +165,24 @@ ms AS (
     CROSS JOIN rc
     WHERE s.story_type = 'milestone' AND s.state = 'accepted' AND j.billing_type = 'milestone'
       AND s.accepted_date IS NOT NULL AND s.accepted_date <= rc.as_of
-    GROUP BY j.project_id, CAST(date_trunc('month', s.accepted_date) AS DATE)
+    GROUP BY j.project_id, CAST(date_trunc('month', s.accepted_date) AS DATE), w.currency, j.currency
+),
+ms AS (
+    SELECT
+        m.project_id,
+        m.month,
+        -- project-currency cents: exact when every milestone is in the project currency
+        CASE WHEN max(CASE WHEN (m.ws_currency IS DISTINCT FROM m.project_currency) THEN 1 ELSE 0 END) = 0
+             THEN CAST(sum(m.cents) AS DECIMAL(38,6))
+             ELSE CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE wf.usd_per_unit END)
+                       / max(CASE WHEN m.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE pf.usd_per_unit END) AS DECIMAL(38,6))
+        END AS cents,
+        -- USD cents at the month's rate of the milestone's own currency (NULL without a rate)
+        CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE wf.usd_per_unit END) AS DECIMAL(38,8)) AS usd_cents
+    FROM ms_sums m
+    LEFT JOIN fx wf ON wf.currency = m.ws_currency AND wf.month = m.month
+    LEFT JOIN fx pf ON pf.currency = m.project_currency AND pf.month = m.month
+    GROUP BY m.project_id, m.month
 ),
 keys AS (
     SELECT project_id, month FROM tm
@@ -176,7 +197,7 @@ SELECT
     CASE p.billing_type
         WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.local_cent_minutes END AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
         WHEN 'fixed_fee' THEN CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,16)) ELSE ff.revenue_local END AS DECIMAL(38,16))
-        WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,12)) / CAST(100 AS DECIMAL(38,0))
+        WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ms.cents END AS DECIMAL(38,12)) / CAST(100 AS DECIMAL(38,0))
         ELSE CAST(0 AS DECIMAL(38,16))
     END AS revenue_local_exact,
     CASE p.billing_type
@@ -184,8 +205,7 @@ SELECT
         WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
                               / NULLIF(ff.budget_minutes, CAST(0 AS DECIMAL(38,4)))
-        WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
-                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,12))
+        WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,8)) ELSE ms.usd_cents END AS DECIMAL(38,12))
                               / CAST(100 AS DECIMAL(38,0))
         ELSE CAST(0 AS DECIMAL(38,16))
     END AS revenue_usd_exact,
@@ -197,7 +217,7 @@ SELECT
     CASE p.billing_type
         WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.local_cent_minutes END AS DECIMAL(38,6))
         WHEN 'fixed_fee' THEN CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
-        WHEN 'milestone' THEN CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,6))
+        WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ms.cents END AS DECIMAL(38,6))
         ELSE CAST(0 AS DECIMAL(38,6))
     END AS revenue_num,
     CASE p.billing_type
@@ -211,8 +231,7 @@ SELECT
         WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.usd_cent_minutes END AS DECIMAL(38,14))
         WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
                                    * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
-        WHEN 'milestone' THEN CAST(CAST(coalesce(ms.cents, CAST(0 AS DECIMAL(20,0))) AS DECIMAL(38,0))
-                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+        WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,8)) ELSE ms.usd_cents END AS DECIMAL(38,14))
         ELSE CAST(0 AS DECIMAL(38,14))
     END AS revenue_usd_num,
     coalesce(tm.billable_minutes, 0) AS billable_minutes

@@ -64,10 +64,13 @@ ruled AS (
                  OR (r.termination_date IS NOT NULL AND r.work_date > r.termination_date)
                 THEN 'outside_employment'
             WHEN (r.bill_converted AND r.bill_fx IS NULL) OR (r.cost_converted AND r.cost_fx IS NULL)
+                 OR (r.bill_converted AND (r.currency IS DISTINCT FROM r.project_currency) AND r.project_fx IS NULL)
                 THEN 'no_fx_rate'
         END AS first_rule,
         CASE WHEN r.bill_converted AND r.bill_fx IS NULL THEN 'bill'
-             WHEN r.cost_converted AND r.cost_fx IS NULL THEN 'cost' END AS fx_missing_for
+             WHEN r.cost_converted AND r.cost_fx IS NULL THEN 'cost'
+             WHEN r.bill_converted AND (r.currency IS DISTINCT FROM r.project_currency) AND r.project_fx IS NULL
+                 THEN 'project' END AS fx_missing_for
     FROM rated r
 ),
 day_totals AS (

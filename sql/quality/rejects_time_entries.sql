@@ -19,7 +19,7 @@ SELECT
         WHEN 'unknown_employee' THEN 'user_id'
         WHEN 'hours_out_of_range' THEN 'time_in_minutes'
         WHEN 'outside_employment' THEN 'date_performed'
-        WHEN 'no_fx_rate' THEN CASE WHEN t.fx_missing_for = 'cost' THEN 'cost_rate_currency' ELSE 'currency' END
+        WHEN 'no_fx_rate' THEN CASE t.fx_missing_for WHEN 'cost' THEN 'cost_rate_currency' WHEN 'project' THEN 'workspace_id' ELSE 'currency' END
         WHEN 'over_24_hours_per_day' THEN 'time_in_minutes'
     END AS field,
     CASE t.rule
@@ -27,7 +27,7 @@ SELECT
         WHEN 'unknown_employee' THEN t.user_id
         WHEN 'hours_out_of_range' THEN CAST(t.minutes AS VARCHAR)
         WHEN 'outside_employment' THEN CAST(t.work_date AS VARCHAR)
-        WHEN 'no_fx_rate' THEN CASE WHEN t.fx_missing_for = 'cost' THEN t.cost_currency ELSE t.currency END
+        WHEN 'no_fx_rate' THEN CASE t.fx_missing_for WHEN 'cost' THEN t.cost_currency WHEN 'project' THEN t.project_currency ELSE t.currency END
         WHEN 'over_24_hours_per_day' THEN CAST(t.minutes AS VARCHAR)
     END AS value,
     CASE t.rule
@@ -36,8 +36,11 @@ SELECT
         WHEN 'hours_out_of_range' THEN concat('time_in_minutes ', coalesce(CAST(t.minutes AS VARCHAR), 'NULL'), ' is not in (0, 1440]')
         WHEN 'outside_employment' THEN concat('work date ', coalesce(CAST(t.work_date AS VARCHAR), 'NULL'), ' is outside the employment of ', t.employee_id)
         WHEN 'no_fx_rate' THEN concat('no FX rate for ',
-            CASE WHEN t.fx_missing_for = 'cost' THEN concat('the cost currency ', coalesce(t.cost_currency, 'NULL'))
-                 ELSE concat('the currency ', coalesce(t.currency, 'NULL')) END,
+            CASE t.fx_missing_for
+                WHEN 'cost' THEN concat('the cost currency ', coalesce(t.cost_currency, 'NULL'))
+                WHEN 'project' THEN concat('the project currency ', coalesce(t.project_currency, 'NULL'),
+                                           ' (the entry is in ', coalesce(t.currency, 'NULL'), ')')
+                ELSE concat('the currency ', coalesce(t.currency, 'NULL')) END,
             ' in ', substr(CAST(t.work_month AS VARCHAR), 1, 7))
         WHEN 'over_24_hours_per_day' THEN concat('employee ', t.employee_id, ' has more than 24 approved hours on ', CAST(t.work_date AS VARCHAR))
     END AS message,

@@ -34,20 +34,14 @@ affected AS (
     LEFT JOIN fx ON fx.currency = p.currency AND fx.month = CAST(date_trunc('month', b.snapshot_date) AS DATE)
     WHERE (b.contract_usd IS NULL OR b.revenue_to_date_usd IS NULL) AND p.currency <> 'USD' AND fx.currency IS NULL
     UNION ALL
-    SELECT CASE WHEN fx_missing_for = 'cost' THEN cost_currency ELSE currency END, work_month, 'time_entries'
+    SELECT CASE fx_missing_for WHEN 'cost' THEN cost_currency WHEN 'project' THEN project_currency ELSE currency END,
+           work_month, 'time_entries'
     FROM intermediate.int_time_entries_checked
     WHERE rule = 'no_fx_rate'
     UNION ALL
-    SELECT l.currency, CAST(date_trunc('month', l.line_date) AS DATE), 'lines'
-    FROM quality.rejects_netsuite_lines r
-    JOIN (
-        SELECT 'invoice_line' AS stream, invoice_line_id AS id, invoice_date AS line_date, currency
-        FROM staging.stg_netsuite_invoice_line
-        UNION ALL
-        SELECT 'expense_line', expense_line_id, expense_date, currency
-        FROM staging.stg_netsuite_expense_line
-    ) l ON l.stream = r.stream AND l.id = r.key
-    WHERE r.rule = 'no_fx_rate'
+    SELECT fx_currency, month, 'lines'
+    FROM intermediate.int_netsuite_lines_checked
+    WHERE rule = 'no_fx_rate'
 ),
 counted AS (
     SELECT

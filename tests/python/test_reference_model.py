@@ -59,22 +59,9 @@ CURRENCY_CHANGE = ("SPEC silent (reading R10): a won opportunity whose currency 
 KNOWN = [
     ("tiny_firm", {3}, "bookings", {("9001:2",)}, None, HUBSPOT_ARCHIVE),
     ("tiny_firm_edges", {3}, "bookings", {("9001:2",)}, None, HUBSPOT_ARCHIVE),
-    ("tiny_firm_edges", {1}, "fct_time_entry", {("5020",)}, None, FX_PROJECT),
-    ("tiny_firm_edges", {1}, "rejects", {("kantata", "time_entries", "5020"), ("netsuite", "expense_line", "4005")}, None, FX_PROJECT),
-    ("tiny_firm_edges", {1}, "revenue", {("200002", dt.date(2026, 2, 1)), ("200004", dt.date(2026, 2, 1))}, None, FX_PROJECT),
-    ("tiny_firm_edges", {1}, "margin", {("200002", dt.date(2026, 2, 1)), ("200004", dt.date(2026, 2, 1))}, None, FX_PROJECT),
-    ("tiny_firm_edges", {1}, "backlog", {("200004", dt.date(2026, 2, 28)), ("200004", dt.date(2026, 3, 31))}, None, FX_PROJECT),
-    ("tiny_firm_edges", {1}, "utilization", {("100001", dt.date(2026, 2, 2))}, None, FX_PROJECT),
     ("tiny_firm_edges", {2, 3}, "rejects", {("netsuite", "invoice_line", "3009")}, None, CURRENT_REJECTS),
     ("messy", {2, 3}, "rejects", {("kantata", "time_entries", "599000011"), ("netsuite", "invoice_line", "3999001")}, None, CURRENT_REJECTS),
-    ("tiny_firm_edges", None, "revenue", {("200005", dt.date(2026, 3, 1))}, None, WS_CURRENCY),
-    ("tiny_firm_edges", None, "margin", {("200005", dt.date(2026, 3, 1))}, None, WS_CURRENCY),
-    ("tiny_firm_edges", None, "backlog", {("200005", dt.date(2026, 3, 31))}, None, WS_CURRENCY),
     ("tiny_firm_edges", None, "capacity_plan", {("Data", dt.date(2026, 4, 6))}, None, NO_END),
-    ("tiny_firm_edges", None, "bookings", {("006P12:1",)}, "project_id", PARENT_OUTSIDE),
-    ("tiny_firm_edges", None, "backlog", {("200006", dt.date(2026, 3, 31))}, None, PARENT_OUTSIDE),
-    ("tiny_firm_edges", {2, 3}, "bookings", {("006O3:2",), ("006O3:3",)}, None, CURRENCY_CHANGE),
-    ("tiny_firm_edges", {2, 3}, "backlog", {("200001", dt.date(2026, 3, 31))}, None, CURRENCY_CHANGE),
 ]
 
 

@@ -13,7 +13,8 @@
 //!   February (T80..T84) and 600 min in March (T85).
 //! - 006J (500 USD) is won with a close date after as_of.
 //! - Invoice line IL9 is on job P99 (unknown), expense line EX9 has no job, EX10 is 40.00 CAD in
-//!   March, IL10 is dated after as_of; story S9 is on workspace W99 (unknown).
+//!   March, EX11 is 25.00 USD on P7 in March, IL10 is dated after as_of; story S9 is on workspace
+//!   W99 (unknown).
 
 use super::helpers::*;
 
@@ -41,8 +42,9 @@ const BOOKINGS: &str = "SELECT booking_id, event_type, coalesce(project_id, '-')
 /// currency 200 / 0.80 = 250.00 CAD; T71 is 60 x 9000 / 6000 = 90.00 CAD = 90 x 0.80 = 72.00 USD.
 /// revenue_local 250 + 90 = 340.00 CAD, revenue_usd 200 + 72 = 272.00, hours 3.
 /// March: T72 (CAD) needs the missing CAD rate for its own amount: rejected `no_fx_rate`. T73 is
-/// 100.00 USD (its own amount converts), but in CAD it needs the missing rate: revenue_local NULL,
-/// revenue_usd 100.00, hours 1. T74 is after as_of: nowhere, and not a reject.
+/// 100.00 USD, but it counts in the project currency (CAD) through USD, which needs the missing
+/// rate: rejected `no_fx_rate` too (SPEC: its own amount needs the rate), so P7 has no March row.
+/// T74 is after as_of: nowhere, and not a reject.
 ///
 /// P8 (EUR, fixed fee, budget 100 h = 6000 min): 006H's 11000 USD in EUR at February's rates is
 /// 11000 x 1 / 1.20 = 9166.666.. EUR. February: 3000 of 6000 min -> 9166.666.. x 0.5 = 4583.333..
@@ -56,7 +58,6 @@ async fn a_missing_rate_is_null_or_a_reject_never_zero() {
         rows(&lake, REVENUE).await,
         vec![
             "P7|2026-02-01|340.00|CAD|272.00|3.0",
-            "P7|2026-03-01|NULL|CAD|100.00|1.0",
             "P8|2026-02-01|4583.33|EUR|5500.00|50.0",
             "P8|2026-03-01|NULL|EUR|NULL|10.0",
         ]
@@ -98,24 +99,37 @@ async fn a_missing_rate_is_null_or_a_reject_never_zero() {
 /// Unknown keys are rejected, never dropped; rows after as_of are neither published nor rejected.
 ///
 /// Rejects of run 1 beyond the firm's own: IL9 (job P99 unknown) and EX9 (no job) under
-/// `unknown_project`; EX10 (40.00 CAD in March) and T72 under `no_fx_rate`; S9 (workspace W99)
+/// `unknown_project`; EX10 (40.00 CAD in March), T72 (CAD) and T73 (USD on the CAD project) under
+/// `no_fx_rate`, and so is EX11 (25.00 USD on P7 in March: in CAD it needs the missing rate); S9
+/// (workspace W99)
 /// under `unknown_workspace`. T74, IL10 (after as_of) and 006J (won 2026-03-30) are nowhere.
 #[tokio::test]
 async fn unknown_keys_are_rejected_and_later_rows_wait() {
     let (_dir, lake) = fx_firm().await;
     assert_eq!(
-        rows(&lake, "SELECT stream, key, rule FROM _pslake.rejects WHERE _run_id = 'build-1' AND key IN ('IL9', 'EX9', 'EX10', 'T72', 'T73', 'T74', 'S9', 'IL10')").await,
+        rows(&lake, "SELECT stream, key, rule FROM _pslake.rejects WHERE _run_id = 'build-1' AND key IN ('IL9', 'EX9', 'EX10', 'EX11', 'T72', 'T73', 'T74', 'S9', 'IL10')").await,
         vec![
             "expense_line|EX10|no_fx_rate",
+            "expense_line|EX11|no_fx_rate",
             "expense_line|EX9|unknown_project",
             "invoice_line|IL9|unknown_project",
             "stories|S9|unknown_workspace",
             "time_entries|T72|no_fx_rate",
+            "time_entries|T73|no_fx_rate",
         ]
+    );
+    // EX11's reject names the currency whose rate is missing: its project's.
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT value FROM _pslake.rejects WHERE _run_id = 'build-1' AND key = 'EX11'"
+        )
+        .await,
+        vec!["CAD"]
     );
     assert_eq!(
         rows(&lake, "SELECT time_entry_id FROM canonical.fct_time_entry WHERE time_entry_id IN ('T72', 'T73', 'T74')").await,
-        vec!["T73"]
+        Vec::<String>::new()
     );
     // P1's March margin has no invoice: IL10 (700.00, 2026-03-25) is after as_of.
     assert_eq!(
@@ -143,7 +157,7 @@ async fn hours_are_rounded_to_four_places() {
 /// Run 2 lands the March CAD (0.85) and GBP (1.40) rates, and the next build, with no full
 /// refresh, brings back everything that waited.
 ///
-/// - T72 conforms: 90.00 CAD x 0.85 = 76.50 USD. P7 March: revenue_local = 90 + 100 / 0.85 =
+/// - T72 and T73 conform: 90.00 CAD x 0.85 = 76.50 USD. P7 March: revenue_local = 90 + 100 / 0.85 =
 ///   90 + 117.647058.. = 207.647058.. -> 207.65 CAD; revenue_usd = 76.50 + 100 = 176.50; hours 2.
 /// - 006I keeps its event (006I:1) and gets amount_usd 1000 x 1.40 = 1400.00.
 /// - P8 contract at the end of March: 9166.666.. + 1000 x 1.40 / 1.25 = 9166.666.. + 1120 =
@@ -191,7 +205,12 @@ async fn the_rate_arriving_brings_everything_back() {
         vec!["T72|76.50"]
     );
     assert!(
-        rows(&lake, "SELECT key FROM _pslake.rejects WHERE _run_id = 'build-2' AND key IN ('T72', 'EX10')").await.is_empty()
+        rows(
+            &lake,
+            "SELECT key FROM _pslake.rejects WHERE _run_id = 'build-2' AND key IN ('T72', 'EX10')"
+        )
+        .await
+        .is_empty()
     );
     // Only the firm's own February GBP gap (R07, EX3) is left.
     assert_eq!(
