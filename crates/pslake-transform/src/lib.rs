@@ -10,6 +10,9 @@
 //!   previous version readable and its downstream models are skipped.
 //! - [`test`] runs the tests against the published tables; [`plan()`] shows order and schema
 //!   changes without writing.
+//! - [`query()`] runs SQL in a session that sees what a model sees (lake tables, seeds,
+//!   `pslake.run_context`, unpublished models as views); [`show`] previews a model's rows
+//!   without publishing it.
 //!
 //! The conventions are documented in the repository's `sql/README.md` and `models/README.md`.
 #![warn(missing_docs)]
@@ -22,7 +25,9 @@ mod engine;
 mod error;
 mod plan;
 mod project;
+mod query;
 mod report;
+mod select;
 mod session;
 
 pub use engine::{BuildOptions, build, test};
@@ -32,6 +37,7 @@ pub use project::{
     ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
     validate,
 };
+pub use query::{Preview, query, query_context, show};
 pub use report::{
     BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport,
     TestResult,
