@@ -20,15 +20,18 @@
 mod checks;
 mod contract;
 mod dag;
+mod datatests;
 pub mod deps;
 mod engine;
 mod error;
+mod jinja;
 mod plan;
 mod project;
 mod query;
 mod report;
 mod select;
 mod session;
+mod yaml_lines;
 
 pub use engine::{BuildOptions, build, test};
 pub use error::{Error, Problem, ProjectErrors, Result};
