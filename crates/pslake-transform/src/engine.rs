@@ -25,7 +25,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
-use pslake_lake::{Lake, TableName};
+use pslake_lake::{Lake, TableDocs, TableName};
 
 use crate::checks;
 use crate::contract;
@@ -482,6 +482,8 @@ struct PendingWrite {
     batches: Vec<RecordBatch>,
     metadata: serde_json::Map<String, serde_json::Value>,
     append: bool,
+    /// The model's description and column descriptions, written into the Delta metadata.
+    docs: TableDocs,
 }
 
 struct Runner<'a> {
@@ -627,6 +629,7 @@ impl Runner<'_> {
                     batches: to_write,
                     metadata,
                     append: m.materialized == Materialization::Append,
+                    docs: table_docs(m),
                 });
             }
             Materialization::Rejects => {
@@ -640,6 +643,24 @@ impl Runner<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// What `models/*.yml` says about a model, for its Delta metadata (blank text is no text).
+fn table_docs(m: &Model) -> TableDocs {
+    let text = |d: &Option<String>| {
+        d.as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+    };
+    TableDocs {
+        description: text(&m.description),
+        columns: m
+            .columns
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), text(&c.description)?)))
+            .collect(),
     }
 }
 
@@ -773,13 +794,9 @@ pub async fn build(
         outcomes.sort_by_key(|o| position.get(&o.result.model).copied().unwrap_or(usize::MAX));
         for o in outcomes.iter_mut() {
             let Some(w) = o.publish.take() else { continue };
-            let v = if w.append {
-                lake.append_with_metadata(&w.table, w.batches, w.metadata)
-                    .await?
-            } else {
-                lake.overwrite_with_metadata(&w.table, w.batches, w.metadata)
-                    .await?
-            };
+            let v = lake
+                .publish(&w.table, w.batches, w.append, w.metadata, &w.docs)
+                .await?;
             o.result.version = Some(v);
         }
     }
