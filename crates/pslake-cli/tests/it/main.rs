@@ -2,4 +2,5 @@
 
 mod e2e;
 mod interop;
+mod query;
 mod support;
