@@ -314,7 +314,7 @@ impl Lake {
             .with_actions(vec![Action::Metadata(action)])
             .build(Some(snapshot), table.log_store(), operation)
             .await
-            .map_err(|e| self.delta_err(t)(e.into()))?;
+            .map_err(self.delta_err(t))?;
         Ok(version_i64(commit.version()))
     }
 

@@ -8,7 +8,7 @@
 //! - [`build`] plans every selected model with DataFusion before running any, then computes,
 //!   checks (contract, tests) and publishes each in one Delta commit; a failing model leaves its
 //!   previous version readable and its downstream models are skipped.
-//! - [`test`] runs the tests against the published tables; [`plan()`] shows order and schema
+//! - [`test()`] runs the tests against the published tables; [`plan()`] shows order and schema
 //!   changes without writing.
 //! - [`query()`] runs SQL in a session that sees what a model sees (lake tables, seeds,
 //!   `pslake.run_context`, unpublished models as views); [`show`] previews a model's rows
