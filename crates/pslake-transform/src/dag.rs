@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use pslake_lake::TableName;
 
 use crate::error::Problem;
-use crate::project::Project;
+use crate::project::{Project, TestKind};
 
 /// The built-in one-row table.
 pub(crate) fn run_context_table() -> TableName {
@@ -45,10 +45,19 @@ pub(crate) fn check(project: &Project) -> Vec<Problem> {
         }
         for t in &m.test_refs {
             if !known(project, t) {
-                let line = m.tests.first().and_then(|t| t.line);
-                let file = m
+                // The test that reads it, else the model's first.
+                let test = m
                     .tests
-                    .first()
+                    .iter()
+                    .find(|test| match &test.kind {
+                        TestKind::Relationships { to, .. } => to == t,
+                        TestKind::Custom { sql } => crate::deps::table_refs(sql)
+                            .is_ok_and(|refs| refs.iter().any(|r| r.table == *t)),
+                        _ => false,
+                    })
+                    .or(m.tests.first());
+                let line = test.and_then(|t| t.line);
+                let file = test
                     .map(|t| t.file.clone())
                     .unwrap_or_else(|| m.file.clone());
                 problems.push(Problem::new(

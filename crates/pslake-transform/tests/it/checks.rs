@@ -240,3 +240,21 @@ fn jinja_in_sql_gets_a_plain_sql_hint() {
         "{text}"
     );
 }
+
+#[test]
+fn a_test_reading_an_unknown_table_is_reported_at_its_line() {
+    let f = Fixture::new();
+    f.write("sql/canonical/t.sql", "SELECT 1 AS id").write(
+        "models/t.yml",
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n        data_tests:\n          - not_null\n          - relationships: {to: canonical.nope, field: id}\n",
+    );
+    let text = pslake_transform::Project::load(f.root())
+        .expect_err("unknown table")
+        .to_string();
+    assert!(
+        text.contains(
+            "models/t.yml:8: model canonical.t: a test reads unknown table canonical.nope"
+        ),
+        "{text}"
+    );
+}
