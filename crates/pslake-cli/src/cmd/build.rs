@@ -315,9 +315,19 @@ fn print_batches(batches: &[arrow::array::RecordBatch], format: Format) -> anyho
 
 pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
     let lake = open_lake(&args.read.lake)?;
-    // Without a sql/ folder (e.g. run outside the project) the lake alone is queried.
+    // Without a sql/ folder (e.g. run outside the project), or with models that do not load,
+    // the lake alone is queried.
     let project = if args.read.project.join("sql").is_dir() {
-        Some(load_project(&args.read.project)?)
+        match Project::load(&args.read.project) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(
+                    problems = e.0.len(),
+                    "the models do not load (see `pslake validate`): querying the lake only"
+                );
+                None
+            }
+        }
     } else {
         None
     };
