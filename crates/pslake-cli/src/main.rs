@@ -33,8 +33,10 @@ enum Commands {
     Test(cmd::build::TestArgs),
     /// Show what a run would do, without writing anything
     Plan(cmd::build::PlanArgs),
-    /// Query the lake with SQL
+    /// Query the lake with SQL: lake tables, seeds, views and unpublished models, pslake.run_context
     Query(cmd::build::QueryArgs),
+    /// Compute a model (with its unpublished parents) and print its first rows, without publishing
+    Show(cmd::build::ShowArgs),
     /// Check pipelines, SQL models and model metadata without network access
     Validate(cmd::extract::ValidateArgs),
     /// The vendor-API emulator on loopback, with injectable faults
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", render(&err));
             ExitCode::from(cmd::exit_code_for(&err))
         }
     }
@@ -76,10 +78,28 @@ async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
         Commands::Test(args) => cmd::build::test(args).await,
         Commands::Plan(args) => cmd::build::plan(args).await,
         Commands::Query(args) => cmd::build::query(args).await,
+        Commands::Show(args) => cmd::build::show(args).await,
         Commands::Validate(args) => cmd::extract::validate(args).await,
         Commands::Sandbox(args) => cmd::sandbox::sandbox(args).await,
         Commands::Fixtures { command } => cmd::sandbox::fixtures(command).await,
     }
+}
+
+/// The error and its causes, each said once: libraries often print their source inside their
+/// own message too, so a cause whose text is already there is not repeated.
+fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -90,5 +110,17 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_are_rendered_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("planning: {0}")]
+        struct Outer(#[source] Inner);
+        #[derive(Debug, thiserror::Error)]
+        #[error("no table x")]
+        struct Inner;
+        let err = anyhow::Error::new(Outer(Inner)).context("query failed");
+        assert_eq!(render(&err), "query failed: planning: no table x");
     }
 }

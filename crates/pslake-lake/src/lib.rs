@@ -5,13 +5,16 @@
 //! path. [`Lake`] appends, overwrites and registers those tables in a DataFusion session;
 //! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings).
 //!
-//! Invariant: every write is one Delta commit. A failed write leaves the table at its previous
+//! Invariant: every write of data is one Delta commit (a publish whose documentation changed on an
+//! existing table adds one metadata-only commit after it, see [`Lake::publish`]). A failed write leaves the table at its previous
 //! version, which is what lets a failed run leave every published table readable.
 #![warn(missing_docs)]
 
+mod docs;
 mod error;
 mod lake;
 pub mod ops;
 
+pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
 pub use lake::{Lake, TableName};

@@ -1,5 +1,6 @@
 //! Data tests: each test is a query returning the offending rows; it passes when the query is
-//! empty. The message names the model, the test and the first offending rows.
+//! empty. The message names the YAML file and line of the test, the model, the test and the
+//! first offending rows.
 
 use arrow::array::RecordBatch;
 use arrow::util::display::array_value_to_string;
@@ -54,7 +55,50 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                 "SELECT child.{c}, count(*) AS n FROM {table} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS parent WHERE parent.{f} = child.{c}) GROUP BY child.{c} ORDER BY n DESC, 1"
             )
         }
+        TestKind::UniqueCombination { columns } => {
+            let cols = columns
+                .iter()
+                .map(|c| ident(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "SELECT {cols}, count(*) AS n FROM {table} GROUP BY {cols} HAVING count(*) > 1 ORDER BY n DESC, {cols}"
+            )
+        }
+        TestKind::ExpressionIsTrue { column, expression } => {
+            let condition = match column {
+                Some(c) => format!("{} {expression}", ident(c)),
+                None => expression.clone(),
+            };
+            format!("SELECT * FROM {table} WHERE NOT ({condition})")
+        }
+        TestKind::AcceptedRange {
+            column,
+            min_value,
+            max_value,
+            inclusive,
+        } => {
+            let c = ident(column);
+            let (lo, hi) = if *inclusive { (">=", "<=") } else { (">", "<") };
+            let bounds: Vec<String> = min_value
+                .iter()
+                .map(|v| format!("{c} {lo} {v}"))
+                .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
+                .collect();
+            format!(
+                "SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL AND NOT ({}) GROUP BY {c} ORDER BY n DESC, 1",
+                bounds.join(" AND ")
+            )
+        }
         TestKind::Custom { sql } => sql.trim().trim_end_matches(';').to_string(),
+    }
+}
+
+/// Where a test is declared: `models/x.yml:12`.
+pub(crate) fn location(test: &TestSpec) -> String {
+    match test.line {
+        Some(line) => format!("{}:{line}", test.file.display()),
+        None => test.file.display().to_string(),
     }
 }
 
@@ -137,10 +181,11 @@ pub(crate) async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpe
         Err(e) => TestResult {
             outcome: TestOutcome::Error,
             message: Some(format!(
-                "model {}: test {} could not run ({}): {e}",
+                "{}: model {}: test {} could not run: {}",
+                location(test),
                 model.name,
                 test.name,
-                test.file.display()
+                e.strip_backtrace()
             )),
             ..base
         },
@@ -159,8 +204,10 @@ pub(crate) async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpe
                 outcome,
                 failures: total,
                 message: Some(format!(
-                    "model {}: test {} failed: {rows}",
-                    model.name, test.name
+                    "{}: model {}: test {} failed: {rows}",
+                    location(test),
+                    model.name,
+                    test.name
                 )),
                 ..base
             }

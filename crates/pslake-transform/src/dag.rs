@@ -2,14 +2,14 @@
 //!
 //! Edges go from a model to the models it reads. A model reading its own name reads its previously
 //! published version, so self-edges are not edges. [`check`] reports unknown tables and cycles;
-//! [`order`] gives a deterministic topological order; [`select`] implements dbt's selection grammar.
+//! [`order`] gives a deterministic topological order (selection is in `select.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use pslake_lake::TableName;
 
-use crate::error::{Error, Problem, Result};
-use crate::project::Project;
+use crate::error::Problem;
+use crate::project::{Project, TestKind};
 
 /// The built-in one-row table.
 pub(crate) fn run_context_table() -> TableName {
@@ -45,10 +45,19 @@ pub(crate) fn check(project: &Project) -> Vec<Problem> {
         }
         for t in &m.test_refs {
             if !known(project, t) {
-                let line = m.tests.first().and_then(|t| t.line);
-                let file = m
+                // The test that reads it, else the model's first.
+                let test = m
                     .tests
-                    .first()
+                    .iter()
+                    .find(|test| match &test.kind {
+                        TestKind::Relationships { to, .. } => to == t,
+                        TestKind::Custom { sql } => crate::deps::table_refs(sql)
+                            .is_ok_and(|refs| refs.iter().any(|r| r.table == *t)),
+                        _ => false,
+                    })
+                    .or(m.tests.first());
+                let line = test.and_then(|t| t.line);
+                let file = test
                     .map(|t| t.file.clone())
                     .unwrap_or_else(|| m.file.clone());
                 problems.push(Problem::new(
@@ -173,91 +182,4 @@ pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
         }
     }
     out
-}
-
-fn closure(start: usize, edges: &[Vec<usize>], out: &mut BTreeSet<usize>) {
-    let mut stack = vec![start];
-    while let Some(v) = stack.pop() {
-        for &p in &edges[v] {
-            if out.insert(p) {
-                stack.push(p);
-            }
-        }
-    }
-}
-
-/// The models selected by a dbt-style expression: space-separated terms are a union, terms joined
-/// by `,` an intersection; a term is `name`, `folder.name`, `tag:x`, `folder:x` (or `path:sql/x`),
-/// or `*`, with `+` before (and its ancestors) and/or after (and its descendants).
-/// `None` selects every model.
-pub(crate) fn select(project: &Project, expr: Option<&str>) -> Result<BTreeSet<usize>> {
-    let all: BTreeSet<usize> = (0..project.models().len()).collect();
-    let Some(expr) = expr.map(str::trim).filter(|e| !e.is_empty()) else {
-        return Ok(all);
-    };
-    let err = |reason: String| Error::Select {
-        select: expr.to_string(),
-        reason,
-    };
-    let parents = parents(project);
-    let mut children = vec![Vec::new(); parents.len()];
-    for (c, ps) in parents.iter().enumerate() {
-        for &p in ps {
-            children[p].push(c);
-        }
-    }
-    let mut selected = BTreeSet::new();
-    for term in expr.split_whitespace() {
-        let mut inter: Option<BTreeSet<usize>> = None;
-        for atom in term.split(',').filter(|a| !a.is_empty()) {
-            let (up, rest) = match atom.strip_prefix('+') {
-                Some(r) => (true, r),
-                None => (false, atom),
-            };
-            let (down, core) = match rest.strip_suffix('+') {
-                Some(r) => (true, r),
-                None => (false, rest),
-            };
-            let base: BTreeSet<usize> = project
-                .models()
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| {
-                    if core == "*" {
-                        true
-                    } else if let Some(tag) = core.strip_prefix("tag:") {
-                        m.tags.iter().any(|t| t == tag)
-                    } else if let Some(folder) = core
-                        .strip_prefix("folder:")
-                        .or_else(|| core.strip_prefix("schema:"))
-                    {
-                        m.name.schema == folder
-                    } else if let Some(path) = core.strip_prefix("path:") {
-                        m.file.starts_with(path.trim_end_matches('/'))
-                    } else {
-                        m.name.to_string() == core || m.name.name == core
-                    }
-                })
-                .map(|(i, _)| i)
-                .collect();
-            if base.is_empty() {
-                return Err(err(format!("'{core}' matches no model")));
-            }
-            let mut set = base.clone();
-            for &b in &base {
-                if up {
-                    closure(b, &parents, &mut set);
-                }
-                if down {
-                    closure(b, &children, &mut set);
-                }
-            }
-            inter = Some(match inter {
-                None => set,
-                Some(prev) => prev.intersection(&set).copied().collect(),
-            });
-        }
-        selected.extend(inter.unwrap_or_default());
-    }
-    Ok(selected)
 }

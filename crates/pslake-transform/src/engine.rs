@@ -25,7 +25,7 @@ use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
-use pslake_lake::{Lake, TableName};
+use pslake_lake::{Lake, TableDocs, TableName};
 
 use crate::checks;
 use crate::contract;
@@ -35,13 +35,17 @@ use crate::project::{Materialization, Model, Project};
 use crate::report::{
     BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome, TestReport, TestResult,
 };
+use crate::select;
 use crate::session;
 
 /// What to build and with which run context.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// dbt-style selection (`model`, `+model`, `model+`, `tag:x`, space = union, comma = intersection).
+    /// dbt-style selection (`model`, `+model`, `model+`, `n+model`, `@model`, `tag:x`, globs;
+    /// space = union, comma = intersection).
     pub select: Option<String>,
+    /// Models to leave out, same grammar (dbt's `--exclude`).
+    pub exclude: Option<String>,
     /// The run's `as_of` date (`pslake.run_context.as_of`).
     pub as_of: NaiveDate,
     /// The first reported date (`pslake.run_context.history_start`).
@@ -61,6 +65,7 @@ impl BuildOptions {
     pub fn new(run_id: impl Into<String>, as_of: NaiveDate, history_start: NaiveDate) -> Self {
         Self {
             select: None,
+            exclude: None,
             as_of,
             history_start,
             run_id: run_id.into(),
@@ -82,7 +87,7 @@ fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
 }
 
 /// A session with the lake's tables, the seeds and `pslake.run_context`.
-async fn base_context(
+pub(crate) async fn base_context(
     project: &Project,
     lake: &Lake,
     opts: &BuildOptions,
@@ -101,7 +106,7 @@ async fn base_context(
 
 /// The selection plus every ancestor whose result is not in the lake (views, rejects, warnings
 /// models, never-published tables): they must be computed for the selection to run.
-fn with_unmaterialized_ancestors(
+pub(crate) fn with_unmaterialized_ancestors(
     project: &Project,
     selected: &BTreeSet<usize>,
     lake_tables: &BTreeSet<TableName>,
@@ -122,7 +127,7 @@ fn with_unmaterialized_ancestors(
 }
 
 /// The first line DataFusion's diagnostics point at.
-fn error_line(e: &DataFusionError) -> Option<usize> {
+pub(crate) fn error_line(e: &DataFusionError) -> Option<usize> {
     e.iter()
         .filter_map(|e| e.diagnostic())
         .filter_map(|d| d.span)
@@ -149,7 +154,10 @@ fn contract_schema(model: &Model) -> Option<SchemaRef> {
 }
 
 /// For a model reading itself before its first publication: an empty table with its contract.
-fn register_empty_self(ctx: &SessionContext, model: &Model) -> std::result::Result<(), String> {
+pub(crate) fn register_empty_self(
+    ctx: &SessionContext,
+    model: &Model,
+) -> std::result::Result<(), String> {
     if !model.reads_itself() || session::has_table(ctx, &model.name) {
         return Ok(());
     }
@@ -474,6 +482,8 @@ struct PendingWrite {
     batches: Vec<RecordBatch>,
     metadata: serde_json::Map<String, serde_json::Value>,
     append: bool,
+    /// The model's description and column descriptions, written into the Delta metadata.
+    docs: TableDocs,
 }
 
 struct Runner<'a> {
@@ -619,6 +629,7 @@ impl Runner<'_> {
                     batches: to_write,
                     metadata,
                     append: m.materialized == Materialization::Append,
+                    docs: table_docs(m),
                 });
             }
             Materialization::Rejects => {
@@ -632,6 +643,24 @@ impl Runner<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// What `models/*.yml` says about a model, for its Delta metadata (blank text is no text).
+fn table_docs(m: &Model) -> TableDocs {
+    let text = |d: &Option<String>| {
+        d.as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+    };
+    TableDocs {
+        description: text(&m.description),
+        columns: m
+            .columns
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), text(&c.description)?)))
+            .collect(),
     }
 }
 
@@ -662,7 +691,7 @@ pub async fn build(
     reporter: &dyn Reporter,
 ) -> Result<BuildReport> {
     let started = Utc::now();
-    let selected = dag::select(project, opts.select.as_deref())?;
+    let selected = select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
     let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
     let run = with_unmaterialized_ancestors(project, &selected, &lake_tables);
     let order = dag::order(project, &run);
@@ -765,13 +794,9 @@ pub async fn build(
         outcomes.sort_by_key(|o| position.get(&o.result.model).copied().unwrap_or(usize::MAX));
         for o in outcomes.iter_mut() {
             let Some(w) = o.publish.take() else { continue };
-            let v = if w.append {
-                lake.append_with_metadata(&w.table, w.batches, w.metadata)
-                    .await?
-            } else {
-                lake.overwrite_with_metadata(&w.table, w.batches, w.metadata)
-                    .await?
-            };
+            let v = lake
+                .publish(&w.table, w.batches, w.append, w.metadata, &w.docs)
+                .await?;
             o.result.version = Some(v);
         }
     }
@@ -858,7 +883,7 @@ pub async fn test(
     reporter: &dyn Reporter,
 ) -> Result<TestReport> {
     let started = Utc::now();
-    let selected = dag::select(project, opts.select.as_deref())?;
+    let selected = select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
     let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
     let run = with_unmaterialized_ancestors(project, &selected, &lake_tables);
     let order = dag::order(project, &run);

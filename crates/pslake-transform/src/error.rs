@@ -73,6 +73,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A query (`pslake query`, `pslake show`) failed; the message is DataFusion's, once.
+    #[error("{0}")]
+    Query(String),
     /// The lake failed.
     #[error(transparent)]
     Lake(Box<pslake_lake::Error>),

@@ -8,8 +8,11 @@
 //! - [`build`] plans every selected model with DataFusion before running any, then computes,
 //!   checks (contract, tests) and publishes each in one Delta commit; a failing model leaves its
 //!   previous version readable and its downstream models are skipped.
-//! - [`test`] runs the tests against the published tables; [`plan()`] shows order and schema
+//! - [`test()`] runs the tests against the published tables; [`plan()`] shows order and schema
 //!   changes without writing.
+//! - [`query()`] runs SQL in a session that sees what a model sees (lake tables, seeds,
+//!   `pslake.run_context`, unpublished models as views); [`show`] previews a model's rows
+//!   without publishing it.
 //!
 //! The conventions are documented in the repository's `sql/README.md` and `models/README.md`.
 #![warn(missing_docs)]
@@ -17,13 +20,18 @@
 mod checks;
 mod contract;
 mod dag;
+mod datatests;
 pub mod deps;
 mod engine;
 mod error;
+mod jinja;
 mod plan;
 mod project;
+mod query;
 mod report;
+mod select;
 mod session;
+mod yaml_lines;
 
 pub use engine::{BuildOptions, build, test};
 pub use error::{Error, Problem, ProjectErrors, Result};
@@ -32,6 +40,7 @@ pub use project::{
     ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
     validate,
 };
+pub use query::{Preview, query, query_context, show};
 pub use report::{
     BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport,
     TestResult,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use datafusion::common::TableReference;
 use pslake_lake::{Lake, TableName};
 
-use crate::engine::{BuildOptions, plan_models};
+use crate::engine::{BuildOptions, plan_models, with_unmaterialized_ancestors};
 use crate::error::{Problem, Result};
 use crate::project::Project;
 use crate::{dag, session};
@@ -53,6 +53,9 @@ pub struct PlanStep {
     pub change: SchemaChange,
     /// Why it was not planned, if it was not.
     pub note: Option<String>,
+    /// Not selected, but computed because a selected model reads it and it is not in the lake
+    /// (a view, a rejects or warnings model, a table never published).
+    pub unpublished_parent: bool,
 }
 
 /// The result of `plan`.
@@ -109,14 +112,17 @@ fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     }
 }
 
-/// Plans the selected models against the lake without writing. Models whose raw inputs are not
+/// Plans the selected models against the lake without writing: every model a build with the same
+/// selection computes, in order, unpublished parents included. Models whose raw inputs are not
 /// in the lake are listed with a note instead of failing.
 pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result<Plan> {
-    let selected = dag::select(project, opts.select.as_deref())?;
+    let selected = crate::select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
     let all: BTreeSet<usize> = (0..project.models().len()).collect();
     let order = dag::order(project, &all);
     let ctx = session::new_context();
     let tables: BTreeSet<TableName> = lake.register_all(&ctx).await?.into_iter().collect();
+    // What `build` computes: the selection and its parents that are not in the lake.
+    let run = with_unmaterialized_ancestors(project, &selected, &tables);
     let published = session::new_context();
     lake.register_all(&published).await?;
     session::register_run_context(
@@ -134,7 +140,7 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     let planned = plan_models(project, &ctx, &order, true).await;
     problems.extend(planned.problems);
     let mut steps = Vec::new();
-    for i in order.into_iter().filter(|i| selected.contains(i)) {
+    for i in order.into_iter().filter(|i| run.contains(i)) {
         let m = &project.models()[i];
         let note = planned.skipped.get(&i).cloned();
         let change = match planned.schemas.get(&i) {
@@ -158,6 +164,7 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
             tests: m.tests.len(),
             change,
             note,
+            unpublished_parent: !selected.contains(&i),
         });
     }
     Ok(Plan { steps, problems })
@@ -198,6 +205,9 @@ impl fmt::Display for Plan {
                 s.materialized,
                 s.tests
             )?;
+            if s.unpublished_parent {
+                write!(f, "  (unpublished parent of the selection)")?;
+            }
             if let Some(note) = &s.note {
                 write!(f, "  ({note})")?;
             }

@@ -13,8 +13,11 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use crate::dag;
+use crate::datatests::parse_test;
 use crate::deps::{self, TableRef};
 use crate::error::{Problem, ProjectErrors};
+use crate::jinja;
+use crate::yaml_lines::YamlLines;
 
 /// Schemas that are not model folders.
 pub(crate) const RESERVED_SCHEMAS: [&str; 4] = ["raw", "seeds", "_pslake", "pslake"];
@@ -118,6 +121,30 @@ pub enum TestKind {
         /// The parent column.
         field: String,
     },
+    /// No two rows share the same combination of values (NULLs compare equal, as in dbt_utils'
+    /// `unique_combination_of_columns`).
+    UniqueCombination {
+        /// The columns, in order.
+        columns: Vec<String>,
+    },
+    /// Every row satisfies a SQL condition; rows where it is false are offending (NULL is not).
+    ExpressionIsTrue {
+        /// On a column test, the column the expression follows (`amount` + `>= 0`).
+        column: Option<String>,
+        /// The condition (or its rest, after the column).
+        expression: String,
+    },
+    /// Every non-null value lies between the bounds.
+    AcceptedRange {
+        /// Column.
+        column: String,
+        /// Lower bound, a number or SQL.
+        min_value: Option<String>,
+        /// Upper bound, a number or SQL.
+        max_value: Option<String>,
+        /// Whether the bounds themselves are accepted (default true).
+        inclusive: bool,
+    },
     /// A query returning offending rows; passes when empty.
     Custom {
         /// The query.
@@ -136,7 +163,8 @@ pub struct TestSpec {
     pub severity: Severity,
     /// The YAML file.
     pub file: PathBuf,
-    /// The line of the model entry or test, when found.
+    /// The line of the test's entry (of its column or model when the test is in a flow list or
+    /// comes from a constraint), when found.
     pub line: Option<usize>,
 }
 
@@ -266,6 +294,7 @@ fn sorted_entries(dir: &Path) -> Vec<PathBuf> {
 
 fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
     let mut models = Vec::new();
+    let mut unparsed: Vec<(PathBuf, TableName, deps::SqlError)> = Vec::new();
     let sql_dir = root.join("sql");
     if !sql_dir.is_dir() {
         problems.push(Problem::new(rel(root, &sql_dir), None, "no sql/ directory"));
@@ -301,10 +330,12 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
                     continue;
                 }
             };
+            let name = TableName::new(&schema, stem.to_lowercase());
             let refs = match deps::table_refs(&sql) {
                 Ok(r) => r,
                 Err(e) => {
-                    problems.push(Problem::new(&relfile, e.line, e.message));
+                    // Reported once every model is known, so a Jinja hint can name them.
+                    unparsed.push((relfile.clone(), name.clone(), e));
                     Vec::new()
                 }
             };
@@ -314,7 +345,7 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
                 Materialization::Table
             };
             models.push(Model {
-                name: TableName::new(&schema, stem.to_lowercase()),
+                name,
                 file: relfile,
                 sql,
                 refs,
@@ -329,6 +360,18 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
         }
     }
     models.sort_by(|a, b| a.name.cmp(&b.name));
+    let names: Vec<TableName> = models.iter().map(|m| m.name.clone()).collect();
+    for (file, name, e) in unparsed {
+        let sql = models
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.sql.as_str())
+            .unwrap_or_default();
+        match jinja::hint(sql, &name, &names) {
+            Some((line, hint)) => problems.push(Problem::new(&file, Some(line), hint)),
+            None => problems.push(Problem::new(&file, e.line, e.message)),
+        }
+    }
 
     let models_dir = root.join("models");
     let mut seeds: Vec<Seed> = Vec::new();
@@ -373,6 +416,7 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
         let ctx = YamlCtx {
             file: relfile.clone(),
             text: &text,
+            lines: YamlLines::new(&text),
         };
         for rm in raw.models {
             apply_model(&ctx, rm, &mut models, &mut described, problems);
@@ -421,6 +465,7 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
 struct YamlCtx<'a> {
     file: PathBuf,
     text: &'a str,
+    lines: YamlLines<'a>,
 }
 
 impl YamlCtx<'_> {
@@ -444,7 +489,11 @@ fn apply_model(
     described: &mut BTreeMap<TableName, PathBuf>,
     problems: &mut Vec<Problem>,
 ) {
-    let line = ctx.line_of(&rm.name);
+    let entry = ctx.lines.model(&rm.name);
+    let line = entry
+        .as_ref()
+        .map(YamlLines::line_no)
+        .or_else(|| ctx.line_of(&rm.name));
     let wanted = rm.name.to_lowercase();
     let matches: Vec<usize> = models
         .iter()
@@ -529,6 +578,8 @@ fn apply_model(
         }
     }
     for col in rm.columns {
+        let col_entry = entry.as_ref().and_then(|e| ctx.lines.column(e, &col.name));
+        let col_line = col_entry.as_ref().map(YamlLines::line_no).or(line);
         let data_type = match col.data_type.as_deref() {
             None => None,
             Some(t) => match parse_type(t) {
@@ -555,7 +606,7 @@ fn apply_model(
                         },
                         severity: Severity::Error,
                         file: ctx.file.clone(),
-                        line,
+                        line: col_line,
                     });
                 }
                 "unique" => model.tests.push(TestSpec {
@@ -565,7 +616,7 @@ fn apply_model(
                     },
                     severity: Severity::Error,
                     file: ctx.file.clone(),
-                    line,
+                    line: col_line,
                 }),
                 other => problem(
                     problems,
@@ -573,14 +624,25 @@ fn apply_model(
                 ),
             }
         }
-        for t in col.data_tests.iter().chain(col.tests.iter()) {
-            match parse_test(t, Some(&col.name)) {
-                Ok(mut spec) => {
-                    spec.file = ctx.file.clone();
-                    spec.line = line;
-                    model.tests.push(spec);
+        let tests = [("data_tests", &col.data_tests), ("tests", &col.tests)];
+        for (key, list) in tests {
+            for (n, t) in list.iter().enumerate() {
+                let test_line = col_entry
+                    .as_ref()
+                    .and_then(|c| ctx.lines.test_line(c, key, n))
+                    .or(col_line);
+                match parse_test(t, Some(&col.name)) {
+                    Ok(mut spec) => {
+                        spec.file = ctx.file.clone();
+                        spec.line = test_line;
+                        model.tests.push(spec);
+                    }
+                    Err(msg) => problems.push(Problem::new(
+                        &ctx.file,
+                        test_line,
+                        format!("model {}: column {}: {msg}", rm.name, col.name),
+                    )),
                 }
-                Err(msg) => problem(problems, format!("column {}: {msg}", col.name)),
             }
         }
         model.columns.push(ColumnSpec {
@@ -590,14 +652,24 @@ fn apply_model(
             not_null,
         });
     }
-    for t in rm.data_tests.iter().chain(rm.tests.iter()) {
-        match parse_test(t, None) {
-            Ok(mut spec) => {
-                spec.file = ctx.file.clone();
-                spec.line = line;
-                model.tests.push(spec);
+    for (key, list) in [("data_tests", &rm.data_tests), ("tests", &rm.tests)] {
+        for (n, t) in list.iter().enumerate() {
+            let test_line = entry
+                .as_ref()
+                .and_then(|e| ctx.lines.test_line(e, key, n))
+                .or(line);
+            match parse_test(t, None) {
+                Ok(mut spec) => {
+                    spec.file = ctx.file.clone();
+                    spec.line = test_line;
+                    model.tests.push(spec);
+                }
+                Err(msg) => problems.push(Problem::new(
+                    &ctx.file,
+                    test_line,
+                    format!("model {}: {msg}", rm.name),
+                )),
             }
-            Err(msg) => problem(problems, msg),
         }
     }
 }
@@ -629,11 +701,16 @@ fn resolve_test_refs(project: &mut Project, problems: &mut Vec<Problem>) {
                 }
                 TestKind::Custom { sql } => match deps::table_refs(sql) {
                     Ok(r) => refs.extend(r.into_iter().map(|r| r.table)),
-                    Err(e) => problems.push(Problem::new(
-                        &test.file,
-                        test.line,
-                        format!("model {}: test {}: {}", model.name, test.name, e.message),
-                    )),
+                    Err(e) => {
+                        let message = jinja::hint(sql, &model.name, &names)
+                            .map(|(_, hint)| hint)
+                            .unwrap_or(e.message);
+                        problems.push(Problem::new(
+                            &test.file,
+                            test.line,
+                            format!("model {}: test {}: {message}", model.name, test.name),
+                        ))
+                    }
                 },
                 _ => {}
             }
@@ -667,196 +744,6 @@ pub fn parse_type(s: &str) -> Option<DataType> {
             DataType::Decimal128(p.trim().parse().ok()?, s.trim().parse().ok()?)
         }
     })
-}
-
-fn parse_severity(v: Option<&Value>) -> Result<Option<Severity>, String> {
-    match v
-        .and_then(Value::as_str)
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None => Ok(None),
-        Some("error") => Ok(Some(Severity::Error)),
-        Some("warn") | Some("warning") => Ok(Some(Severity::Warn)),
-        Some(other) => Err(format!("unknown severity '{other}' (error or warn)")),
-    }
-}
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Parses one entry of `data_tests:`; `column` is set for column-level tests.
-fn parse_test(v: &Value, column: Option<&str>) -> Result<TestSpec, String> {
-    let spec = |name: String, kind, severity| TestSpec {
-        name,
-        kind,
-        severity,
-        file: PathBuf::new(),
-        line: None,
-    };
-    if let Some(s) = v.as_str() {
-        let col = column
-            .ok_or_else(|| format!("test '{s}' needs a column (put it under columns:)"))?
-            .to_string();
-        return match s {
-            "not_null" => Ok(spec(
-                format!("not_null({col})"),
-                TestKind::NotNull { column: col },
-                Severity::Error,
-            )),
-            "unique" => Ok(spec(
-                format!("unique({col})"),
-                TestKind::Unique { column: col },
-                Severity::Error,
-            )),
-            other => Err(format!(
-                "unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)"
-            )),
-        };
-    }
-    let map = v.as_mapping().ok_or("a test is a name or a mapping")?;
-    // Custom SQL test: {name, sql, config, severity, description}.
-    if map.contains_key("sql") {
-        const KEYS: [&str; 5] = ["name", "sql", "config", "severity", "description"];
-        if let Some(k) = map
-            .keys()
-            .filter_map(Value::as_str)
-            .find(|k| !KEYS.contains(k))
-        {
-            return Err(format!("custom test: unknown key '{k}'"));
-        }
-        let sql = map
-            .get("sql")
-            .and_then(Value::as_str)
-            .ok_or("custom test: sql must be a string")?
-            .to_string();
-        let name = map
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or("custom test needs a name")?
-            .to_string();
-        let sev = parse_severity(map.get("severity"))?
-            .or(parse_severity(
-                map.get("config").and_then(|c| c.get("severity")),
-            )?)
-            .unwrap_or(Severity::Error);
-        return Ok(spec(name, TestKind::Custom { sql }, sev));
-    }
-    if map.len() != 1 {
-        return Err(
-            "a generic test is a mapping with one key, e.g. {accepted_values: {values: [...]}}"
-                .into(),
-        );
-    }
-    let (k, args) = map.iter().next().expect("one entry");
-    let kind = k.as_str().ok_or("test name must be a string")?;
-    let empty = serde_yaml_ng::Mapping::new();
-    let args = match args {
-        Value::Null => &empty,
-        Value::Mapping(m) => m,
-        _ => return Err(format!("test {kind}: arguments must be a mapping")),
-    };
-    const KEYS: [&str; 8] = [
-        "values",
-        "to",
-        "field",
-        "config",
-        "severity",
-        "column_name",
-        "name",
-        "quote",
-    ];
-    if let Some(k) = args
-        .keys()
-        .filter_map(Value::as_str)
-        .find(|k| !KEYS.contains(k))
-    {
-        return Err(format!("test {kind}: unknown argument '{k}'"));
-    }
-    let col = args
-        .get("column_name")
-        .and_then(Value::as_str)
-        .or(column)
-        .ok_or_else(|| {
-            format!("test {kind} needs a column (put it under columns: or give column_name)")
-        })?
-        .to_string();
-    let sev = parse_severity(args.get("severity"))?
-        .or(parse_severity(
-            args.get("config").and_then(|c| c.get("severity")),
-        )?)
-        .unwrap_or(Severity::Error);
-    let custom_name = args.get("name").and_then(Value::as_str).map(str::to_string);
-    let (name, kind) = match kind {
-        "not_null" => (
-            format!("not_null({col})"),
-            TestKind::NotNull { column: col },
-        ),
-        "unique" => (format!("unique({col})"), TestKind::Unique { column: col }),
-        "accepted_values" => {
-            let values = args
-                .get("values")
-                .and_then(Value::as_sequence)
-                .ok_or("accepted_values needs values: [...]")?
-                .iter()
-                .map(|v| value_text(v).ok_or("accepted_values: values must be scalars"))
-                .collect::<Result<Vec<_>, _>>()?;
-            (
-                format!("accepted_values({col})"),
-                TestKind::AcceptedValues {
-                    column: col,
-                    values,
-                },
-            )
-        }
-        "relationships" => {
-            let to = args
-                .get("to")
-                .and_then(Value::as_str)
-                .ok_or("relationships needs to: schema.name")?;
-            let field = args
-                .get("field")
-                .and_then(Value::as_str)
-                .ok_or("relationships needs field: column")?
-                .to_string();
-            let to = parse_ref(to).ok_or_else(|| {
-                format!("relationships: cannot read to: '{to}' (schema.name or ref('name'))")
-            })?;
-            (
-                format!("relationships({col} -> {to}.{field})"),
-                TestKind::Relationships {
-                    column: col,
-                    to,
-                    field,
-                },
-            )
-        }
-        other => {
-            return Err(format!(
-                "unknown test '{other}' (not_null, unique, accepted_values, relationships, or a custom test with name and sql)"
-            ));
-        }
-    };
-    Ok(spec(custom_name.unwrap_or(name), kind, sev))
-}
-
-/// `schema.name`, or `ref('name')` (schema left empty, resolved later).
-fn parse_ref(s: &str) -> Option<TableName> {
-    let s = s.trim();
-    if let Some(inner) = s.strip_prefix("ref(").and_then(|r| r.strip_suffix(')')) {
-        let name = inner.trim().trim_matches(|c| c == '\'' || c == '"');
-        return match TableName::parse(name) {
-            Some(t) => Some(t),
-            None => Some(TableName::new("", name.to_lowercase())),
-        };
-    }
-    TableName::parse(&s.to_lowercase())
 }
 
 #[derive(Deserialize)]
@@ -985,34 +872,5 @@ mod tests {
         );
         assert_eq!(parse_type("text"), Some(DataType::Utf8));
         assert_eq!(parse_type("blob"), None);
-    }
-
-    #[test]
-    fn tests_parse_in_both_dbt_spellings() {
-        let v: Value = serde_yaml_ng::from_str(
-            "accepted_values: { values: [a, 1], config: { severity: warn } }",
-        )
-        .expect("yaml");
-        let t = parse_test(&v, Some("c")).expect("test");
-        assert_eq!(t.severity, Severity::Warn);
-        assert_eq!(
-            t.kind,
-            TestKind::AcceptedValues {
-                column: "c".into(),
-                values: vec!["a".into(), "1".into()]
-            }
-        );
-        let v: Value = serde_yaml_ng::from_str(
-            "relationships: { to: \"ref('dim_project')\", field: project_id, severity: warn }",
-        )
-        .expect("yaml");
-        let t = parse_test(&v, Some("project_id")).expect("test");
-        assert_eq!(t.severity, Severity::Warn);
-        assert!(
-            matches!(t.kind, TestKind::Relationships { ref to, .. } if to.name == "dim_project" && to.schema.is_empty())
-        );
-        let v: Value =
-            serde_yaml_ng::from_str("{name: x, sql: 'SELECT 1', colour: red}").expect("yaml");
-        assert!(parse_test(&v, None).is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider};
+use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -18,6 +18,15 @@ use crate::project::{Project, Seed};
 /// A session with spans collected (so plan errors carry lines).
 pub(crate) fn new_context() -> SessionContext {
     let config = SessionConfig::new().set_bool("datafusion.sql_parser.collect_spans", true);
+    SessionContext::new_with_config(config)
+}
+
+/// A session for `pslake query` and `pslake show`: like [`new_context`], with `SHOW TABLES` and
+/// `information_schema`.
+pub(crate) fn new_query_context() -> SessionContext {
+    let config = SessionConfig::new()
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .with_information_schema(true);
     SessionContext::new_with_config(config)
 }
 
@@ -46,11 +55,20 @@ pub(crate) fn register_batches(
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), DataFusionError> {
-    ensure_schema(ctx, &t.schema)?;
     let table = MemTable::try_new(schema, vec![batches])?;
+    register_provider(ctx, t, Arc::new(table))
+}
+
+/// Registers (or replaces) `t` as a provider, e.g. a view computed when read.
+pub(crate) fn register_provider(
+    ctx: &SessionContext,
+    t: &TableName,
+    provider: Arc<dyn TableProvider>,
+) -> Result<(), DataFusionError> {
+    ensure_schema(ctx, &t.schema)?;
     let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
     ctx.deregister_table(reference.clone())?;
-    ctx.register_table(reference, Arc::new(table))?;
+    ctx.register_table(reference, provider)?;
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! `pslake build`, `test`, `plan`, `query`: the model engine (`pslake-transform`) from the
+//! `pslake build`, `test`, `plan`, `query`, `show`: the model engine (`pslake-transform`) from the
 //! command line. Results (reports, query output) go to stdout; logs to stderr.
 //!
 //! `as_of` and `history_start` come from `--as-of`/`--history-start`, else from the
@@ -30,9 +30,13 @@ pub(crate) struct ProjectArgs {
     /// The lake: a folder or an object-store URL
     #[arg(long, default_value = "./lake")]
     lake: String,
-    /// dbt-style selection: `model`, `+model`, `model+`, `tag:x`, `folder:x`; space = union, comma = intersection
+    /// dbt-style selection: `model`, `+model`, `2+model`, `model+`, `model+1`, `@model`, `tag:x`,
+    /// `folder:x`, `path:sql/x`, globs (`stg_*`, `staging.*`); space = union, comma = intersection
     #[arg(long, short = 's')]
     select: Option<String>,
+    /// Models to leave out of the selection, same grammar
+    #[arg(long)]
+    exclude: Option<String>,
     /// The run's as-of date (YYYY-MM-DD); default: the fixtures manifest
     #[arg(long, value_parser = parse_date)]
     as_of: Option<NaiveDate>,
@@ -71,7 +75,7 @@ pub(crate) struct PlanArgs {
     common: ProjectArgs,
 }
 
-/// Output format of `pslake query`.
+/// Output format of `pslake query` and `pslake show`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Format {
     /// An ASCII table
@@ -82,17 +86,50 @@ pub(crate) enum Format {
     Json,
 }
 
-/// Arguments of `pslake query`.
-#[derive(Debug, clap::Args)]
-pub(crate) struct QueryArgs {
-    /// The SQL; tables are `schema.name` (e.g. canonical.bookings, _pslake.runs)
-    sql: String,
+/// Flags shared by `query` and `show`: where to read, and the run context models see.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ReadArgs {
+    /// The project directory holding sql/ and models/ (its views, seeds and unpublished models
+    /// are visible; without a sql/ folder, only the lake)
+    #[arg(long, default_value = ".")]
+    project: PathBuf,
     /// The lake: a folder or an object-store URL
     #[arg(long, default_value = "./lake")]
     lake: String,
+    /// pslake.run_context.as_of (YYYY-MM-DD); default: the fixtures manifest
+    #[arg(long, value_parser = parse_date)]
+    as_of: Option<NaiveDate>,
+    /// pslake.run_context.history_start (YYYY-MM-DD); default: the fixtures manifest
+    #[arg(long, value_parser = parse_date)]
+    history_start: Option<NaiveDate>,
+    /// A fixtures directory whose manifest.json gives as_of and history_start
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
+}
+
+/// Arguments of `pslake query`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QueryArgs {
+    /// The SQL; tables are `schema.name` (canonical.bookings, staging.stg_x, seeds.x,
+    /// pslake.run_context, _pslake.runs); `SHOW TABLES` and `information_schema` list them
+    sql: String,
+    #[command(flatten)]
+    read: ReadArgs,
+}
+
+/// Arguments of `pslake show`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// The model (`name` or `schema.name`), computed with its unpublished parents, not published
+    model: String,
+    /// How many rows to print
+    #[arg(long, short = 'n', default_value_t = 10)]
+    limit: usize,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 fn run_dates(args: &ProjectArgs) -> anyhow::Result<(NaiveDate, NaiveDate)> {
@@ -143,6 +180,7 @@ fn options(args: &ProjectArgs, run_prefix: &str) -> anyhow::Result<BuildOptions>
     );
     let mut opts = BuildOptions::new(run_id, as_of, history_start);
     opts.select = args.select.clone();
+    opts.exclude = args.exclude.clone();
     Ok(opts)
 }
 
@@ -234,13 +272,25 @@ pub(crate) async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let lake = open_lake(&args.lake)?;
-    let batches = lake.query(&args.sql).await.context("query failed")?;
+impl ReadArgs {
+    fn project_args(&self) -> ProjectArgs {
+        ProjectArgs {
+            project: self.project.clone(),
+            lake: self.lake.clone(),
+            select: None,
+            exclude: None,
+            as_of: self.as_of,
+            history_start: self.history_start,
+            fixtures: self.fixtures.clone(),
+        }
+    }
+}
+
+fn print_batches(batches: &[arrow::array::RecordBatch], format: Format) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match args.format {
+    match format {
         Format::Table => {
-            let table = arrow::util::pretty::pretty_format_batches(&batches)
+            let table = arrow::util::pretty::pretty_format_batches(batches)
                 .context("formatting the result")?;
             writeln!(out, "{table}").context("writing to stdout")?;
         }
@@ -248,7 +298,7 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut out);
-            for b in &batches {
+            for b in batches {
                 w.write(b).context("writing CSV")?;
             }
         }
@@ -260,7 +310,59 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
             writeln!(out).context("writing to stdout")?;
         }
     }
+    Ok(())
+}
+
+pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let lake = open_lake(&args.read.lake)?;
+    // Without a sql/ folder (e.g. run outside the project), or with models that do not load,
+    // the lake alone is queried.
+    let project = if args.read.project.join("sql").is_dir() {
+        match Project::load(&args.read.project) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(
+                    problems = e.0.len(),
+                    "the models do not load (see `pslake validate`): querying the lake only"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // The dates only fill pslake.run_context here: today when none is given.
+    let mut common = args.read.project_args();
+    let today = chrono::Utc::now().date_naive();
+    if run_dates(&common).is_err() {
+        common.as_of = common.as_of.or(Some(today));
+        common.history_start = common.history_start.or(Some(today));
+    }
+    let opts = options(&common, "query")?;
+    let batches = pslake_transform::query(project.as_ref(), &lake, &opts, &args.sql)
+        .await
+        .map_err(engine_error)
+        .context("query failed")?;
+    print_batches(&batches, args.read.format)?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let project = load_project(&args.read.project)?;
+    let lake = open_lake(&args.read.lake)?;
+    let opts = options(&args.read.project_args(), "show")?;
+    let preview = pslake_transform::show(&project, &lake, &opts, &args.model, args.limit)
+        .await
+        .map_err(engine_error)?;
+    print_batches(&preview.batches, args.read.format)?;
+    for p in &preview.problems {
+        tracing::warn!("{p}");
+    }
+    Ok(if preview.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]
@@ -279,6 +381,7 @@ mod tests {
             project: dir.path().to_path_buf(),
             lake: "lake".into(),
             select: None,
+            exclude: None,
             as_of: None,
             history_start: None,
             fixtures: Some(dir.path().to_path_buf()),

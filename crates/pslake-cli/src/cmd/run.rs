@@ -32,9 +32,13 @@ pub(crate) struct RunArgs {
     /// The run's as-of date, YYYY-MM-DD (default: the pipeline's, else the fixtures' manifest)
     #[arg(long, value_parser = parse_date)]
     as_of: Option<NaiveDate>,
-    /// Models to build, dbt selection grammar: `model`, `+model`, `model+`, `tag:x`
+    /// Models to build, dbt selection grammar: `model`, `+model`, `2+model`, `model+`, `@model`,
+    /// `tag:x`, globs (`stg_*`)
     #[arg(long)]
     select: Option<String>,
+    /// Models to leave out, same grammar
+    #[arg(long)]
+    exclude: Option<String>,
     /// Ignore stored cursors and rebuild incremental models from scratch
     #[arg(long)]
     full_refresh: bool,
@@ -104,6 +108,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
     opts.select = args.select.clone();
+    opts.exclude = args.exclude.clone();
     opts.full_refresh = args.full_refresh;
     opts.pipeline = source.pipeline.name.clone();
     let reporter = progress.model_reporter(project.models().len());

@@ -35,7 +35,7 @@ pub(crate) fn count(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> i64
 #[test]
 fn every_command_has_help_and_bad_usage_exits_2() {
     for cmd in [
-        "run", "extract", "build", "test", "plan", "query", "validate", "sandbox",
+        "run", "extract", "build", "test", "plan", "query", "show", "validate", "sandbox",
     ] {
         let out = pslake(&[cmd, "--help"]);
         assert!(out.status.success(), "pslake {cmd} --help:\n{}", show(&out));

@@ -1,5 +1,6 @@
 //! Interop: every canonical table read by the Python `deltalake` package and by DuckDB gives
-//! exactly the rows pslake's own reader (DataFusion over the Delta log) gives.
+//! exactly the rows pslake's own reader (DataFusion over the Delta log) gives; the model
+//! descriptions are in the Delta metadata where those clients read them.
 
 use std::process::Command;
 
@@ -61,18 +62,15 @@ fn lines(batches: &[RecordBatch]) -> String {
     out
 }
 
-fn python_reads(lake: &std::path::Path, table: &str, engine: &str) -> String {
-    let script = repo_root().join("tests/python/read_table.py");
+/// Runs `python3` with `args` and returns its stdout; panics with its stderr when it fails.
+fn python(args: &[&std::ffi::OsStr], what: &str) -> String {
     // delta-rs's Python bindings sometimes abort the interpreter from a native thread
     // ("terminate called without an active exception", SIGABRT) on this machine; a process killed
     // by a signal is run again, up to three times. A normal failure fails at once.
     let mut last = None;
     for _ in 0..3 {
         let out = Command::new("python3")
-            .arg(&script)
-            .arg(lake)
-            .arg(table)
-            .arg(engine)
+            .args(args)
             .output()
             .expect("python3 runs (scripts/test installs deltalake and duckdb)");
         if out.status.success() {
@@ -86,10 +84,85 @@ fn python_reads(lake: &std::path::Path, table: &str, engine: &str) -> String {
     }
     let out = last.expect("at least one attempt");
     panic!(
-        "{engine} could not read {table} ({}): {}",
+        "{what} ({}): {}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn python_reads(lake: &std::path::Path, table: &str, engine: &str) -> String {
+    let script = repo_root().join("tests/python/read_table.py");
+    python(
+        &[
+            script.as_os_str(),
+            lake.as_os_str(),
+            table.as_ref(),
+            engine.as_ref(),
+        ],
+        &format!("{engine} could not read {table}"),
+    )
+}
+
+/// Model and column descriptions from `models/*.yml` are in the Delta metadata where other
+/// clients look: Python `deltalake` reads `metadata().description` and the `comment` of each
+/// field's metadata.
+#[test]
+fn descriptions_read_back_with_python_deltalake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    fs_err::create_dir_all(root.join("sql/canonical")).expect("mkdir");
+    fs_err::create_dir_all(root.join("models")).expect("mkdir");
+    fs_err::write(
+        root.join("sql/canonical/t.sql"),
+        "SELECT CAST(1 AS BIGINT) AS id, 'x' AS label, 2.5 AS amount",
+    )
+    .expect("write");
+    let yml = |description: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: t\n    description: {description}\n    columns:\n      - name: id\n        description: Stable id.\n      - name: label\n        description: \"What it is, in words: 'x'.\"\n      - name: amount\n"
+        )
+    };
+    let lake = root.join("lake");
+    let build = || {
+        let out = crate::support::pslake(&[
+            "build",
+            "--project",
+            root.to_str().expect("utf8"),
+            "--lake",
+            lake.to_str().expect("utf8"),
+            "--as-of",
+            "2026-03-31",
+            "--history-start",
+            "2026-01-01",
+        ]);
+        assert!(out.status.success(), "pslake build:\n{}", show(&out));
+    };
+    let read = || {
+        let code = "import json, sys\nfrom deltalake import DeltaTable\nt = DeltaTable(sys.argv[1])\nprint(json.dumps({'description': t.metadata().description, 'fields': {f.name: f.metadata for f in t.schema().fields}}, sort_keys=True))";
+        let table = lake.join("canonical/t");
+        let text = python(
+            &["-c".as_ref(), code.as_ref(), table.as_os_str()],
+            "deltalake could not read canonical.t",
+        );
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")
+    };
+    fs_err::write(root.join("models/t.yml"), yml("One row per thing.")).expect("write");
+    build();
+    assert_eq!(
+        read(),
+        serde_json::json!({
+            "description": "One row per thing.",
+            "fields": {
+                "id": {"comment": "Stable id."},
+                "label": {"comment": "What it is, in words: 'x'."},
+                "amount": {}
+            }
+        })
+    );
+    // An edited description reaches the existing table.
+    fs_err::write(root.join("models/t.yml"), yml("Things, one per row.")).expect("write");
+    build();
+    assert_eq!(read()["description"], "Things, one per row.");
 }
 
 #[test]

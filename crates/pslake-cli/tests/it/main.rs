@@ -3,4 +3,5 @@
 mod e2e;
 mod interop;
 mod messy;
+mod query;
 mod support;

@@ -58,7 +58,7 @@ async fn accepted_values_failure_lists_the_values() {
     };
     assert_eq!(
         msg,
-        "model canonical.t: test accepted_values(size) failed: size = 'big'"
+        "models/t.yml:9: model canonical.t: test accepted_values(size) failed: size = 'big'"
     );
 }
 
@@ -120,7 +120,7 @@ async fn warn_severity_reports_and_stores_but_publishes() {
     );
     assert!(
         report.to_string().contains(
-            "warning: model canonical.t: test accepted_values(size) failed: size = 'big'"
+            "warning: models/t.yml:9: model canonical.t: test accepted_values(size) failed: size = 'big'"
         ),
         "{report}"
     );
@@ -136,4 +136,125 @@ async fn warn_severity_reports_and_stores_but_publishes() {
     .expect("test");
     assert!(tr.is_success(), "{tr}");
     assert_eq!(tr.tests.len(), 2);
+}
+
+/// dbt_utils' spellings and the built-in multi-column `unique`; a failure starts with the YAML
+/// file and line of the test.
+#[tokio::test]
+async fn dbt_utils_tests_and_multi_column_unique() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("1", 10), ("2", -5)]).await;
+    f.write("sql/canonical/t.sql", "SELECT id, amount FROM raw.a")
+        .write(
+            "models/t.yml",
+            "version: 2
+models:
+  - name: t
+    data_tests:
+      - dbt_utils.unique_combination_of_columns:
+          combination_of_columns: [id, amount]
+      - unique: {columns: [id, amount], config: {severity: warn}}
+      - dbt_utils.expression_is_true: {expression: \"amount <> 0\"}
+    columns:
+      - name: id
+      - name: amount
+        data_tests:
+          - dbt_utils.accepted_range: {min_value: 0, inclusive: true}
+          - dbt_utils.expression_is_true: {expression: '< 100'}
+",
+        );
+    let report = f.build(None).await;
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains(
+            "models/t.yml:5: model canonical.t: test unique(id, amount) failed: id = '1', amount = '10' (2 rows)"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(
+            "models/t.yml:13: model canonical.t: test accepted_range(amount) failed: amount = '-5'"
+        ),
+        "{msg}"
+    );
+    let outcome = |name: &str| {
+        report
+            .tests()
+            .find(|t| t.name == name)
+            .map(|t| t.outcome)
+            .unwrap_or_else(|| panic!("{name} in {report}"))
+    };
+    assert_eq!(
+        outcome("expression_is_true(amount <> 0)"),
+        TestOutcome::Pass
+    );
+    assert_eq!(
+        outcome("expression_is_true(amount < 100)"),
+        TestOutcome::Pass
+    );
+    assert_eq!(
+        report
+            .tests()
+            .filter(|t| t.outcome == TestOutcome::Warn)
+            .count(),
+        1,
+        "the warn-severity unique(id, amount): {report}"
+    );
+}
+
+#[test]
+fn unknown_tests_are_named_as_such_at_their_line() {
+    let f = Fixture::new();
+    f.write("sql/canonical/t.sql", "SELECT 1 AS id")
+        .write(
+            "models/t.yml",
+            "version: 2\nmodels:\n  - name: t\n    data_tests:\n      - dbt_utils.not_a_test:\n          combination_of_columns: [id]\n    columns:\n      - name: id\n        data_tests:\n          - not_null\n          - uniq\n",
+        );
+    let err = pslake_transform::Project::load(f.root()).expect_err("unknown tests");
+    let text = err.to_string();
+    assert!(
+        text.contains("models/t.yml:5: model t: unknown test 'dbt_utils.not_a_test'"),
+        "{text}"
+    );
+    assert!(
+        text.contains("models/t.yml:11: model t: column id: unknown test 'uniq'"),
+        "{text}"
+    );
+    assert!(!text.contains("unknown argument"), "{text}");
+}
+
+#[test]
+fn jinja_in_sql_gets_a_plain_sql_hint() {
+    let f = Fixture::new();
+    f.write("sql/canonical/margin.sql", "SELECT 1 AS m")
+        .write("sql/canonical/x.sql", "SELECT m\nFROM {{ ref('margin') }}");
+    let text = pslake_transform::Project::load(f.root())
+        .expect_err("jinja")
+        .to_string();
+    assert!(
+        text.contains(
+            "sql/canonical/x.sql:2: no Jinja: write canonical.margin for {{ ref('margin') }}"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_test_reading_an_unknown_table_is_reported_at_its_line() {
+    let f = Fixture::new();
+    f.write("sql/canonical/t.sql", "SELECT 1 AS id").write(
+        "models/t.yml",
+        "version: 2\nmodels:\n  - name: t\n    columns:\n      - name: id\n        data_tests:\n          - not_null\n          - relationships: {to: canonical.nope, field: id}\n",
+    );
+    let text = pslake_transform::Project::load(f.root())
+        .expect_err("unknown table")
+        .to_string();
+    assert!(
+        text.contains(
+            "models/t.yml:8: model canonical.t: a test reads unknown table canonical.nope"
+        ),
+        "{text}"
+    );
 }

@@ -2,9 +2,11 @@
 
 mod build;
 mod checks;
+mod docs;
 mod formulas;
 mod incremental;
 mod project;
+mod query;
 mod select;
 
 use std::path::Path;
