@@ -960,7 +960,16 @@ fn build_stream(
         }
     };
     let reconcile = r.reconcile.as_ref().and_then(|rc| {
-        build_reconcile(rc, &endpoint, incremental.is_some(), is_rest, &subst, p, &ctx, &[&at_s, &at_r])
+        build_reconcile(
+            rc,
+            &endpoint,
+            incremental.is_some(),
+            is_rest,
+            &subst,
+            p,
+            &ctx,
+            &[&at_s, &at_r],
+        )
     });
     if !is_rest && r.pattern.is_none() {
         p.at(
@@ -1069,7 +1078,9 @@ fn build_reconcile(
         locate(
             p,
             "reconcile:",
-            format!("{ctx}: the reconcile endpoint uses {START_PLACEHOLDER} but the stream declares no `incremental`"),
+            format!(
+                "{ctx}: the reconcile endpoint uses {START_PLACEHOLDER} but the stream declares no `incremental`"
+            ),
         );
     }
     Some(Reconcile {
@@ -1165,7 +1176,10 @@ systems:
         assert_eq!(rc.endpoint.path, "/api/things");
         assert!(!rc.endpoint.params.contains_key("since"), "null removes");
         assert_eq!(rc.endpoint.params["fields"], "id");
-        assert_eq!(rc.endpoint.params["per_page"], "50", "the stream's own params stay");
+        assert_eq!(
+            rc.endpoint.params["per_page"], "50",
+            "the stream's own params stay"
+        );
 
         // a resource overrides `every` and keeps the defaults' endpoint changes
         let text = text.replace(
