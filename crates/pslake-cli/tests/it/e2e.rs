@@ -287,7 +287,12 @@ fn remove_record(file: &Path, id: &str) {
     let text = fs_err::read_to_string(file).expect("read");
     let needle = format!("\"id\":\"{id}\"");
     let kept: Vec<&str> = text.lines().filter(|l| !l.contains(&needle)).collect();
-    assert_eq!(kept.len() + 1, text.lines().count(), "{id} in {}", file.display());
+    assert_eq!(
+        kept.len() + 1,
+        text.lines().count(),
+        "{id} in {}",
+        file.display()
+    );
     fs_err::write(file, kept.join("\n") + "\n").expect("write");
 }
 
@@ -407,7 +412,9 @@ fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
         count(
             &rt,
             &lake,
-            &format!("SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND NOT _deleted")
+            &format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND NOT _deleted"
+            )
         ),
         1
     );
@@ -415,7 +422,9 @@ fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
         count(
             &rt,
             &lake,
-            &format!("SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND _deleted")
+            &format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND _deleted"
+            )
         ),
         1
     );

@@ -1293,6 +1293,47 @@ systems:
             assert!(tables.contains(&t), "{t} in {tables:?}");
         }
         assert!(validate_path(path.parent().expect("pipelines dir")).is_empty());
+        // deletions are reconciled where they change revenue and margin
+        let reconciled: Vec<&str> = p
+            .systems
+            .iter()
+            .flat_map(|s| s.streams.iter())
+            .filter(|s| s.reconcile.is_some())
+            .map(|s| s.table.as_str())
+            .collect();
+        for t in [
+            "kantata_time_entries",
+            "netsuite_invoice_line",
+            "netsuite_expense_line",
+            "salesforce_opportunity",
+        ] {
+            assert!(reconciled.contains(&t), "{t} in {reconciled:?}");
+        }
+        for t in ["hubspot_deals", "workday_workers", "treasury_fx_rates"] {
+            assert!(!reconciled.contains(&t), "{t} in {reconciled:?}");
+        }
+        let keys = |table: &str| {
+            p.systems
+                .iter()
+                .flat_map(|s| s.streams.iter())
+                .find(|s| s.table == table)
+                .and_then(|s| s.reconcile.as_ref())
+                .map(|r| r.endpoint.clone())
+                .expect("reconciled")
+        };
+        assert_eq!(
+            keys("netsuite_invoice_line").json,
+            Some(serde_json::json!({"q": "SELECT id FROM invoice_line ORDER BY id"}))
+        );
+        assert_eq!(
+            keys("salesforce_account").params["q"],
+            "SELECT Id FROM Account ORDER BY Id ASC"
+        );
+        assert!(
+            !keys("kantata_time_entries")
+                .params
+                .contains_key("updated_after")
+        );
     }
 
     #[test]
