@@ -42,7 +42,7 @@ use crate::rest::{Page, decode, produce};
 /// What a keys pass found and wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Outcome {
-    /// Distinct-or-not keys the source listed (records with a readable key).
+    /// Records the keys pass listed with a readable key.
     pub(crate) keys: u64,
     /// Tombstones written.
     pub(crate) deleted: u64,

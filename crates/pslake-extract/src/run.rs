@@ -400,7 +400,7 @@ async fn run_rest(
     let plan = Arc::new(StreamPlan::new(system, stream, run_id, false));
     let (start, min) = start_of(stream, state, full);
     tracing::debug!(system, stream = %stream.name, start = ?start, "stream starting");
-    let reconcile = reconcile_due(stream, state, force_reconcile, Utc::now()).map(|due| Keys {
+    let reconcile = reconcile_due(stream, state, force_reconcile, Utc::now()).map(|due| KeysPass {
         client,
         due,
         started: Utc::now(),
@@ -443,7 +443,7 @@ fn reconcile_due(
 }
 
 /// The deletion reconciliation of a REST stream that declares one.
-struct Keys<'a> {
+struct KeysPass<'a> {
     client: &'a SystemClient,
     /// Whether the keys pass runs in this run.
     due: bool,
@@ -498,7 +498,7 @@ async fn finish(
     mut acc: Accumulator,
     fetched: Result<()>,
     loaded_files: Vec<String>,
-    reconcile: Option<Keys<'_>>,
+    reconcile: Option<KeysPass<'_>>,
     rep: &mut StreamReport,
 ) -> Result<()> {
     let stream = &plan.stream;
@@ -617,5 +617,65 @@ async fn finish(
     match reconcile_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn demo_stream(table: &str) -> Stream {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
+        let p = pslake_core::pipeline::load_pipeline_with(&path, &HashMap::new())
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        p.systems
+            .into_iter()
+            .flat_map(|s| s.streams)
+            .find(|s| s.table == table)
+            .expect("stream")
+    }
+
+    fn state(reconciled_at: Option<DateTime<Utc>>) -> StreamState {
+        StreamState {
+            system: "kantata".into(),
+            stream: "time_entries".into(),
+            cursor: None,
+            loaded_files: None,
+            run_id: "r".into(),
+            rows_landed: 0,
+            raw_version: None,
+            reconciled_at,
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn reconcile_is_due_after_every_or_when_forced() {
+        let mut s = demo_stream("kantata_time_entries");
+        s.reconcile.as_mut().expect("declared").every = Duration::from_secs(7 * 86400);
+        let now = Utc::now();
+        let days = |d: i64| Some(state(Some(now - chrono::Duration::days(d))));
+        assert_eq!(
+            reconcile_due(&s, None, false, now),
+            Some(false),
+            "first landing"
+        );
+        assert_eq!(reconcile_due(&s, None, true, now), Some(true));
+        assert_eq!(reconcile_due(&s, days(6).as_ref(), false, now), Some(false));
+        assert_eq!(reconcile_due(&s, days(6).as_ref(), true, now), Some(true));
+        assert_eq!(reconcile_due(&s, days(7).as_ref(), false, now), Some(true));
+        assert_eq!(
+            reconcile_due(&s, Some(&state(None)), false, now),
+            Some(true),
+            "landed before reconcile was declared"
+        );
+        assert_eq!(
+            reconcile_due(&demo_stream("hubspot_deals"), None, true, now),
+            None
+        );
     }
 }
