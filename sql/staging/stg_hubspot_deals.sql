@@ -1,5 +1,6 @@
 -- HubSpot deals, latest landing per id, lifecycle values mapped through the seeds.
 -- Won comes from hs_is_closed_won; `closedlost` (mapped to closed_lost) is lost.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT d.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, hs_lastmodifieddate DESC) AS rn
@@ -19,7 +20,7 @@ mapped AS (
            ON bk.system = 'hubspot' AND bk.field = 'dealtype' AND bk.source_value = d.dealtype
     LEFT JOIN seeds.billing_type_map bt
            ON bt.system = 'hubspot' AND bt.field = 'billing_type' AND bt.source_value = d.billing_type
-    WHERE d.rn = 1
+    WHERE d.rn = 1 AND NOT coalesce(d._deleted, false)
 )
 SELECT
     id                                     AS opportunity_id,

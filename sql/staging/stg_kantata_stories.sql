@@ -1,4 +1,5 @@
 -- Kantata stories (tasks and milestones), latest landing per id.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT s.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -15,4 +16,4 @@ SELECT
     accepted_date,
     billing_amount_in_cents
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

@@ -1,5 +1,6 @@
 -- Kantata time entries, latest landing per id; time_state mapped through the seed. The original
 -- JSON (_raw) is not carried (it is large); quality.rejects_time_entries reads it from raw.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT t.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -22,4 +23,4 @@ FROM ranked t
 LEFT JOIN seeds.time_state_map ts
        ON ts.system = 'kantata' AND ts.field = 'approved'
       AND ts.source_value = CAST(coalesce(t.approved, false) AS VARCHAR)
-WHERE t.rn = 1
+WHERE t.rn = 1 AND NOT coalesce(t._deleted, false)

@@ -1,4 +1,5 @@
 -- Kantata users, latest landing per id. `external_reference` is the Workday Employee_ID.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT u.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -10,4 +11,4 @@ SELECT
     email_address        AS email,
     external_reference   AS employee_id
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

@@ -1,4 +1,5 @@
 -- Kantata workspaces, latest landing per id. `external_reference` is the ERP project code.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT w.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -14,4 +15,4 @@ SELECT
     start_date,
     due_date
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

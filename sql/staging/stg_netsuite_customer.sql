@@ -1,4 +1,5 @@
 -- NetSuite customers (the system of record for customers), latest landing per id.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT c.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, lastmodifieddate DESC) AS rn
@@ -11,4 +12,4 @@ SELECT
     custentity_sf_account_id  AS sf_account_id,
     currency
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

@@ -1,4 +1,5 @@
 -- NetSuite invoice lines, latest landing per id.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT i.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, lastmodifieddate DESC) AS rn
@@ -14,4 +15,4 @@ SELECT
     currency,
     _raw
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

@@ -1,4 +1,5 @@
 -- NetSuite projects (jobs), latest landing per id; status and billing type mapped through seeds.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT j.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, lastmodifieddate DESC) AS rn
@@ -24,4 +25,4 @@ LEFT JOIN seeds.project_status_map ps
        ON ps.system = 'netsuite' AND ps.field = 'entitystatus' AND ps.source_value = j.entitystatus
 LEFT JOIN seeds.billing_type_map bt
        ON bt.system = 'netsuite' AND bt.field = 'jobbillingtype' AND bt.source_value = j.jobbillingtype
-WHERE j.rn = 1
+WHERE j.rn = 1 AND NOT coalesce(j._deleted, false)

@@ -1,4 +1,5 @@
 -- Salesforce accounts, latest landing per Id.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT a.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, system_modstamp DESC) AS rn
@@ -13,4 +14,4 @@ SELECT
     coalesce(is_deleted, false) AS is_deleted,
     system_modstamp          AS modified_at
 FROM ranked
-WHERE rn = 1
+WHERE rn = 1 AND NOT coalesce(_deleted, false)

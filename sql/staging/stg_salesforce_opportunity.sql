@@ -1,5 +1,6 @@
 -- Salesforce opportunities, latest landing per Id, lifecycle values mapped through the seeds.
 -- Won/lost come from IsWon/IsClosed, never from the StageName label.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
 WITH ranked AS (
     SELECT o.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, system_modstamp DESC) AS rn
@@ -42,4 +43,4 @@ LEFT JOIN seeds.booking_type_map bk
        ON bk.system = 'salesforce' AND bk.field = 'Type' AND bk.source_value = o.type
 LEFT JOIN seeds.billing_type_map bt
        ON bt.system = 'salesforce' AND bt.field = 'Billing_Type__c' AND bt.source_value = o.billing_type__c
-WHERE o.rn = 1
+WHERE o.rn = 1 AND NOT coalesce(o._deleted, false)

@@ -1,18 +1,22 @@
 //! Records to Arrow: one pass per record picks the declared fields from the raw JSON, parses
 //! them with [`crate::values`], and appends to column builders. A record with a value that does
 //! not parse, or without a required value, becomes a reject row instead of a table row.
+//!
+//! A landed row's columns: the declared ones, `_file` (file drops), `_run_id`, `_extracted_at`,
+//! `_raw`, and `_deleted` (false; true only on the tombstones of [`crate::reconcile`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder,
-    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanArray, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::value::RawValue;
 
 use pslake_core::pipeline::{DataType, Stream};
+use pslake_lake::DELETED;
 use pslake_lake::ops::RejectRow;
 
 use crate::json::{PathTree, Scalar, strip_keys};
@@ -49,6 +53,7 @@ impl StreamPlan {
         fields.push(Field::new("_run_id", ArrowType::Utf8, true));
         fields.push(Field::new("_extracted_at", ts_type(), true));
         fields.push(Field::new("_raw", ArrowType::Utf8, true));
+        fields.push(Field::new(DELETED, ArrowType::Boolean, true));
         let pk = stream
             .primary_key
             .iter()
@@ -281,6 +286,7 @@ impl StreamPlan {
         cols.push(Arc::new(out.run_id.finish()));
         cols.push(Arc::new(out.extracted.finish()));
         cols.push(Arc::new(out.raw.finish()));
+        cols.push(Arc::new(BooleanArray::from(vec![false; out.rows])));
         out.rows = 0;
         RecordBatch::try_new(self.schema.clone(), cols).map(Some)
     }

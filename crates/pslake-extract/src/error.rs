@@ -89,6 +89,17 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// A deletion reconciliation's keys pass cannot be trusted (nothing was marked deleted).
+    #[error("keys pass of {stream}: {message}")]
+    KeysPass {
+        /// `system.stream`.
+        stream: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The deletion reconciliation of a stream failed, after its incremental pass landed.
+    #[error("reconcile: {0}")]
+    Reconcile(Box<Error>),
     /// Writing to the lake failed.
     #[error("lake: {0}")]
     Lake(Box<pslake_lake::Error>),
@@ -123,6 +134,7 @@ impl Error {
             | Error::Status { url, .. }
             | Error::RetriesExhausted { url, .. }
             | Error::Page { url, .. } => Some(url),
+            Error::Reconcile(e) => e.url(),
             _ => None,
         }
     }

@@ -8,6 +8,8 @@
 //! Invariants:
 //! - per stream and run, records received = landed + rejected (rejects go to `_pslake.rejects`);
 //! - a stream's cursor (`_pslake.stream_state`) is committed strictly after its raw rows;
+//! - a record deleted in the source is never removed from raw: a stream that declares
+//!   `reconcile` appends a tombstone (`_deleted = true`) for it (module `reconcile`);
 //! - secrets never appear in logs, errors, reports or tables (see [`redact`]).
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod error;
 mod files;
 mod http;
 mod json;
+mod reconcile;
 pub mod redact;
 mod rest;
 mod run;

@@ -80,7 +80,11 @@ fn client_concurrency(c: &SystemClient) -> usize {
     c.concurrency()
 }
 
-fn decode(plan: &StreamPlan, page: Page, min_cursor: Option<i64>) -> Result<(PageOutcome, String)> {
+pub(crate) fn decode(
+    plan: &StreamPlan,
+    page: Page,
+    min_cursor: Option<i64>,
+) -> Result<(PageOutcome, String)> {
     let text = std::str::from_utf8(&page.body).map_err(|e| Error::Page {
         url: page.url.clone(),
         message: format!("body is not UTF-8: {e}"),
@@ -169,7 +173,8 @@ impl Template {
     }
 }
 
-async fn produce(
+/// Sends every page of the stream's requests (each parameter set, all pages) into `tx`.
+pub(crate) async fn produce(
     client: &SystemClient,
     plan: &StreamPlan,
     start: Option<&str>,

@@ -1,7 +1,10 @@
 //! [`extract`]: land every selected stream of a pipeline and report per stream.
 //!
-//! Order of commits per stream: raw rows (one or more appends) → reject rows → stream state.
-//! A stream that fails lands nothing more and leaves its cursor where it was; the others go on.
+//! Order of commits per stream: raw rows (one or more appends) → reject rows → tombstones of a
+//! deletion reconciliation, when one is due ([`crate::reconcile`]) → stream state. A stream that
+//! fails lands nothing more and leaves its cursor where it was; the others go on. A failed
+//! reconciliation fails the stream but keeps what the incremental pass landed, and its cursor;
+//! it is due again on the next run.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,6 +44,9 @@ pub struct ExtractOptions {
     pub max_parallel_streams: Option<usize>,
     /// Write the run record to `_pslake.runs` (stage `extract`). Default true via [`ExtractOptions::new`].
     pub write_run_record: bool,
+    /// Run the deletion reconciliation of every selected stream that declares `reconcile`, due
+    /// or not (`--reconcile`).
+    pub reconcile: bool,
 }
 
 impl ExtractOptions {
@@ -59,7 +65,8 @@ impl ExtractOptions {
 pub enum StreamStatus {
     /// Landed (possibly nothing new).
     Succeeded,
-    /// Failed; nothing after the failure landed and the cursor did not move.
+    /// Failed; nothing after the failure landed and the cursor did not move (except after a
+    /// failed reconciliation: the incremental pass's rows and cursor are kept).
     Failed {
         /// The redacted URL of the failing request, when an HTTP request failed.
         url: Option<String>,
@@ -100,6 +107,14 @@ pub struct StreamReport {
     pub cursor_after: Option<String>,
     /// Files loaded in this run (file drops).
     pub files: Vec<String>,
+    /// Whether a deletion reconciliation (keys pass) ran in this run.
+    pub reconciled: bool,
+    /// Keys the reconciliation's keys pass listed.
+    pub source_keys: u64,
+    /// Tombstones written: landed records whose key the source no longer lists.
+    pub deleted: u64,
+    /// Records landed again because the source lists their key again after a tombstone.
+    pub revived: u64,
     /// Raw table version of the last commit.
     pub raw_version: Option<i64>,
     /// Wall time in milliseconds.
@@ -236,6 +251,7 @@ pub async fn extract(
         let ops_lock = ops_lock.clone();
         let scrub = scrub.clone();
         let full = options.full_refresh;
+        let force_reconcile = options.reconcile;
         let span = tracing::info_span!("stream", system = %system, stream = %stream.name, run_id = %run_id);
         tracing::Instrument::instrument(async move {
             let t0 = Instant::now();
@@ -255,13 +271,17 @@ pub async fn extract(
                 cursor_before: cursor_before.clone(),
                 cursor_after: cursor_before,
                 files: Vec::new(),
+                reconciled: false,
+                source_keys: 0,
+                deleted: 0,
+                revived: 0,
                 raw_version: None,
                 millis: 0,
             };
             let r = match src.as_ref() {
                 Src::Broken(msg) => Err(Error::Config(msg.clone())),
                 Src::Rest(client) => {
-                    let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, &mut rep).await;
+                    let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, force_reconcile, ops_lock, &mut rep).await;
                     rep.retries = client.retries.load(std::sync::atomic::Ordering::Relaxed);
                     r
                 }
@@ -373,15 +393,62 @@ async fn run_rest(
     lake: &Lake,
     state: Option<&StreamState>,
     full: bool,
+    force_reconcile: bool,
     ops_lock: Arc<Mutex<()>>,
     rep: &mut StreamReport,
 ) -> Result<()> {
     let plan = Arc::new(StreamPlan::new(system, stream, run_id, false));
     let (start, min) = start_of(stream, state, full);
     tracing::debug!(system, stream = %stream.name, start = ?start, "stream starting");
+    let reconcile = reconcile_due(stream, state, force_reconcile, Utc::now()).map(|due| KeysPass {
+        client,
+        due,
+        started: Utc::now(),
+    });
     let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone());
     let r = crate::rest::run(client, plan.clone(), start, min, &mut acc).await;
-    finish(&plan, lake, state, full, ops_lock, acc, r, Vec::new(), rep).await
+    finish(
+        &plan,
+        lake,
+        state,
+        full,
+        ops_lock,
+        acc,
+        r,
+        Vec::new(),
+        reconcile,
+        rep,
+    )
+    .await
+}
+
+/// Whether a stream that declares `reconcile` reconciles in this run (`None`: it declares none).
+/// Due when forced, or when `every` has passed since the last reconciliation; a stream with no
+/// reconciliation recorded yet is due unless this is its first landing, which lists every key.
+fn reconcile_due(
+    stream: &Stream,
+    state: Option<&StreamState>,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Option<bool> {
+    let rc = stream.reconcile.as_ref()?;
+    let every = chrono::Duration::from_std(rc.every).unwrap_or(chrono::Duration::MAX);
+    Some(
+        force
+            || match state {
+                None => false,
+                Some(s) => s.reconciled_at.is_none_or(|at| now - at >= every),
+            },
+    )
+}
+
+/// The deletion reconciliation of a REST stream that declares one.
+struct KeysPass<'a> {
+    client: &'a SystemClient,
+    /// Whether the keys pass runs in this run.
+    due: bool,
+    /// When the stream started (a first landing counts as a reconciliation from then).
+    started: DateTime<Utc>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -418,7 +485,7 @@ async fn run_files(
         }
     }
     rep.files = files;
-    finish(&plan, lake, state, full, ops_lock, acc, r, all, rep).await
+    finish(&plan, lake, state, full, ops_lock, acc, r, all, None, rep).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -431,6 +498,7 @@ async fn finish(
     mut acc: Accumulator,
     fetched: Result<()>,
     loaded_files: Vec<String>,
+    reconcile: Option<KeysPass<'_>>,
     rep: &mut StreamReport,
 ) -> Result<()> {
     let stream = &plan.stream;
@@ -504,6 +572,31 @@ async fn finish(
         (None, _) => None,
     };
     rep.cursor_after = cursor.clone();
+
+    // Deletions: after the landing, so the keys just landed count as live.
+    let mut reconciled_at = state.and_then(|s| s.reconciled_at);
+    let mut reconcile_error = None;
+    match (&reconcile, &stream.reconcile) {
+        (Some(k), Some(rc)) if k.due => {
+            let started = Utc::now();
+            rep.reconciled = true;
+            match crate::reconcile::run(k.client, plan, rc, lake).await {
+                Ok(o) => {
+                    rep.source_keys = o.keys;
+                    rep.deleted = o.deleted;
+                    rep.revived = o.revived;
+                    if o.raw_version.is_some() {
+                        rep.raw_version = o.raw_version;
+                    }
+                    reconciled_at = Some(started);
+                }
+                Err(e) => reconcile_error = Some(Error::Reconcile(Box::new(e))),
+            }
+        }
+        (Some(k), Some(_)) if state.is_none() => reconciled_at = Some(k.started),
+        _ => {}
+    }
+
     let loaded_files = (!loaded_files.is_empty())
         .then(|| serde_json::to_string(&loaded_files).unwrap_or_default());
     let st = StreamState {
@@ -513,10 +606,76 @@ async fn finish(
         loaded_files,
         run_id: plan.run_id.clone(),
         rows_landed: acc.landed as i64,
-        raw_version: acc.raw_version,
+        raw_version: rep.raw_version,
+        reconciled_at,
         updated_at: Utc::now(),
     };
-    let _g = ops_lock.lock().await;
-    ops::append_stream_state(lake, &st).await?;
-    Ok(())
+    {
+        let _g = ops_lock.lock().await;
+        ops::append_stream_state(lake, &st).await?;
+    }
+    match reconcile_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn demo_stream(table: &str) -> Stream {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
+        let p = pslake_core::pipeline::load_pipeline_with(&path, &HashMap::new())
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        p.systems
+            .into_iter()
+            .flat_map(|s| s.streams)
+            .find(|s| s.table == table)
+            .expect("stream")
+    }
+
+    fn state(reconciled_at: Option<DateTime<Utc>>) -> StreamState {
+        StreamState {
+            system: "kantata".into(),
+            stream: "time_entries".into(),
+            cursor: None,
+            loaded_files: None,
+            run_id: "r".into(),
+            rows_landed: 0,
+            raw_version: None,
+            reconciled_at,
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn reconcile_is_due_after_every_or_when_forced() {
+        let mut s = demo_stream("kantata_time_entries");
+        s.reconcile.as_mut().expect("declared").every = Duration::from_secs(7 * 86400);
+        let now = Utc::now();
+        let days = |d: i64| Some(state(Some(now - chrono::Duration::days(d))));
+        assert_eq!(
+            reconcile_due(&s, None, false, now),
+            Some(false),
+            "first landing"
+        );
+        assert_eq!(reconcile_due(&s, None, true, now), Some(true));
+        assert_eq!(reconcile_due(&s, days(6).as_ref(), false, now), Some(false));
+        assert_eq!(reconcile_due(&s, days(6).as_ref(), true, now), Some(true));
+        assert_eq!(reconcile_due(&s, days(7).as_ref(), false, now), Some(true));
+        assert_eq!(
+            reconcile_due(&s, Some(&state(None)), false, now),
+            Some(true),
+            "landed before reconcile was declared"
+        );
+        assert_eq!(
+            reconcile_due(&demo_stream("hubspot_deals"), None, true, now),
+            None
+        );
+    }
 }

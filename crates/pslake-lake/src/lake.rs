@@ -19,6 +19,14 @@ use url::Url;
 use crate::docs::{TableDocs, reconcile_action};
 use crate::{Error, Result};
 
+/// The schema of the landed source tables (`raw.<system>_<stream>`).
+pub const RAW_SCHEMA: &str = "raw";
+
+/// The raw-table column that marks a tombstone: `true` on the row that records a source
+/// record's deletion (primary key set, other columns NULL), false or NULL on landed records. A
+/// raw table without the column (landed before tombstones existed) reads as all false.
+pub const DELETED: &str = "_deleted";
+
 /// `schema.name`, the address of a table in the lake.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TableName {
@@ -358,6 +366,17 @@ impl Lake {
             context: format!("registering {t}"),
             source: Box::new(source),
         };
+        // A raw table landed before tombstones existed has no `_deleted` column: it reads as
+        // false, so the staging models' deletion filter works on every lake.
+        let provider = if t.schema == RAW_SCHEMA && provider.schema().index_of(DELETED).is_err() {
+            use datafusion::prelude::lit;
+            ctx.read_table(provider)
+                .and_then(|df| df.with_column(DELETED, lit(false)))
+                .map_err(df_err)?
+                .into_view()
+        } else {
+            provider
+        };
         ensure_schema(ctx, &t.schema).map_err(df_err)?;
         let reference =
             datafusion::common::TableReference::partial(t.schema.as_str(), t.name.as_str());
@@ -408,6 +427,24 @@ impl Lake {
             self.register(ctx, t).await?;
         }
         Ok(tables)
+    }
+
+    /// The Arrow schema of table `t` as readers see it, or `None` when it does not exist.
+    pub async fn arrow_schema(&self, t: &TableName) -> Result<Option<arrow::datatypes::SchemaRef>> {
+        let ctx = SessionContext::new();
+        if !self.register(&ctx, t).await? {
+            return Ok(None);
+        }
+        let reference =
+            datafusion::common::TableReference::partial(t.schema.as_str(), t.name.as_str());
+        let provider = ctx
+            .table_provider(reference)
+            .await
+            .map_err(|source| Error::DataFusion {
+                context: format!("reading the schema of {t}"),
+                source: Box::new(source),
+            })?;
+        Ok(Some(provider.schema()))
     }
 
     /// Runs `sql` against every table of the lake and collects the result (for small results:

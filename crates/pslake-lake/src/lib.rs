@@ -3,7 +3,8 @@
 //! A lake is a root location (a local folder or an object-store URL). The table `schema.name` is
 //! the Delta table at `<root>/<schema>/<name>/` (SPEC section 6), so any Delta reader finds it by
 //! path. [`Lake`] appends, overwrites and registers those tables in a DataFusion session;
-//! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings).
+//! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings);
+//! [`reconcile`] compares a source's current keys with a raw table's live keys (deletions).
 //!
 //! Invariant: every write of data is one Delta commit (a publish whose documentation changed on an
 //! existing table adds one metadata-only commit after it, see [`Lake::publish`]). A failed write leaves the table at its previous
@@ -14,7 +15,8 @@ mod docs;
 mod error;
 mod lake;
 pub mod ops;
+pub mod reconcile;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
-pub use lake::{Lake, TableName};
+pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName};

@@ -132,6 +132,9 @@ pub struct StreamState {
     pub rows_landed: i64,
     /// The raw table version that holds those rows.
     pub raw_version: Option<i64>,
+    /// When the stream's last deletion reconciliation started (its keys pass listed the source
+    /// from then on); `None` when the stream has never been reconciled.
+    pub reconciled_at: Option<DateTime<Utc>>,
     /// When the state was committed.
     pub updated_at: DateTime<Utc>,
 }
@@ -151,6 +154,7 @@ fn stream_state_schema() -> SchemaRef {
         Field::new("rows_landed", DataType::Int64, false),
         Field::new("raw_version", DataType::Int64, true),
         Field::new("updated_at", ts_type(), false),
+        Field::new("reconciled_at", ts_type(), true),
     ]))
 }
 
@@ -168,6 +172,12 @@ pub async fn append_stream_state(lake: &Lake, s: &StreamState) -> Result<()> {
             Arc::new(Int64Array::from(vec![s.rows_landed])),
             Arc::new(Int64Array::from(vec![s.raw_version])),
             timestamps(std::iter::once(s.updated_at)),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![
+                    s.reconciled_at.map(|t| t.timestamp_micros()),
+                ])
+                .with_timezone("UTC"),
+            ),
         ],
         "stream_state",
     )?;
@@ -198,15 +208,21 @@ fn opt_str(a: &StringArray, i: usize) -> Option<String> {
 
 /// The latest state of every stream (one per `(system, stream)`), in name order.
 pub async fn load_stream_states(lake: &Lake) -> Result<Vec<StreamState>> {
-    if lake.open(&stream_state_table()).await?.is_none() {
+    let Some(schema) = lake.arrow_schema(&stream_state_table()).await? else {
         return Ok(Vec::new());
-    }
+    };
+    // `reconciled_at` came later: a lake written before it reads as never reconciled
+    let reconciled = if schema.index_of("reconciled_at").is_ok() {
+        "reconciled_at"
+    } else {
+        "CAST(NULL AS TIMESTAMP) AS reconciled_at"
+    };
     let rows = lake
-        .query(
-            "SELECT system, stream, cursor, loaded_files, _run_id, rows_landed, raw_version, updated_at FROM (\
+        .query(&format!(
+            "SELECT system, stream, cursor, loaded_files, _run_id, rows_landed, raw_version, updated_at, {reconciled} FROM (\
                SELECT *, row_number() OVER (PARTITION BY system, stream ORDER BY updated_at DESC) AS rn \
                FROM _pslake.stream_state) WHERE rn = 1 ORDER BY system, stream",
-        )
+        ))
         .await?;
     let mut out = Vec::new();
     for b in &rows {
@@ -218,6 +234,7 @@ pub async fn load_stream_states(lake: &Lake) -> Result<Vec<StreamState>> {
         let landed = col::<Int64Array>(b, "rows_landed", &DataType::Int64)?;
         let version = col::<Int64Array>(b, "raw_version", &DataType::Int64)?;
         let updated = col::<TimestampMicrosecondArray>(b, "updated_at", &ts_type())?;
+        let reconciled = col::<TimestampMicrosecondArray>(b, "reconciled_at", &ts_type())?;
         for i in 0..b.num_rows() {
             out.push(StreamState {
                 system: system.value(i).to_string(),
@@ -228,6 +245,10 @@ pub async fn load_stream_states(lake: &Lake) -> Result<Vec<StreamState>> {
                 rows_landed: landed.value(i),
                 raw_version: version.is_valid(i).then(|| version.value(i)),
                 updated_at: DateTime::from_timestamp_micros(updated.value(i)).unwrap_or_default(),
+                reconciled_at: reconciled
+                    .is_valid(i)
+                    .then(|| DateTime::from_timestamp_micros(reconciled.value(i)))
+                    .flatten(),
             });
         }
     }
@@ -394,15 +415,54 @@ mod tests {
             run_id: "r1".into(),
             rows_landed: 10,
             raw_version: Some(0),
+            reconciled_at: None,
             updated_at: t0,
         };
         append_stream_state(&lake, &s).await.expect("state 1");
         s.cursor = Some("2026-02-01T00:00:00Z".into());
         s.run_id = "r2".into();
         s.updated_at = t0 + chrono::Duration::seconds(5);
+        s.reconciled_at = Some(t0 + chrono::Duration::seconds(3));
         append_stream_state(&lake, &s).await.expect("state 2");
         let states = load_stream_states(&lake).await.expect("load");
         assert_eq!(states, vec![s]);
+
+        // a lake written before `reconciled_at` existed reads as never reconciled, and takes
+        // the new column on the next state commit
+        let old_dir = tempfile::tempdir().expect("tempdir");
+        let old = Lake::parse(old_dir.path().to_str().expect("utf8")).expect("lake");
+        let full = stream_state_schema();
+        let fields: Vec<Field> = full
+            .fields()
+            .iter()
+            .filter(|f| f.name() != "reconciled_at")
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let b = batch(
+            Arc::new(Schema::new(fields)),
+            vec![
+                strings(std::iter::once(Some("kantata"))),
+                strings(std::iter::once(Some("users"))),
+                strings(std::iter::once(None)),
+                strings(std::iter::once(None)),
+                strings(std::iter::once(Some("r0"))),
+                Arc::new(Int64Array::from(vec![3])),
+                Arc::new(Int64Array::from(vec![Some(0)])),
+                timestamps(std::iter::once(t0)),
+            ],
+            "old state",
+        )
+        .expect("batch");
+        old.append(&stream_state_table(), vec![b])
+            .await
+            .expect("old state");
+        let states = load_stream_states(&old).await.expect("old state reads");
+        assert_eq!(states[0].reconciled_at, None);
+        let mut next = states[0].clone();
+        next.reconciled_at = Some(t0);
+        next.updated_at = t0 + chrono::Duration::seconds(1);
+        append_stream_state(&old, &next).await.expect("new column");
+        assert_eq!(load_stream_states(&old).await.expect("load"), vec![next]);
 
         let reject = RejectRow {
             run_id: "r2".into(),

@@ -29,6 +29,10 @@ pub(crate) struct ExtractArgs {
     /// Ignore stored cursors and the list of loaded files
     #[arg(long)]
     full_refresh: bool,
+    /// Look for records deleted in the source now: the keys pass of every stream that declares
+    /// `reconcile` runs, due or not
+    #[arg(long)]
+    reconcile: bool,
     /// Demo only: the fixture directory the embedded sandbox serves
     #[arg(long)]
     fixtures: Option<PathBuf>,
@@ -60,6 +64,7 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     .await?;
     let mut options = ExtractOptions::new();
     options.full_refresh = args.full_refresh;
+    options.reconcile = args.reconcile;
     options.select = args.select.clone();
     options.secrets = source.secrets.clone();
     let unknown = unknown_selectors(&source.pipeline, &options.select);
@@ -124,6 +129,13 @@ pub(crate) fn write_extract_summary(
             "{:<34} {:>9} {:>9} {:>9}  {status}",
             s.table, s.received, s.landed, s.rejected
         )?;
+        if s.reconciled {
+            writeln!(
+                out,
+                "{:<34} reconciled: {} keys in the source, {} marked deleted, {} live again",
+                "", s.source_keys, s.deleted, s.revived
+            )?;
+        }
         if !s.new_fields.is_empty() {
             writeln!(
                 out,

@@ -42,6 +42,10 @@ pub(crate) struct RunArgs {
     /// Ignore stored cursors and rebuild incremental models from scratch
     #[arg(long)]
     full_refresh: bool,
+    /// Look for records deleted in the source now: the keys pass of every stream that declares
+    /// `reconcile` runs, due or not
+    #[arg(long)]
+    reconcile: bool,
     /// Demo only: the fixture directory the embedded sandbox serves
     #[arg(long)]
     fixtures: Option<PathBuf>,
@@ -84,6 +88,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut options = ExtractOptions::new();
     options.full_refresh = args.full_refresh;
+    options.reconcile = args.reconcile;
     options.run_id = Some(run_id.clone());
     options.secrets = source.secrets.clone();
     let spinner = progress.spinner(format!(

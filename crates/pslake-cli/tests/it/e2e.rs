@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use arrow::array::Array;
 use pslake_lake::{Lake, TableName};
 
 use crate::support::{CANONICAL, pslake, repo_root, run_demo, show};
@@ -254,5 +255,177 @@ fn a_freshly_generated_firm_runs_end_to_end() {
             "SELECT count(*) FROM canonical.backlog WHERE snapshot_date > DATE '2026-08-31'"
         ),
         0
+    );
+}
+
+/// One text value per row of the first column of `sql` (NULL as "").
+fn texts(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> Vec<String> {
+    let batches = rt
+        .block_on(lake.query(sql))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = Vec::new();
+    for b in &batches {
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
+            .expect("cast to text");
+        let col = col
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("utf8");
+        for i in 0..col.len() {
+            out.push(if col.is_null(i) {
+                String::new()
+            } else {
+                col.value(i).to_string()
+            });
+        }
+    }
+    out
+}
+
+/// Removes the JSON line whose `id` is `id` from a fixture file.
+fn remove_record(file: &Path, id: &str) {
+    let text = fs_err::read_to_string(file).expect("read");
+    let needle = format!("\"id\":\"{id}\"");
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(&needle)).collect();
+    assert_eq!(
+        kept.len() + 1,
+        text.lines().count(),
+        "{id} in {}",
+        file.display()
+    );
+    fs_err::write(file, kept.join("\n") + "\n").expect("write");
+}
+
+/// A time entry and an invoice line deleted in their sources leave the canonical tables after
+/// `pslake run --reconcile`: the entry's hours and revenue, the line's invoiced amount.
+#[test]
+fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = dir.path().join("fixtures");
+    copy_dir(&repo_root().join("fixtures"), &fixtures);
+    let (lake_dir, out) = run_demo(dir.path(), &fixtures, &[]);
+    assert!(out.status.success(), "first run:\n{}", show(&out));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
+
+    // an approved billable entry on a time-and-materials project
+    let entry = texts(
+        &rt,
+        &lake,
+        "SELECT concat_ws('|', f.time_entry_id, f.project_id, \
+                CAST(date_trunc('month', f.work_date) AS DATE), CAST(f.hours AS VARCHAR)) \
+         FROM canonical.fct_time_entry f JOIN canonical.dim_project p USING (project_id) \
+         WHERE f.billable AND f.time_state = 'approved' AND f.hours > 0 \
+           AND p.billing_type = 'time_and_materials' AND f.bill_amount_usd > 0 \
+         ORDER BY f.time_entry_id LIMIT 1",
+    );
+    let parts: Vec<&str> = entry[0].split('|').collect();
+    let (te_id, project, month, hours) = (parts[0], parts[1], parts[2], parts[3]);
+    let hours: f64 = hours.parse().expect("hours");
+    // a USD invoice line (not voided) counted in margin
+    let line = texts(
+        &rt,
+        &lake,
+        "SELECT concat_ws('|', i.id, i.job, CAST(date_trunc('month', i.trandate) AS DATE), \
+                CAST(i.foreignamount AS VARCHAR)) \
+         FROM raw.netsuite_invoice_line i JOIN canonical.margin m \
+           ON m.project_id = i.job AND m.month = CAST(date_trunc('month', i.trandate) AS DATE) \
+         WHERE i.currency = 'USD' AND i.status <> 'V' ORDER BY i.id LIMIT 1",
+    );
+    let parts: Vec<&str> = line[0].split('|').collect();
+    let (inv_id, inv_project, inv_month, amount) = (parts[0], parts[1], parts[2], parts[3]);
+    let amount: f64 = amount.parse().expect("amount");
+
+    let revenue = |what: &str| -> f64 {
+        texts(
+            &rt,
+            &lake,
+            &format!(
+                "SELECT CAST(coalesce(sum({what}), 0) AS VARCHAR) FROM canonical.revenue \
+                 WHERE project_id = '{project}' AND month = DATE '{month}'"
+            ),
+        )[0]
+        .parse()
+        .expect("number")
+    };
+    let margin = |what: &str, p: &str, m: &str| -> f64 {
+        texts(
+            &rt,
+            &lake,
+            &format!(
+                "SELECT CAST(coalesce(sum({what}), 0) AS VARCHAR) FROM canonical.margin \
+                 WHERE project_id = '{p}' AND month = DATE '{m}'"
+            ),
+        )[0]
+        .parse()
+        .expect("number")
+    };
+    let (rev_hours, rev_usd) = (revenue("hours"), revenue("revenue_usd"));
+    let margin_hours = margin("hours", project, month);
+    let invoiced = margin("invoiced_usd", inv_project, inv_month);
+    let bill = texts(
+        &rt,
+        &lake,
+        &format!(
+            "SELECT CAST(bill_amount_usd AS VARCHAR) FROM canonical.fct_time_entry \
+             WHERE time_entry_id = '{te_id}'"
+        ),
+    )[0]
+    .parse::<f64>()
+    .expect("bill amount");
+
+    // both are deleted in their sources
+    remove_record(&fixtures.join("kantata/time_entries.jsonl"), te_id);
+    remove_record(&fixtures.join("netsuite/invoice_line.jsonl"), inv_id);
+    let (_, out) = run_demo(dir.path(), &fixtures, &["--reconcile"]);
+    assert!(out.status.success(), "run --reconcile:\n{}", show(&out));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("1 marked deleted"),
+        "the summary says what was reconciled:\n{summary}"
+    );
+
+    assert!(
+        texts(
+            &rt,
+            &lake,
+            &format!(
+                "SELECT time_entry_id FROM canonical.fct_time_entry WHERE time_entry_id = '{te_id}'"
+            )
+        )
+        .is_empty(),
+        "the deleted entry is gone from fct_time_entry"
+    );
+    assert!((revenue("hours") - (rev_hours - hours)).abs() < 1e-3);
+    assert!(
+        (revenue("revenue_usd") - (rev_usd - bill)).abs() <= 0.011,
+        "revenue loses the entry's {bill}: {rev_usd} -> {}",
+        revenue("revenue_usd")
+    );
+    assert!((margin("hours", project, month) - (margin_hours - hours)).abs() < 1e-3);
+    assert!(
+        (margin("invoiced_usd", inv_project, inv_month) - (invoiced - amount)).abs() < 0.005,
+        "margin loses the invoice line's {amount}"
+    );
+    // nothing was physically removed from raw
+    assert_eq!(
+        count(
+            &rt,
+            &lake,
+            &format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND NOT _deleted"
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &rt,
+            &lake,
+            &format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{te_id}' AND _deleted"
+            )
+        ),
+        1
     );
 }

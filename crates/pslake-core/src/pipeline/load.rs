@@ -133,10 +133,35 @@ impl Problems {
         });
     }
 
+    /// Like [`Problems::at`] with the first needle list that matches in full (a setting
+    /// inherited from `resource_defaults` sits before the resource), else the first list.
+    fn at_any(&mut self, candidates: &[&[&str]], message: impl Into<String>) {
+        let line = candidates
+            .iter()
+            .find_map(|n| self.locate_all(n))
+            .or_else(|| candidates.first().and_then(|n| self.locate(n)));
+        self.list.push(ConfigProblem {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    /// The line of the last needle when every needle is found in order.
+    fn locate_all(&self, needles: &[&str]) -> Option<usize> {
+        let (line, matched) = self.locate_counted(needles);
+        (matched == needles.len()).then_some(line).flatten()
+    }
+
     fn locate(&self, needles: &[&str]) -> Option<usize> {
+        self.locate_counted(needles).0
+    }
+
+    fn locate_counted(&self, needles: &[&str]) -> (Option<usize>, usize) {
         let lines: Vec<&str> = self.text.lines().collect();
         let mut from = 0;
         let mut found = None;
+        let mut matched = 0;
         for n in needles {
             let norm = |s: &str| s.replace(['"', '\''], "");
             let hit = lines
@@ -149,11 +174,12 @@ impl Problems {
                 Some(i) => {
                     found = Some(i + 1);
                     from = i + 1;
+                    matched += 1;
                 }
                 None => break,
             }
         }
-        found
+        (found, matched)
     }
 }
 
@@ -622,6 +648,31 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
             strip: rr.strip.clone().or_else(|| dr.strip.clone()),
         }),
     };
+    let reconcile = match (&d.reconcile, &r.reconcile) {
+        (None, None) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+        (Some(dr), Some(rr)) => Some(RawReconcile {
+            every: rr.every.clone().or_else(|| dr.every.clone()),
+            endpoint: match (&dr.endpoint, &rr.endpoint) {
+                (None, None) => None,
+                (Some(e), None) | (None, Some(e)) => Some(e.clone()),
+                (Some(de), Some(re)) => {
+                    let mut params = de.params.clone();
+                    params.extend(re.params.clone());
+                    let mut headers = de.headers.clone();
+                    headers.extend(re.headers.clone());
+                    Some(RawReconcileEndpoint {
+                        method: re.method.clone().or_else(|| de.method.clone()),
+                        path: re.path.clone().or_else(|| de.path.clone()),
+                        params,
+                        json: re.json.clone().or_else(|| de.json.clone()),
+                        headers,
+                        param_sets: re.param_sets.clone().or_else(|| de.param_sets.clone()),
+                    })
+                }
+            },
+        }),
+    };
     RawResource {
         name: r.name.clone(),
         endpoint,
@@ -631,6 +682,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
         primary_key: r.primary_key.clone().or_else(|| d.primary_key.clone()),
         columns: r.columns.clone().or_else(|| d.columns.clone()),
         pattern: r.pattern.clone().or_else(|| d.pattern.clone()),
+        reconcile,
     }
 }
 
@@ -907,6 +959,18 @@ fn build_stream(
             })
         }
     };
+    let reconcile = r.reconcile.as_ref().and_then(|rc| {
+        build_reconcile(
+            rc,
+            &endpoint,
+            incremental.is_some(),
+            is_rest,
+            &subst,
+            p,
+            &ctx,
+            &[&at_s, &at_r],
+        )
+    });
     if !is_rest && r.pattern.is_none() {
         p.at(
             &[&at_s, &at_r],
@@ -923,6 +987,105 @@ fn build_stream(
         primary_key,
         columns,
         pattern: r.pattern,
+        reconcile,
+    })
+}
+
+/// The keys pass of a stream: `every`, and the stream's endpoint with the reconcile changes.
+#[allow(clippy::too_many_arguments)]
+fn build_reconcile(
+    rc: &RawReconcile,
+    endpoint: &Endpoint,
+    incremental: bool,
+    is_rest: bool,
+    subst: &dyn Fn(&str) -> String,
+    p: &mut Problems,
+    ctx: &str,
+    at: &[&str],
+) -> Option<Reconcile> {
+    // the resource's own setting, else the one in `resource_defaults` (at[0] is the system)
+    let locate = |p: &mut Problems, extra: &str, msg: String| {
+        let mut own: Vec<&str> = at.to_vec();
+        own.push(extra);
+        let mut defaults: Vec<&str> = at[..1].to_vec();
+        defaults.extend(["resource_defaults:", extra]);
+        p.at_any(&[&own, &defaults], msg);
+    };
+    if !is_rest {
+        locate(
+            p,
+            "reconcile:",
+            format!("{ctx}: `reconcile` is for REST streams (a file drop loads each file once)"),
+        );
+        return None;
+    }
+    let every = match rc.every.as_deref().map(parse_duration) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            locate(p, "every:", format!("{ctx}: reconcile every: {e}"));
+            return None;
+        }
+        None => {
+            locate(
+                p,
+                "reconcile:",
+                format!("{ctx}: `reconcile` needs `every`, e.g. `reconcile: {{every: 7d}}`"),
+            );
+            return None;
+        }
+    };
+    let mut ep = endpoint.clone();
+    if let Some(o) = &rc.endpoint {
+        match o.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None => {}
+            Some("GET") => ep.method = Method::Get,
+            Some("POST") => ep.method = Method::Post,
+            Some(m) => locate(
+                p,
+                "method:",
+                format!("{ctx}: reconcile method must be GET or POST, got `{m}`"),
+            ),
+        }
+        if let Some(path) = &o.path {
+            ep.path = subst(path);
+        }
+        for (k, v) in &o.params {
+            match v {
+                Some(v) => {
+                    ep.params.insert(k.clone(), subst(v));
+                }
+                None => {
+                    ep.params.remove(k);
+                }
+            }
+        }
+        if let Some(j) = &o.json {
+            ep.json = Some(subst_json(j.clone(), subst));
+        }
+        ep.headers
+            .extend(o.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(sets) = &o.param_sets {
+            ep.param_sets = sets.clone();
+        }
+    }
+    let uses_start = ep.params.values().any(|v| v.contains(START_PLACEHOLDER))
+        || ep.path.contains(START_PLACEHOLDER)
+        || ep
+            .json
+            .as_ref()
+            .is_some_and(|j| j.to_string().contains(START_PLACEHOLDER));
+    if uses_start && !incremental {
+        locate(
+            p,
+            "reconcile:",
+            format!(
+                "{ctx}: the reconcile endpoint uses {START_PLACEHOLDER} but the stream declares no `incremental`"
+            ),
+        );
+    }
+    Some(Reconcile {
+        every,
+        endpoint: ep,
     })
 }
 
@@ -996,6 +1159,61 @@ systems:
             s.incremental.as_ref().map(|i| i.lag),
             Some(Duration::from_secs(300))
         );
+    }
+
+    #[test]
+    fn reconcile_merges_over_the_stream_endpoint() {
+        let text = GOOD.replace(
+            "      primary_key: [id]\n    resources:",
+            "      primary_key: [id]\n      reconcile: {every: 7d, endpoint: {params: {since: null, fields: \"id\"}}}\n    resources:",
+        );
+        let p = parse(&text).unwrap_or_else(|e| panic!("{e:#?}"));
+        let rc = p.systems[0].streams[0]
+            .reconcile
+            .as_ref()
+            .expect("inherited from resource_defaults");
+        assert_eq!(rc.every, Duration::from_secs(7 * 86400));
+        assert_eq!(rc.endpoint.path, "/api/things");
+        assert!(!rc.endpoint.params.contains_key("since"), "null removes");
+        assert_eq!(rc.endpoint.params["fields"], "id");
+        assert_eq!(
+            rc.endpoint.params["per_page"], "50",
+            "the stream's own params stay"
+        );
+
+        // a resource overrides `every` and keeps the defaults' endpoint changes
+        let text = text.replace(
+            "        endpoint: {params: {per_page: \"50\"}}",
+            "        endpoint: {params: {per_page: \"50\"}}\n        reconcile: {every: 1d, endpoint: {json: {q: \"SELECT id FROM {name}\"}}}",
+        );
+        let p = parse(&text).unwrap_or_else(|e| panic!("{e:#?}"));
+        let rc = p.systems[0].streams[0].reconcile.as_ref().expect("set");
+        assert_eq!(rc.every, Duration::from_secs(86400));
+        assert!(!rc.endpoint.params.contains_key("since"));
+        assert_eq!(
+            rc.endpoint.json,
+            Some(serde_json::json!({"q": "SELECT id FROM things"}))
+        );
+    }
+
+    #[test]
+    fn reconcile_problems() {
+        let no_every = GOOD.replace(
+            "      primary_key: [id]\n    resources:",
+            "      primary_key: [id]\n      reconcile: {endpoint: {params: {since: null}}}\n    resources:",
+        );
+        let e = parse(&no_every).unwrap_err();
+        assert!(e[0].message.contains("needs `every`"), "{e:#?}");
+        assert_eq!(e[0].line, Some(17), "the line in resource_defaults: {e:#?}");
+        let bad_every = no_every.replace("{endpoint:", "{every: weekly, endpoint:");
+        let e = parse(&bad_every).unwrap_err();
+        assert!(e[0].message.contains("bad duration"), "{e:#?}");
+        let typo = GOOD.replace(
+            "      primary_key: [id]\n    resources:",
+            "      primary_key: [id]\n      reconcile: {evry: 7d}\n    resources:",
+        );
+        let e = parse(&typo).unwrap_err();
+        assert!(e[0].message.contains("evry"), "{e:#?}");
     }
 
     #[test]
@@ -1075,6 +1293,47 @@ systems:
             assert!(tables.contains(&t), "{t} in {tables:?}");
         }
         assert!(validate_path(path.parent().expect("pipelines dir")).is_empty());
+        // deletions are reconciled where they change revenue and margin
+        let reconciled: Vec<&str> = p
+            .systems
+            .iter()
+            .flat_map(|s| s.streams.iter())
+            .filter(|s| s.reconcile.is_some())
+            .map(|s| s.table.as_str())
+            .collect();
+        for t in [
+            "kantata_time_entries",
+            "netsuite_invoice_line",
+            "netsuite_expense_line",
+            "salesforce_opportunity",
+        ] {
+            assert!(reconciled.contains(&t), "{t} in {reconciled:?}");
+        }
+        for t in ["hubspot_deals", "workday_workers", "treasury_fx_rates"] {
+            assert!(!reconciled.contains(&t), "{t} in {reconciled:?}");
+        }
+        let keys = |table: &str| {
+            p.systems
+                .iter()
+                .flat_map(|s| s.streams.iter())
+                .find(|s| s.table == table)
+                .and_then(|s| s.reconcile.as_ref())
+                .map(|r| r.endpoint.clone())
+                .expect("reconciled")
+        };
+        assert_eq!(
+            keys("netsuite_invoice_line").json,
+            Some(serde_json::json!({"q": "SELECT id FROM invoice_line ORDER BY id"}))
+        );
+        assert_eq!(
+            keys("salesforce_account").params["q"],
+            "SELECT Id FROM Account ORDER BY Id ASC"
+        );
+        assert!(
+            !keys("kantata_time_entries")
+                .params
+                .contains_key("updated_after")
+        );
     }
 
     #[test]

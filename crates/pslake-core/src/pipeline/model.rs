@@ -169,6 +169,20 @@ pub struct Stream {
     pub columns: Vec<Column>,
     /// File name pattern (files systems).
     pub pattern: Option<String>,
+    /// Deletion reconciliation (REST streams only); None = deletions are not looked for.
+    pub reconcile: Option<Reconcile>,
+}
+
+/// Deletion reconciliation: every `every`, a pass over the source that reads only the primary
+/// keys, with no incremental filter, and marks the landed records whose key is gone as deleted.
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// How often the keys pass runs (it also runs when a run forces it).
+    pub every: Duration,
+    /// The keys pass's request: the stream's endpoint with the `reconcile.endpoint` changes
+    /// merged in. A `{incremental.start_value}` left in it is filled with the stream's
+    /// `initial_value`, so the pass covers the whole history.
+    pub endpoint: Endpoint,
 }
 
 /// HTTP method.

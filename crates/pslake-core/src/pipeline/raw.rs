@@ -179,6 +179,48 @@ pub struct RawResource {
     /// File name pattern (`files` systems), `*` wildcards, e.g. `fx_rates_*.csv`.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// Deletion reconciliation: a periodic keys-only pass that marks landed records gone from
+    /// the source as deleted (tombstones).
+    #[serde(default)]
+    pub reconcile: Option<RawReconcile>,
+}
+
+/// Deletion reconciliation of a stream (`reconcile: {every: 7d, endpoint: {...}}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconcile {
+    /// How often the keys pass runs, e.g. `7d` (required once defaults are merged).
+    #[serde(default)]
+    pub every: Option<String>,
+    /// Changes to the stream's request for the keys pass (ask the API for keys only, drop the
+    /// incremental filter); merged over the stream's endpoint.
+    #[serde(default)]
+    pub endpoint: Option<RawReconcileEndpoint>,
+}
+
+/// The keys pass's changes to a stream's request. Unset fields keep the stream's value;
+/// `params` and `headers` merge by key, and a `null` parameter removes the stream's one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReconcileEndpoint {
+    /// `GET` or `POST`.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path relative to the base URL; `{name}` is the resource name.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Query parameters merged over the stream's; `null` removes one (e.g. `updated_after`).
+    #[serde(default)]
+    pub params: BTreeMap<String, Option<String>>,
+    /// JSON body replacing the stream's (e.g. `{q: "SELECT id FROM {name} ORDER BY id"}`).
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// Headers merged over the stream's.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Parameter sets replacing the stream's.
+    #[serde(default)]
+    pub param_sets: Option<Vec<BTreeMap<String, String>>>,
 }
 
 /// A request.

@@ -11,5 +11,7 @@ mod landing;
 mod new_system;
 /// Every paginator shape, reject rules and schema drift against an in-test server.
 mod paging;
+/// Deletion reconciliation: keys passes, tombstones, records back, `every`.
+mod reconcile;
 /// Planted secrets appear in no log line, error, report or table.
 mod secrets;

@@ -828,6 +828,52 @@ async fn query_excludes_deleted_rows_and_query_all_keeps_them() {
     sb.shutdown().await;
 }
 
+/// The keys-only requests of the demo pipeline's deletion reconciliation (`reconcile` in
+/// `pipelines/demo.yml`) come back as the real APIs answer them: only the selected key, every
+/// record (Salesforce `queryAll`: recycle-bin rows too), in id order.
+#[tokio::test]
+async fn keys_only_queries_return_every_key_and_nothing_else() {
+    let fx = fixture();
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    let token = sf_token(&c, &base).await;
+    let (opps, pages) = sf_all(
+        &c,
+        &base,
+        &token,
+        "queryAll",
+        "SELECT Id FROM Opportunity ORDER BY Id ASC",
+        200,
+    )
+    .await;
+    assert!(pages > 1);
+    assert!(
+        opps.iter()
+            .all(|o| o.as_object().map(|m| m.len()) == Some(1))
+    );
+    assert_eq!(ids(&opps, "Id"), {
+        let mut v = ids(&opportunities(950), "Id");
+        v.sort();
+        v
+    });
+    let (lines, pages) =
+        netsuite_all(&c, &base, "SELECT id FROM invoice_line ORDER BY id", 1000).await;
+    assert_eq!(pages, 3);
+    assert!(lines.iter().all(|l| {
+        let keys: Vec<&String> = l.as_object().expect("item").keys().collect();
+        keys == ["links", "id"]
+    }));
+    assert_eq!(
+        ids(&lines, "id"),
+        sorted_ids(&ns_rows(2600, "invoice_line"), "id")
+    );
+    // Kantata has no keys-only listing: without `updated_after` it lists every record
+    let (entries, _) = kantata_all(&c, &base, "time_entries", 2000, None).await;
+    assert_eq!(entries.len(), 1234);
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn salesforce_errors_have_the_vendor_shape() {
     let fx = fixture();
