@@ -39,15 +39,17 @@ alloc_spread AS (
     FROM alloc_days
 ),
 pipe AS (
-    SELECT o.opportunity_id, o.practice, o.start_date, coalesce(o.end_date, o.start_date) AS end_date,
+    SELECT o.opportunity_id, o.practice, o.start_date, o.end_date,
            CAST(coalesce(o.estimated_hours, 0.0) AS DECIMAL(18,6)) * CAST(coalesce(o.probability, 0.0) AS DECIMAL(18,8)) AS hours
     FROM intermediate.int_opportunities o CROSS JOIN rc
     -- Open = the flags say so (SPEC 4: won/lost from IsWon/IsClosed or hs_is_closed_won, not from
     -- labels; HubSpot's is_closed already counts `closedlost` as lost).
     WHERE NOT o.is_closed AND NOT o.is_won AND NOT o.is_removed
       AND o.start_date IS NOT NULL AND o.start_date <= rc.plan_end
-      AND coalesce(o.end_date, o.start_date) >= rc.plan_start
-      AND coalesce(o.end_date, o.start_date) >= o.start_date
+      -- spread over the working days from start to end date: without an end date there is no
+      -- range, so no pipeline hours (SPEC 4.9 read literally; the independent reference agrees)
+      AND o.end_date IS NOT NULL AND o.end_date >= rc.plan_start
+      AND o.end_date >= o.start_date
 ),
 pipe_days AS (
     SELECT opportunity_id, practice, hours, CAST(d AS DATE) AS day
