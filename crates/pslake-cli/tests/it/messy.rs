@@ -1,7 +1,8 @@
 //! `pslake run` on the messy fixture set (`fixtures/messy/`, see its README): run 1 succeeds
 //! although the `as_of` month has no treasury file, the planted rows are rejected under their
 //! rule (or wait outside the window), and run 2, which brings the rate, takes the FX rejects back.
-//! The deletions of run 2 need `--reconcile` and are tested with it.
+//! Run 2 runs with `--reconcile`, so the records deleted from the sources leave the canonical
+//! tables; run 3 re-wins the debooked deal and loses the HubSpot one.
 
 use pslake_lake::Lake;
 
@@ -30,7 +31,7 @@ fn latest_rejects(key: &str, rule: &str) -> String {
 }
 
 #[test]
-fn messy_run_one_rejects_the_planted_rows_and_run_two_takes_the_fx_rejects_back() {
+fn messy_firm_over_three_runs_rejects_waits_deletes_and_rebooks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     copy_dir(&repo_root().join("fixtures/messy"), &src);
@@ -84,7 +85,7 @@ fn messy_run_one_rejects_the_planted_rows_and_run_two_takes_the_fx_rejects_back(
     // Run 2: the as_of month's rates arrive, so its FX rejects come back by themselves; the
     // invoice line that got its job conforms too.
     copy_dir(&repo_root().join("fixtures/messy/run2"), &src);
-    let (_, out) = run_demo(dir.path(), &src, &[]);
+    let (_, out) = run_demo(dir.path(), &src, &["--reconcile"]);
     assert!(
         out.status.success(),
         "run 2 of fixtures/messy:\n{}",
@@ -118,4 +119,57 @@ fn messy_run_one_rejects_the_planted_rows_and_run_two_takes_the_fx_rejects_back(
         n(&booking("0065e00000k7aMNAAY", "AND event_type = 'debook'")),
         1
     );
+    // The unparseable rows of run 1 are still bad in their sources: still current rejects,
+    // although run 2's incremental extract did not re-read them.
+    assert_eq!(n(&latest_rejects("599000011", "unparseable_value")), 1);
+    assert_eq!(n(&latest_rejects("3999001", "unparseable_value")), 1);
+    // Deleted from their sources between run 1 and run 2: the reconciliation pass writes one
+    // tombstone each (nothing removed from raw), and they leave the canonical tables.
+    for id in ["598000004", "598000005"] {
+        assert_eq!(n(&entry(id)), 0, "{id} was deleted in Kantata");
+        assert_eq!(
+            n(&format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{id}' AND _deleted"
+            )),
+            1
+        );
+        assert!(
+            n(&format!(
+                "SELECT count(*) FROM raw.kantata_time_entries WHERE id = '{id}' AND NOT _deleted"
+            )) >= 1,
+            "raw keeps the landed row of {id}"
+        );
+    }
+    for (table, id) in [
+        ("netsuite_invoice_line", "3999104"),
+        ("netsuite_expense_line", "4999104"),
+    ] {
+        assert_eq!(
+            n(&format!(
+                "SELECT count(*) FROM raw.{table} WHERE id = '{id}' AND _deleted"
+            )),
+            1,
+            "{id} was deleted in NetSuite"
+        );
+    }
+
+    // Run 3: the debooked change order is won again; the HubSpot deal is lost and debooked.
+    copy_dir(&repo_root().join("fixtures/messy/run3"), &src);
+    let (_, out) = run_demo(dir.path(), &src, &["--reconcile"]);
+    assert!(
+        out.status.success(),
+        "run 3 of fixtures/messy:\n{}",
+        show(&out)
+    );
+    assert_eq!(
+        n(&booking("0065e00000k7aMNAAY", "AND event_type = 'won'")),
+        2,
+        "won, debooked, won again"
+    );
+    assert_eq!(n(&booking("18234499001", "AND event_type = 'debook'")), 1);
+    // A rerun on the same sources adds no booking event.
+    let events = n("SELECT count(*) FROM canonical.bookings");
+    let (_, out) = run_demo(dir.path(), &src, &["--reconcile"]);
+    assert!(out.status.success(), "rerun of run 3:\n{}", show(&out));
+    assert_eq!(n("SELECT count(*) FROM canonical.bookings"), events);
 }
