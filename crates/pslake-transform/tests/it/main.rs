@@ -76,19 +76,7 @@ impl Fixture {
     /// The result of a query, formatted as sorted lines `a|b|c`.
     pub(crate) async fn rows(&self, sql: &str) -> Vec<String> {
         let batches = self.lake.query(sql).await.expect("query");
-        let mut out = Vec::new();
-        for b in &batches {
-            for r in 0..b.num_rows() {
-                let cells: Vec<String> = b
-                    .columns()
-                    .iter()
-                    .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
-                    .collect();
-                out.push(cells.join("|"));
-            }
-        }
-        out.sort();
-        out
+        lines(&batches)
     }
 
     pub(crate) async fn version(&self, table: &str) -> Option<i64> {
@@ -97,6 +85,23 @@ impl Fixture {
             .await
             .expect("version")
     }
+}
+
+/// Record batches as sorted `a|b|c` lines, the form every test here compares.
+pub(crate) fn lines(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
 }
 
 pub(crate) fn opts(run_id: &str) -> BuildOptions {

@@ -1,22 +1,7 @@
 //! `pslake query` sees what a model sees; `pslake show` previews a model without publishing it.
 
-use crate::Fixture;
+use crate::{Fixture, lines};
 
-fn lines(batches: &[arrow::array::RecordBatch]) -> Vec<String> {
-    let mut out = Vec::new();
-    for b in batches {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out.sort();
-    out
-}
 
 async fn project() -> Fixture {
     let f = Fixture::new();

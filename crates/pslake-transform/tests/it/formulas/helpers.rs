@@ -210,19 +210,7 @@ pub(crate) async fn rows(lake: &Lake, sql: &str) -> Vec<String> {
         .query(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = Vec::new();
-    for b in &batches {
-        for r in 0..b.num_rows() {
-            let cells: Vec<String> = b
-                .columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
-                .collect();
-            out.push(cells.join("|"));
-        }
-    }
-    out.sort();
-    out
+    crate::lines(&batches)
 }
 
 /// The firm of `tests/data/formulas/`, landed once and built once with as_of 2026-03-18 and
