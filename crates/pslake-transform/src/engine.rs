@@ -36,6 +36,7 @@ use crate::report::{
     BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome, TestReport, TestResult,
 };
 use crate::session;
+use crate::typecheck;
 
 /// What to build and with which run context.
 #[derive(Debug, Clone)]
@@ -89,7 +90,7 @@ async fn base_context(
     started: DateTime<Utc>,
 ) -> Result<SessionContext> {
     let ctx = session::new_context();
-    lake.register_all(&ctx).await?;
+    session::register_lake(&ctx, lake).await?;
     session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, started)
         .map_err(df_err("registering pslake.run_context"))?;
     let problems = session::register_seeds(&ctx, project);
@@ -119,15 +120,6 @@ fn with_unmaterialized_ancestors(
         }
     }
     out
-}
-
-/// The first line DataFusion's diagnostics point at.
-fn error_line(e: &DataFusionError) -> Option<usize> {
-    e.iter()
-        .filter_map(|e| e.diagnostic())
-        .filter_map(|d| d.span)
-        .map(|s| s.start.line as usize)
-        .find(|&l| l > 0)
 }
 
 fn contract_schema(model: &Model) -> Option<SchemaRef> {
@@ -243,45 +235,71 @@ pub(crate) async fn plan_models(
                         format!("table {t} is not in the lake (run `pslake extract` first)"),
                     ));
                 }
+                out.skipped.insert(i, "did not plan".into());
             }
             continue;
         }
         if let Err(msg) = register_empty_self(ctx, m) {
             out.problems.push(Problem::new(&m.file, None, msg));
+            out.skipped.insert(i, "did not plan".into());
             continue;
         }
+        let not_planned = |out: &mut Planned, problem: Problem| {
+            out.problems.push(problem);
+            out.skipped.insert(i, "did not plan".into());
+        };
         let df = match ctx.sql(&m.sql).await {
             Ok(df) => df,
             Err(e) => {
-                out.problems.push(Problem::new(
+                let problem = Problem::at(
                     &m.file,
-                    error_line(&e),
+                    typecheck::error_position(&e, &m.sql),
                     format!("model {}: {}", m.name, e.strip_backtrace()),
-                ));
+                );
+                not_planned(&mut out, problem);
                 continue;
             }
         };
-        let planned = df.schema().as_arrow().clone();
-        let yml = m.tests.first().map(|t| t.file.clone());
-        if let Some(msg) = check_required(m, &planned) {
-            out.problems.push(Problem::new(
+        // What DataFusion's coercion accepts but a model should not say (a date compared with a
+        // number or a non-date string).
+        for f in typecheck::temporal_comparisons(df.logical_plan()) {
+            out.problems.push(Problem::at(
                 &m.file,
-                None,
-                format!("model {}: {msg}", m.name),
+                f.position,
+                format!("model {}: {}", m.name, f.message),
             ));
+        }
+        // Optimizer and physical planner too, so a plan that passes here gets past planning
+        // in the build (some type errors surface only in the analyzer or the physical planner).
+        if let Err(e) = ctx.state().create_physical_plan(df.logical_plan()).await {
+            let problem = Problem::at(
+                &m.file,
+                typecheck::error_position(&e, &m.sql),
+                format!("model {}: {}", m.name, e.strip_backtrace()),
+            );
+            not_planned(&mut out, problem);
+            continue;
+        }
+        let planned = df.schema().as_arrow().clone();
+        if let Some(msg) = check_required(m, &planned) {
+            let problem = Problem::new(&m.file, None, format!("model {}: {msg}", m.name));
+            not_planned(&mut out, problem);
             continue;
         }
         let schema = match contract::check_schema(m, &planned) {
             Ok(s) => s,
             Err(errors) => {
                 for e in errors {
-                    out.problems.push(Problem::new(
+                    let position = e.index.and_then(|i| {
+                        typecheck::output_column_position(&m.sql, i, planned.field(i).name())
+                    });
+                    out.problems.push(Problem::at(
                         &m.file,
-                        None,
+                        position,
                         format!("model {}: contract: {e}", m.name),
                     ));
                 }
-                let _ = yml;
+                out.skipped.insert(i, "did not plan".into());
                 continue;
             }
         };

@@ -116,9 +116,12 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     let all: BTreeSet<usize> = (0..project.models().len()).collect();
     let order = dag::order(project, &all);
     let ctx = session::new_context();
-    let tables: BTreeSet<TableName> = lake.register_all(&ctx).await?.into_iter().collect();
+    let tables: BTreeSet<TableName> = session::register_lake(&ctx, lake)
+        .await?
+        .into_iter()
+        .collect();
     let published = session::new_context();
-    lake.register_all(&published).await?;
+    session::register_lake(&published, lake).await?;
     session::register_run_context(
         &ctx,
         &opts.run_id,

@@ -190,7 +190,12 @@ async fn the_rate_arriving_brings_everything_back() {
         vec!["T72|76.50"]
     );
     assert!(
-        rows(&lake, "SELECT key FROM _pslake.rejects WHERE _run_id = 'build-2' AND key IN ('T72', 'EX10')").await.is_empty()
+        rows(
+            &lake,
+            "SELECT key FROM _pslake.rejects WHERE _run_id = 'build-2' AND key IN ('T72', 'EX10')"
+        )
+        .await
+        .is_empty()
     );
     assert!(
         rows(&lake, "SELECT key FROM _pslake.warnings WHERE rule = 'missing_fx_rate' AND _run_id = 'build-2'").await.is_empty()
