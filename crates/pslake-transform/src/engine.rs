@@ -262,7 +262,8 @@ pub(crate) async fn plan_models(
         };
         // What DataFusion's coercion accepts but a model should not say (a date compared with a
         // number or a non-date string).
-        for f in typecheck::temporal_comparisons(df.logical_plan()) {
+        let findings = typecheck::temporal_comparisons(df.logical_plan());
+        for f in &findings {
             out.problems.push(Problem::at(
                 &m.file,
                 f.position,
@@ -271,13 +272,19 @@ pub(crate) async fn plan_models(
         }
         // Optimizer and physical planner too, so a plan that passes here gets past planning
         // in the build (some type errors surface only in the analyzer or the physical planner).
+        // (A comparison reported above may also fail there, e.g. casting 'last week' to a
+        // date: that is the same problem, reported once, with its position.)
         if let Err(e) = ctx.state().create_physical_plan(df.logical_plan()).await {
             let problem = Problem::at(
                 &m.file,
                 typecheck::error_position(&e, &m.sql),
                 format!("model {}: {}", m.name, e.strip_backtrace()),
             );
-            not_planned(&mut out, problem);
+            if findings.is_empty() {
+                not_planned(&mut out, problem);
+            } else {
+                out.skipped.insert(i, "did not plan".into());
+            }
             continue;
         }
         let planned = df.schema().as_arrow().clone();
@@ -847,14 +854,26 @@ pub async fn build(
         status: if passed { "ok" } else { "failed" }.into(),
         started_at: started,
         ended_at: Utc::now(),
-        rows: Some(outcomes.iter().map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX)).sum()),
+        rows: Some(
+            outcomes
+                .iter()
+                .map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX))
+                .sum(),
+        ),
         rows_landed: None,
         rows_rejected: Some(i64::try_from(rejects.len()).unwrap_or(i64::MAX)),
         bytes: None,
         error: (!failed.is_empty()).then(|| failed.join("; ")),
         details: Some(
-            serde_json::json!({ "models": outcomes.len(), "published": passed, "warnings": warnings.len() })
-                .to_string(),
+            serde_json::json!({
+                "models": outcomes.len(),
+                "published": passed,
+                "warnings": warnings.len(),
+                // The run context, so a later build or test without dates uses the same ones.
+                "as_of": opts.as_of.to_string(),
+                "history_start": opts.history_start.to_string(),
+            })
+            .to_string(),
         ),
     });
     ops::append_runs(lake, &records).await?;

@@ -25,6 +25,7 @@ mod offline;
 mod plan;
 mod project;
 mod report;
+mod run_dates;
 mod session;
 mod typecheck;
 
@@ -40,3 +41,4 @@ pub use report::{
     BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport,
     TestResult,
 };
+pub use run_dates::{RunDates, last_run_dates};

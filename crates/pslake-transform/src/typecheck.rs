@@ -13,14 +13,15 @@
 use arrow::array::{Array, StringArray};
 use arrow::compute::CastOptions;
 use arrow::datatypes::DataType;
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     Expr as SqlExpr, Select, SelectItem, SetExpr, Spanned, Statement,
 };
+use datafusion::sql::unparser::expr_to_sql;
 
 /// A 1-based `(line, column)` in a SQL text.
 pub(crate) type Position = (usize, usize);
@@ -105,6 +106,28 @@ fn first_span(e: &Expr) -> Option<Position> {
     found
 }
 
+/// `e` as SQL for a message: columns unqualified (`month >= 1`), as a model author wrote it.
+fn sql_text(e: &Expr) -> String {
+    let plain = e
+        .clone()
+        .transform(|x| {
+            Ok(match x {
+                Expr::Column(c) => Transformed::yes(Expr::Column(Column::new_unqualified(c.name))),
+                other => Transformed::no(other),
+            })
+        })
+        .map(|t| t.data)
+        .unwrap_or_else(|_| e.clone());
+    let text = match expr_to_sql(&plain) {
+        Ok(sql) => sql.to_string(),
+        Err(_) => plain.to_string(),
+    };
+    match text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
+        Some(inner) if !inner.contains(['(', ')']) => inner.to_string(),
+        _ => text,
+    }
+}
+
 /// The problem with comparing `a` and `b` (in `whole`), if any.
 fn check_pair(a: &Expr, b: &Expr, whole: &Expr, schema: &DFSchema) -> Option<Finding> {
     let (ta, tb) = (a.get_type(schema).ok()?, b.get_type(schema).ok()?);
@@ -116,15 +139,19 @@ fn check_pair(a: &Expr, b: &Expr, whole: &Expr, schema: &DFSchema) -> Option<Fin
         return None;
     };
     let what = kind(&t);
+    let (whole_sql, temporal_sql, other_sql) =
+        (sql_text(whole), sql_text(temporal), sql_text(other));
     let message = if to.is_numeric() {
         format!(
-            "`{whole}` compares a {what} ({temporal}) with a number ({other}); compare it with a {what} (e.g. DATE '2026-01-31') or compare a part of it (e.g. date_part('month', {temporal}))"
+            "`{whole_sql}` compares a {what} ({temporal_sql}) with a number ({other_sql}, {to}); compare it with a {what} (e.g. DATE '2026-01-31') or compare a part of it (e.g. date_part('month', {temporal_sql}))"
         )
     } else if let Some(s) = string_literal(other) {
         if parses_as(s, &t) {
             return None;
         }
-        format!("`{whole}` compares a {what} ({temporal}) with '{s}', which is not a {what}")
+        format!(
+            "`{whole_sql}` compares a {what} ({temporal_sql}) with '{s}', which is not a {what}"
+        )
     } else {
         return None;
     };
