@@ -106,6 +106,33 @@ fn first_span(e: &Expr) -> Option<Position> {
     found
 }
 
+/// `"month"` → `month`: the unparser quotes names that are keywords; a message reads better
+/// without the quotes around plain names.
+fn unquote(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut parts = sql.split('"');
+    out.push_str(parts.next().unwrap_or_default());
+    let rest: Vec<&str> = parts.collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if i + 1 < rest.len() && plain(rest[i]) {
+            out.push_str(rest[i]);
+            out.push_str(rest[i + 1]);
+            i += 2;
+        } else {
+            out.push('"');
+            out.push_str(rest[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// `e` as SQL for a message: columns unqualified (`month >= 1`), as a model author wrote it.
 fn sql_text(e: &Expr) -> String {
     let plain = e
@@ -119,7 +146,7 @@ fn sql_text(e: &Expr) -> String {
         .map(|t| t.data)
         .unwrap_or_else(|_| e.clone());
     let text = match expr_to_sql(&plain) {
-        Ok(sql) => sql.to_string(),
+        Ok(sql) => unquote(&sql.to_string()),
         Err(_) => plain.to_string(),
     };
     match text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) {
@@ -169,13 +196,16 @@ fn check_expr(e: &Expr, schema: &DFSchema, out: &mut Vec<Finding>) {
         Expr::Between(Between {
             expr, low, high, ..
         }) => {
-            out.extend(check_pair(expr, low, e, schema));
-            out.extend(check_pair(expr, high, e, schema));
+            out.extend(
+                check_pair(expr, low, e, schema).or_else(|| check_pair(expr, high, e, schema)),
+            );
         }
         Expr::InList(list) => {
-            for item in &list.list {
-                out.extend(check_pair(&list.expr, item, e, schema));
-            }
+            out.extend(
+                list.list
+                    .iter()
+                    .find_map(|item| check_pair(&list.expr, item, e, schema)),
+            );
         }
         _ => {}
     }
@@ -324,7 +354,7 @@ mod tests {
     fn output_columns_are_found_by_position_or_alias() {
         let sql = "WITH x AS (SELECT 1 AS a)\nSELECT a,\n       a + 1 AS b\nFROM x";
         assert_eq!(output_column_position(sql, 0, "a"), Some((2, 8)));
-        assert_eq!(output_column_position(sql, 1, "b"), Some((3, 18)));
+        assert_eq!(output_column_position(sql, 1, "b"), Some((3, 17)));
         let sql = "SELECT *, 2 AS c FROM t";
         assert_eq!(output_column_position(sql, 3, "c"), Some((1, 16)));
         assert_eq!(output_column_position(sql, 0, "z"), None);
@@ -338,6 +368,15 @@ mod tests {
             Some((3, 3))
         );
         assert_eq!(quoted_name_position("no quotes", sql), None);
+    }
+
+    #[test]
+    fn plain_names_lose_their_quotes() {
+        assert_eq!(unquote(r#""month" >= 1"#), "month >= 1");
+        assert_eq!(
+            unquote(r#""Mixed Case" = 'a"b'"#),
+            r#""Mixed Case" = 'a"b'"#
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ mod checks;
 mod formulas;
 mod incremental;
 mod project;
+mod rebuild;
 mod select;
+mod typecheck;
 
 use std::path::Path;
 use std::sync::Arc;
