@@ -315,3 +315,71 @@ pub(crate) fn register_seeds(ctx: &SessionContext, project: &Project) -> Vec<Pro
     }
     problems
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringViewArray;
+
+    async fn string_type(ctx: &SessionContext, sql_table: &str) -> DataType {
+        let (schema, name) = sql_table.split_once('.').expect("schema.name");
+        let provider = ctx
+            .table_provider(TableReference::partial(schema, name))
+            .await
+            .expect("registered");
+        provider.schema().field(0).data_type().clone()
+    }
+
+    #[tokio::test]
+    async fn every_table_enters_the_session_with_plain_strings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a"])) as ArrayRef],
+        )
+        .expect("batch");
+        lake.overwrite(&TableName::new("raw", "t"), vec![batch])
+            .await
+            .expect("write");
+        let ctx = new_context();
+        register_lake(&ctx, &lake).await.expect("register");
+        // A default session reads Delta strings as Utf8View; ours reads them as Utf8.
+        assert_eq!(string_type(&ctx, "raw.t").await, DataType::Utf8);
+
+        // A provider with view types is wrapped, and its rows arrive as Utf8.
+        let view_schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true)]));
+        let views = RecordBatch::try_new(
+            view_schema.clone(),
+            vec![Arc::new(StringViewArray::from(vec!["b"])) as ArrayRef],
+        )
+        .expect("batch");
+        let mem = MemTable::try_new(view_schema, vec![vec![views]]).expect("mem");
+        register_provider(&ctx, &TableName::new("x", "v"), Arc::new(mem)).expect("register");
+        assert_eq!(string_type(&ctx, "x.v").await, DataType::Utf8);
+        let rows = ctx
+            .sql("SELECT s FROM x.v UNION ALL SELECT s FROM raw.t UNION ALL SELECT CAST(1 AS VARCHAR)")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        assert!(
+            rows.iter()
+                .all(|b| b.schema().field(0).data_type() == &DataType::Utf8)
+        );
+        assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    }
+
+    #[test]
+    fn nested_view_types_are_normalized() {
+        let t = DataType::List(Arc::new(Field::new("item", DataType::Utf8View, true)));
+        assert_eq!(
+            normalized_type(&t),
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        );
+        assert_eq!(normalized_type(&DataType::LargeUtf8), DataType::Utf8);
+        assert_eq!(normalized_type(&DataType::Int64), DataType::Int64);
+    }
+}
