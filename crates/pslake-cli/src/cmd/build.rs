@@ -162,18 +162,42 @@ async fn run_dates(
         as_of = as_of.or(a);
         history_start = history_start.or(h);
     }
+    let mut from_pipeline = None;
     if !complete(&as_of, &history_start)
         && let Some(path) = pipeline_file(args)?
     {
         let pipeline = super::source::load(&path, &HashMap::new())?;
+        if (as_of.is_none() && pipeline.as_of.is_some())
+            || (history_start.is_none() && pipeline.history_start.is_some())
+        {
+            from_pipeline = Some(path);
+        }
         as_of = as_of.or(pipeline.as_of);
         history_start = history_start.or(pipeline.history_start);
     }
-    if !complete(&as_of, &history_start)
-        && let Some(last) = pslake_transform::last_run_dates(lake)
+    let last = if complete(&as_of, &history_start) && from_pipeline.is_none() {
+        None
+    } else {
+        pslake_transform::last_run_dates(lake)
             .await
             .context("reading the last run's dates from _pslake.runs")?
-    {
+    };
+    if let Some(last) = last {
+        // The pipeline wins, but a lake published with other dates (e.g. `pslake run --fixtures
+        // DIR` on another firm) is worth a warning: pass --as-of to choose.
+        if let Some(path) = &from_pipeline
+            && (as_of.is_some_and(|a| a != last.as_of)
+                || history_start.is_some_and(|h| h != last.history_start))
+        {
+            tracing::warn!(
+                pipeline = %path.display(),
+                as_of = %as_of.map(|d| d.to_string()).unwrap_or_default(),
+                history_start = %history_start.map(|d| d.to_string()).unwrap_or_default(),
+                last_as_of = %last.as_of,
+                last_history_start = %last.history_start,
+                "the pipeline's dates differ from those of the last build in the lake; pass --as-of and --history-start to choose"
+            );
+        }
         as_of = as_of.or(Some(last.as_of));
         history_start = history_start.or(Some(last.history_start));
     }
