@@ -467,15 +467,8 @@ async fn merge(
         .map_err(|e| format!("incremental: merge: {e}"))?;
     let mut out = Vec::with_capacity(kept.len() + new.len());
     for b in kept {
-        let columns = b
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(a, f)| arrow::compute::cast(a, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("incremental: published rows: {e}"))?;
         out.push(
-            RecordBatch::try_new(schema.clone(), columns)
+            session::cast_batch(&b, schema)
                 .map_err(|e| format!("incremental: published rows: {e}"))?,
         );
     }
@@ -595,7 +588,7 @@ impl Runner<'_> {
             // The published rows come back in the reader's types (e.g. Utf8View): conform them.
             all = all
                 .iter()
-                .map(|b| conform_batch(b, &schema))
+                .map(|b| session::cast_batch(b, &schema))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| fail("reading the published rows", &e))?;
             all.extend(batches.iter().cloned());
@@ -658,20 +651,6 @@ impl Runner<'_> {
         }
         Ok(())
     }
-}
-
-/// Casts `batch` column by column to `schema` (same column order).
-fn conform_batch(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| arrow::compute::cast(c, f.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// Builds the selected models: plan all, then compute, check, test and publish each

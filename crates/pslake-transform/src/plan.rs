@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::Schema;
 use chrono::Utc;
 use datafusion::common::TableReference;
 use pslake_lake::{Lake, TableName};
@@ -71,13 +71,6 @@ impl Plan {
     }
 }
 
-fn plain(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        other => other.clone(),
-    }
-}
-
 fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     let mut added = Vec::new();
     let mut removed = Vec::new();
@@ -85,11 +78,16 @@ fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     for f in planned.fields() {
         match published.field_with_name(f.name()) {
             Err(_) => added.push((f.name().clone(), f.data_type().to_string())),
-            Ok(old) if plain(old.data_type()) != plain(f.data_type()) => retyped.push((
-                f.name().clone(),
-                old.data_type().to_string(),
-                f.data_type().to_string(),
-            )),
+            Ok(old)
+                if session::normalized_type(old.data_type())
+                    != session::normalized_type(f.data_type()) =>
+            {
+                retyped.push((
+                    f.name().clone(),
+                    old.data_type().to_string(),
+                    f.data_type().to_string(),
+                ))
+            }
             Ok(_) => {}
         }
     }
