@@ -15,8 +15,8 @@ use arrow::array::{
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::value::RawValue;
 
-use pslake_core::pipeline::{DataType, Stream};
-use pslake_lake::DELETED;
+use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind};
+use pslake_lake::{DELETED, TableName};
 use pslake_lake::ops::RejectRow;
 
 use crate::json::{PathTree, Scalar, strip_keys};
@@ -42,18 +42,6 @@ pub(crate) struct StreamPlan {
 impl StreamPlan {
     pub(crate) fn new(system: &str, stream: &Stream, run_id: &str, with_file: bool) -> Self {
         let paths: Vec<_> = stream.columns.iter().map(|c| &c.path).collect();
-        let mut fields: Vec<Field> = stream
-            .columns
-            .iter()
-            .map(|c| Field::new(&c.name, arrow_type(c.data_type), true))
-            .collect();
-        if with_file {
-            fields.push(Field::new("_file", ArrowType::Utf8, true));
-        }
-        fields.push(Field::new("_run_id", ArrowType::Utf8, true));
-        fields.push(Field::new("_extracted_at", ts_type(), true));
-        fields.push(Field::new("_raw", ArrowType::Utf8, true));
-        fields.push(Field::new(DELETED, ArrowType::Boolean, true));
         let pk = stream
             .primary_key
             .iter()
@@ -63,7 +51,7 @@ impl StreamPlan {
             system: system.to_string(),
             stream: stream.clone(),
             run_id: run_id.to_string(),
-            schema: Arc::new(Schema::new(fields)),
+            schema: stream_schema(stream, with_file),
             tree: PathTree::new(&paths),
             pk,
             with_file,
@@ -315,6 +303,42 @@ pub(crate) struct PageOutcome {
 
 fn ts_type() -> ArrowType {
     ArrowType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The schema of a stream's raw table: its declared columns, `_file` for file drops, then
+/// `_run_id`, `_extracted_at` and `_raw`.
+fn stream_schema(stream: &Stream, with_file: bool) -> SchemaRef {
+    let mut fields: Vec<Field> = stream
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.data_type), true))
+        .collect();
+    if with_file {
+        fields.push(Field::new("_file", ArrowType::Utf8, true));
+    }
+    fields.push(Field::new("_run_id", ArrowType::Utf8, true));
+    fields.push(Field::new("_extracted_at", ts_type(), true));
+    fields.push(Field::new("_raw", ArrowType::Utf8, true));
+    fields.push(Field::new(DELETED, ArrowType::Boolean, true));
+    Arc::new(Schema::new(fields))
+}
+
+/// The raw table of every stream of `pipeline` (`raw.<system>_<stream>`) with the schema its
+/// landing writes, for planning models before any data exists.
+pub fn raw_schemas(pipeline: &Pipeline) -> Vec<(TableName, SchemaRef)> {
+    pipeline
+        .systems
+        .iter()
+        .flat_map(|system| {
+            let with_file = matches!(system.kind, SystemKind::Files { .. });
+            system.streams.iter().map(move |stream| {
+                (
+                    TableName::new("raw", stream.table.as_str()),
+                    stream_schema(stream, with_file),
+                )
+            })
+        })
+        .collect()
 }
 
 /// The Arrow type of a declared column type.

@@ -26,7 +26,7 @@ pub mod secrets;
 mod sink;
 mod values;
 
-pub use batch::{RULE_MISSING, RULE_UNPARSEABLE, arrow_type};
+pub use batch::{RULE_MISSING, RULE_UNPARSEABLE, arrow_type, raw_schemas};
 pub use error::{Error, Result, RetryHint};
 pub use run::{
     ExtractOptions, ExtractReport, StreamReport, StreamStatus, extract, unknown_selectors,

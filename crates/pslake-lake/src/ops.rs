@@ -144,7 +144,8 @@ pub fn stream_state_table() -> TableName {
     TableName::new(SCHEMA, "stream_state")
 }
 
-fn stream_state_schema() -> SchemaRef {
+/// The Arrow schema of `_pslake.stream_state`.
+pub fn stream_state_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("system", DataType::Utf8, false),
         Field::new("stream", DataType::Utf8, false),
@@ -289,12 +290,9 @@ pub fn runs_table() -> TableName {
     TableName::new(SCHEMA, "runs")
 }
 
-/// Appends run records in one commit.
-pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let schema = Arc::new(Schema::new(vec![
+/// The Arrow schema of `_pslake.runs`.
+pub fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
         Field::new("_run_id", DataType::Utf8, false),
         Field::new("pipeline", DataType::Utf8, false),
         Field::new("stage", DataType::Utf8, false),
@@ -308,9 +306,16 @@ pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
         Field::new("bytes", DataType::Int64, true),
         Field::new("error", DataType::Utf8, true),
         Field::new("details", DataType::Utf8, true),
-    ]));
+    ]))
+}
+
+/// Appends run records in one commit.
+pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let b = batch(
-        schema,
+        runs_schema(),
         vec![
             strings(rows.iter().map(|r| Some(r.run_id.as_str()))),
             strings(rows.iter().map(|r| Some(r.pipeline.as_str()))),

@@ -11,14 +11,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::project::Model;
 
-/// The type written for `actual` when the contract says nothing: view types become plain ones.
+/// The type written for `actual` when the contract says nothing: the session's representation
+/// (view types become plain ones), so a computed output and its published table agree.
 fn normalized(actual: &DataType) -> DataType {
-    match actual {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
-        DataType::Timestamp(unit, tz) => DataType::Timestamp(*unit, tz.clone()),
-        other => other.clone(),
-    }
+    crate::session::normalized_type(actual)
 }
 
 /// Whether `actual` can be cast to `expected` without loss (or is it).
@@ -53,6 +49,21 @@ fn type_name(t: &DataType) -> String {
     }
 }
 
+/// One way the output breaks the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContractError {
+    /// The output column at fault (its index in the model's output), when there is one.
+    pub(crate) index: Option<usize>,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+impl std::fmt::Display for ContractError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// A model has an enforced contract when at least one of its columns declares a `data_type`;
 /// columns listed without types are otherwise only documentation and test targets.
 pub(crate) fn enforced(model: &Model) -> bool {
@@ -60,7 +71,10 @@ pub(crate) fn enforced(model: &Model) -> bool {
 }
 
 /// The contract's violations by the schema `actual`; the output schema when there are none.
-pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, Vec<String>> {
+pub(crate) fn check_schema(
+    model: &Model,
+    actual: &Schema,
+) -> Result<SchemaRef, Vec<ContractError>> {
     let mut errors = Vec::new();
     if !enforced(model) {
         let fields: Vec<Field> = actual
@@ -95,11 +109,19 @@ pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, 
         if missing.is_empty() && extra.is_empty() {
             msg.push_str("; the order differs");
         }
-        errors.push(msg);
+        let first_difference = got
+            .iter()
+            .zip(&want)
+            .position(|(g, w)| g != w)
+            .or_else(|| (got.len() > want.len()).then_some(want.len()));
+        errors.push(ContractError {
+            index: first_difference,
+            message: msg,
+        });
         return Err(errors);
     }
     let mut fields = Vec::new();
-    for (spec, field) in model.columns.iter().zip(actual.fields()) {
+    for (index, (spec, field)) in model.columns.iter().zip(actual.fields()).enumerate() {
         let target = match &spec.data_type {
             Some(expected) if compatible(field.data_type(), expected) => expected.clone(),
             Some(expected) => {
@@ -118,12 +140,15 @@ pub(crate) fn check_schema(model: &Model, actual: &Schema) -> Result<SchemaRef, 
                     }
                     _ => String::new(),
                 };
-                errors.push(format!(
-                    "column {}: expected {}, got {}{hint}",
-                    spec.name,
-                    type_name(expected),
-                    type_name(field.data_type())
-                ));
+                errors.push(ContractError {
+                    index: Some(index),
+                    message: format!(
+                        "column {}: expected {}, got {}{hint}",
+                        spec.name,
+                        type_name(expected),
+                        type_name(field.data_type())
+                    ),
+                });
                 continue;
             }
             None => normalized(field.data_type()),
@@ -143,7 +168,8 @@ pub(crate) fn conform(
     actual: &Schema,
     batches: Vec<RecordBatch>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), Vec<String>> {
-    let schema = check_schema(model, actual)?;
+    let schema = check_schema(model, actual)
+        .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let mut nulls = vec![0usize; schema.fields().len()];
     let mut out = Vec::with_capacity(batches.len());
     for batch in batches {

@@ -37,6 +37,7 @@ use crate::report::{
 };
 use crate::select;
 use crate::session;
+use crate::typecheck;
 
 /// What to build and with which run context.
 #[derive(Debug, Clone)]
@@ -94,7 +95,7 @@ pub(crate) async fn base_context(
     started: DateTime<Utc>,
 ) -> Result<SessionContext> {
     let ctx = session::new_context();
-    lake.register_all(&ctx).await?;
+    session::register_lake(&ctx, lake).await?;
     session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, started)
         .map_err(df_err("registering pslake.run_context"))?;
     let problems = session::register_seeds(&ctx, project);
@@ -124,15 +125,6 @@ pub(crate) fn with_unmaterialized_ancestors(
         }
     }
     out
-}
-
-/// The first line DataFusion's diagnostics point at.
-pub(crate) fn error_line(e: &DataFusionError) -> Option<usize> {
-    e.iter()
-        .filter_map(|e| e.diagnostic())
-        .filter_map(|d| d.span)
-        .map(|s| s.start.line as usize)
-        .find(|&l| l > 0)
 }
 
 fn contract_schema(model: &Model) -> Option<SchemaRef> {
@@ -251,45 +243,78 @@ pub(crate) async fn plan_models(
                         format!("table {t} is not in the lake (run `pslake extract` first)"),
                     ));
                 }
+                out.skipped.insert(i, "did not plan".into());
             }
             continue;
         }
         if let Err(msg) = register_empty_self(ctx, m) {
             out.problems.push(Problem::new(&m.file, None, msg));
+            out.skipped.insert(i, "did not plan".into());
             continue;
         }
+        let not_planned = |out: &mut Planned, problem: Problem| {
+            out.problems.push(problem);
+            out.skipped.insert(i, "did not plan".into());
+        };
         let df = match ctx.sql(&m.sql).await {
             Ok(df) => df,
             Err(e) => {
-                out.problems.push(Problem::new(
+                let problem = Problem::at(
                     &m.file,
-                    error_line(&e),
+                    typecheck::error_position(&e, &m.sql),
                     format!("model {}: {}", m.name, e.strip_backtrace()),
-                ));
+                );
+                not_planned(&mut out, problem);
                 continue;
             }
         };
-        let planned = df.schema().as_arrow().clone();
-        let yml = m.tests.first().map(|t| t.file.clone());
-        if let Some(msg) = check_required(m, &planned) {
-            out.problems.push(Problem::new(
+        // What DataFusion's coercion accepts but a model should not say (a date compared with a
+        // number or a non-date string).
+        let findings = typecheck::temporal_comparisons(df.logical_plan());
+        for f in &findings {
+            out.problems.push(Problem::at(
                 &m.file,
-                None,
-                format!("model {}: {msg}", m.name),
+                f.position,
+                format!("model {}: {}", m.name, f.message),
             ));
+        }
+        // Optimizer and physical planner too, so a plan that passes here gets past planning
+        // in the build (some type errors surface only in the analyzer or the physical planner).
+        // (A comparison reported above may also fail there, e.g. casting 'last week' to a
+        // date: that is the same problem, reported once, with its position.)
+        if let Err(e) = ctx.state().create_physical_plan(df.logical_plan()).await {
+            let problem = Problem::at(
+                &m.file,
+                typecheck::error_position(&e, &m.sql),
+                format!("model {}: {}", m.name, e.strip_backtrace()),
+            );
+            if findings.is_empty() {
+                not_planned(&mut out, problem);
+            } else {
+                out.skipped.insert(i, "did not plan".into());
+            }
+            continue;
+        }
+        let planned = df.schema().as_arrow().clone();
+        if let Some(msg) = check_required(m, &planned) {
+            let problem = Problem::new(&m.file, None, format!("model {}: {msg}", m.name));
+            not_planned(&mut out, problem);
             continue;
         }
         let schema = match contract::check_schema(m, &planned) {
             Ok(s) => s,
             Err(errors) => {
                 for e in errors {
-                    out.problems.push(Problem::new(
+                    let position = e.index.and_then(|i| {
+                        typecheck::output_column_position(&m.sql, i, planned.field(i).name())
+                    });
+                    out.problems.push(Problem::at(
                         &m.file,
-                        None,
+                        position,
                         format!("model {}: contract: {e}", m.name),
                     ));
                 }
-                let _ = yml;
+                out.skipped.insert(i, "did not plan".into());
                 continue;
             }
         };
@@ -450,15 +475,8 @@ async fn merge(
         .map_err(|e| format!("incremental: merge: {e}"))?;
     let mut out = Vec::with_capacity(kept.len() + new.len());
     for b in kept {
-        let columns = b
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(a, f)| arrow::compute::cast(a, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("incremental: published rows: {e}"))?;
         out.push(
-            RecordBatch::try_new(schema.clone(), columns)
+            session::cast_batch(&b, schema)
                 .map_err(|e| format!("incremental: published rows: {e}"))?,
         );
     }
@@ -580,7 +598,7 @@ impl Runner<'_> {
             // The published rows come back in the reader's types (e.g. Utf8View): conform them.
             all = all
                 .iter()
-                .map(|b| conform_batch(b, &schema))
+                .map(|b| session::cast_batch(b, &schema))
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| fail("reading the published rows", &e))?;
             all.extend(batches.iter().cloned());
@@ -662,20 +680,6 @@ fn table_docs(m: &Model) -> TableDocs {
             .filter_map(|c| Some((c.name.clone(), text(&c.description)?)))
             .collect(),
     }
-}
-
-/// Casts `batch` column by column to `schema` (same column order).
-fn conform_batch(
-    batch: &RecordBatch,
-    schema: &SchemaRef,
-) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, c)| arrow::compute::cast(c, f.data_type()))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
 }
 
 /// Builds the selected models: plan all, then compute, check, test and publish each
@@ -854,14 +858,26 @@ pub async fn build(
         status: if passed { "ok" } else { "failed" }.into(),
         started_at: started,
         ended_at: Utc::now(),
-        rows: Some(outcomes.iter().map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX)).sum()),
+        rows: Some(
+            outcomes
+                .iter()
+                .map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX))
+                .sum(),
+        ),
         rows_landed: None,
         rows_rejected: Some(i64::try_from(rejects.len()).unwrap_or(i64::MAX)),
         bytes: None,
         error: (!failed.is_empty()).then(|| failed.join("; ")),
         details: Some(
-            serde_json::json!({ "models": outcomes.len(), "published": passed, "warnings": warnings.len() })
-                .to_string(),
+            serde_json::json!({
+                "models": outcomes.len(),
+                "published": passed,
+                "warnings": warnings.len(),
+                // The run context, so a later build or test without dates uses the same ones.
+                "as_of": opts.as_of.to_string(),
+                "history_start": opts.history_start.to_string(),
+            })
+            .to_string(),
         ),
     });
     ops::append_runs(lake, &records).await?;

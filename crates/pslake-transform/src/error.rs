@@ -11,6 +11,8 @@ pub struct Problem {
     pub file: PathBuf,
     /// 1-based line, when known.
     pub line: Option<usize>,
+    /// 1-based column on that line, when known.
+    pub column: Option<usize>,
     /// What is wrong, lowercase, naming the thing.
     pub message: String,
 }
@@ -21,6 +23,21 @@ impl Problem {
         Self {
             file: file.into(),
             line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem in `file` at `line` and `column` (both 1-based), when known.
+    pub fn at(
+        file: impl Into<PathBuf>,
+        position: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            file: file.into(),
+            line: position.map(|p| p.0),
+            column: position.map(|p| p.1).filter(|&c| c > 0),
             message: message.into(),
         }
     }
@@ -28,9 +45,12 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+        match (self.line, self.column) {
+            (Some(line), Some(col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            (Some(line), None) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            _ => write!(f, "{}: {}", self.file.display(), self.message),
         }
     }
 }

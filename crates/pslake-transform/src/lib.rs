@@ -4,7 +4,8 @@
 //! - [`Project::load`] reads `sql/<folder>/<name>.sql` (model `folder.name`), `models/*.yml`
 //!   (dbt `version: 2`: materialization, contract, tests) and `models/seeds/*.csv`; the
 //!   dependency graph comes from the table names in the SQL (no `ref()`), checked for cycles and
-//!   unknown tables. [`validate`] does the same for `pslake validate`.
+//!   unknown tables. [`validate`] does the same for `pslake validate`, and [`validate_plans`]
+//!   plans every model against the raw tables the pipelines declare, before any data exists.
 //! - [`build`] plans every selected model with DataFusion before running any, then computes,
 //!   checks (contract, tests) and publishes each in one Delta commit; a failing model leaves its
 //!   previous version readable and its downstream models are skipped.
@@ -25,16 +26,20 @@ pub mod deps;
 mod engine;
 mod error;
 mod jinja;
+mod offline;
 mod plan;
 mod project;
 mod query;
 mod report;
+mod run_dates;
 mod select;
 mod session;
+mod typecheck;
 mod yaml_lines;
 
 pub use engine::{BuildOptions, build, test};
 pub use error::{Error, Problem, ProjectErrors, Result};
+pub use offline::validate_plans;
 pub use plan::{Plan, PlanStep, SchemaChange, plan};
 pub use project::{
     ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
@@ -45,3 +50,4 @@ pub use report::{
     BuildReport, ModelResult, ModelStatus, NoopReporter, Reporter, TestOutcome, TestReport,
     TestResult,
 };
+pub use run_dates::{RunDates, last_run_dates};

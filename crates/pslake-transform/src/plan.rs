@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use arrow::datatypes::{DataType, Schema};
+use arrow::datatypes::Schema;
 use chrono::Utc;
 use datafusion::common::TableReference;
 use pslake_lake::{Lake, TableName};
@@ -74,13 +74,6 @@ impl Plan {
     }
 }
 
-fn plain(t: &DataType) -> DataType {
-    match t {
-        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
-        other => other.clone(),
-    }
-}
-
 fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     let mut added = Vec::new();
     let mut removed = Vec::new();
@@ -88,11 +81,16 @@ fn diff(published: &Schema, planned: &Schema) -> SchemaChange {
     for f in planned.fields() {
         match published.field_with_name(f.name()) {
             Err(_) => added.push((f.name().clone(), f.data_type().to_string())),
-            Ok(old) if plain(old.data_type()) != plain(f.data_type()) => retyped.push((
-                f.name().clone(),
-                old.data_type().to_string(),
-                f.data_type().to_string(),
-            )),
+            Ok(old)
+                if session::normalized_type(old.data_type())
+                    != session::normalized_type(f.data_type()) =>
+            {
+                retyped.push((
+                    f.name().clone(),
+                    old.data_type().to_string(),
+                    f.data_type().to_string(),
+                ))
+            }
             Ok(_) => {}
         }
     }
@@ -120,11 +118,14 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     let all: BTreeSet<usize> = (0..project.models().len()).collect();
     let order = dag::order(project, &all);
     let ctx = session::new_context();
-    let tables: BTreeSet<TableName> = lake.register_all(&ctx).await?.into_iter().collect();
+    let tables: BTreeSet<TableName> = session::register_lake(&ctx, lake)
+        .await?
+        .into_iter()
+        .collect();
     // What `build` computes: the selection and its parents that are not in the lake.
     let run = with_unmaterialized_ancestors(project, &selected, &tables);
     let published = session::new_context();
-    lake.register_all(&published).await?;
+    session::register_lake(&published, lake).await?;
     session::register_run_context(
         &ctx,
         &opts.run_id,

@@ -18,7 +18,7 @@ use pslake_lake::{Lake, TableName};
 
 use crate::contract;
 use crate::dag;
-use crate::engine::{BuildOptions, error_line, register_empty_self};
+use crate::engine::{BuildOptions, register_empty_self};
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::project::Project;
 use crate::select;
@@ -54,7 +54,10 @@ pub async fn query_context(
     opts: &BuildOptions,
 ) -> Result<SessionContext> {
     let ctx = session::new_query_context();
-    let tables: BTreeSet<TableName> = lake.register_all(&ctx).await?.into_iter().collect();
+    let tables: BTreeSet<TableName> = crate::session::register_lake(&ctx, lake)
+        .await?
+        .into_iter()
+        .collect();
     session::register_run_context(
         &ctx,
         &opts.run_id,
@@ -130,7 +133,7 @@ pub async fn show(
     let plan_error = |e: DataFusionError| {
         Error::Plan(ProjectErrors(vec![Problem::new(
             &m.file,
-            error_line(&e),
+            crate::typecheck::error_position(&e, &m.sql).map(|(line, _)| line),
             format!("model {}: {}", m.name, e.strip_backtrace()),
         )]))
     };

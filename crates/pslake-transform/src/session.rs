@@ -1,33 +1,184 @@
 //! The DataFusion session a build runs in: lake tables, seeds, `pslake.run_context`, and
 //! in-memory model results registered under their `schema.name`.
+//!
+//! Invariant: every table enters a session through [`register_provider`], which gives it the
+//! session's one representation of each type ([`normalized_type`]: `Utf8`, never `Utf8View` or
+//! `LargeUtf8`; `Binary`, never `BinaryView` or `LargeBinary`). A table read back from Delta and
+//! the same model computed in the run therefore have identical schemas, so a build of one model
+//! on a published lake plans exactly like the full build. The session is also configured not to
+//! produce view types itself (`CAST(x AS VARCHAR)` is `Utf8`, Parquet strings are read as `Utf8`).
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableProvider};
-use datafusion::common::TableReference;
+use datafusion::common::{Column, TableReference};
+use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SessionConfig, SessionContext};
-use pslake_lake::TableName;
+use pslake_lake::{Lake, TableName};
 
-use crate::error::Problem;
+use crate::error::{Error, Problem};
 use crate::project::{Project, Seed};
 
-/// A session with spans collected (so plan errors carry lines).
+/// A session with spans collected (so plan errors carry lines and columns), configured to
+/// produce plain string types: Parquet strings are read as `Utf8` and `VARCHAR` means `Utf8`.
 pub(crate) fn new_context() -> SessionContext {
-    let config = SessionConfig::new().set_bool("datafusion.sql_parser.collect_spans", true);
-    SessionContext::new_with_config(config)
+    SessionContext::new_with_config(session_config())
+}
+
+/// The one configuration of every session: spans for line numbers, plain (not view) strings.
+fn session_config() -> SessionConfig {
+    SessionConfig::new()
+        .set_bool("datafusion.sql_parser.collect_spans", true)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+}
+
+/// The session's representation of `t`: view and large string/binary types become the plain
+/// ones, inside lists, structs and maps too. Everything else is unchanged.
+pub(crate) fn normalized_type(t: &DataType) -> DataType {
+    let field = |f: &FieldRef| -> FieldRef {
+        Arc::new(
+            f.as_ref()
+                .clone()
+                .with_data_type(normalized_type(f.data_type())),
+        )
+    };
+    match t {
+        DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+        DataType::BinaryView | DataType::LargeBinary => DataType::Binary,
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) => {
+            DataType::List(field(f))
+        }
+        DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+        DataType::Struct(fs) => DataType::Struct(fs.iter().map(field).collect()),
+        DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+        DataType::Dictionary(k, v) => DataType::Dictionary(k.clone(), Box::new(normalized_type(v))),
+        other => other.clone(),
+    }
+}
+
+/// `schema` with every field's type [`normalized_type`] (names, nullability, metadata kept).
+pub(crate) fn normalized_schema(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            f.as_ref()
+                .clone()
+                .with_data_type(normalized_type(f.data_type()))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` cast to `schema` column by column (same column order).
+pub(crate) fn cast_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, c)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
+}
+
+/// The one place a table enters a session: registers (or replaces) `provider` as `t` with its
+/// schema [`normalized_schema`]. A provider that already has normalized types is registered as
+/// is; any other is wrapped in a view casting the columns that differ.
+pub(crate) fn register_provider(
+    ctx: &SessionContext,
+    t: &TableName,
+    provider: Arc<dyn TableProvider>,
+) -> Result<(), DataFusionError> {
+    ensure_schema(ctx, &t.schema)?;
+    let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
+    let schema = provider.schema();
+    let target = normalized_schema(&schema);
+    let provider: Arc<dyn TableProvider> = if target.fields() == schema.fields() {
+        provider
+    } else {
+        let exprs: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .zip(target.fields())
+            .map(|(from, to)| {
+                let column = Expr::Column(Column::new_unqualified(from.name()));
+                if from.data_type() == to.data_type() {
+                    column
+                } else {
+                    cast(column, to.data_type().clone()).alias(from.name())
+                }
+            })
+            .collect();
+        let plan = LogicalPlanBuilder::scan(reference.clone(), provider_as_source(provider), None)?
+            .project(exprs)?
+            .build()?;
+        Arc::new(ViewTable::new(plan, None))
+    };
+    ctx.deregister_table(reference.clone())?;
+    ctx.register_table(reference, provider)?;
+    Ok(())
+}
+
+/// Registers every Delta table of the lake in `ctx` (through [`register_provider`]); returns
+/// their names.
+pub(crate) async fn register_lake(
+    ctx: &SessionContext,
+    lake: &Lake,
+) -> crate::Result<Vec<TableName>> {
+    let tables = lake.list_tables().await?;
+    let state = Arc::new(ctx.state());
+    for t in &tables {
+        let Some(table) = lake.open(t).await? else {
+            continue;
+        };
+        let df_err = |context: String| {
+            move |source: DataFusionError| Error::DataFusion {
+                context,
+                source: Box::new(source),
+            }
+        };
+        table
+            .update_datafusion_session(state.as_ref())
+            .map_err(|e| Error::DataFusion {
+                context: format!("reading delta table {t}"),
+                source: Box::new(DataFusionError::External(Box::new(e))),
+            })?;
+        let provider = table
+            .table_provider()
+            .with_session(state.clone())
+            .await
+            .map_err(df_err(format!("reading delta table {t}")))?;
+        register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
+    }
+    Ok(tables)
+
 }
 
 /// A session for `pslake query` and `pslake show`: like [`new_context`], with `SHOW TABLES` and
 /// `information_schema`.
 pub(crate) fn new_query_context() -> SessionContext {
-    let config = SessionConfig::new()
-        .set_bool("datafusion.sql_parser.collect_spans", true)
-        .with_information_schema(true);
-    SessionContext::new_with_config(config)
+    SessionContext::new_with_config(session_config().with_information_schema(true))
 }
 
 fn ensure_schema(ctx: &SessionContext, name: &str) -> Result<(), DataFusionError> {
@@ -48,28 +199,21 @@ fn ensure_schema(ctx: &SessionContext, name: &str) -> Result<(), DataFusionError
     Ok(())
 }
 
-/// Registers (or replaces) `t` as an in-memory table.
+/// Registers (or replaces) `t` as an in-memory table, in the session's types (the batches are
+/// cast when they are not).
 pub(crate) fn register_batches(
     ctx: &SessionContext,
     t: &TableName,
     schema: SchemaRef,
     batches: Vec<RecordBatch>,
 ) -> Result<(), DataFusionError> {
+    let schema = normalized_schema(&schema);
+    let batches = batches
+        .iter()
+        .map(|b| cast_batch(b, &schema))
+        .collect::<Result<Vec<_>, _>>()?;
     let table = MemTable::try_new(schema, vec![batches])?;
     register_provider(ctx, t, Arc::new(table))
-}
-
-/// Registers (or replaces) `t` as a provider, e.g. a view computed when read.
-pub(crate) fn register_provider(
-    ctx: &SessionContext,
-    t: &TableName,
-    provider: Arc<dyn TableProvider>,
-) -> Result<(), DataFusionError> {
-    ensure_schema(ctx, &t.schema)?;
-    let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
-    ctx.deregister_table(reference.clone())?;
-    ctx.register_table(reference, provider)?;
-    Ok(())
 }
 
 /// Whether `t` is registered in `ctx`.
@@ -181,4 +325,72 @@ pub(crate) fn register_seeds(ctx: &SessionContext, project: &Project) -> Vec<Pro
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringViewArray;
+
+    async fn string_type(ctx: &SessionContext, sql_table: &str) -> DataType {
+        let (schema, name) = sql_table.split_once('.').expect("schema.name");
+        let provider = ctx
+            .table_provider(TableReference::partial(schema, name))
+            .await
+            .expect("registered");
+        provider.schema().field(0).data_type().clone()
+    }
+
+    #[tokio::test]
+    async fn every_table_enters_the_session_with_plain_strings() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(StringArray::from(vec!["a"])) as ArrayRef],
+        )
+        .expect("batch");
+        lake.overwrite(&TableName::new("raw", "t"), vec![batch])
+            .await
+            .expect("write");
+        let ctx = new_context();
+        register_lake(&ctx, &lake).await.expect("register");
+        // A default session reads Delta strings as Utf8View; ours reads them as Utf8.
+        assert_eq!(string_type(&ctx, "raw.t").await, DataType::Utf8);
+
+        // A provider with view types is wrapped, and its rows arrive as Utf8.
+        let view_schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true)]));
+        let views = RecordBatch::try_new(
+            view_schema.clone(),
+            vec![Arc::new(StringViewArray::from(vec!["b"])) as ArrayRef],
+        )
+        .expect("batch");
+        let mem = MemTable::try_new(view_schema, vec![vec![views]]).expect("mem");
+        register_provider(&ctx, &TableName::new("x", "v"), Arc::new(mem)).expect("register");
+        assert_eq!(string_type(&ctx, "x.v").await, DataType::Utf8);
+        let rows = ctx
+            .sql("SELECT s FROM x.v UNION ALL SELECT s FROM raw.t UNION ALL SELECT CAST(1 AS VARCHAR)")
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        assert!(
+            rows.iter()
+                .all(|b| b.schema().field(0).data_type() == &DataType::Utf8)
+        );
+        assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 3);
+    }
+
+    #[test]
+    fn nested_view_types_are_normalized() {
+        let t = DataType::List(Arc::new(Field::new("item", DataType::Utf8View, true)));
+        assert_eq!(
+            normalized_type(&t),
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+        );
+        assert_eq!(normalized_type(&DataType::LargeUtf8), DataType::Utf8);
+        assert_eq!(normalized_type(&DataType::Int64), DataType::Int64);
+    }
 }

@@ -1,9 +1,18 @@
 //! `pslake build`, `test`, `plan`, `query`, `show`: the model engine (`pslake-transform`) from the
 //! command line. Results (reports, query output) go to stdout; logs to stderr.
 //!
-//! `as_of` and `history_start` come from `--as-of`/`--history-start`, else from the
-//! `manifest.json` of `--fixtures DIR` (default: `<project>/fixtures` when it has one).
+//! `as_of` and `history_start`, each on its own, come from the first of:
+//! 1. the command line: `--as-of`/`--history-start`, else the `manifest.json` of `--fixtures DIR`;
+//! 2. the pipeline (`--pipeline`, else the only pipeline file in `<project>/pipelines/`), with the
+//!    manifest it names (the demo's names `fixtures/manifest.json`);
+//! 3. the last build recorded in the lake's `_pslake.runs` (so `build` or `test` after
+//!    `pslake run --fixtures DIR` uses the run's dates);
+//! 4. today, for `as_of` (for `plan`, which needs them only for types, for both).
+//!
+//! `test`, `plan` and `query` read an existing lake: a local lake folder that does not exist is
+//! a usage error naming it (`run`, `extract` and `build` create the lake).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,15 +46,18 @@ pub(crate) struct ProjectArgs {
     /// Models to leave out of the selection, same grammar
     #[arg(long)]
     exclude: Option<String>,
-    /// The run's as-of date (YYYY-MM-DD); default: the fixtures manifest
+    /// The run's as-of date (YYYY-MM-DD); default: the pipeline's, else the last build in the lake, else today
     #[arg(long, value_parser = parse_date)]
     as_of: Option<NaiveDate>,
-    /// The first reported date (YYYY-MM-DD); default: the fixtures manifest
+    /// The first reported date (YYYY-MM-DD); default: the pipeline's, else the last build in the lake
     #[arg(long, value_parser = parse_date)]
     history_start: Option<NaiveDate>,
     /// A fixtures directory whose manifest.json gives as_of and history_start
     #[arg(long)]
     fixtures: Option<PathBuf>,
+    /// The pipeline giving as_of and history_start (default: the only file in <project>/pipelines)
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
 }
 
 /// Arguments of `pslake build`.
@@ -132,32 +144,107 @@ pub(crate) struct ShowArgs {
     read: ReadArgs,
 }
 
-fn run_dates(args: &ProjectArgs) -> anyhow::Result<(NaiveDate, NaiveDate)> {
-    let (mut as_of, mut history_start) = (args.as_of, args.history_start);
-    let fixtures = args.fixtures.clone().or_else(|| {
-        let d = args.project.join("fixtures");
-        d.join("manifest.json").is_file().then_some(d)
-    });
-    if let (Some(dir), true) = (&fixtures, as_of.is_none() || history_start.is_none()) {
-        let path = dir.join("manifest.json");
-        let text = fs_err::read_to_string(&path).map_err(|e| UsageError(e.to_string()))?;
-        let m: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
-        let date = |key: &str| -> anyhow::Result<Option<NaiveDate>> {
-            match m.get(key).and_then(|v| v.as_str()) {
-                None => Ok(None),
-                Some(s) => parse_date(s)
-                    .map(Some)
-                    .map_err(|e| UsageError(format!("{}: {key}: {e}", path.display())).into()),
-            }
-        };
-        as_of = as_of.or(date("as_of")?);
-        history_start = history_start.or(date("history_start")?);
+fn read_manifest_dates(dir: &Path) -> anyhow::Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let path = dir.join("manifest.json");
+    let text = fs_err::read_to_string(&path).map_err(|e| UsageError(e.to_string()))?;
+    let m: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let date = |key: &str| -> anyhow::Result<Option<NaiveDate>> {
+        match m.get(key).and_then(|v| v.as_str()) {
+            None => Ok(None),
+            Some(s) => parse_date(s)
+                .map(Some)
+                .map_err(|e| UsageError(format!("{}: {key}: {e}", path.display())).into()),
+        }
+    };
+    Ok((date("as_of")?, date("history_start")?))
+}
+
+/// `--pipeline`, else the only pipeline file in `<project>/pipelines/` (none when there are
+/// several or none).
+fn pipeline_file(args: &ProjectArgs) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(p) = &args.pipeline {
+        if !p.is_file() {
+            return Err(UsageError(format!("pipeline {} does not exist", p.display())).into());
+        }
+        return Ok(Some(p.clone()));
     }
-    match (as_of, history_start) {
-        (Some(a), Some(h)) => Ok((a, h)),
-        _ => Err(UsageError(
-            "the run needs --as-of and --history-start (or --fixtures DIR with a manifest.json)"
+    let dir = args.project.join("pipelines");
+    let files: Vec<PathBuf> = match fs_err::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    Ok(match files.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    })
+}
+
+/// The run's `(as_of, history_start)`, each from the first source that has it (module docs).
+/// `planning`: default both to today rather than fail.
+async fn run_dates(
+    args: &ProjectArgs,
+    lake: &Lake,
+    planning: bool,
+) -> anyhow::Result<(NaiveDate, NaiveDate)> {
+    let (mut as_of, mut history_start) = (args.as_of, args.history_start);
+    let complete = |a: &Option<NaiveDate>, h: &Option<NaiveDate>| a.is_some() && h.is_some();
+    if let Some(dir) = &args.fixtures
+        && !complete(&as_of, &history_start)
+    {
+        let (a, h) = read_manifest_dates(dir)?;
+        as_of = as_of.or(a);
+        history_start = history_start.or(h);
+    }
+    let mut from_pipeline = None;
+    if !complete(&as_of, &history_start)
+        && let Some(path) = pipeline_file(args)?
+    {
+        let pipeline = super::source::load(&path, &HashMap::new())?;
+        if (as_of.is_none() && pipeline.as_of.is_some())
+            || (history_start.is_none() && pipeline.history_start.is_some())
+        {
+            from_pipeline = Some(path);
+        }
+        as_of = as_of.or(pipeline.as_of);
+        history_start = history_start.or(pipeline.history_start);
+    }
+    let last = if complete(&as_of, &history_start) && from_pipeline.is_none() {
+        None
+    } else {
+        pslake_transform::last_run_dates(lake)
+            .await
+            .context("reading the last run's dates from _pslake.runs")?
+    };
+    if let Some(last) = last {
+        // The pipeline wins, but a lake published with other dates (e.g. `pslake run --fixtures
+        // DIR` on another firm) is worth a warning: pass --as-of to choose.
+        if let Some(path) = &from_pipeline
+            && (as_of.is_some_and(|a| a != last.as_of)
+                || history_start.is_some_and(|h| h != last.history_start))
+        {
+            tracing::warn!(
+                pipeline = %path.display(),
+                as_of = %as_of.map(|d| d.to_string()).unwrap_or_default(),
+                history_start = %history_start.map(|d| d.to_string()).unwrap_or_default(),
+                last_as_of = %last.as_of,
+                last_history_start = %last.history_start,
+                "the pipeline's dates differ from those of the last build in the lake; pass --as-of and --history-start to choose"
+            );
+        }
+        as_of = as_of.or(Some(last.as_of));
+        history_start = history_start.or(Some(last.history_start));
+    }
+    let today = chrono::Utc::now().date_naive();
+    let as_of = as_of.unwrap_or(today);
+    match history_start {
+        Some(h) => Ok((as_of, h)),
+        None if planning => Ok((as_of, today)),
+        None => Err(UsageError(
+            "no history_start: pass --history-start, set history_start (or a manifest) in the pipeline, or build once with it so the lake records it"
                 .into(),
         )
         .into()),
@@ -172,8 +259,29 @@ fn open_lake(location: &str) -> anyhow::Result<Lake> {
     Lake::parse(location).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
 }
 
-fn options(args: &ProjectArgs, run_prefix: &str) -> anyhow::Result<BuildOptions> {
-    let (as_of, history_start) = run_dates(args)?;
+/// A lake that must exist already (commands that only read it): a local folder that does not
+/// exist is a usage error naming it. Object-store lakes are not checked here.
+fn open_existing_lake(location: &str) -> anyhow::Result<Lake> {
+    let lake = open_lake(location)?;
+    if let Some(path) = lake.local_path()
+        && !path.is_dir()
+    {
+        return Err(UsageError(format!(
+            "lake {location} does not exist ({}); `pslake run`, `extract` or `build` create it",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(lake)
+}
+
+async fn options(
+    args: &ProjectArgs,
+    lake: &Lake,
+    run_prefix: &str,
+    planning: bool,
+) -> anyhow::Result<BuildOptions> {
+    let (as_of, history_start) = run_dates(args, lake, planning).await?;
     let run_id = format!(
         "{run_prefix}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ")
@@ -219,7 +327,7 @@ impl Reporter for LogReporter {
 pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(&args.common.project)?;
     let lake = open_lake(&args.common.lake)?;
-    let mut opts = options(&args.common, "build")?;
+    let mut opts = options(&args.common, &lake, "build", false).await?;
     opts.full_refresh = args.full_refresh;
     if let Some(n) = args.threads {
         opts.concurrency = n.max(1);
@@ -237,8 +345,8 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(&args.common.project)?;
-    let lake = open_lake(&args.common.lake)?;
-    let opts = options(&args.common, "test")?;
+    let lake = open_existing_lake(&args.common.lake)?;
+    let opts = options(&args.common, &lake, "test", false).await?;
     let report = pslake_transform::test(&project, &lake, &opts, &LogReporter)
         .await
         .map_err(engine_error)?;
@@ -252,15 +360,9 @@ pub(crate) async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn plan(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(&args.common.project)?;
-    let lake = open_lake(&args.common.lake)?;
-    // Planning needs dates only for pslake.run_context's types; any date will do when none is given.
-    let mut common = args.common.clone();
-    let today = chrono::Utc::now().date_naive();
-    if run_dates(&common).is_err() {
-        common.as_of = common.as_of.or(Some(today));
-        common.history_start = common.history_start.or(Some(today));
-    }
-    let opts = options(&common, "plan")?;
+    let lake = open_existing_lake(&args.common.lake)?;
+    // Planning needs dates only for pslake.run_context's types; today will do when none is given.
+    let opts = options(&args.common, &lake, "plan", true).await?;
     let plan = pslake_transform::plan(&project, &lake, &opts)
         .await
         .map_err(engine_error)?;
@@ -282,6 +384,7 @@ impl ReadArgs {
             as_of: self.as_of,
             history_start: self.history_start,
             fixtures: self.fixtures.clone(),
+            pipeline: None,
         }
     }
 }
@@ -314,7 +417,7 @@ fn print_batches(batches: &[arrow::array::RecordBatch], format: Format) -> anyho
 }
 
 pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
-    let lake = open_lake(&args.read.lake)?;
+    let lake = open_existing_lake(&args.read.lake)?;
     // Without a sql/ folder (e.g. run outside the project), or with models that do not load,
     // the lake alone is queried.
     let project = if args.read.project.join("sql").is_dir() {
@@ -331,14 +434,8 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    // The dates only fill pslake.run_context here: today when none is given.
-    let mut common = args.read.project_args();
-    let today = chrono::Utc::now().date_naive();
-    if run_dates(&common).is_err() {
-        common.as_of = common.as_of.or(Some(today));
-        common.history_start = common.history_start.or(Some(today));
-    }
-    let opts = options(&common, "query")?;
+    // The dates only fill pslake.run_context here: today when nothing gives them.
+    let opts = options(&args.read.project_args(), &lake, "query", true).await?;
     let batches = pslake_transform::query(project.as_ref(), &lake, &opts, &args.sql)
         .await
         .map_err(engine_error)
@@ -349,8 +446,8 @@ pub(crate) async fn query(args: QueryArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(&args.read.project)?;
-    let lake = open_lake(&args.read.lake)?;
-    let opts = options(&args.read.project_args(), "show")?;
+    let lake = open_existing_lake(&args.read.lake)?;
+    let opts = options(&args.read.project_args(), &lake, "show", false).await?;
     let preview = pslake_transform::show(&project, &lake, &opts, &args.model, args.limit)
         .await
         .map_err(engine_error)?;
@@ -369,14 +466,15 @@ pub(crate) async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn dates_come_from_flags_or_the_manifest() {
+    #[tokio::test]
+    async fn dates_come_from_flags_the_manifest_or_today() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("manifest.json"),
             r#"{"as_of":"2026-03-31","history_start":"2025-01-01","seed":1}"#,
         )
         .expect("write");
+        let lake = open_lake(dir.path().join("lake").to_str().expect("utf8")).expect("lake");
         let mut args = ProjectArgs {
             project: dir.path().to_path_buf(),
             lake: "lake".into(),
@@ -385,17 +483,35 @@ mod tests {
             as_of: None,
             history_start: None,
             fixtures: Some(dir.path().to_path_buf()),
+            pipeline: None,
         };
-        let (a, h) = run_dates(&args).expect("dates");
+        let (a, h) = run_dates(&args, &lake, false).await.expect("dates");
         assert_eq!(
             (a.to_string(), h.to_string()),
             ("2026-03-31".into(), "2025-01-01".into())
         );
         args.as_of = Some(parse_date("2026-01-31").expect("date"));
-        assert_eq!(run_dates(&args).expect("dates").0.to_string(), "2026-01-31");
+        let (a, _) = run_dates(&args, &lake, false).await.expect("dates");
+        assert_eq!(a.to_string(), "2026-01-31");
+        // No manifest, no pipeline, no run in the lake: as_of is today, history_start is needed.
         args.fixtures = None;
         args.project = PathBuf::from("/nonexistent");
+        args.as_of = None;
+        args.history_start = Some(parse_date("2025-01-01").expect("date"));
+        let (a, _) = run_dates(&args, &lake, false).await.expect("dates");
+        assert_eq!(a, chrono::Utc::now().date_naive());
         args.history_start = None;
-        assert!(run_dates(&args).is_err());
+        assert!(run_dates(&args, &lake, false).await.is_err());
+        assert!(
+            run_dates(&args, &lake, true).await.is_ok(),
+            "plan defaults both"
+        );
+    }
+
+    #[test]
+    fn a_missing_lake_is_named() {
+        let err = open_existing_lake("/no/such/lake").expect_err("missing");
+        assert!(err.to_string().contains("/no/such/lake"), "{err}");
+        assert_eq!(super::super::exit_code_for(&err), 2);
     }
 }

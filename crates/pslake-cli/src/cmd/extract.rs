@@ -2,8 +2,9 @@
 //!
 //! `extract` lands the selected streams of a pipeline in the lake's raw tables and prints one
 //! line per stream (received = landed + rejected); it exits 1 when any stream failed.
-//! `validate` checks pipeline files without network access and lists every problem with its
-//! file and line; it exits 2 when there are problems.
+//! `validate` checks pipeline files, the SQL models and their YAML without network access or a
+//! lake (every model is planned against the raw tables the pipelines declare) and lists every
+//! problem with its file, line and column; it exits 2 when there are problems.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -167,12 +168,24 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    // The SQL models and their metadata: parse, dependency graph, YAML (no lake, no network).
-    problems.extend(
-        pslake_transform::validate(&args.project)
-            .iter()
-            .map(ToString::to_string),
-    );
+    // The SQL models and their metadata: parse, dependency graph, YAML (no lake, no network),
+    // then every model planned against the raw tables the pipelines declare.
+    match pslake_transform::Project::load(&args.project) {
+        Err(errors) => problems.extend(errors.0.iter().map(ToString::to_string)),
+        Ok(project) => {
+            let raw: Vec<_> = pipeline_files(&path)
+                .iter()
+                .filter_map(|f| pslake_core::pipeline::load_pipeline(f).ok())
+                .flat_map(|p| pslake_extract::raw_schemas(&p))
+                .collect();
+            problems.extend(
+                pslake_transform::validate_plans(&project, &raw)
+                    .await
+                    .iter()
+                    .map(ToString::to_string),
+            );
+        }
+    }
     let mut out = std::io::stdout().lock();
     if problems.is_empty() {
         writeln!(out, "{}, sql/ and models/: ok", path.display())?;
@@ -183,4 +196,20 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "  • {p}")?;
     }
     Ok(ExitCode::from(2))
+}
+
+/// `path` itself, or the `*.yml`/`*.yaml` files of the folder `path`, sorted.
+fn pipeline_files(path: &std::path::Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let mut files: Vec<PathBuf> = fs_err::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }

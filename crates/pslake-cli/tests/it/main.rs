@@ -1,7 +1,9 @@
 //! End-to-end tests of the `pslake` binary: one test binary, a module per area.
 
+mod after_run;
 mod e2e;
 mod interop;
 mod messy;
 mod query;
+mod static_checks;
 mod support;

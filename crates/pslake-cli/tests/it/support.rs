@@ -59,3 +59,67 @@ pub(crate) fn run_demo(dir: &Path, fixtures: &Path, extra: &[&str]) -> (PathBuf,
     let out = pslake(&args);
     (lake, out)
 }
+
+/// Runs the built `pslake` binary with `args` from `dir` (a project other than the repository).
+pub(crate) fn pslake_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pslake"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the pslake binary runs")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs_err::create_dir_all(to).expect("mkdir");
+    for entry in fs_err::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            fs_err::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A copy of the repository's project (`pipelines/`, `sql/`, `models/`, no `fixtures/`) in `to`.
+pub(crate) fn copy_project(to: &Path) {
+    for d in ["pipelines", "sql", "models"] {
+        copy_tree(&repo_root().join(d), &to.join(d));
+    }
+}
+
+/// The 1-based line and column of the first `needle` in `text`.
+pub(crate) fn line_col(text: &str, needle: &str) -> (usize, usize) {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} in the text"));
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+/// Every row of a query on the lake as `a|b|c` lines, sorted.
+pub(crate) fn rows(
+    rt: &tokio::runtime::Runtime,
+    lake: &pslake_lake::Lake,
+    sql: &str,
+) -> Vec<String> {
+    let batches = rt
+        .block_on(lake.query(sql))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = Vec::new();
+    for b in &batches {
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = b
+                .columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, r).expect("display"))
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
+}

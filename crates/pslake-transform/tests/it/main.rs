@@ -7,7 +7,9 @@ mod formulas;
 mod incremental;
 mod project;
 mod query;
+mod rebuild;
 mod select;
+mod typecheck;
 
 use std::path::Path;
 use std::sync::Arc;
