@@ -16,8 +16,8 @@ use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit
 use serde_json::value::RawValue;
 
 use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind};
-use pslake_lake::{DELETED, TableName};
 use pslake_lake::ops::RejectRow;
+use pslake_lake::{DELETED, TableName};
 
 use crate::json::{PathTree, Scalar, strip_keys};
 use crate::values::{Typed, parse};

@@ -172,7 +172,6 @@ pub(crate) async fn register_lake(
         register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
     }
     Ok(tables)
-
 }
 
 /// A session for `pslake query` and `pslake show`: like [`new_context`], with `SHOW TABLES` and

@@ -2,7 +2,6 @@
 
 use crate::{Fixture, lines};
 
-
 async fn project() -> Fixture {
     let f = Fixture::new();
     f.raw("a", &[("1", 10), ("2", 20)]).await;
