@@ -366,17 +366,7 @@ impl Lake {
             context: format!("registering {t}"),
             source: Box::new(source),
         };
-        // A raw table landed before tombstones existed has no `_deleted` column: it reads as
-        // false, so the staging models' deletion filter works on every lake.
-        let provider = if t.schema == RAW_SCHEMA && provider.schema().index_of(DELETED).is_err() {
-            use datafusion::prelude::lit;
-            ctx.read_table(provider)
-                .and_then(|df| df.with_column(DELETED, lit(false)))
-                .map_err(df_err)?
-                .into_view()
-        } else {
-            provider
-        };
+        let provider = expose_deleted(ctx, t, provider).map_err(df_err)?;
         ensure_schema(ctx, &t.schema).map_err(df_err)?;
         let reference =
             datafusion::common::TableReference::partial(t.schema.as_str(), t.name.as_str());
@@ -462,6 +452,28 @@ impl Lake {
             .collect()
             .await
             .map_err(df_err)
+    }
+}
+
+/// A raw table landed before tombstones existed has no `_deleted` column: it reads as false, so
+/// the staging models' deletion filter works on every lake. Every reader of raw tables goes
+/// through this.
+pub fn expose_deleted(
+    ctx: &SessionContext,
+    t: &TableName,
+    provider: Arc<dyn datafusion::catalog::TableProvider>,
+) -> std::result::Result<
+    Arc<dyn datafusion::catalog::TableProvider>,
+    datafusion::error::DataFusionError,
+> {
+    if t.schema == RAW_SCHEMA && provider.schema().index_of(DELETED).is_err() {
+        use datafusion::prelude::lit;
+        Ok(ctx
+            .read_table(provider)?
+            .with_column(DELETED, lit(false))?
+            .into_view())
+    } else {
+        Ok(provider)
     }
 }
 

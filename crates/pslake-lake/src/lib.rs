@@ -19,4 +19,4 @@ pub mod reconcile;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
-pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName};
+pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};

@@ -11,22 +11,12 @@ use std::collections::BTreeSet;
 
 use arrow::datatypes::SchemaRef;
 use chrono::Utc;
-use pslake_lake::{TableName, ops};
+use pslake_lake::TableName;
 
 use crate::engine::plan_models;
 use crate::error::Problem;
 use crate::project::Project;
 use crate::{dag, session};
-
-/// The `_pslake` tables a model may read, with their schemas.
-fn operational_tables() -> Vec<(TableName, SchemaRef)> {
-    vec![
-        (ops::runs_table(), ops::runs_schema()),
-        (ops::rejects_table(), ops::rejects_schema()),
-        (ops::warnings_table(), ops::warnings_schema()),
-        (ops::stream_state_table(), ops::stream_state_schema()),
-    ]
-}
 
 /// Plans every model of `project` against empty tables: `raw_tables` (each raw table the
 /// pipelines declare, with its schema), the `_pslake` tables, the seeds and
@@ -38,7 +28,11 @@ pub async fn validate_plans(
 ) -> Vec<Problem> {
     let ctx = session::new_context();
     let mut problems = Vec::new();
-    for (t, schema) in raw_tables.iter().cloned().chain(operational_tables()) {
+    for (t, schema) in raw_tables
+        .iter()
+        .cloned()
+        .chain(session::operational_tables())
+    {
         if let Err(e) = session::register_batches(&ctx, &t, schema, Vec::new()) {
             problems.push(Problem::new(
                 project.root(),

@@ -169,9 +169,32 @@ pub(crate) async fn register_lake(
             .with_session(state.clone())
             .await
             .map_err(df_err(format!("reading delta table {t}")))?;
+        let provider = pslake_lake::expose_deleted(ctx, t, provider)
+            .map_err(df_err(format!("registering {t}")))?;
         register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
     }
+    // The `_pslake` tables a model may read exist in every session, empty until the lake has
+    // them (a firm whose first landing rejected nothing has no `_pslake.rejects` yet).
+    for (t, schema) in operational_tables() {
+        if !tables.contains(&t) {
+            register_batches(ctx, &t, schema, Vec::new()).map_err(|source| Error::DataFusion {
+                context: format!("registering an empty {t}"),
+                source: Box::new(source),
+            })?;
+        }
+    }
     Ok(tables)
+}
+
+/// The `_pslake` tables a model may read, with their schemas.
+pub(crate) fn operational_tables() -> Vec<(TableName, SchemaRef)> {
+    use pslake_lake::ops;
+    vec![
+        (ops::runs_table(), ops::runs_schema()),
+        (ops::rejects_table(), ops::rejects_schema()),
+        (ops::warnings_table(), ops::warnings_schema()),
+        (ops::stream_state_table(), ops::stream_state_schema()),
+    ]
 }
 
 /// A session for `pslake query` and `pslake show`: like [`new_context`], with `SHOW TABLES` and

@@ -86,11 +86,30 @@ fn test_and_every_model_built_alone_after_a_run_match_the_full_build() {
         );
         let build = last_build(&rt, &lake);
         assert_ne!(build, run);
-        assert_eq!(
-            model_rows(&rt, &lake, &build, &name),
-            model_rows(&rt, &lake, &run, &name),
-            "{name}: status and rows as in the full build"
-        );
+        let (rejects, warnings) = operational(&build);
+        if name == "quality.rejects_still_unlanded" {
+            // In the run, the landing's own rejects are this run's already (0 carried); a build
+            // on its own is a later run, which carries exactly those rows forward (SPEC 5: the
+            // current rejects are the latest run's).
+            let landing: Vec<&String> = run_rejects
+                .iter()
+                .filter(|r| {
+                    r.contains("|unparseable_value|") || r.contains("|missing_required_field|")
+                })
+                .collect();
+            assert!(!landing.is_empty(), "the demo has landing rejects");
+            assert_eq!(
+                rejects.iter().collect::<Vec<_>>(),
+                landing,
+                "{name}: carried"
+            );
+        } else {
+            assert_eq!(
+                model_rows(&rt, &lake, &build, &name),
+                model_rows(&rt, &lake, &run, &name),
+                "{name}: status and rows as in the full build"
+            );
+        }
         if let Some(expected) = published.get(&name) {
             assert_eq!(
                 &rows(&rt, &lake, &format!("SELECT * FROM {name}")),
@@ -98,7 +117,6 @@ fn test_and_every_model_built_alone_after_a_run_match_the_full_build() {
                 "{name}: the published table is the full build's"
             );
         }
-        let (rejects, warnings) = operational(&build);
         if m.materialized == Materialization::Rejects {
             assert!(!rejects.is_empty() || model_rows(&rt, &lake, &run, &name)[0].ends_with("|0"));
         }

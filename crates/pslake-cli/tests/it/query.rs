@@ -25,6 +25,8 @@ fn project(root: &Path) {
         fs_err::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         fs_err::write(path, text).expect("write");
     }
+    // An empty lake: `query` and `show` read a lake that exists (a missing one is an error).
+    fs_err::create_dir_all(root.join("lake")).expect("mkdir lake");
 }
 
 fn run(root: &Path, args: &[&str]) -> std::process::Output {

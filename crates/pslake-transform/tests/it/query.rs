@@ -52,13 +52,18 @@ async fn query_sees_views_seeds_run_context_and_lists_tables() {
         "datafusion|staging|stg_a|VIEW",
         "datafusion|canonical|named|VIEW",
         "datafusion|seeds|names|BASE TABLE",
-        "datafusion|raw|a|BASE TABLE",
         "datafusion|pslake|run_context|BASE TABLE",
     ] {
         assert!(tables.contains(&t.to_string()), "{t} in {tables:?}");
     }
+    // A raw table landed without `_deleted` (before tombstones) is read through a view that adds
+    // it (false), so it may list as a view.
+    assert!(
+        tables.iter().any(|t| t.starts_with("datafusion|raw|a|")),
+        "raw.a in {tables:?}"
+    );
     assert_eq!(
-        q("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'VIEW' AND table_schema <> 'information_schema'")
+        q("SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'VIEW' AND table_schema NOT IN ('information_schema', 'raw')")
             .await,
         vec!["canonical|named", "canonical|top", "staging|stg_a"]
     );
