@@ -68,7 +68,10 @@ async fn query_sees_views_seeds_run_context_and_lists_tables() {
         vec!["canonical|named", "canonical|top", "staging|stg_a"]
     );
     // Read-only, and an empty result still has its columns.
-    for sql in ["DROP TABLE raw.a", "INSERT INTO raw.a VALUES ('3', 3)"] {
+    for sql in [
+        "DROP TABLE raw.a",
+        "INSERT INTO raw.a VALUES ('3', 3, false)",
+    ] {
         let err = pslake_transform::query(Some(&p), &f.lake, &o, sql)
             .await
             .expect_err(sql);
