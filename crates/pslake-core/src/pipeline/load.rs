@@ -636,6 +636,10 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
             lag: ri.lag.clone().or_else(|| di.lag.clone()),
             format: ri.format.clone().or_else(|| di.format.clone()),
             client_filter: ri.client_filter.or(di.client_filter),
+            param_set_cursors: ri
+                .param_set_cursors
+                .clone()
+                .or_else(|| di.param_set_cursors.clone()),
         }),
     };
     let records = match (&d.records, &r.records) {
@@ -947,8 +951,23 @@ fn build_stream(
                     "{ctx}: incremental stream neither sends {START_PLACEHOLDER} to the API nor sets `client_filter: true`"
                 ));
             }
+            let mut param_set_cursors = Vec::new();
+            for o in inc.param_set_cursors.iter().flatten() {
+                match columns.iter().position(|c| c.name == o.cursor) {
+                    None => p.at(
+                        &[&at_s, &at_r, "param_set_cursors:"],
+                        format!("{ctx}: param_set_cursors cursor `{}` is not a declared column", o.cursor),
+                    ),
+                    Some(i) if column.is_some_and(|c| columns[c].data_type != columns[i].data_type) => p.at(
+                        &[&at_s, &at_r, "param_set_cursors:"],
+                        format!("{ctx}: param_set_cursors cursor `{}` must have the type of the cursor `{cursor}`", o.cursor),
+                    ),
+                    Some(i) => param_set_cursors.push((o.when.clone(), i)),
+                }
+            }
             column.map(|column| Incremental {
                 column,
+                param_set_cursors,
                 initial_value,
                 lag,
                 format: inc
