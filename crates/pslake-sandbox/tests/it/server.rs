@@ -498,13 +498,11 @@ fn hubspot_served(dir: &Path, exp: Vec<Value>) -> Vec<Value> {
         &std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"),
     )
     .expect("manifest json");
-    let as_of = chrono::NaiveDate::parse_from_str(
-        manifest["as_of"].as_str().expect("as_of"),
-        "%Y-%m-%d",
-    )
-    .expect("as_of date");
-    let purge_before = as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
-        - chrono::Duration::days(90);
+    let as_of =
+        chrono::NaiveDate::parse_from_str(manifest["as_of"].as_str().expect("as_of"), "%Y-%m-%d")
+            .expect("as_of date");
+    let purge_before =
+        as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - chrono::Duration::days(90);
     exp.into_iter()
         .filter_map(|mut d| {
             if d["archived"] != json!(true) {
@@ -1609,7 +1607,10 @@ async fn hubspot_purges_deals_archived_more_than_90_days_before_as_of() {
     let got: BTreeSet<String> = ids(&archived, "id").into_iter().collect();
     assert!(!got.contains(&old), "{got:?}");
     assert!(!got.contains(&old_no_at), "{got:?}");
-    assert!(got.contains(&recent) && got.contains(&recent_no_at), "{got:?}");
+    assert!(
+        got.contains(&recent) && got.contains(&recent_no_at),
+        "{got:?}"
+    );
     for d in &archived {
         let want = recs
             .iter()
