@@ -1181,6 +1181,40 @@ systems:
     }
 
     #[test]
+    fn param_set_cursors_pick_a_column_per_parameter_set() {
+        let text = GOOD
+            .replace(
+                "        endpoint: {params: {per_page: \"50\"}}",
+                "        endpoint: {params: {per_page: \"50\"}, param_sets: [{archived: \"false\"}, {archived: \"true\"}]}\n        incremental: {param_set_cursors: [{when: {archived: \"true\"}, cursor: archived_at}]}",
+            )
+            .replace(
+                "          - {name: updated_at, type: timestamp}",
+                "          - {name: updated_at, type: timestamp}\n          - {name: archived_at, type: timestamp}\n          - {name: day, type: date}",
+            );
+        let p = parse(&text).unwrap_or_else(|e| panic!("{e:#?}"));
+        let inc = p.systems[0].streams[0]
+            .incremental
+            .as_ref()
+            .expect("merged over the defaults");
+        assert_eq!(inc.column, 1, "updated_at from the defaults");
+        assert_eq!(inc.lag, Duration::from_secs(300));
+        let set = |v: &str| BTreeMap::from([("archived".to_string(), v.to_string())]);
+        assert_eq!(inc.column_for(&set("true")), 2);
+        assert_eq!(inc.column_for(&set("false")), 1);
+        assert_eq!(inc.column_for(&BTreeMap::new()), 1);
+
+        let unknown = text.replace("cursor: archived_at}", "cursor: nope}");
+        let e = format!("{:?}", parse(&unknown).expect_err("unknown column"));
+        assert!(e.contains("`nope` is not a declared column"), "{e}");
+        let other_type = text.replace("cursor: archived_at}", "cursor: day}");
+        let e = format!(
+            "{:?}",
+            parse(&other_type).expect_err("a date, not a timestamp")
+        );
+        assert!(e.contains("must have the type of the cursor"), "{e}");
+    }
+
+    #[test]
     fn reconcile_merges_over_the_stream_endpoint() {
         let text = GOOD.replace(
             "      primary_key: [id]\n    resources:",
