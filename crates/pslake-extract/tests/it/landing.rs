@@ -32,19 +32,7 @@ const STREAMS: &[(&str, &str, &str, &str)] = &[
 async fn every_stream_lands_and_matches_the_fixtures() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = copy_fixtures(tmp.path());
-    // The committed archived deal was archived long before as_of (the sandbox purges it):
-    // archive it 2026-09-01 instead, so it is listed and lands.
-    let deals_path = fixtures.join("hubspot/deals.jsonl");
-    let deals: Vec<String> = fixture_records(&fixtures, "hubspot", "deals")
-        .into_iter()
-        .map(|mut d| {
-            if d["archived"] == serde_json::json!(true) {
-                d["archivedAt"] = serde_json::json!("2026-09-01T00:00:00.000Z");
-            }
-            d.to_string()
-        })
-        .collect();
-    std::fs::write(&deals_path, deals.join("\n") + "\n").unwrap();
+    // (copy_fixtures archives the archived deal 2026-09-01: it lands)
     let sb = sandbox(&fixtures, None).await;
     let lake_dir = tmp.path().join("lake");
     let p = demo(&sb.base_url(), &fixtures, &lake_dir);
