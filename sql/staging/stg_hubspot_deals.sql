@@ -1,6 +1,8 @@
 -- HubSpot deals, latest landing per id, lifecycle values mapped through the seeds.
 -- Won comes from hs_is_closed_won; `closedlost` (mapped to closed_lost) is lost.
 -- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
+-- An archived deal's modified date is its archivedAt (else updatedAt): archiving leaves
+-- hs_lastmodifieddate as it was.
 WITH ranked AS (
     SELECT d.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, hs_lastmodifieddate DESC) AS rn
@@ -50,6 +52,13 @@ SELECT
     start_date,
     end_date,
     parent_deal_id                         AS parent_opportunity_id,
-    coalesce(hs_lastmodifieddate, updated_at) AS modified_at,
-    CAST(coalesce(hs_lastmodifieddate, updated_at) AS DATE) AS modified_date
+    -- archiving does not change hs_lastmodifieddate: an archived deal changed when archived
+    CASE
+        WHEN coalesce(archived, false) THEN coalesce(archived_at, updated_at, hs_lastmodifieddate)
+        ELSE coalesce(hs_lastmodifieddate, updated_at)
+    END                                    AS modified_at,
+    CAST(CASE
+        WHEN coalesce(archived, false) THEN coalesce(archived_at, updated_at, hs_lastmodifieddate)
+        ELSE coalesce(hs_lastmodifieddate, updated_at)
+    END AS DATE)                           AS modified_date
 FROM mapped

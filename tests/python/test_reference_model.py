@@ -30,17 +30,9 @@ import reference_model  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-HUBSPOT_ARCHIVE = (
-    "SPEC 2 (hubspot): incremental cursor `hs_lastmodifieddate`, and `archivedAt` for archived deals; archiving "
-    "does not change hs_lastmodifieddate. pslake's extractor filters archived deals on hs_lastmodifieddate, so the "
-    "archive never lands and the won deal is never debooked (SPEC 4.5: a won one that disappears is a debook)")
-
 # Differences already reported, each with the SPEC sentence (or the reading, where SPEC is silent)
 # that decides it: (fixture set, runs or None for all, table, keys or None for all, column or None)
-KNOWN = [
-    ("tiny_firm", {3}, "bookings", {("9001:2",)}, None, HUBSPOT_ARCHIVE),
-    ("tiny_firm_edges", {3}, "bookings", {("9001:2",)}, None, HUBSPOT_ARCHIVE),
-]
+KNOWN = []
 
 
 def known(name, run, table, key, column):

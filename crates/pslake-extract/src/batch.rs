@@ -84,7 +84,8 @@ impl StreamPlan {
     }
 
     /// Adds one record. `min_cursor`: records whose cursor is below it are filtered out
-    /// (client-side incremental filter).
+    /// (client-side incremental filter). `cursor_column`: the parameter set's cursor column
+    /// (`None`: the stream's).
     pub(crate) fn push(
         &self,
         out: &mut PageOutcome,
@@ -92,6 +93,7 @@ impl StreamPlan {
         extracted_at: i64,
         file: Option<&str>,
         min_cursor: Option<i64>,
+        cursor_column: Option<usize>,
     ) {
         out.received += 1;
         let n = self.stream.columns.len();
@@ -196,15 +198,13 @@ impl StreamPlan {
                 .push(self.reject(key_of(&picked), rule, field, value, message, raw_text()));
             return;
         }
-        let cursor = self
-            .stream
-            .incremental
-            .as_ref()
-            .and_then(|inc| match scratch[inc.column] {
+        let cursor = self.stream.incremental.as_ref().and_then(|inc| {
+            match scratch[cursor_column.unwrap_or(inc.column)] {
                 Typed::Ts(v) => Some(v),
                 Typed::Date(d) => Some(d as i64),
                 _ => None,
-            });
+            }
+        });
         if let (Some(min), Some(c)) = (min_cursor, cursor)
             && c < min
         {

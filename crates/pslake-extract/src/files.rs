@@ -120,7 +120,7 @@ pub(crate) async fn run(
                 }
                 let text = serde_json::to_string(&obj).map_err(|e| Error::Task(e.to_string()))?;
                 let raw = RawValue::from_string(text).map_err(|e| Error::Task(e.to_string()))?;
-                plan2.push(&mut out, &raw, now, Some(&name2), None);
+                plan2.push(&mut out, &raw, now, Some(&name2), None, None);
             }
             Ok(out)
         })

@@ -32,6 +32,8 @@ pub(crate) struct Page {
     pub(crate) body: Bytes,
     pub(crate) url: String,
     pub(crate) extracted_at: i64,
+    /// The cursor column of the page's parameter set (`None`: the stream's).
+    pub(crate) cursor_column: Option<usize>,
 }
 
 /// Runs the stream's requests and feeds every page into `acc`.
@@ -99,7 +101,14 @@ pub(crate) fn decode(
     })?;
     let mut out = plan.outcome();
     for r in recs {
-        plan.push(&mut out, r, page.extracted_at, None, min_cursor);
+        plan.push(
+            &mut out,
+            r,
+            page.extracted_at,
+            None,
+            min_cursor,
+            page.cursor_column,
+        );
     }
     Ok((out, page.url))
 }
@@ -132,6 +141,8 @@ struct Template {
     params: Vec<(String, String)>,
     json: Option<serde_json::Value>,
     headers: Vec<(String, String)>,
+    /// The parameter set's cursor column (declared `param_set_cursors`).
+    cursor_column: Option<usize>,
 }
 
 impl Template {
@@ -189,6 +200,11 @@ pub(crate) async fn produce(
         ep.param_sets.clone()
     };
     for set in sets {
+        let cursor_column = plan
+            .stream
+            .incremental
+            .as_ref()
+            .map(|inc| inc.column_for(&set));
         let mut params: BTreeMap<String, String> = ep.params.clone();
         params.extend(set);
         let t = Template {
@@ -204,6 +220,7 @@ pub(crate) async fn produce(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            cursor_column,
         };
         page_through(client, plan, &base, &t, tx).await?;
     }
@@ -216,10 +233,12 @@ async fn fetch(client: &SystemClient, req: &Request) -> Result<Page> {
         body,
         url: redact_url(&req.url),
         extracted_at: chrono::Utc::now().timestamp_micros(),
+        cursor_column: None,
     })
 }
 
-async fn send(tx: &mpsc::Sender<Page>, page: Page) -> Result<()> {
+async fn send(tx: &mpsc::Sender<Page>, t: &Template, mut page: Page) -> Result<()> {
+    page.cursor_column = t.cursor_column;
     // The receiver only goes away when the consumer failed; its error is reported instead.
     tx.send(page)
         .await
@@ -275,7 +294,7 @@ async fn page_through(
 ) -> Result<()> {
     let conc = client.concurrency();
     match &plan.stream.paginator {
-        Paginator::None => send(tx, fetch(client, &t.request(&[], &[])).await?).await,
+        Paginator::None => send(tx, t, fetch(client, &t.request(&[], &[])).await?).await,
         Paginator::NextUrl { path, done_path } => {
             let mut req = t.request(&[], &[]);
             loop {
@@ -285,7 +304,7 @@ async fn page_through(
                     Some(d) => scalar_at(&page, d)?.is_some_and(|v| v == "true"),
                     None => false,
                 };
-                send(tx, page).await?;
+                send(tx, t, page).await?;
                 match next {
                     Some(n) if !done && !n.is_empty() => {
                         let url = client.resolve(base, &n)?;
@@ -313,13 +332,14 @@ async fn page_through(
                 url: t.url.clone(),
                 json: t.json.clone(),
                 headers: t.headers.clone(),
+                cursor_column: t.cursor_column,
             };
             let mut req = first.request(&[], &[]);
             let mut seen = std::collections::HashSet::new();
             loop {
                 let page = fetch(client, &req).await?;
                 let next = scalar_at(&page, path)?;
-                send(tx, page).await?;
+                send(tx, t, page).await?;
                 match next {
                     Some(c) if !c.is_empty() => {
                         if !seen.insert(c.clone()) {
@@ -339,6 +359,7 @@ async fn page_through(
                                 url: t.url.clone(),
                                 json: t.json.clone(),
                                 headers: t.headers.clone(),
+                                cursor_column: t.cursor_column,
                             };
                             filled.request(&[], &[])
                         } else if t.method == Method::Post && t.json.is_some() {
@@ -381,7 +402,7 @@ async fn page_through(
                 None => None,
             };
             if let Some(total) = total {
-                send(tx, first).await?;
+                send(tx, t, first).await?;
                 let offsets: Vec<u64> = (1..)
                     .map(|i| i * limit)
                     .take_while(|o| *o < total)
@@ -393,7 +414,7 @@ async fn page_through(
                     })
                     .buffered(conc);
                 while let Some(p) = pages.next().await {
-                    send(tx, p?).await?;
+                    send(tx, t, p?).await?;
                 }
                 return Ok(());
             }
@@ -404,7 +425,7 @@ async fn page_through(
                     Some(h) => scalar_at(&page, h)?.is_some_and(|v| v == "true"),
                     None => record_count(plan, &page)? as u64 >= *limit,
                 };
-                send(tx, page).await?;
+                send(tx, t, page).await?;
                 if !more {
                     return Ok(());
                 }
@@ -424,7 +445,7 @@ async fn page_through(
                 None => None,
             };
             if let Some(total) = total {
-                send(tx, first).await?;
+                send(tx, t, first).await?;
                 let last = start + total.saturating_sub(1);
                 let mut pages = stream::iter((start + 1)..=last)
                     .map(|n| {
@@ -433,7 +454,7 @@ async fn page_through(
                     })
                     .buffered(conc);
                 while let Some(p) = pages.next().await {
-                    send(tx, p?).await?;
+                    send(tx, t, p?).await?;
                 }
                 return Ok(());
             }
@@ -441,7 +462,7 @@ async fn page_through(
             let mut n = *start;
             loop {
                 let empty = record_count(plan, &page)? == 0;
-                send(tx, page).await?;
+                send(tx, t, page).await?;
                 if empty {
                     return Ok(());
                 }

@@ -2,6 +2,7 @@
 
 mod after_run;
 mod e2e;
+mod hubspot_archive;
 mod interop;
 mod messy;
 mod query;

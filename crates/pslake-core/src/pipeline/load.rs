@@ -636,6 +636,10 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
             lag: ri.lag.clone().or_else(|| di.lag.clone()),
             format: ri.format.clone().or_else(|| di.format.clone()),
             client_filter: ri.client_filter.or(di.client_filter),
+            param_set_cursors: ri
+                .param_set_cursors
+                .clone()
+                .or_else(|| di.param_set_cursors.clone()),
         }),
     };
     let records = match (&d.records, &r.records) {
@@ -947,8 +951,23 @@ fn build_stream(
                     "{ctx}: incremental stream neither sends {START_PLACEHOLDER} to the API nor sets `client_filter: true`"
                 ));
             }
+            let mut param_set_cursors = Vec::new();
+            for o in inc.param_set_cursors.iter().flatten() {
+                match columns.iter().position(|c| c.name == o.cursor) {
+                    None => p.at(
+                        &[&at_s, &at_r, "param_set_cursors:"],
+                        format!("{ctx}: param_set_cursors cursor `{}` is not a declared column", o.cursor),
+                    ),
+                    Some(i) if column.is_some_and(|c| columns[c].data_type != columns[i].data_type) => p.at(
+                        &[&at_s, &at_r, "param_set_cursors:"],
+                        format!("{ctx}: param_set_cursors cursor `{}` must have the type of the cursor `{cursor}`", o.cursor),
+                    ),
+                    Some(i) => param_set_cursors.push((o.when.clone(), i)),
+                }
+            }
             column.map(|column| Incremental {
                 column,
+                param_set_cursors,
                 initial_value,
                 lag,
                 format: inc
@@ -1159,6 +1178,40 @@ systems:
             s.incremental.as_ref().map(|i| i.lag),
             Some(Duration::from_secs(300))
         );
+    }
+
+    #[test]
+    fn param_set_cursors_pick_a_column_per_parameter_set() {
+        let text = GOOD
+            .replace(
+                "        endpoint: {params: {per_page: \"50\"}}",
+                "        endpoint: {params: {per_page: \"50\"}, param_sets: [{archived: \"false\"}, {archived: \"true\"}]}\n        incremental: {param_set_cursors: [{when: {archived: \"true\"}, cursor: archived_at}]}",
+            )
+            .replace(
+                "          - {name: updated_at, type: timestamp}",
+                "          - {name: updated_at, type: timestamp}\n          - {name: archived_at, type: timestamp}\n          - {name: day, type: date}",
+            );
+        let p = parse(&text).unwrap_or_else(|e| panic!("{e:#?}"));
+        let inc = p.systems[0].streams[0]
+            .incremental
+            .as_ref()
+            .expect("merged over the defaults");
+        assert_eq!(inc.column, 1, "updated_at from the defaults");
+        assert_eq!(inc.lag, Duration::from_secs(300));
+        let set = |v: &str| BTreeMap::from([("archived".to_string(), v.to_string())]);
+        assert_eq!(inc.column_for(&set("true")), 2);
+        assert_eq!(inc.column_for(&set("false")), 1);
+        assert_eq!(inc.column_for(&BTreeMap::new()), 1);
+
+        let unknown = text.replace("cursor: archived_at}", "cursor: nope}");
+        let e = format!("{:?}", parse(&unknown).expect_err("unknown column"));
+        assert!(e.contains("`nope` is not a declared column"), "{e}");
+        let other_type = text.replace("cursor: archived_at}", "cursor: day}");
+        let e = format!(
+            "{:?}",
+            parse(&other_type).expect_err("a date, not a timestamp")
+        );
+        assert!(e.contains("must have the type of the cursor"), "{e}");
     }
 
     #[test]

@@ -354,6 +354,19 @@ pub struct Incremental {
     pub format: String,
     /// Filter records client side.
     pub client_filter: bool,
+    /// Per parameter set cursor columns: a set holding every pair of the map filters and
+    /// advances on that column instead of `column` (first match wins).
+    pub param_set_cursors: Vec<(BTreeMap<String, String>, usize)>,
+}
+
+impl Incremental {
+    /// The cursor column for the endpoint parameter set `set`.
+    pub fn column_for(&self, set: &BTreeMap<String, String>) -> usize {
+        self.param_set_cursors
+            .iter()
+            .find(|(when, _)| when.iter().all(|(k, v)| set.get(k) == Some(v)))
+            .map_or(self.column, |(_, c)| *c)
+    }
 }
 
 #[cfg(test)]

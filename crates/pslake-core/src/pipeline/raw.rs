@@ -341,6 +341,22 @@ pub struct RawIncremental {
     /// Drop records older than the start value here (APIs without a server-side filter).
     #[serde(default)]
     pub client_filter: Option<bool>,
+    /// Another cursor column for some of the endpoint's `param_sets`: a parameter set holding
+    /// every pair of `when` filters and advances on `cursor` instead (e.g. HubSpot's archived
+    /// listing on `archived_at`).
+    #[serde(default)]
+    pub param_set_cursors: Option<Vec<RawParamSetCursor>>,
+}
+
+/// A cursor column for the parameter sets that match `when`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParamSetCursor {
+    /// Parameters a set must hold (all of them, same values).
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
+    /// The declared column (same type as the stream's cursor) used for those sets.
+    pub cursor: String,
 }
 
 /// A typed column.

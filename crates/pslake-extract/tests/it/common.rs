@@ -16,10 +16,23 @@ pub(crate) fn repo() -> PathBuf {
 }
 
 /// A private copy of the committed fixtures (tests may edit it).
+/// A copy of the committed fixtures. Their archived HubSpot deal was archived long before
+/// `as_of` (the sandbox would purge it): the copy archives it 2026-09-01, so it is listed and
+/// every fixture record is served.
 pub(crate) fn copy_fixtures(to: &Path) -> PathBuf {
     let src = repo().join("fixtures");
     let dst = to.join("fixtures");
     copy_dir(&src, &dst);
+    let deals: Vec<String> = fixture_records(&dst, "hubspot", "deals")
+        .into_iter()
+        .map(|mut d| {
+            if d["archived"] == serde_json::json!(true) {
+                d["archivedAt"] = serde_json::json!("2026-09-01T00:00:00.000Z");
+            }
+            d.to_string()
+        })
+        .collect();
+    std::fs::write(dst.join("hubspot/deals.jsonl"), deals.join("\n") + "\n").unwrap();
     dst
 }
 

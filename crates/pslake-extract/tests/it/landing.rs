@@ -32,6 +32,7 @@ const STREAMS: &[(&str, &str, &str, &str)] = &[
 async fn every_stream_lands_and_matches_the_fixtures() {
     let tmp = tempfile::tempdir().unwrap();
     let fixtures = copy_fixtures(tmp.path());
+    // (copy_fixtures archives the archived deal 2026-09-01: it lands)
     let sb = sandbox(&fixtures, None).await;
     let lake_dir = tmp.path().join("lake");
     let p = demo(&sb.base_url(), &fixtures, &lake_dir);
@@ -176,17 +177,26 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         vec![format!("{}|{}", t["time_in_minutes"], t["billable"])]
     );
 
-    // archived HubSpot deals land with archived = true
+    // archived HubSpot deals land with archived = true and their archivedAt
     let archived = fixture_records(&fixtures, "hubspot", "deals")
         .iter()
         .filter(|d| d["archived"] == serde_json::json!(true))
         .count();
+    assert!(archived > 0);
     let got = query_strings(
         &lake,
-        "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deals WHERE archived",
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deals \
+         WHERE archived AND archived_at = TIMESTAMP '2026-09-01T00:00:00'",
     )
     .await;
     assert_eq!(got, vec![archived.to_string()]);
+    let got = query_strings(
+        &lake,
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deals \
+         WHERE NOT archived AND archived_at IS NULL",
+    )
+    .await;
+    assert_eq!(got, vec![(recs_len(&fixtures) - archived).to_string()]);
     // deleted Salesforce rows land (queryAll)
     let deleted = opp
         .iter()
@@ -226,4 +236,8 @@ fn copy_tree(src: &std::path::Path, dst: &std::path::Path) {
             std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
         }
     }
+}
+
+fn recs_len(fixtures: &std::path::Path) -> usize {
+    fixture_records(fixtures, "hubspot", "deals").len()
 }

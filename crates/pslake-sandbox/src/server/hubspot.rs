@@ -3,6 +3,10 @@
 //! - `GET /crm/v3/objects/deals?limit=N&after=C&properties=a,b&archived=true|false`: `limit`
 //!   defaults to 10 and is capped at 100; records in id order; `archived=true` lists only
 //!   archived deals, otherwise only live ones. `after` is an opaque cursor (a position).
+//!   Archived deals carry `archivedAt` (a fixture record without one is served with its
+//!   `updatedAt` as `archivedAt`); archiving does not change `hs_lastmodifieddate`. Deals
+//!   archived more than [`PURGE_DAYS`] days before the sandbox's "now" (the manifest's `as_of`
+//!   at 00:00 UTC; no purge without a manifest) are purged: listed nowhere.
 //! - `POST /crm/v3/objects/deals/search` with `{filterGroups, sorts, properties, limit, after}`:
 //!   live deals only; filters on `hs_lastmodifieddate` (epoch milliseconds or ISO 8601) and
 //!   `hs_object_id`, operators `EQ NEQ GT GTE LT LTE`; groups are ORed, filters in a group ANDed;
@@ -37,6 +41,25 @@ const DEFAULT_PROPERTIES: &[&str] = &[
     "hs_object_id",
     "pipeline",
 ];
+
+/// HubSpot purges a deal this many days after archiving it.
+pub(crate) const PURGE_DAYS: i64 = 90;
+
+/// The raw `archivedAt` value of an archived deal: its own, else its `updatedAt`.
+fn archived_at(raw: &[u8]) -> Option<&[u8]> {
+    json::member(raw, "archivedAt")
+        .filter(|v| *v != b"null")
+        .or_else(|| json::member(raw, "updatedAt"))
+}
+
+/// Whether an archived deal is purged at `now_ms` (milliseconds since the epoch).
+fn purged(raw: &[u8], now_ms: Option<i64>) -> bool {
+    let Some(now) = now_ms else { return false };
+    archived_at(raw)
+        .and_then(json::unquote)
+        .and_then(|s| json::parse_instant(&s))
+        .is_some_and(|at| at < now - PURGE_DAYS * 86_400_000)
+}
 
 fn error(status: StatusCode, category: &str, message: &str) -> Response {
     let mut out = Vec::new();
@@ -153,10 +176,15 @@ pub(crate) async fn list(
         .cache
         .get_or_compute(format!("hubspot|archived={archived}"), false, move || {
             let t = table(&st);
+            let now = st.store.as_of.and_then(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .map(|t| t.and_utc().timestamp_millis())
+            });
             t.by_id
                 .iter()
                 .copied()
                 .filter(|&i| t.rec(i).flag == archived)
+                .filter(|&i| !archived || !purged(t.raw(i), now))
                 .collect()
         })
         .await;
@@ -170,7 +198,19 @@ pub(crate) async fn list(
         if n > 0 {
             out.push(b',');
         }
-        push_deal(&mut out, t.raw(i), &props);
+        let raw = t.raw(i);
+        push_deal(&mut out, raw, &props);
+        if archived && json::member(raw, "archivedAt").is_none() {
+            // serve the fallback archivedAt (updatedAt) as the last member
+            if let Some(at) = archived_at(raw)
+                && out.last() == Some(&b'}')
+            {
+                out.pop();
+                out.extend_from_slice(b",\"archivedAt\":");
+                out.extend_from_slice(at);
+                out.push(b'}');
+            }
+        }
     }
     out.push(b']');
     if end < rows.len() {

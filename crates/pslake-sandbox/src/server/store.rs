@@ -352,6 +352,9 @@ fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) dir: PathBuf,
+    /// The manifest's `as_of`: the sandbox's "now" (HubSpot purges archived deals 90 days
+    /// before it). `None` without a manifest.
+    pub(crate) as_of: Option<chrono::NaiveDate>,
     tables: HashMap<(&'static str, &'static str), Table>,
 }
 
@@ -364,14 +367,16 @@ impl Store {
             });
         }
         let manifest = dir.join(MANIFEST_FILE);
+        let mut as_of = None;
         if manifest.exists() {
             let text = fs_err::read(&manifest)?;
-            serde_json::from_slice::<crate::layout::Manifest>(&text).map_err(|e| {
+            let m = serde_json::from_slice::<crate::layout::Manifest>(&text).map_err(|e| {
                 Error::FixtureFile {
                     path: manifest.clone(),
                     message: e.to_string(),
                 }
             })?;
+            as_of = Some(m.as_of);
         }
         let results: Vec<Result<Table>> = std::thread::scope(|scope| {
             let handles: Vec<_> = STREAMS
@@ -390,6 +395,7 @@ impl Store {
         }
         Ok(Store {
             dir: dir.to_path_buf(),
+            as_of,
             tables,
         })
     }

@@ -82,12 +82,16 @@ fn deals(n: usize) -> Vec<Value> {
             let modified = (base_time() + chrono::Duration::hours(i as i64))
                 .format("%Y-%m-%dT%H:%M:%S.000Z")
                 .to_string();
-            json!({"id": id, "properties": {"dealname": format!("Deal {i}"), "dealstage": "closedwon", "amount": "100.00",
+            let mut d = json!({"id": id, "properties": {"dealname": format!("Deal {i}"), "dealstage": "closedwon", "amount": "100.00",
                 "deal_currency_code": "USD", "closedate": "2026-03-23T00:00:00.000Z", "hs_is_closed_won": "true",
                 "hs_deal_stage_probability": "1", "dealtype": "newbusiness", "billing_type": "fixed_fee", "practice": "Data",
                 "estimated_hours": "10", "start_date": "2026-03-01", "end_date": "2026-04-01", "parent_deal_id": "",
                 "netsuite_customer_id": "1", "hs_lastmodifieddate": modified},
-                "archived": i % 9 == 4, "updatedAt": modified})
+                "archived": i % 9 == 4, "updatedAt": modified});
+            if i % 9 == 4 {
+                d["archivedAt"] = json!(modified);
+            }
+            d
         })
         .collect()
 }
@@ -486,6 +490,34 @@ fn with_links(v: &Value) -> Value {
     Value::Object(o)
 }
 
+/// The HubSpot deals the sandbox over `dir` serves of the fixture records `exp`: archived deals
+/// carry `archivedAt` (else their `updatedAt` stands in), and those archived more than 90 days
+/// before the manifest's `as_of` are purged.
+fn hubspot_served(dir: &Path, exp: Vec<Value>) -> Vec<Value> {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    let as_of =
+        chrono::NaiveDate::parse_from_str(manifest["as_of"].as_str().expect("as_of"), "%Y-%m-%d")
+            .expect("as_of date");
+    let purge_before =
+        as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - chrono::Duration::days(90);
+    exp.into_iter()
+        .filter_map(|mut d| {
+            if d["archived"] != json!(true) {
+                return Some(d);
+            }
+            if d.get("archivedAt").is_none() {
+                d["archivedAt"] = d["updatedAt"].clone();
+            }
+            let at = DateTime::parse_from_rfc3339(d["archivedAt"].as_str().expect("archivedAt"))
+                .expect("archivedAt datetime");
+            (at >= purge_before).then_some(d)
+        })
+        .collect()
+}
+
 /// Page every stream of the sandbox over `dir` and compare with `expect(stream)`: ids and counts,
 /// and (when `exact`) every record byte for byte after reserialization.
 async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small: bool) {
@@ -555,6 +587,11 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
                 assert_eq!(recs, exp, "{} in file order", s.stream);
                 continue;
             }
+        };
+        let exp = if s.system == "hubspot" {
+            hubspot_served(dir, exp)
+        } else {
+            exp
         };
         assert_eq!(got.len(), exp.len(), "{}/{} count", s.system, s.stream);
         assert_eq!(
@@ -1528,6 +1565,64 @@ async fn big_time_entry_file_loads_and_pages_fast() {
         "{n} time entries: loaded in {load:.2}s; {pages} pages of {per_page} in {secs:.2}s = {:.0} pages/s, {:.0} records/s (debug build)",
         pages as f64 / secs,
         n as f64 / secs
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn hubspot_purges_deals_archived_more_than_90_days_before_as_of() {
+    // as_of 2026-03-31: "now" is 2026-03-31T00:00Z, so the purge line is 2025-12-31T00:00Z.
+    let fx = fixture();
+    let mut recs = deals(20);
+    let archive = |d: &mut Value, at: Option<&str>, updated: &str| {
+        d["archived"] = json!(true);
+        d["updatedAt"] = json!(updated);
+        match at {
+            Some(a) => d["archivedAt"] = json!(a),
+            None => {
+                d.as_object_mut().expect("object").remove("archivedAt");
+            }
+        }
+        d["id"].as_str().expect("id").to_string()
+    };
+    // archivedAt decides, not hs_lastmodifieddate or updatedAt
+    let old = archive(
+        &mut recs[0],
+        Some("2025-12-30T23:59:59.000Z"),
+        "2026-03-01T00:00:00.000Z",
+    );
+    let recent = archive(
+        &mut recs[1],
+        Some("2025-12-31T00:00:00.000Z"),
+        "2025-06-01T00:00:00.000Z",
+    );
+    // without archivedAt, updatedAt stands in (and is served as archivedAt)
+    let old_no_at = archive(&mut recs[2], None, "2025-11-01T00:00:00.000Z");
+    let recent_no_at = archive(&mut recs[3], None, "2026-02-01T00:00:00.000Z");
+    write_jsonl(fx.dir.path(), "hubspot", "deals", &recs);
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    let (archived, _) = hubspot_list(&c, &base, true, HS_PROPS, 100).await;
+    let got: BTreeSet<String> = ids(&archived, "id").into_iter().collect();
+    assert!(!got.contains(&old), "{got:?}");
+    assert!(!got.contains(&old_no_at), "{got:?}");
+    assert!(
+        got.contains(&recent) && got.contains(&recent_no_at),
+        "{got:?}"
+    );
+    for d in &archived {
+        let want = recs
+            .iter()
+            .find(|r| r["id"] == d["id"])
+            .map(|r| r.get("archivedAt").unwrap_or(&r["updatedAt"]).clone());
+        assert_eq!(Some(&d["archivedAt"]), want.as_ref(), "{d}");
+    }
+    // purged deals are listed nowhere: not as live deals either
+    let (live, _) = hubspot_list(&c, &base, false, HS_PROPS, 100).await;
+    assert!(
+        live.iter()
+            .all(|d| d["id"] != json!(old) && d["id"] != json!(old_no_at))
     );
     sb.shutdown().await;
 }
