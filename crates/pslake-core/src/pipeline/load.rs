@@ -842,6 +842,7 @@ fn build_stream(
             has_more_path,
             total_path,
             location,
+            keyset,
         } => {
             if limit == 0 {
                 p.at(
@@ -876,6 +877,19 @@ fn build_stream(
                 has_more_path: has_more_path.as_deref().map(JsonPath::parse),
                 total_path: total_path.as_deref().map(JsonPath::parse),
                 location,
+                keyset: keyset.map(|k| {
+                    if k.max_offset < limit.max(1) {
+                        p.at(
+                            &[&at_s, &at_r, "max_offset:"],
+                            format!("{ctx}: keyset max_offset must be at least the page limit"),
+                        );
+                    }
+                    Keyset {
+                        key: JsonPath::parse(&k.key),
+                        start: k.start,
+                        max_offset: k.max_offset,
+                    }
+                }),
             }
         }
         RawPaginator::PageNumber {
@@ -971,6 +985,25 @@ fn build_stream(
             &[&at_s, &at_r],
         )
     });
+    let has_keyset = matches!(
+        paginator,
+        Paginator::Offset {
+            keyset: Some(_),
+            ..
+        }
+    );
+    for (ep, what) in std::iter::once((&endpoint, "endpoint")).chain(
+        reconcile
+            .as_ref()
+            .map(|rc| (&rc.endpoint, "reconcile endpoint")),
+    ) {
+        let uses = endpoint_uses(ep, KEYSET_PLACEHOLDER);
+        if has_keyset && !uses {
+            p.at(&[&at_s, &at_r, "keyset:"], format!("{ctx}: the paginator pages by keyset but the {what} does not use {KEYSET_PLACEHOLDER} (e.g. `WHERE id > {KEYSET_PLACEHOLDER} ORDER BY id`)"));
+        } else if !has_keyset && uses {
+            p.at(&[&at_s, &at_r], format!("{ctx}: the {what} uses {KEYSET_PLACEHOLDER} but the paginator declares no `keyset`"));
+        }
+    }
     if !is_rest && r.pattern.is_none() {
         p.at(
             &[&at_s, &at_r],
@@ -1087,6 +1120,21 @@ fn build_reconcile(
         every,
         endpoint: ep,
     })
+}
+
+/// Whether the endpoint's path, parameters or JSON body hold `needle`.
+fn endpoint_uses(ep: &Endpoint, needle: &str) -> bool {
+    ep.path.contains(needle)
+        || ep.params.values().any(|v| v.contains(needle))
+        || ep
+            .param_sets
+            .iter()
+            .flat_map(|s| s.values())
+            .any(|v| v.contains(needle))
+        || ep
+            .json
+            .as_ref()
+            .is_some_and(|j| j.to_string().contains(needle))
 }
 
 /// Parses a stored cursor or initial value: `YYYY-MM-DD` or an RFC 3339 datetime.
