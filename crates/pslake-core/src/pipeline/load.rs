@@ -1210,6 +1210,64 @@ systems:
     }
 
     #[test]
+    fn keyset_needs_its_placeholder_and_the_placeholder_needs_keyset() {
+        let keyset = GOOD
+            .replace(
+                "per_page: \"100\"}}",
+                "per_page: \"100\", q: \"id > {keyset.last}\"}}",
+            )
+            .replace(
+                "paginator: {type: next_url, path: links.next}",
+                "paginator: {type: offset, limit: 100, has_more_path: more, keyset: {key: id, start: \"0\", max_offset: 1000}}",
+            );
+        let p = parse(&keyset).unwrap_or_else(|e| panic!("{e:#?}"));
+        let Paginator::Offset {
+            keyset: Some(k), ..
+        } = &p.systems[0].streams[0].paginator
+        else {
+            panic!("keyset")
+        };
+        assert_eq!(
+            (k.key.0.as_slice(), k.start.as_str(), k.max_offset),
+            (&["id".to_string()][..], "0", 1000)
+        );
+
+        // the reconcile request drops the placeholder: an error with its line
+        let no_reconcile_placeholder = keyset.replace(
+            "      primary_key: [id]\n    resources:",
+            "      primary_key: [id]\n      reconcile: {every: 7d, endpoint: {params: {q: \"all\"}}}\n    resources:",
+        );
+        let e = parse(&no_reconcile_placeholder).expect_err("reconcile without {keyset.last}");
+        assert!(
+            e.iter().any(|p| p
+                .message
+                .contains("reconcile endpoint does not use {keyset.last}")),
+            "{e:#?}"
+        );
+
+        let e =
+            parse(&keyset.replace(" q: \"id > {keyset.last}\"", "")).expect_err("no placeholder");
+        assert!(
+            e.iter()
+                .any(|p| p.message.contains("does not use {keyset.last}") && p.line.is_some()),
+            "{e:#?}"
+        );
+        let e = parse(&keyset.replace(", keyset: {key: id, start: \"0\", max_offset: 1000}", ""))
+            .expect_err("no keyset");
+        assert!(
+            e.iter().any(|p| p.message.contains("declares no `keyset`")),
+            "{e:#?}"
+        );
+        let e =
+            parse(&keyset.replace("max_offset: 1000", "max_offset: 10")).expect_err("below limit");
+        assert!(
+            e.iter()
+                .any(|p| p.message.contains("max_offset must be at least")),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
     fn reconcile_merges_over_the_stream_endpoint() {
         let text = GOOD.replace(
             "      primary_key: [id]\n    resources:",
@@ -1371,7 +1429,9 @@ systems:
         };
         assert_eq!(
             keys("netsuite_invoice_line").json,
-            Some(serde_json::json!({"q": "SELECT id FROM invoice_line ORDER BY id"}))
+            Some(
+                serde_json::json!({"q": "SELECT id FROM invoice_line WHERE id > {keyset.last} ORDER BY id"})
+            )
         );
         assert_eq!(
             keys("salesforce_account").params["q"],
