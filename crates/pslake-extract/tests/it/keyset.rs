@@ -42,7 +42,7 @@ fn select() -> ExtractOptions {
     o
 }
 
-fn report<'a>(r: &'a pslake_extract::ExtractReport) -> &'a StreamReport {
+fn report(r: &pslake_extract::ExtractReport) -> &StreamReport {
     r.streams
         .iter()
         .find(|s| s.system == "netsuite" && s.stream == "invoice_line")
