@@ -294,7 +294,9 @@ async fn offset_query(
             .map(|i| i * limit)
             .take_while(|o| *o < total && *o < max)
             .collect();
-        let capped = total > max;
+        // A total at the cap may itself be capped: one more window tells (it comes back empty
+        // when the table held exactly that many).
+        let capped = total >= max;
         // The last page is held back until its key is read.
         let mut held = first;
         let mut pages = stream::iter(offsets)
@@ -320,7 +322,11 @@ async fn offset_query(
             Some(h) => scalar_at(&page, h)?.is_some_and(|v| v == "true"),
             None => record_count(plan, &page)? as u64 >= limit,
         };
-        if more && offset + limit >= max {
+        // At the cap, a full page may hide more even when the API says none (a capped
+        // has-more): with a keyset, the next window tells.
+        let at_cap = offset + limit >= max;
+        let full = at_cap && cap.is_some() && record_count(plan, &page)? as u64 >= limit;
+        if (more || full) && at_cap {
             let key = match cap {
                 Some((_, k)) => Some(last_key(plan, &page, k)?),
                 None => None,

@@ -99,8 +99,9 @@ fn without_keyset(mut p: Pipeline) -> Pipeline {
     p
 }
 
-/// A cap of 1,000 and 2,500 lines: three keyset windows, every line once; the keys pass pages by
-/// keyset too; a second run still works from the advanced cursor.
+/// A cap of 1,250 (not a multiple of the 1,000 limit) and 2,500 lines: two full windows and an
+/// empty third (a total exactly at the cap may be capped itself), every line once; the keys pass
+/// pages by keyset too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyset_pages_across_a_lowered_cap() {
     let tmp = tempfile::tempdir().unwrap();
@@ -108,8 +109,8 @@ async fn keyset_pages_across_a_lowered_cap() {
     write_invoice_lines(&fixtures, 2_500);
     let lake_dir = tmp.path().join("lake");
     let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
-    let sb = capped_sandbox(&fixtures, Some(1_000)).await;
-    let p = with_max_offset(demo(&sb.base_url(), &fixtures, &lake_dir), 1_000);
+    let sb = capped_sandbox(&fixtures, Some(1_250)).await;
+    let p = with_max_offset(demo(&sb.base_url(), &fixtures, &lake_dir), 1_250);
 
     let r = run(&p, &lake, &select()).await;
     let s = report(&r);
@@ -117,6 +118,15 @@ async fn keyset_pages_across_a_lowered_cap() {
     assert_eq!((s.received, s.landed), (2_500, 2_500));
     assert_eq!(counts(&lake).await, vec!["2500|2500|1|2500"]);
     assert!(s.cursor_after.is_some());
+    // windows of 1,250 at limit 1,000: offsets 0 and 1000, twice, then the empty third window
+    let requests: u64 = sb
+        .stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains("suiteql"))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(requests, 5);
 
     // the keys pass across the cap: nothing deleted
     let mut o = select();
