@@ -183,6 +183,15 @@ async fn lands_250k_lines_whole_across_the_100k_cap() {
     assert_eq!(s.status, StreamStatus::Succeeded, "{s:#?}");
     assert_eq!((s.received, s.landed), (250_000, 250_000));
     assert_eq!(counts(&lake).await, vec!["250000|250000|1|250000"]);
+    // 100 + 100 + 50 pages of 1,000: no request at an offset the sandbox refuses, none repeated
+    let requests: u64 = sb
+        .stats()
+        .requests
+        .iter()
+        .filter(|(k, _)| k.contains("suiteql"))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(requests, 250);
     eprintln!(
         "250k: setup {:?}, extract {:?}, total {:?}",
         t1 - t0,

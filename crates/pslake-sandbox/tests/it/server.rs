@@ -1538,6 +1538,10 @@ async fn big_time_entry_file_loads_and_pages_fast() {
 async fn netsuite_caps_each_query_and_keyset_reaches_the_rest() {
     let f = fixture();
     let mut config = SandboxConfig::new(f.dir.path());
+    assert_eq!(
+        config.netsuite_max_results, 100_000,
+        "SPEC's cap by default"
+    );
     config.netsuite_max_results = 1000;
     let sb = Sandbox::start(config).await.expect("sandbox starts");
     let base = sb.base_url();
