@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use url::Url;
 
-use pslake_core::pipeline::{Method, Paginator, ParamLocation};
+use pslake_core::pipeline::{JsonPath, Method, Paginator, ParamLocation};
 
 use crate::batch::{PageOutcome, StreamPlan};
 use crate::error::{Error, Result};
@@ -26,6 +26,8 @@ use crate::sink::Accumulator;
 
 const START: &str = "{incremental.start_value}";
 const CURSOR: &str = "{cursor}";
+const KEYSET: &str = pslake_core::pipeline::KEYSET_PLACEHOLDER;
+const KEYSET_ENCODED: &str = "%7Bkeyset.last%7D";
 
 /// A fetched page.
 pub(crate) struct Page {
@@ -120,6 +122,20 @@ fn fill(s: &str, start: Option<&str>) -> String {
     }
 }
 
+fn replace_json(v: &serde_json::Value, from: &str, to: &str) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| replace_json(x, from, to)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), replace_json(x, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 fn fill_json(v: &serde_json::Value, start: Option<&str>) -> serde_json::Value {
     use serde_json::Value;
     match v {
@@ -146,6 +162,26 @@ struct Template {
 }
 
 impl Template {
+    /// This template with `{keyset.last}` replaced by `v` (parameters, JSON body, URL path).
+    fn with_keyset(&self, v: &str) -> Template {
+        let json = self.json.as_ref().map(|j| replace_json(j, KEYSET, v));
+        let mut url = self.url.clone();
+        let path = url.path().replace(KEYSET, v).replace(KEYSET_ENCODED, v);
+        url.set_path(&path);
+        Template {
+            method: self.method,
+            url,
+            params: self
+                .params
+                .iter()
+                .map(|(k, x)| (k.clone(), x.replace(KEYSET, v)))
+                .collect(),
+            json,
+            headers: self.headers.clone(),
+            cursor_column: self.cursor_column,
+        }
+    }
+
     fn request(
         &self,
         extra: &[(String, String)],
@@ -181,6 +217,141 @@ impl Template {
             body,
             headers: self.headers.clone(),
         }
+    }
+}
+
+/// The offset paginator's settings.
+struct OffsetPaging<'a> {
+    limit: u64,
+    limit_param: &'a str,
+    offset_param: &'a str,
+    has_more_path: Option<&'a JsonPath>,
+    total_path: Option<&'a JsonPath>,
+    location: ParamLocation,
+}
+
+/// Whether `key` sorts after `last`: numerically when both are numbers (NetSuite ids are digit
+/// strings), else as text.
+fn key_after(key: &str, last: &str) -> bool {
+    match (key.trim().parse::<f64>(), last.trim().parse::<f64>()) {
+        (Ok(k), Ok(l)) => k > l,
+        _ => key > last,
+    }
+}
+
+/// The key of the last record of a page.
+fn last_key(plan: &StreamPlan, page: &Page, key: &JsonPath) -> Result<String> {
+    let root: &RawValue = serde_json::from_slice(&page.body).map_err(|e| Error::Page {
+        url: page.url.clone(),
+        message: e.to_string(),
+    })?;
+    let recs = records(root, &plan.stream.records).map_err(|message| Error::Page {
+        url: page.url.clone(),
+        message,
+    })?;
+    let v = match recs.last() {
+        Some(r) => get_path(r, key).map_err(|e| Error::Page {
+            url: page.url.clone(),
+            message: e.to_string(),
+        })?,
+        None => None,
+    };
+    v.and_then(|r| Scalar::of(r).ok())
+        .and_then(|s| s.text().map(|t| t.into_owned()))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::Page {
+            url: page.url.clone(),
+            message: format!(
+                "keyset paging: the last record of the page has no key at `{}`",
+                key.0.join(".")
+            ),
+        })
+}
+
+/// Pages one query by offset. With a cap (`max_offset`, key path), stops before an offset at
+/// or past the cap and, when the query has more results than that, returns the last key seen.
+async fn offset_query(
+    client: &SystemClient,
+    plan: &StreamPlan,
+    t: &Template,
+    o: &OffsetPaging<'_>,
+    cap: Option<(u64, &JsonPath)>,
+    tx: &mpsc::Sender<Page>,
+) -> Result<Option<String>> {
+    let limit = o.limit;
+    let req_at = |offset: u64| match o.location {
+        ParamLocation::Query => t.request(
+            &[
+                (o.limit_param.to_string(), limit.to_string()),
+                (o.offset_param.to_string(), offset.to_string()),
+            ],
+            &[],
+        ),
+        ParamLocation::Body => t.request(
+            &[],
+            &[
+                (o.limit_param.to_string(), limit.into()),
+                (o.offset_param.to_string(), offset.into()),
+            ],
+        ),
+    };
+    let max = cap.map(|(m, _)| m).unwrap_or(u64::MAX);
+    let first = fetch(client, &req_at(0)).await?;
+    let total = match o.total_path {
+        Some(p) => number(&first, "total", scalar_at(&first, p)?)?,
+        None => None,
+    };
+    if let Some(total) = total {
+        let offsets: Vec<u64> = (1..)
+            .map(|i| i * limit)
+            .take_while(|o| *o < total && *o < max)
+            .collect();
+        // A total at the cap may itself be capped: one more window tells (it comes back empty
+        // when the table held exactly that many).
+        let capped = total >= max;
+        // The last page is held back until its key is read.
+        let mut held = first;
+        let mut pages = stream::iter(offsets)
+            .map(|o| {
+                let r = req_at(o);
+                async move { fetch(client, &r).await }
+            })
+            .buffered(client.concurrency());
+        while let Some(p) = pages.next().await {
+            send(tx, t, std::mem::replace(&mut held, p?)).await?;
+        }
+        let key = match cap {
+            Some((_, k)) if capped => Some(last_key(plan, &held, k)?),
+            _ => None,
+        };
+        send(tx, t, held).await?;
+        return Ok(key);
+    }
+    let mut page = first;
+    let mut offset = 0;
+    loop {
+        let more = match o.has_more_path {
+            Some(h) => scalar_at(&page, h)?.is_some_and(|v| v == "true"),
+            None => record_count(plan, &page)? as u64 >= limit,
+        };
+        // At the cap, a full page may hide more even when the API says none (a capped
+        // has-more): with a keyset, the next window tells.
+        let at_cap = offset + limit >= max;
+        let full = at_cap && cap.is_some() && record_count(plan, &page)? as u64 >= limit;
+        if (more || full) && at_cap {
+            let key = match cap {
+                Some((_, k)) => Some(last_key(plan, &page, k)?),
+                None => None,
+            };
+            send(tx, t, page).await?;
+            return Ok(key);
+        }
+        send(tx, t, page).await?;
+        if !more {
+            return Ok(None);
+        }
+        offset += limit;
+        page = fetch(client, &req_at(offset)).await?;
     }
 }
 
@@ -379,58 +550,40 @@ async fn page_through(
             has_more_path,
             total_path,
             location,
+            keyset,
         } => {
-            let req_at = |offset: u64| match location {
-                ParamLocation::Query => t.request(
-                    &[
-                        (limit_param.clone(), limit.to_string()),
-                        (offset_param.clone(), offset.to_string()),
-                    ],
-                    &[],
-                ),
-                ParamLocation::Body => t.request(
-                    &[],
-                    &[
-                        (limit_param.clone(), (*limit).into()),
-                        (offset_param.clone(), offset.into()),
-                    ],
-                ),
+            let o = OffsetPaging {
+                limit: *limit,
+                limit_param,
+                offset_param,
+                has_more_path: has_more_path.as_ref(),
+                total_path: total_path.as_ref(),
+                location: *location,
             };
-            let first = fetch(client, &req_at(0)).await?;
-            let total = match total_path {
-                Some(p) => number(&first, "total", scalar_at(&first, p)?)?,
-                None => None,
+            let Some(ks) = keyset else {
+                return offset_query(client, plan, t, &o, None, tx)
+                    .await
+                    .map(|_| ());
             };
-            if let Some(total) = total {
-                send(tx, t, first).await?;
-                let offsets: Vec<u64> = (1..)
-                    .map(|i| i * limit)
-                    .take_while(|o| *o < total)
-                    .collect();
-                let mut pages = stream::iter(offsets)
-                    .map(|o| {
-                        let r = req_at(o);
-                        async move { fetch(client, &r).await }
-                    })
-                    .buffered(conc);
-                while let Some(p) = pages.next().await {
-                    send(tx, t, p?).await?;
-                }
-                return Ok(());
-            }
-            let mut page = first;
-            let mut offset = 0;
+            // One query per keyset window: each pages by offset up to the cap, and the next
+            // starts after the last key seen (the query orders by the key).
+            let mut last = ks.start.clone();
             loop {
-                let more = match has_more_path {
-                    Some(h) => scalar_at(&page, h)?.is_some_and(|v| v == "true"),
-                    None => record_count(plan, &page)? as u64 >= *limit,
-                };
-                send(tx, t, page).await?;
-                if !more {
+                let q = t.with_keyset(&last);
+                let Some(key) =
+                    offset_query(client, plan, &q, &o, Some((ks.max_offset, &ks.key)), tx).await?
+                else {
                     return Ok(());
+                };
+                if !key_after(&key, &last) {
+                    return Err(Error::Page {
+                        url: redact_url(&q.url),
+                        message: format!(
+                            "keyset paging made no progress: the last key `{key}` is not after `{last}` (the query must order by the key, ascending)"
+                        ),
+                    });
                 }
-                offset += limit;
-                page = fetch(client, &req_at(offset)).await?;
+                last = key;
             }
         }
         Paginator::PageNumber {

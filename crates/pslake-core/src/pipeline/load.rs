@@ -846,6 +846,7 @@ fn build_stream(
             has_more_path,
             total_path,
             location,
+            keyset,
         } => {
             if limit == 0 {
                 p.at(
@@ -880,6 +881,19 @@ fn build_stream(
                 has_more_path: has_more_path.as_deref().map(JsonPath::parse),
                 total_path: total_path.as_deref().map(JsonPath::parse),
                 location,
+                keyset: keyset.map(|k| {
+                    if k.max_offset < limit.max(1) {
+                        p.at(
+                            &[&at_s, &at_r, "max_offset:"],
+                            format!("{ctx}: keyset max_offset must be at least the page limit"),
+                        );
+                    }
+                    Keyset {
+                        key: JsonPath::parse(&k.key),
+                        start: k.start,
+                        max_offset: k.max_offset,
+                    }
+                }),
             }
         }
         RawPaginator::PageNumber {
@@ -990,6 +1004,25 @@ fn build_stream(
             &[&at_s, &at_r],
         )
     });
+    let has_keyset = matches!(
+        paginator,
+        Paginator::Offset {
+            keyset: Some(_),
+            ..
+        }
+    );
+    for (ep, what) in std::iter::once((&endpoint, "endpoint")).chain(
+        reconcile
+            .as_ref()
+            .map(|rc| (&rc.endpoint, "reconcile endpoint")),
+    ) {
+        let uses = endpoint_uses(ep, KEYSET_PLACEHOLDER);
+        if has_keyset && !uses {
+            p.at(&[&at_s, &at_r, "keyset:"], format!("{ctx}: the paginator pages by keyset but the {what} does not use {KEYSET_PLACEHOLDER} (e.g. `WHERE id > {KEYSET_PLACEHOLDER} ORDER BY id`)"));
+        } else if !has_keyset && uses {
+            p.at(&[&at_s, &at_r], format!("{ctx}: the {what} uses {KEYSET_PLACEHOLDER} but the paginator declares no `keyset`"));
+        }
+    }
     if !is_rest && r.pattern.is_none() {
         p.at(
             &[&at_s, &at_r],
@@ -1108,6 +1141,21 @@ fn build_reconcile(
     })
 }
 
+/// Whether the endpoint's path, parameters or JSON body hold `needle`.
+fn endpoint_uses(ep: &Endpoint, needle: &str) -> bool {
+    ep.path.contains(needle)
+        || ep.params.values().any(|v| v.contains(needle))
+        || ep
+            .param_sets
+            .iter()
+            .flat_map(|s| s.values())
+            .any(|v| v.contains(needle))
+        || ep
+            .json
+            .as_ref()
+            .is_some_and(|j| j.to_string().contains(needle))
+}
+
 /// Parses a stored cursor or initial value: `YYYY-MM-DD` or an RFC 3339 datetime.
 pub fn parse_start(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let s = s.trim();
@@ -1212,6 +1260,64 @@ systems:
             parse(&other_type).expect_err("a date, not a timestamp")
         );
         assert!(e.contains("must have the type of the cursor"), "{e}");
+    }
+
+    #[test]
+    fn keyset_needs_its_placeholder_and_the_placeholder_needs_keyset() {
+        let keyset = GOOD
+            .replace(
+                "per_page: \"100\"}}",
+                "per_page: \"100\", q: \"id > {keyset.last}\"}}",
+            )
+            .replace(
+                "paginator: {type: next_url, path: links.next}",
+                "paginator: {type: offset, limit: 100, has_more_path: more, keyset: {key: id, start: \"0\", max_offset: 1000}}",
+            );
+        let p = parse(&keyset).unwrap_or_else(|e| panic!("{e:#?}"));
+        let Paginator::Offset {
+            keyset: Some(k), ..
+        } = &p.systems[0].streams[0].paginator
+        else {
+            panic!("keyset")
+        };
+        assert_eq!(
+            (k.key.0.as_slice(), k.start.as_str(), k.max_offset),
+            (&["id".to_string()][..], "0", 1000)
+        );
+
+        // the reconcile request drops the placeholder: an error with its line
+        let no_reconcile_placeholder = keyset.replace(
+            "      primary_key: [id]\n    resources:",
+            "      primary_key: [id]\n      reconcile: {every: 7d, endpoint: {params: {q: \"all\"}}}\n    resources:",
+        );
+        let e = parse(&no_reconcile_placeholder).expect_err("reconcile without {keyset.last}");
+        assert!(
+            e.iter().any(|p| p
+                .message
+                .contains("reconcile endpoint does not use {keyset.last}")),
+            "{e:#?}"
+        );
+
+        let e =
+            parse(&keyset.replace(" q: \"id > {keyset.last}\"", "")).expect_err("no placeholder");
+        assert!(
+            e.iter()
+                .any(|p| p.message.contains("does not use {keyset.last}") && p.line.is_some()),
+            "{e:#?}"
+        );
+        let e = parse(&keyset.replace(", keyset: {key: id, start: \"0\", max_offset: 1000}", ""))
+            .expect_err("no keyset");
+        assert!(
+            e.iter().any(|p| p.message.contains("declares no `keyset`")),
+            "{e:#?}"
+        );
+        let e =
+            parse(&keyset.replace("max_offset: 1000", "max_offset: 10")).expect_err("below limit");
+        assert!(
+            e.iter()
+                .any(|p| p.message.contains("max_offset must be at least")),
+            "{e:#?}"
+        );
     }
 
     #[test]
@@ -1376,7 +1482,9 @@ systems:
         };
         assert_eq!(
             keys("netsuite_invoice_line").json,
-            Some(serde_json::json!({"q": "SELECT id FROM invoice_line ORDER BY id"}))
+            Some(
+                serde_json::json!({"q": "SELECT id FROM invoice_line WHERE id > {keyset.last} ORDER BY id"})
+            )
         );
         assert_eq!(
             keys("salesforce_account").params["q"],

@@ -220,6 +220,20 @@ pub enum ParamLocation {
     Body,
 }
 
+/// Keyset paging across a per-query cap (see `paginator.keyset` in pipelines/README.md).
+#[derive(Debug, Clone)]
+pub struct Keyset {
+    /// Path of the key in a record.
+    pub key: JsonPath,
+    /// The first query's `{keyset.last}`.
+    pub start: String,
+    /// The first offset the API refuses.
+    pub max_offset: u64,
+}
+
+/// The placeholder a keyset paginator fills with the last key seen.
+pub const KEYSET_PLACEHOLDER: &str = "{keyset.last}";
+
 /// Paging strategy.
 #[derive(Debug, Clone)]
 pub enum Paginator {
@@ -251,6 +265,8 @@ pub enum Paginator {
         total_path: Option<JsonPath>,
         /// Where the two parameters go.
         location: ParamLocation,
+        /// Keyset restarts across a cap on one query's results.
+        keyset: Option<Keyset>,
     },
     /// Page numbers.
     PageNumber {

@@ -248,6 +248,20 @@ pub struct RawEndpoint {
     pub param_sets: Option<Vec<BTreeMap<String, String>>>,
 }
 
+/// `paginator.keyset`: before the offset reaches `max_offset`, the query restarts at offset 0
+/// with `{keyset.last}` (in the path, parameters or JSON body) replaced by the key of the last
+/// record seen; the first query gets `start`. The query must order by the key, ascending.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyset {
+    /// Dotted path of the key in a record (as returned, before column mapping).
+    pub key: String,
+    /// The first query's `{keyset.last}`: a value below every key (e.g. `"0"`).
+    pub start: String,
+    /// The first offset the API refuses (NetSuite: 100000).
+    pub max_offset: u64,
+}
+
 /// Paginator, tagged by `type`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -286,6 +300,9 @@ pub enum RawPaginator {
         /// `query` (default) or `body` (the JSON body gets the two fields).
         #[serde(default, rename = "in")]
         location: Option<String>,
+        /// Keyset paging across a cap on one query's results (NetSuite's 100,000).
+        #[serde(default)]
+        keyset: Option<RawKeyset>,
     },
     /// `page=N` paging.
     PageNumber {

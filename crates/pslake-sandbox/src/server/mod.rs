@@ -155,6 +155,9 @@ pub struct SandboxConfig {
     pub faults: Option<FaultSpec>,
     /// The credentials to accept.
     pub credentials: Credentials,
+    /// NetSuite's cap on the results of one SuiteQL query (SPEC: 100,000): an `offset` at or
+    /// past it is a 400 error. Tests lower it to exercise keyset paging on small tables.
+    pub netsuite_max_results: usize,
 }
 
 impl SandboxConfig {
@@ -165,6 +168,7 @@ impl SandboxConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             faults: None,
             credentials: Credentials::default(),
+            netsuite_max_results: netsuite::MAX_RESULTS,
         }
     }
 }
@@ -207,6 +211,7 @@ pub(crate) struct AppState {
     stats: Mutex<Stats>,
     pub(crate) sf: salesforce::SfState,
     pub(crate) cache: IndexCache,
+    pub(crate) netsuite_max_results: usize,
 }
 
 /// The sandbox server.
@@ -239,6 +244,7 @@ impl Sandbox {
             stats: Mutex::new(Stats::default()),
             sf: salesforce::SfState::default(),
             cache: IndexCache::default(),
+            netsuite_max_results: config.netsuite_max_results.max(1),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();

@@ -1,6 +1,9 @@
 //! NetSuite SuiteQL over REST: `POST /services/rest/query/v1/suiteql?limit=N&offset=M`.
 //!
-//! Needs `Prefer: transient` and a bearer token. `limit` is 1 to 1000 (default 1000). The
+//! Needs `Prefer: transient` and a bearer token. `limit` is 1 to 1000 (default 1000). One query
+//! yields at most 100,000 results (`SandboxConfig::netsuite_max_results`): an `offset` at or past
+//! the cap is a 400, and the pages stop there (`totalResults` and `hasMore` still tell the whole
+//! result; `WHERE id > <last id> ORDER BY id` reaches the rest). The
 //! SuiteQL subset: `SELECT * | col, ... FROM customer|job|invoice_line|expense_line [alias]
 //! [WHERE cond [AND cond ...]] [ORDER BY id|lastmodifieddate [ASC|DESC], ...]`, where a condition
 //! compares `lastmodifieddate` with `'3/1/2026'`, `'2026-03-01'`, `TO_DATE('2026-03-01',
@@ -22,6 +25,9 @@ use super::json;
 use super::salesforce::{Op, SoqlError, Tok, is_kw, tokenize};
 use super::store::{Id, SortKey, Table};
 use super::{AppState, bearer, query_pairs};
+
+/// At most this many results per SuiteQL query (SPEC section 2).
+pub(crate) const MAX_RESULTS: usize = 100_000;
 
 const TABLES: &[(&str, &[&str])] = &[
     (
@@ -388,6 +394,15 @@ pub(crate) async fn suiteql(
             );
         }
     };
+    let cap = state.netsuite_max_results;
+    if offset >= cap {
+        return bad_request(
+            "INVALID_PARAMETER",
+            &format!(
+                "Invalid value for the query parameter 'offset'. A SuiteQL query returns at most {cap} results: provide an offset below {cap}, or narrow the query (e.g. WHERE id > <last id> ORDER BY id)."
+            ),
+        );
+    }
     let q = match serde_json::from_slice::<Value>(&body) {
         Ok(v) => match v.get("q").and_then(Value::as_str) {
             Some(q) => q.to_string(),
@@ -437,10 +452,13 @@ pub(crate) async fn suiteql(
             rows
         })
         .await;
+    // `totalResults` and `hasMore` tell the whole result; pages stop at the cap (an offset at
+    // or past it is refused above), so one query never yields more than `cap` rows.
     let total = rows.len();
     let start = offset.min(total);
-    let end = (start + limit).min(total);
+    let end = (start + limit).min(total).min(cap);
     let has_more = end < total;
+    let last_page_cap = cap.saturating_sub(1) / limit * limit;
     let href = |o: usize| {
         format!(
             "{}/services/rest/query/v1/suiteql?limit={limit}&offset={o}",
@@ -454,13 +472,13 @@ pub(crate) async fn suiteql(
         links.push(("previous", href(start.saturating_sub(limit))));
         links.push(("first", href(0)));
     }
-    if has_more {
+    if has_more && end < cap {
         links.push(("next", href(end)));
     }
     let last = if total == 0 {
         0
     } else {
-        (total - 1) / limit * limit
+        ((total - 1) / limit * limit).min(last_page_cap)
     };
     links.push(("last", href(last)));
     links.push(("self", href(offset)));

@@ -1626,3 +1626,107 @@ async fn hubspot_purges_deals_archived_more_than_90_days_before_as_of() {
     );
     sb.shutdown().await;
 }
+
+/// SuiteQL's cap (lowered to 1,000 here): an offset at or past it is a 400 with NetSuite's error
+/// shape, the pages stop at the cap, and `id > last ORDER BY id` reaches the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn netsuite_caps_each_query_and_keyset_reaches_the_rest() {
+    let f = fixture();
+    let mut config = SandboxConfig::new(f.dir.path());
+    assert_eq!(
+        config.netsuite_max_results, 100_000,
+        "SPEC's cap by default"
+    );
+    config.netsuite_max_results = 1000;
+    let sb = Sandbox::start(config).await.expect("sandbox starts");
+    let base = sb.base_url();
+    let c = client();
+    let ns = Credentials::default().netsuite_token;
+    let post = |q: &str, limit: usize, offset: usize| {
+        c.post(format!(
+            "{base}/services/rest/query/v1/suiteql?limit={limit}&offset={offset}"
+        ))
+        .bearer_auth(&ns)
+        .header("Prefer", "transient")
+        .json(&json!({ "q": q }))
+        .send()
+    };
+    let q = "SELECT id FROM invoice_line ORDER BY id";
+    // an offset at the cap: 400, NetSuite's error body
+    let r = post(q, 100, 1000).await.expect("send");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["status"], 400);
+    assert_eq!(v["o:errorDetails"][0]["o:errorCode"], "INVALID_PARAMETER");
+    assert!(
+        v["o:errorDetails"][0]["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("at most 1000 results"),
+        "{v}"
+    );
+    assert_eq!(
+        post(q, 100, 5000).await.expect("send").status(),
+        StatusCode::BAD_REQUEST
+    );
+    // paging one query: never more than the cap; the last page below the cap says more exist
+    let mut got: Vec<String> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let r = post(q, 300, offset).await.expect("send");
+        assert_eq!(r.status(), StatusCode::OK, "offset {offset}");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["totalResults"], 2600);
+        for it in v["items"].as_array().expect("items") {
+            got.push(it["id"].as_str().expect("id").to_string());
+        }
+        offset += 300;
+        if offset >= 1000 {
+            assert_eq!(v["hasMore"], true);
+            assert!(
+                !v["links"]
+                    .as_array()
+                    .expect("links")
+                    .iter()
+                    .any(|l| l["rel"] == "next"),
+                "no next link past the cap: {v}"
+            );
+            break;
+        }
+    }
+    assert_eq!(got.len(), 1000, "one query yields at most the cap");
+    // keyset: restart after the last id seen, numerically
+    let mut all = got.clone();
+    loop {
+        let last = all.last().expect("some").clone();
+        let q = format!("SELECT id FROM invoice_line WHERE id > {last} ORDER BY id");
+        let mut offset = 0;
+        let mut more = false;
+        while offset < 1000 {
+            let v: Value = post(&q, 1000, offset)
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            for it in v["items"].as_array().expect("items") {
+                all.push(it["id"].as_str().expect("id").to_string());
+            }
+            more = v["hasMore"] == true;
+            if !more {
+                break;
+            }
+            offset += 1000;
+        }
+        if !more {
+            break;
+        }
+    }
+    let n: Vec<u64> = all.iter().map(|s| s.parse().expect("numeric id")).collect();
+    assert_eq!(n.len(), 2600);
+    assert!(
+        n.windows(2).all(|w| w[0] < w[1]),
+        "ascending, no duplicates"
+    );
+    sb.shutdown().await;
+}
