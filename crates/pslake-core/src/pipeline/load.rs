@@ -575,6 +575,66 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
             scope,
             instance_url_field,
         },
+        Some(RawAuth::Oauth2JwtAssertion {
+            token_url,
+            client_id,
+            certificate_id,
+            private_key,
+            scope,
+            algorithm,
+            refresh_before,
+            assertion_lifetime,
+        }) => {
+            if let Some(a) = algorithm.as_deref()
+                && a != "PS256"
+            {
+                p.at(
+                    &[&at, "algorithm:"],
+                    format!("system `{sname}`: oauth2_jwt_assertion `algorithm` must be `PS256`, got `{a}`"),
+                );
+            }
+            let mut jdur = |key: &str, v: Option<&String>, default: Duration| match v
+                .map(|s| parse_duration(s))
+            {
+                None => default,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    p.at(
+                        &[&at, &format!("{key}:")],
+                        format!("system `{sname}`: {key}: {e}"),
+                    );
+                    default
+                }
+            };
+            let refresh_before = jdur(
+                "refresh_before",
+                refresh_before.as_ref(),
+                Duration::from_secs(300),
+            );
+            let mut assertion_lifetime = jdur(
+                "assertion_lifetime",
+                assertion_lifetime.as_ref(),
+                Duration::from_secs(3600),
+            );
+            if assertion_lifetime > Duration::from_secs(3600) || assertion_lifetime.is_zero() {
+                p.at(
+                    &[&at, "assertion_lifetime:"],
+                    format!(
+                        "system `{sname}`: assertion_lifetime must be more than 0 and at most 1h"
+                    ),
+                );
+                assertion_lifetime = Duration::from_secs(3600);
+            }
+            Auth::OAuth2JwtAssertion {
+                token_url,
+                client_id: plain_or_ref(p, "client_id", &client_id),
+                certificate_id: plain_or_ref(p, "certificate_id", &certificate_id),
+                private_key: secret(p, "private_key", &private_key),
+                scope,
+                refresh_before,
+                assertion_lifetime,
+            }
+        }
     };
     Some(Client {
         // an invalid base URL is already a problem; keep checking the streams
