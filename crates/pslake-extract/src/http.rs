@@ -365,7 +365,25 @@ impl SystemClient {
             body: Body::Form(form),
             headers: Vec::new(),
         };
-        let body = Box::pin(self.execute(&req, false)).await?;
+        let body = Box::pin(self.execute(&req, false))
+            .await
+            .map_err(|e| match e {
+                Error::Status {
+                    method,
+                    url,
+                    status,
+                    message,
+                } => Error::Status {
+                    method,
+                    url,
+                    status,
+                    message: format!(
+                        "the token endpoint of system {} refused the client credentials: {message}",
+                        self.system
+                    ),
+                },
+                e => e,
+            })?;
         #[derive(serde::Deserialize)]
         struct Resp {
             access_token: String,
@@ -500,6 +518,11 @@ impl SystemClient {
                 headers.insert(n, v);
             }
         }
+        // the rate-limit slot comes before the token, so a token renewed just before its expiry
+        // is not then held back past it
+        if let Some(l) = &self.limiter {
+            l.wait().await;
+        }
         let mut generation = 0;
         if authed {
             let auth_value: Option<Sensitive<String>> = match &self.auth {
@@ -548,9 +571,6 @@ impl SystemClient {
             .acquire()
             .await
             .map_err(|e| Attempt::Fatal(Error::Task(e.to_string())))?;
-        if let Some(l) = &self.limiter {
-            l.wait().await;
-        }
         let mut rb = match req.method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),
