@@ -15,7 +15,7 @@ eval "$("$PSLAKE" sandbox --print-env --listen 127.0.0.1:0 --fixtures "$FIX")"
 trap 'kill "$PSLAKE_SANDBOX_PID"' EXIT
 echo "URL=$PSLAKE_SANDBOX_URL"
 echo "KEYHEAD=$(printf '%s\n' "$NETSUITE_PRIVATE_KEY" | head -n 1)"
-echo "KEYTAIL=$(printf '%s\n' "$NETSUITE_PRIVATE_KEY" | tail -n 1)"
+echo "KEYTAIL=$(printf '%s' "$NETSUITE_PRIVATE_KEY" | tail -n 1)"
 echo "KEYLINES=$(printf '%s\n' "$NETSUITE_PRIVATE_KEY" | wc -l)"
 "$PSLAKE" run --pipeline pipelines/demo.yml --lake "$LAKE"
 "#;
