@@ -1289,6 +1289,63 @@ systems:
     }
 
     #[test]
+    fn jwt_assertion_auth_is_declared_in_yaml_and_its_key_must_be_a_reference() {
+        let jwt = r#"auth:
+        type: oauth2_jwt_assertion
+        token_url: /services/rest/auth/oauth2/v1/token
+        client_id: ${secret:NS_CLIENT}
+        certificate_id: ${secret:NS_CERT}
+        private_key: ${secret:NS_KEY}
+        scope: [restlets, rest_webservices]
+        refresh_before: 2m"#;
+        let text = GOOD.replace(r#"auth: {type: bearer, token: "${env:ACME_TOKEN}"}"#, jwt);
+        let p = parse(&text).expect("valid");
+        let SystemKind::Rest(c) = &p.systems[0].kind else {
+            panic!("rest")
+        };
+        match &c.auth {
+            Auth::OAuth2JwtAssertion {
+                token_url,
+                private_key,
+                scope,
+                refresh_before,
+                assertion_lifetime,
+                ..
+            } => {
+                assert_eq!(token_url, "/services/rest/auth/oauth2/v1/token");
+                assert_eq!(private_key, &ValueRef::Secret("NS_KEY".into()));
+                assert_eq!(scope, &["restlets", "rest_webservices"]);
+                assert_eq!(*refresh_before, Duration::from_secs(120));
+                assert_eq!(*assertion_lifetime, Duration::from_secs(3600));
+            }
+            other => panic!("{other:?}"),
+        }
+        // a literal key, another algorithm, an assertion living past an hour: problems
+        let bad = text
+            .replace("${secret:NS_KEY}", "-----BEGIN PRIVATE KEY-----")
+            .replace(
+                "refresh_before: 2m",
+                "refresh_before: 2m\n        algorithm: RS256\n        assertion_lifetime: 2h",
+            );
+        let problems = parse(&bad).expect_err("invalid");
+        let all: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`private_key` must be a secret reference")),
+            "{all:?}"
+        );
+        assert!(all.iter().any(|m| m.contains("must be `PS256`")), "{all:?}");
+        assert!(
+            all.iter().any(|m| m.contains("assertion_lifetime")),
+            "{all:?}"
+        );
+        assert!(
+            !all.iter().any(|m| m.contains("BEGIN PRIVATE KEY")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
     fn param_set_cursors_pick_a_column_per_parameter_set() {
         let text = GOOD
             .replace(
