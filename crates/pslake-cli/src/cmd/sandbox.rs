@@ -115,12 +115,10 @@ async fn print_env(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
             args.fixtures.display()
         ))
     })?;
-    let mut listen = args.listen;
-    if listen.port() == 0 {
-        let l = std::net::TcpListener::bind(listen)
-            .map_err(|e| UsageError(format!("cannot listen on {listen}: {e}")))?;
-        listen = l.local_addr()?;
-    }
+    // a free port (also: a sandbox already on the port must not pass for the new one)
+    let listen = std::net::TcpListener::bind(args.listen)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| UsageError(format!("cannot listen on {}: {e}", args.listen)))?;
     // the same arguments, without --print-env and --listen, then the chosen address
     let mut child_args: Vec<std::ffi::OsString> = Vec::new();
     let mut skip = false;
