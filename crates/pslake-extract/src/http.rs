@@ -1,6 +1,7 @@
 //! The HTTP client of one REST system: authentication (bearer, basic, API key, OAuth 2 client
-//! credentials with one refresh on 401), a per-system rate limit and concurrency cap, and
-//! retries with exponential backoff and jitter.
+//! credentials with a client secret or a PS256-signed JWT client assertion; tokens are renewed
+//! before their `expires_in` runs out and once more on a 401), a per-system rate limit and
+//! concurrency cap, and retries with exponential backoff and jitter.
 //!
 //! Retried: connection errors, timeouts, resets, bodies cut short (a 200 whose JSON does not
 //! parse), 408, 429, 5xx, and Salesforce's `403 REQUEST_LIMIT_EXCEEDED`; `Retry-After` is
@@ -21,6 +22,7 @@ use pslake_core::Sensitive;
 use pslake_core::pipeline::{Auth, Client, Method};
 
 use crate::error::{Error, Result};
+use crate::jwt::AssertionSigner;
 use crate::redact::{Scrubber, redact_url};
 use crate::secrets::Secrets;
 
@@ -47,10 +49,26 @@ enum ResolvedAuth {
     Query(String, Sensitive<String>),
     OAuth {
         token_url: String,
+        grant: Box<Grant>,
+        instance_field: Option<String>,
+        /// Renew a token this long before it expires (capped at a quarter of its life).
+        refresh_before: Duration,
+    },
+}
+
+/// How the client proves itself to the token endpoint.
+enum Grant {
+    Secret {
         client_id: Sensitive<String>,
         client_secret: Sensitive<String>,
         scope: Option<String>,
-        instance_field: Option<String>,
+    },
+    Assertion {
+        client_id: Sensitive<String>,
+        certificate_id: Sensitive<String>,
+        signer: Box<AssertionSigner>,
+        scope: Vec<String>,
+        lifetime: Duration,
     },
 }
 
@@ -59,6 +77,8 @@ struct Token {
     access: Sensitive<String>,
     base: Option<Url>,
     generation: u64,
+    /// When to fetch the next token (None: only on a 401).
+    renew_at: Option<Instant>,
 }
 
 /// Interval rate limiter: requests are spaced `1/rate` seconds apart across all callers.
@@ -156,11 +176,40 @@ impl SystemClient {
                 instance_url_field,
             } => ResolvedAuth::OAuth {
                 token_url: token_url.clone(),
-                client_id: res(client_id)?,
-                client_secret: res(client_secret)?,
-                scope: scope.clone(),
+                grant: Box::new(Grant::Secret {
+                    client_id: res(client_id)?,
+                    client_secret: res(client_secret)?,
+                    scope: scope.clone(),
+                }),
                 instance_field: instance_url_field.clone(),
+                refresh_before: Duration::ZERO,
             },
+            Auth::OAuth2JwtAssertion {
+                token_url,
+                client_id,
+                certificate_id,
+                private_key,
+                scope,
+                refresh_before,
+                assertion_lifetime,
+            } => {
+                let key = res(private_key)?;
+                let signer = AssertionSigner::from_pem(key.expose()).map_err(|e| {
+                    Error::Config(format!("system {system}: auth private_key: {e}"))
+                })?;
+                ResolvedAuth::OAuth {
+                    token_url: token_url.clone(),
+                    grant: Box::new(Grant::Assertion {
+                        client_id: res(client_id)?,
+                        certificate_id: res(certificate_id)?,
+                        signer: Box::new(signer),
+                        scope: scope.clone(),
+                        lifetime: *assertion_lifetime,
+                    }),
+                    instance_field: None,
+                    refresh_before: *refresh_before,
+                }
+            }
         };
         let http = reqwest::Client::builder()
             .timeout(cfg.timeout)
@@ -232,7 +281,12 @@ impl SystemClient {
     async fn current_token(&self) -> Result<Token> {
         let mut guard = self.token.lock().await;
         if let Some(t) = guard.as_ref() {
-            return Ok(t.clone());
+            match t.renew_at {
+                Some(at) if Instant::now() >= at => {
+                    tracing::info!(system = %self.system, generation = t.generation, "access token about to expire, renewing it");
+                }
+                _ => return Ok(t.clone()),
+            }
         }
         let t = self.fetch_token().await?;
         *guard = Some(t.clone());
@@ -249,10 +303,9 @@ impl SystemClient {
     async fn fetch_token(&self) -> Result<Token> {
         let ResolvedAuth::OAuth {
             token_url,
-            client_id,
-            client_secret,
-            scope,
+            grant,
             instance_field,
+            refresh_before,
         } = &self.auth
         else {
             return Err(Error::Task(
@@ -260,24 +313,77 @@ impl SystemClient {
             ));
         };
         let url = self.resolve(&self.cfg.base_url, token_url)?;
-        let mut form = vec![
-            (
-                "grant_type".to_string(),
-                Sensitive::new("client_credentials".to_string()),
-            ),
-            ("client_id".to_string(), client_id.clone()),
-            ("client_secret".to_string(), client_secret.clone()),
-        ];
-        if let Some(s) = scope {
-            form.push(("scope".into(), Sensitive::new(s.clone())));
+        let mut form = vec![(
+            "grant_type".to_string(),
+            Sensitive::new("client_credentials".to_string()),
+        )];
+        match grant.as_ref() {
+            Grant::Secret {
+                client_id,
+                client_secret,
+                scope,
+            } => {
+                form.push(("client_id".to_string(), client_id.clone()));
+                form.push(("client_secret".to_string(), client_secret.clone()));
+                if let Some(s) = scope {
+                    form.push(("scope".into(), Sensitive::new(s.clone())));
+                }
+            }
+            Grant::Assertion {
+                client_id,
+                certificate_id,
+                signer,
+                scope,
+                lifetime,
+            } => {
+                let iat = chrono::Utc::now().timestamp();
+                let exp = iat + (lifetime.as_secs() as i64).clamp(1, 3600);
+                let assertion = signer
+                    .sign(
+                        certificate_id.expose(),
+                        client_id.expose(),
+                        url.as_str(),
+                        scope,
+                        iat,
+                        exp,
+                    )
+                    .map_err(|e| Error::Config(format!("system {}: {e}", self.system)))?;
+                self.scrub.add(assertion.expose());
+                form.push((
+                    "client_assertion_type".to_string(),
+                    Sensitive::new(
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                    ),
+                ));
+                form.push(("client_assertion".to_string(), assertion));
+            }
         }
+        let requested = Instant::now();
         let req = Request {
             method: Method::Post,
             url,
             body: Body::Form(form),
             headers: Vec::new(),
         };
-        let body = Box::pin(self.execute(&req, false)).await?;
+        let body = Box::pin(self.execute(&req, false))
+            .await
+            .map_err(|e| match e {
+                Error::Status {
+                    method,
+                    url,
+                    status,
+                    message,
+                } => Error::Status {
+                    method,
+                    url,
+                    status,
+                    message: format!(
+                        "the token endpoint of system {} refused the client credentials: {message}",
+                        self.system
+                    ),
+                },
+                e => e,
+            })?;
         #[derive(serde::Deserialize)]
         struct Resp {
             access_token: String,
@@ -299,12 +405,24 @@ impl SystemClient {
             },
             None => None,
         };
+        // `expires_in` is seconds (a number, or a numeric string from some servers); the token
+        // is renewed `refresh_before` ahead, but never later than three quarters into its life
+        let expires_in = resp.rest.get("expires_in").and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        });
+        let renew_at = expires_in.filter(|s| *s > 0.0).map(|secs| {
+            let life = Duration::from_secs_f64(secs.min(1e9));
+            let margin = (*refresh_before).min(life / 4);
+            requested + life - margin
+        });
         let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        tracing::debug!(system = %self.system, generation, "obtained an access token");
+        tracing::debug!(system = %self.system, generation, expires_in, "obtained an access token");
         Ok(Token {
             access: Sensitive::new(resp.access_token),
             base,
             generation,
+            renew_at,
         })
     }
 
@@ -400,6 +518,11 @@ impl SystemClient {
                 headers.insert(n, v);
             }
         }
+        // the rate-limit slot comes before the token, so a token renewed just before its expiry
+        // is not then held back past it
+        if let Some(l) = &self.limiter {
+            l.wait().await;
+        }
         let mut generation = 0;
         if authed {
             let auth_value: Option<Sensitive<String>> = match &self.auth {
@@ -448,9 +571,6 @@ impl SystemClient {
             .acquire()
             .await
             .map_err(|e| Attempt::Fatal(Error::Task(e.to_string())))?;
-        if let Some(l) = &self.limiter {
-            l.wait().await;
-        }
         let mut rb = match req.method {
             Method::Get => self.http.get(url),
             Method::Post => self.http.post(url),

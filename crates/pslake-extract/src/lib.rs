@@ -18,6 +18,7 @@ pub mod error;
 mod files;
 mod http;
 mod json;
+mod jwt;
 mod reconcile;
 pub mod redact;
 mod rest;

@@ -1,5 +1,6 @@
 //! `pslake sandbox` and `pslake fixtures generate`.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,12 @@ pub(crate) struct SandboxArgs {
     /// Faults to inject, e.g. `rate_limit=0.05,error503=0.02,seed=7` (see --help)
     #[arg(long, value_parser = parse_faults)]
     faults: Option<FaultSpec>,
+    /// Start the sandbox in the background and print `export NAME='value'` lines
+    /// (PSLAKE_SANDBOX_URL, PSLAKE_FIXTURES, the demo pipeline's secrets, PSLAKE_SANDBOX_PID):
+    /// `eval "$(pslake sandbox --print-env)"` then `pslake run --pipeline pipelines/demo.yml`;
+    /// `kill $PSLAKE_SANDBOX_PID` stops the sandbox
+    #[arg(long)]
+    print_env: bool,
 }
 
 fn parse_faults(s: &str) -> Result<FaultSpec, String> {
@@ -68,6 +75,9 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 }
 
 pub(crate) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
+    if args.print_env {
+        return print_env(&args).await;
+    }
     let mut config = SandboxConfig::new(&args.fixtures);
     config.listen = args.listen;
     config.faults = args.faults;
@@ -81,6 +91,96 @@ pub(crate) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
         args.fixtures.display()
     );
     running.wait().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `export NAME='value'` lines for a POSIX shell: values single-quoted (a `'` written `'\''`),
+/// so multi-line values such as a PEM key survive `eval`.
+pub(crate) fn export_lines(vars: &[(&str, String)]) -> String {
+    let mut s = String::new();
+    for (k, v) in vars {
+        s.push_str(&format!("export {k}='{}'\n", v.replace('\'', r"'\''")));
+    }
+    s
+}
+
+/// `--print-env`: starts this same command without `--print-env` as a background process on a
+/// fixed loopback port (stdout to /dev/null, so a shell's `$(...)` ends), waits until it
+/// answers, prints the `export` lines and returns; the sandbox keeps serving until killed
+/// (`kill $PSLAKE_SANDBOX_PID`).
+async fn print_env(args: &SandboxArgs) -> anyhow::Result<ExitCode> {
+    let fixtures = args.fixtures.canonicalize().map_err(|e| {
+        UsageError(format!(
+            "fixtures directory {}: {e}",
+            args.fixtures.display()
+        ))
+    })?;
+    // a free port (also: a sandbox already on the port must not pass for the new one)
+    let listen = std::net::TcpListener::bind(args.listen)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| UsageError(format!("cannot listen on {}: {e}", args.listen)))?;
+    // the same arguments, without --print-env and --listen, then the chosen address
+    let mut child_args: Vec<std::ffi::OsString> = Vec::new();
+    let mut skip = false;
+    for a in std::env::args_os().skip(1) {
+        if skip {
+            skip = false;
+            continue;
+        }
+        let s = a.to_string_lossy();
+        if s == "--print-env" || s.starts_with("--listen=") {
+            continue;
+        }
+        if s == "--listen" {
+            skip = true;
+            continue;
+        }
+        child_args.push(a);
+    }
+    child_args.push("--listen".into());
+    child_args.push(listen.to_string().into());
+    let exe = std::env::current_exe().context("locating the pslake binary")?;
+    let mut child = std::process::Command::new(exe)
+        .args(&child_args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("starting the sandbox process")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Err(UsageError(format!("the sandbox process exited: {status}")).into());
+        }
+        if tokio::net::TcpStream::connect(listen).await.is_ok() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(UsageError("the sandbox did not start within 120 s".into()).into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let creds = SandboxConfig::new(&fixtures).credentials;
+    let mut lines = vec![
+        ("PSLAKE_SANDBOX_URL", format!("http://{listen}")),
+        ("PSLAKE_FIXTURES", fixtures.display().to_string()),
+    ];
+    lines.extend(
+        creds
+            .demo_secrets()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string())),
+    );
+    // not needed by `pslake run`: lets the shell stop the sandbox
+    lines.push(("PSLAKE_SANDBOX_PID", child.id().to_string()));
+    let mut out = std::io::stdout().lock();
+    out.write_all(export_lines(&lines).as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing the environment to stdout")?;
+    eprintln!(
+        "sandbox listening on http://{listen} (process {}); `kill $PSLAKE_SANDBOX_PID` stops it",
+        child.id()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -120,5 +220,25 @@ pub(crate) async fn fixtures(command: FixturesCommand) -> anyhow::Result<ExitCod
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::export_lines;
+
+    #[test]
+    fn export_lines_survive_eval() {
+        let value = "it's\n-----BEGIN PRIVATE KEY-----\nMII $x `y` \\z\n";
+        let lines = export_lines(&[("A", value.to_string()), ("B", "plain".into())]);
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{lines}printf '%s|%s' \"$A\" \"$B\""))
+            .output()
+            .expect("bash runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{value}|plain")
+        );
     }
 }

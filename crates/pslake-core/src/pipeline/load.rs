@@ -575,6 +575,66 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
             scope,
             instance_url_field,
         },
+        Some(RawAuth::Oauth2JwtAssertion {
+            token_url,
+            client_id,
+            certificate_id,
+            private_key,
+            scope,
+            algorithm,
+            refresh_before,
+            assertion_lifetime,
+        }) => {
+            if let Some(a) = algorithm.as_deref()
+                && a != "PS256"
+            {
+                p.at(
+                    &[&at, "algorithm:"],
+                    format!("system `{sname}`: oauth2_jwt_assertion `algorithm` must be `PS256`, got `{a}`"),
+                );
+            }
+            let mut jdur = |key: &str, v: Option<&String>, default: Duration| match v
+                .map(|s| parse_duration(s))
+            {
+                None => default,
+                Some(Ok(d)) => d,
+                Some(Err(e)) => {
+                    p.at(
+                        &[&at, &format!("{key}:")],
+                        format!("system `{sname}`: {key}: {e}"),
+                    );
+                    default
+                }
+            };
+            let refresh_before = jdur(
+                "refresh_before",
+                refresh_before.as_ref(),
+                Duration::from_secs(300),
+            );
+            let mut assertion_lifetime = jdur(
+                "assertion_lifetime",
+                assertion_lifetime.as_ref(),
+                Duration::from_secs(3600),
+            );
+            if assertion_lifetime > Duration::from_secs(3600) || assertion_lifetime.is_zero() {
+                p.at(
+                    &[&at, "assertion_lifetime:"],
+                    format!(
+                        "system `{sname}`: assertion_lifetime must be more than 0 and at most 1h"
+                    ),
+                );
+                assertion_lifetime = Duration::from_secs(3600);
+            }
+            Auth::OAuth2JwtAssertion {
+                token_url,
+                client_id: plain_or_ref(p, "client_id", &client_id),
+                certificate_id: plain_or_ref(p, "certificate_id", &certificate_id),
+                private_key: secret(p, "private_key", &private_key),
+                scope,
+                refresh_before,
+                assertion_lifetime,
+            }
+        }
     };
     Some(Client {
         // an invalid base URL is already a problem; keep checking the streams
@@ -1225,6 +1285,63 @@ systems:
         assert_eq!(
             s.incremental.as_ref().map(|i| i.lag),
             Some(Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn jwt_assertion_auth_is_declared_in_yaml_and_its_key_must_be_a_reference() {
+        let jwt = r#"auth:
+        type: oauth2_jwt_assertion
+        token_url: /services/rest/auth/oauth2/v1/token
+        client_id: ${secret:NS_CLIENT}
+        certificate_id: ${secret:NS_CERT}
+        private_key: ${secret:NS_KEY}
+        scope: [restlets, rest_webservices]
+        refresh_before: 2m"#;
+        let text = GOOD.replace(r#"auth: {type: bearer, token: "${env:ACME_TOKEN}"}"#, jwt);
+        let p = parse(&text).expect("valid");
+        let SystemKind::Rest(c) = &p.systems[0].kind else {
+            panic!("rest")
+        };
+        match &c.auth {
+            Auth::OAuth2JwtAssertion {
+                token_url,
+                private_key,
+                scope,
+                refresh_before,
+                assertion_lifetime,
+                ..
+            } => {
+                assert_eq!(token_url, "/services/rest/auth/oauth2/v1/token");
+                assert_eq!(private_key, &ValueRef::Secret("NS_KEY".into()));
+                assert_eq!(scope, &["restlets", "rest_webservices"]);
+                assert_eq!(*refresh_before, Duration::from_secs(120));
+                assert_eq!(*assertion_lifetime, Duration::from_secs(3600));
+            }
+            other => panic!("{other:?}"),
+        }
+        // a literal key, another algorithm, an assertion living past an hour: problems
+        let bad = text
+            .replace("${secret:NS_KEY}", "-----BEGIN PRIVATE KEY-----")
+            .replace(
+                "refresh_before: 2m",
+                "refresh_before: 2m\n        algorithm: RS256\n        assertion_lifetime: 2h",
+            );
+        let problems = parse(&bad).expect_err("invalid");
+        let all: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(
+            all.iter()
+                .any(|m| m.contains("`private_key` must be a secret reference")),
+            "{all:?}"
+        );
+        assert!(all.iter().any(|m| m.contains("must be `PS256`")), "{all:?}");
+        assert!(
+            all.iter().any(|m| m.contains("assertion_lifetime")),
+            "{all:?}"
+        );
+        assert!(
+            !all.iter().any(|m| m.contains("BEGIN PRIVATE KEY")),
+            "{all:?}"
         );
     }
 

@@ -146,6 +146,23 @@ pub enum Auth {
         /// Token-response field with the API base URL.
         instance_url_field: Option<String>,
     },
+    /// OAuth 2 client credentials with a JWT client assertion signed PS256 (RFC 7523).
+    OAuth2JwtAssertion {
+        /// Token endpoint (absolute, or relative to the base URL); the assertion's `aud`.
+        token_url: String,
+        /// Client id (`iss`).
+        client_id: ValueRef,
+        /// Certificate id (`kid`).
+        certificate_id: ValueRef,
+        /// PEM private key (PKCS#8) signing the assertion.
+        private_key: ValueRef,
+        /// `scope` claim.
+        scope: Vec<String>,
+        /// Refresh a token this long before it expires.
+        refresh_before: std::time::Duration,
+        /// `exp - iat` of an assertion.
+        assertion_lifetime: std::time::Duration,
+    },
 }
 
 /// A stream.

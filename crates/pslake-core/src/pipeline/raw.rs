@@ -149,6 +149,30 @@ pub enum RawAuth {
         #[serde(default)]
         instance_url_field: Option<String>,
     },
+    /// OAuth 2 client credentials with a signed JWT client assertion (RFC 7523; NetSuite's
+    /// machine-to-machine flow), then bearer.
+    Oauth2JwtAssertion {
+        /// Token endpoint, absolute or relative to the base URL; also the assertion's `aud`.
+        token_url: String,
+        /// The assertion's `iss`: plain value or secret reference.
+        client_id: String,
+        /// The assertion header's `kid`: plain value or secret reference.
+        certificate_id: String,
+        /// A secret reference to the PEM private key (PKCS#8) that signs the assertion.
+        private_key: String,
+        /// The assertion's `scope` claim (a list).
+        #[serde(default)]
+        scope: Vec<String>,
+        /// Signature algorithm; only `PS256` (the default).
+        #[serde(default)]
+        algorithm: Option<String>,
+        /// Fetch a new token this long before the current one expires (default `5m`).
+        #[serde(default)]
+        refresh_before: Option<String>,
+        /// The assertion's lifetime (`exp - iat`, default and at most `1h`).
+        #[serde(default)]
+        assertion_lifetime: Option<String>,
+    },
 }
 
 /// A stream (or the defaults of all streams). Every field is optional here so defaults merge.

@@ -5,6 +5,8 @@ mod common;
 mod faults;
 /// Incremental runs: cursors, overlap, changed records, full refresh, file drop once.
 mod incremental;
+/// NetSuite's JWT client assertion: signature checks, token expiry, renewal before expiry.
+mod jwt;
 /// NetSuite's 100,000-results cap: keyset paging lands big tables whole; without it, a clear failure.
 mod keyset;
 /// Every stream of the demo pipeline lands and matches the fixture files record by record.

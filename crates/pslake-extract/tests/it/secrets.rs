@@ -45,6 +45,9 @@ async fn planted_secrets_never_leak() {
         salesforce_client_secret: format!("sfsecret-{tag}"),
         hubspot_token: format!("hubtok-{tag}"),
         netsuite_token: format!("nstok-{tag}"),
+        netsuite_client_id: format!("nsid-{tag}"),
+        netsuite_certificate_id: format!("nscert-{tag}"),
+        netsuite_private_key: pslake_sandbox::server::netsuite_auth::DEV_PRIVATE_KEY.to_string(),
         kantata_token: format!("kantok-{tag}"),
         workday_user: format!("wduser-{tag}"),
         workday_password: format!("wdpass-{tag}"),
@@ -67,7 +70,13 @@ async fn planted_secrets_never_leak() {
         ("SALESFORCE_CLIENT_ID", &creds.salesforce_client_id),
         ("SALESFORCE_CLIENT_SECRET", &creds.salesforce_client_secret),
         ("HUBSPOT_TOKEN", &creds.hubspot_token),
-        ("NETSUITE_TOKEN", &creds.netsuite_token),
+        ("NETSUITE_CLIENT_ID", &creds.netsuite_client_id),
+        ("NETSUITE_CERTIFICATE_ID", &creds.netsuite_certificate_id),
+        // a one-line secrets file holds the PEM with `\n` escapes
+        (
+            "NETSUITE_PRIVATE_KEY",
+            &creds.netsuite_private_key.trim().replace('\n', "\\n"),
+        ),
         ("KANTATA_TOKEN", &wrong_kantata),
         ("WORKDAY_USER", &creds.workday_user),
         ("WORKDAY_PASSWORD", &creds.workday_password),
@@ -150,6 +159,14 @@ async fn planted_secrets_never_leak() {
         &creds.workday_password,
         &basic,
         &"00DSANDBOX!".to_string(), // Salesforce access tokens issued by the sandbox
+        &"ns-sandbox.".to_string(), // NetSuite access tokens issued by the sandbox
+        &creds
+            .netsuite_private_key
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string(), // the PEM's first line
+        &"eyJhbGciOiJQUzI1NiI".to_string(), // a NetSuite client assertion's header
     ] {
         assert!(
             !haystack.contains(secret.as_str()),

@@ -45,6 +45,9 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The NetSuite certificate key is not a usable RSA PEM key (the key itself is never shown).
+    #[error("the NetSuite certificate key is unusable: {0}")]
+    Key(String),
     /// Reading a fixture file failed (the message names the path).
     #[error(transparent)]
     Io(#[from] std::io::Error),

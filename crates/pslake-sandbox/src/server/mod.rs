@@ -12,7 +12,8 @@
 //! | salesforce | `POST /services/oauth2/token` (`grant_type=client_credentials` or `refresh_token`) | client id and secret |
 //! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` | bearer from the token endpoint |
 //! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
-//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer |
+//! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
+//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer from the token endpoint (or the fixed `netsuite_token`) |
 //! | kantata | `GET /api/v1/{workspaces,users,time_entries,allocations,stories}.json?page&per_page&updated_after` | bearer |
 //! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
@@ -41,6 +42,7 @@ mod hubspot;
 mod json;
 mod kantata;
 mod netsuite;
+pub mod netsuite_auth;
 mod salesforce;
 mod store;
 mod workday;
@@ -78,7 +80,10 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// | `salesforce_client_id` | `pslake-sandbox-client` |
 /// | `salesforce_client_secret` | `pslake-sandbox-secret` |
 /// | `hubspot_token` | `pat-sandbox-hubspot` |
-/// | `netsuite_token` | `sandbox-netsuite-token` |
+/// | `netsuite_token` | `sandbox-netsuite-token` (a fixed, never-expiring bearer token) |
+/// | `netsuite_client_id` | `pslake-sandbox-netsuite-client` |
+/// | `netsuite_certificate_id` | `pslake-sandbox-certificate` |
+/// | `netsuite_private_key` | [`netsuite_auth::DEV_PRIVATE_KEY`] (a public development key) |
 /// | `kantata_token` | `sandbox-kantata-token` |
 /// | `workday_user` | `ISU_pslake` |
 /// | `workday_password` | `sandbox-workday-password` |
@@ -90,8 +95,15 @@ pub struct Credentials {
     pub salesforce_client_secret: String,
     /// HubSpot private-app bearer token.
     pub hubspot_token: String,
-    /// NetSuite OAuth2 bearer token.
+    /// A fixed NetSuite bearer token that never expires (tests; real NetSuite has none).
     pub netsuite_token: String,
+    /// NetSuite integration client id (the assertion's `iss`).
+    pub netsuite_client_id: String,
+    /// NetSuite certificate id (the assertion header's `kid`).
+    pub netsuite_certificate_id: String,
+    /// The certificate's private key (PEM): the sandbox verifies with its public half and hands
+    /// the PEM to the demo as `NETSUITE_PRIVATE_KEY`.
+    pub netsuite_private_key: String,
     /// Kantata OAuth2 bearer token.
     pub kantata_token: String,
     /// Workday integration system user (HTTP Basic user name).
@@ -103,12 +115,14 @@ pub struct Credentials {
 impl Credentials {
     /// The credentials under the secret names `pipelines/demo.yml` reads (`${secret:NAME}`), so a
     /// caller that embeds the sandbox can hand them to the extractor without writing them anywhere.
-    pub fn demo_secrets(&self) -> [(&'static str, &str); 7] {
+    pub fn demo_secrets(&self) -> [(&'static str, &str); 9] {
         [
             ("SALESFORCE_CLIENT_ID", &self.salesforce_client_id),
             ("SALESFORCE_CLIENT_SECRET", &self.salesforce_client_secret),
             ("HUBSPOT_TOKEN", &self.hubspot_token),
-            ("NETSUITE_TOKEN", &self.netsuite_token),
+            ("NETSUITE_CLIENT_ID", &self.netsuite_client_id),
+            ("NETSUITE_CERTIFICATE_ID", &self.netsuite_certificate_id),
+            ("NETSUITE_PRIVATE_KEY", &self.netsuite_private_key),
             ("KANTATA_TOKEN", &self.kantata_token),
             ("WORKDAY_USER", &self.workday_user),
             ("WORKDAY_PASSWORD", &self.workday_password),
@@ -123,6 +137,9 @@ impl Default for Credentials {
             salesforce_client_secret: "pslake-sandbox-secret".into(),
             hubspot_token: "pat-sandbox-hubspot".into(),
             netsuite_token: "sandbox-netsuite-token".into(),
+            netsuite_client_id: "pslake-sandbox-netsuite-client".into(),
+            netsuite_certificate_id: "pslake-sandbox-certificate".into(),
+            netsuite_private_key: netsuite_auth::DEV_PRIVATE_KEY.into(),
             kantata_token: "sandbox-kantata-token".into(),
             workday_user: "ISU_pslake".into(),
             workday_password: "sandbox-workday-password".into(),
@@ -137,6 +154,9 @@ impl fmt::Debug for Credentials {
             .field("salesforce_client_secret", &"*********")
             .field("hubspot_token", &"*********")
             .field("netsuite_token", &"*********")
+            .field("netsuite_client_id", &self.netsuite_client_id)
+            .field("netsuite_certificate_id", &self.netsuite_certificate_id)
+            .field("netsuite_private_key", &"*********")
             .field("kantata_token", &"*********")
             .field("workday_user", &self.workday_user)
             .field("workday_password", &"*********")
@@ -158,6 +178,8 @@ pub struct SandboxConfig {
     /// NetSuite's cap on the results of one SuiteQL query (SPEC: 100,000): an `offset` at or
     /// past it is a 400 error. Tests lower it to exercise keyset paging on small tables.
     pub netsuite_max_results: usize,
+    /// How long a NetSuite access token lives (NetSuite: 60 minutes); tests shorten it.
+    pub netsuite_token_lifetime: Duration,
 }
 
 impl SandboxConfig {
@@ -169,6 +191,7 @@ impl SandboxConfig {
             faults: None,
             credentials: Credentials::default(),
             netsuite_max_results: netsuite::MAX_RESULTS,
+            netsuite_token_lifetime: Duration::from_secs(3600),
         }
     }
 }
@@ -212,6 +235,7 @@ pub(crate) struct AppState {
     pub(crate) sf: salesforce::SfState,
     pub(crate) cache: IndexCache,
     pub(crate) netsuite_max_results: usize,
+    pub(crate) ns_auth: netsuite_auth::NsAuth,
 }
 
 /// The sandbox server.
@@ -227,6 +251,10 @@ impl Sandbox {
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
         workday::check_treasury(&store.dir)?;
+        let ns_auth = netsuite_auth::NsAuth::new(
+            &config.credentials.netsuite_private_key,
+            config.netsuite_token_lifetime,
+        )?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -245,6 +273,7 @@ impl Sandbox {
             sf: salesforce::SfState::default(),
             cache: IndexCache::default(),
             netsuite_max_results: config.netsuite_max_results.max(1),
+            ns_auth,
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -402,6 +431,7 @@ fn router(state: Arc<AppState>) -> Router {
     );
     Router::new()
         .route("/services/oauth2/token", post(salesforce::token))
+        .route(netsuite_auth::TOKEN_PATH, post(netsuite_auth::token))
         .route("/health", get(health))
         .merge(salesforce)
         .merge(hubspot)

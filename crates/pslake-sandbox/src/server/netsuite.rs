@@ -344,7 +344,9 @@ pub(crate) async fn suiteql(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    if bearer(&headers) != Some(state.creds.netsuite_token.as_str()) {
+    let authorized =
+        bearer(&headers).is_some_and(|t| t == state.creds.netsuite_token || state.ns_auth.valid(t));
+    if !authorized {
         let mut r = ns_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
