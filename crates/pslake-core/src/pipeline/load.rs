@@ -692,6 +692,96 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
 
 const START_PLACEHOLDER: &str = "{incremental.start_value}";
 
+/// A column's declared format, checked against its type; `Err` names the offending key.
+fn column_format(t: DataType, c: &RawColumn) -> Result<ValueFormat, (&'static str, String)> {
+    let is_bool = t == DataType::Boolean;
+    if !is_bool && (c.true_values.is_some() || c.false_values.is_some()) {
+        let key = if c.true_values.is_some() {
+            "true_values:"
+        } else {
+            "false_values:"
+        };
+        return Err((
+            key,
+            "true_values/false_values apply to boolean columns only".into(),
+        ));
+    }
+    match (t, &c.format) {
+        (DataType::Boolean, f) => {
+            let (mut tv, mut fv) = match f {
+                None => (Vec::new(), Vec::new()),
+                Some(f) => match f.split_once('/') {
+                    Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains('/') => {
+                        (vec![a.to_string()], vec![b.to_string()])
+                    }
+                    _ => {
+                        return Err((
+                            "format:",
+                            format!("boolean format `{f}` must be `<true>/<false>`, e.g. `T/F`"),
+                        ));
+                    }
+                },
+            };
+            tv.extend(c.true_values.iter().flatten().cloned());
+            fv.extend(c.false_values.iter().flatten().cloned());
+            if let Some(v) = tv.iter().find(|v| fv.contains(v)) {
+                return Err(("format:", format!("`{v}` is declared both true and false")));
+            }
+            Ok(if tv.is_empty() && fv.is_empty() {
+                ValueFormat::Default
+            } else {
+                ValueFormat::Bool {
+                    true_values: tv,
+                    false_values: fv,
+                }
+            })
+        }
+        (_, None) => Ok(ValueFormat::Default),
+        (DataType::Date | DataType::Timestamp, Some(f)) => check_strftime(f, t == DataType::Date)
+            .map(|()| ValueFormat::Chrono(f.clone()))
+            .map_err(|e| ("format:", e)),
+        (_, Some(f)) => Err((
+            "format:",
+            format!("format `{f}` applies to date, timestamp and boolean columns only"),
+        )),
+    }
+}
+
+/// Checks a chrono strftime format: known specifiers, and for a date at least a year, a month
+/// and a day.
+fn check_strftime(f: &str, date: bool) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    let items: Vec<Item<'_>> = StrftimeItems::new(f).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(format!("`{f}` is not a chrono strftime format"));
+    }
+    // a format must name the calendar date: parse a known date written with it
+    let sample = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+        .expect("valid date")
+        .and_hms_opt(23, 59, 58)
+        .expect("valid time");
+    let mut text = String::new();
+    if fmt::Write::write_fmt(&mut text, format_args!("{}", sample.and_utc().format(f))).is_err() {
+        return Err(format!("`{f}` is not a chrono strftime format"));
+    }
+    let back = if date {
+        chrono::NaiveDate::parse_from_str(&text, f).map(|d| d == sample.date())
+    } else {
+        chrono::NaiveDateTime::parse_from_str(&text, f)
+            .map(|d| d.date() == sample.date())
+            .or_else(|_| chrono::NaiveDate::parse_from_str(&text, f).map(|d| d == sample.date()))
+            .or_else(|_| {
+                chrono::DateTime::parse_from_str(&text, f).map(|d| d.date_naive() == sample.date())
+            })
+    };
+    match back {
+        Ok(true) => Ok(()),
+        _ => Err(format!(
+            "`{f}` does not read back a full date (needs year, month and day)"
+        )),
+    }
+}
+
 fn build_stream(
     sname: &str,
     kind: &SystemKind,
@@ -739,12 +829,25 @@ fn build_stream(
             );
         }
         match DataType::parse(&c.data_type) {
-            Ok(t) => columns.push(Column {
-                path: JsonPath::parse(c.path.as_deref().unwrap_or(&c.name)),
-                name: c.name,
-                data_type: t,
-                required: c.required,
-            }),
+            Ok(t) => {
+                let format = match column_format(t, &c) {
+                    Ok(f) => f,
+                    Err((key, e)) => {
+                        p.at(
+                            &[&at_s, &at_r, &format!("name: {}", c.name), key],
+                            format!("{ctx}: column `{}`: {e}", c.name),
+                        );
+                        ValueFormat::Default
+                    }
+                };
+                columns.push(Column {
+                    path: JsonPath::parse(c.path.as_deref().unwrap_or(&c.name)),
+                    name: c.name,
+                    data_type: t,
+                    required: c.required,
+                    format,
+                })
+            }
             Err(e) => p.at(
                 &[&at_s, &at_r, &format!("name: {}", c.name), "type:"],
                 format!("{ctx}: column `{}`: {e}", c.name),
@@ -1419,6 +1522,78 @@ systems:
         assert!(
             !text.iter().any(|t| t.contains("literal-token")),
             "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn column_formats_are_declared_and_checked() {
+        let cols = "          - {name: id, type: integer, required: true}\n          - {name: updated_at, type: timestamp}";
+        let good = GOOD.replace(
+            cols,
+            &format!(
+                "{cols}\n          - {{name: day, type: date, format: \"%d/%m/%Y\"}}\n          - {{name: flag, type: boolean, format: \"T/F\"}}\n          - {{name: ok, type: boolean, true_values: [Y, \"1\"], false_values: [N]}}"
+            ),
+        );
+        let p = parse(&good).expect("valid");
+        let c = &p.systems[0].streams[0].columns;
+        assert_eq!(c[1].format, ValueFormat::Default);
+        assert_eq!(c[2].format, ValueFormat::Chrono("%d/%m/%Y".into()));
+        assert_eq!(
+            c[3].format,
+            ValueFormat::Bool {
+                true_values: vec!["T".into()],
+                false_values: vec!["F".into()]
+            }
+        );
+        assert_eq!(
+            c[4].format,
+            ValueFormat::Bool {
+                true_values: vec!["Y".into(), "1".into()],
+                false_values: vec!["N".into()]
+            }
+        );
+
+        let bad = GOOD.replace(
+            cols,
+            &format!(
+                "{cols}\n          - {{name: day, type: date,\n             format: \"%m/%Q/%Y\"}}\n          - {{name: month, type: date, format: \"%m/%Y\"}}\n          - {{name: flag, type: boolean, format: \"yes\"}}\n          - {{name: n, type: integer,\n             format: \"%d\"}}\n          - {{name: s, type: string, true_values: [x]}}"
+            ),
+        );
+        let e = parse(&bad).unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 5, "{text:#?}");
+        assert!(e.iter().all(|p| p.line.is_some()), "{text:#?}");
+        assert!(
+            text[0].contains("`%m/%Q/%Y` is not a chrono strftime format"),
+            "{text:#?}"
+        );
+        // the problem points at the `format:` line of the column
+        assert_eq!(
+            e[0].line,
+            bad.lines()
+                .position(|l| l.contains("%m/%Q/%Y"))
+                .map(|i| i + 1)
+        );
+        assert!(
+            text[1].contains("does not read back a full date"),
+            "{text:#?}"
+        );
+        assert!(text[2].contains("must be `<true>/<false>`"), "{text:#?}");
+        assert!(
+            text[3].contains("date, timestamp and boolean columns only"),
+            "{text:#?}"
+        );
+        assert!(text[4].contains("boolean columns only"), "{text:#?}");
+
+        // an unknown column field is a serde error with a line
+        let typo = GOOD.replace(
+            "{name: updated_at, type: timestamp}",
+            "{name: updated_at, type: timestamp, fromat: \"%Y\"}",
+        );
+        let e = parse(&typo).unwrap_err();
+        assert!(
+            e[0].line.is_some() && e[0].message.contains("fromat"),
+            "{e:?}"
         );
     }
 

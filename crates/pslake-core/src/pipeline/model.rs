@@ -474,4 +474,23 @@ pub struct Column {
     pub data_type: DataType,
     /// Missing value rejects the record.
     pub required: bool,
+    /// How the source writes the value (declared; never guessed from its shape).
+    pub format: ValueFormat,
+}
+
+/// A column's declared value format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// Only unambiguous forms: ISO 8601 dates and datetimes, JSON booleans, `true`/`false`.
+    #[default]
+    Default,
+    /// A chrono strftime format (`date` and `timestamp` columns), checked at load time.
+    Chrono(String),
+    /// The spellings of a `boolean` column (JSON booleans are accepted too).
+    Bool {
+        /// Strings that mean true.
+        true_values: Vec<String>,
+        /// Strings that mean false.
+        false_values: Vec<String>,
+    },
 }

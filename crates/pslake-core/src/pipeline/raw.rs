@@ -391,4 +391,15 @@ pub struct RawColumn {
     /// A record without a value here is rejected.
     #[serde(default)]
     pub required: bool,
+    /// How the source writes the value: a chrono strftime format for `date`/`timestamp`
+    /// (`"%m/%d/%Y"`), or `"<true>/<false>"` for `boolean` (`"T/F"`). Without it only
+    /// unambiguous forms parse: ISO 8601 dates and datetimes, JSON booleans, `true`/`false`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// `boolean` only: the strings that mean true (e.g. `["T"]`).
+    #[serde(default)]
+    pub true_values: Option<Vec<String>>,
+    /// `boolean` only: the strings that mean false (e.g. `["F"]`).
+    #[serde(default)]
+    pub false_values: Option<Vec<String>>,
 }
