@@ -477,6 +477,7 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         max_attempts: None,
         initial_backoff: None,
         max_backoff: None,
+        rules: None,
     });
     let initial_backoff = dur(
         "initial_backoff",
@@ -488,6 +489,34 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         retry.max_backoff.as_ref(),
         Duration::from_secs(30),
     );
+    let mut retry_rules = Vec::new();
+    for r in retry.rules.iter().flatten() {
+        let at_rule = format!("status: {}", r.status);
+        if !(400..=599).contains(&r.status) {
+            p.at(
+                &[&at, "rules:", &at_rule],
+                format!(
+                    "system `{sname}`: retry rule status {} must be an error status (400-599)",
+                    r.status
+                ),
+            );
+        }
+        if r.body_contains.as_deref() == Some("") {
+            p.at(
+                &[&at, "rules:", &at_rule, "body_contains:"],
+                format!("system `{sname}`: retry rule body_contains must not be empty"),
+            );
+        }
+        retry_rules.push(RetryRule {
+            status: r.status,
+            body_contains: r.body_contains.clone(),
+            action: match r.action {
+                RawRetryAction::Retry => RetryAction::Retry,
+                RawRetryAction::RateLimited => RetryAction::RateLimited,
+                RawRetryAction::Fail => RetryAction::Fail,
+            },
+        });
+    }
     let max_attempts = retry.max_attempts.unwrap_or(6);
     if max_attempts == 0 {
         p.at(
@@ -588,6 +617,7 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         max_attempts: max_attempts.max(1),
         initial_backoff,
         max_backoff,
+        retry_rules,
     })
 }
 
@@ -1595,6 +1625,55 @@ systems:
             e[0].line.is_some() && e[0].message.contains("fromat"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn retry_rules_are_checked() {
+        let auth = "      auth: {type: bearer, token: \"${env:ACME_TOKEN}\"}";
+        let with = |rules: &str| {
+            GOOD.replace(
+                auth,
+                &format!("{auth}\n      retry:\n        rules:\n{rules}"),
+            )
+        };
+        let p = parse(&with(
+            "          - {status: 403, body_contains: REQUEST_LIMIT_EXCEEDED, action: rate_limited}",
+        ))
+        .expect("valid");
+        let SystemKind::Rest(c) = &p.systems[0].kind else {
+            panic!("rest")
+        };
+        assert_eq!(
+            c.retry_rules,
+            vec![RetryRule {
+                status: 403,
+                body_contains: Some("REQUEST_LIMIT_EXCEEDED".into()),
+                action: RetryAction::RateLimited
+            }]
+        );
+        for (rules, needle) in [
+            (
+                "          - {status: 403, action: rate_limit}",
+                "unknown variant `rate_limit`",
+            ),
+            (
+                "          - {status: 403, body: X, action: retry}",
+                "unknown field `body`",
+            ),
+            (
+                "          - {status: 200, action: retry}",
+                "must be an error status",
+            ),
+        ] {
+            let text = with(rules);
+            let e = parse(&text).unwrap_err();
+            assert!(e[0].message.contains(needle), "{e:?}");
+            let line = text
+                .lines()
+                .position(|l| l.contains("status:"))
+                .map(|i| i + 1);
+            assert_eq!(e[0].line, line, "{e:?}");
+        }
     }
 
     #[test]

@@ -73,6 +73,30 @@ pub struct Client {
     pub initial_backoff: Duration,
     /// Backoff cap.
     pub max_backoff: Duration,
+    /// Vendor rules for error responses, first match wins, before the generic behaviour.
+    pub retry_rules: Vec<RetryRule>,
+}
+
+/// A declared rule for an error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryRule {
+    /// The HTTP status.
+    pub status: u16,
+    /// Text the body must contain (None: any body).
+    pub body_contains: Option<String>,
+    /// What to do.
+    pub action: RetryAction,
+}
+
+/// What a matching [`RetryRule`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAction {
+    /// Retry with backoff.
+    Retry,
+    /// A rate limit: retry with backoff, honouring `Retry-After`.
+    RateLimited,
+    /// Fail at once.
+    Fail,
 }
 
 /// A value that is either plain text or a secret reference.

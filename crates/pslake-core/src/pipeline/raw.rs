@@ -106,6 +106,35 @@ pub struct RawRetry {
     /// Backoff cap, e.g. `30s`.
     #[serde(default)]
     pub max_backoff: Option<String>,
+    /// Vendor rules for error responses, checked in order before the generic behaviour
+    /// (Salesforce: `{status: 403, body_contains: REQUEST_LIMIT_EXCEEDED, action: rate_limited}`).
+    #[serde(default)]
+    pub rules: Option<Vec<RawRetryRule>>,
+}
+
+/// A retry rule: an error response with this status (and body text) gets this action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryRule {
+    /// The HTTP status (400-599).
+    pub status: u16,
+    /// Text the response body must contain (default: any body).
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// `retry`, `rate_limited` or `fail`.
+    pub action: RawRetryAction,
+}
+
+/// What a matching retry rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRetryAction {
+    /// Retry with backoff (a transient error).
+    Retry,
+    /// The vendor's rate-limit answer: retry with backoff, honouring `Retry-After`.
+    RateLimited,
+    /// Fail the stream at once (e.g. a 503 the vendor means as permanent).
+    Fail,
 }
 
 /// Authentication, tagged by `type`.
