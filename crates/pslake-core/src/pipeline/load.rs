@@ -677,8 +677,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
         (Some(x), None) | (None, Some(x)) => Some(x.clone()),
         (Some(dr), Some(rr)) => Some(RawRecords {
             path: rr.path.clone().or_else(|| dr.path.clone()),
-            order_path: rr.order_path.clone().or_else(|| dr.order_path.clone()),
-            order_key: rr.order_key.clone().or_else(|| dr.order_key.clone()),
+            keyed_by: rr.keyed_by.clone().or_else(|| dr.keyed_by.clone()),
             strip: rr.strip.clone().or_else(|| dr.strip.clone()),
         }),
     };
@@ -1043,11 +1042,23 @@ fn build_stream(
     let records = r.records.clone().unwrap_or_default();
     let records = RecordSelector {
         path: JsonPath::parse(&subst(records.path.as_deref().unwrap_or(""))),
-        order: records.order_path.as_deref().map(|op| {
-            (
-                JsonPath::parse(&subst(op)),
-                records.order_key.clone().unwrap_or_else(|| "id".into()),
-            )
+        keyed_by: records.keyed_by.as_ref().map(|k| {
+            let type_filter = match (&k.type_field, &k.type_value) {
+                (Some(f), Some(v)) => Some((f.clone(), subst(v))),
+                (None, None) => None,
+                _ => {
+                    p.at_any(
+                        &[&[&at_s, &at_r, "keyed_by"], &[&at_s, "keyed_by"]],
+                        format!("{ctx}: keyed_by needs type_field and type_value together"),
+                    );
+                    None
+                }
+            };
+            KeyedBy {
+                refs: JsonPath::parse(&subst(&k.refs)),
+                id_field: k.id_field.clone().unwrap_or_else(|| "id".into()),
+                type_filter,
+            }
         }),
         strip: records.strip.clone().unwrap_or_default(),
     };
@@ -1674,6 +1685,36 @@ systems:
                 .map(|i| i + 1);
             assert_eq!(e[0].line, line, "{e:?}");
         }
+    }
+
+    #[test]
+    fn keyed_by_selector() {
+        let keyed = |k: &str| {
+            GOOD.replace(
+                "records: {path: \"{name}\"}",
+                &format!("records: {{path: \"{{name}}\", keyed_by: {k}}}"),
+            )
+        };
+        let p = parse(&keyed(
+            "{refs: results, type_field: key, type_value: \"{name}\"}",
+        ))
+        .expect("valid");
+        let r = &p.systems[0].streams[0].records;
+        assert_eq!(
+            r.keyed_by,
+            Some(KeyedBy {
+                refs: JsonPath::parse("results"),
+                id_field: "id".into(),
+                type_filter: Some(("key".into(), "things".into())),
+            })
+        );
+        let e = parse(&keyed("{refs: results, type_field: key}")).unwrap_err();
+        assert!(
+            e[0].message.contains("type_field and type_value together") && e[0].line.is_some(),
+            "{e:?}"
+        );
+        let e = parse(&keyed("{refs: results, order_key: id}")).unwrap_err();
+        assert!(e[0].message.contains("unknown field `order_key`"), "{e:?}");
     }
 
     #[test]

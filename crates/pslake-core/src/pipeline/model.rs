@@ -373,12 +373,23 @@ impl std::fmt::Display for JsonPath {
 /// Where the records sit.
 #[derive(Debug, Clone, Default)]
 pub struct RecordSelector {
-    /// Path of the array (or keyed map when `order` is set).
+    /// Path of the array (or keyed map when `keyed_by` is set).
     pub path: JsonPath,
-    /// Keyed map ordered by this array's elements' `order_key` field.
-    pub order: Option<(JsonPath, String)>,
+    /// The records are an object map listed by references.
+    pub keyed_by: Option<KeyedBy>,
     /// Top-level fields stripped from `_raw`.
     pub strip: Vec<String>,
+}
+
+/// A keyed object map's references, in record order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedBy {
+    /// Path of the array of references.
+    pub refs: JsonPath,
+    /// Field of a reference holding the map key.
+    pub id_field: String,
+    /// `(field, value)`: only references whose field has this value point into this map.
+    pub type_filter: Option<(String, String)>,
 }
 
 /// Incremental cursor.

@@ -353,19 +353,35 @@ pub enum RawPaginator {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecords {
-    /// Dotted JSON path of the array of records, or of a keyed object map (with `order_path`);
+    /// Dotted JSON path of the array of records, or of a keyed object map (with `keyed_by`);
     /// `{name}` is the resource name. Empty or `$` = the page itself is the array.
     #[serde(default)]
     pub path: Option<String>,
-    /// For keyed maps: dotted path of the array that gives the order (Kantata `results`).
+    /// The records at `path` are an object map `{id: record}`, listed in order by references
+    /// elsewhere in the page (Kantata: `results: [{key, id}]`).
     #[serde(default)]
-    pub order_path: Option<String>,
-    /// For keyed maps: field of each `order_path` element holding the map key (default `id`).
-    #[serde(default)]
-    pub order_key: Option<String>,
+    pub keyed_by: Option<RawKeyedBy>,
     /// Top-level fields removed from each record before it is stored (Salesforce `attributes`).
     #[serde(default)]
     pub strip: Option<Vec<String>>,
+}
+
+/// A keyed map's references: `{refs: results, id_field: id, type_field: key, type_value: "{name}"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyedBy {
+    /// Dotted path of the array of references, in record order.
+    pub refs: String,
+    /// Field of a reference holding the map key (default `id`).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// Field of a reference naming the map it points into (references into other maps are
+    /// skipped); set together with `type_value`.
+    #[serde(default)]
+    pub type_field: Option<String>,
+    /// The `type_field` value of this stream's references; `{name}` is the resource name.
+    #[serde(default)]
+    pub type_value: Option<String>,
 }
 
 /// Incremental cursor.
