@@ -164,7 +164,7 @@ impl StreamPlan {
                     continue;
                 }
             };
-            match parse(&scalar, col.data_type) {
+            match parse(&scalar, col.data_type, &col.format) {
                 Ok(Typed::Null) if col.required => {
                     out.failing[i] += 1;
                     failure.get_or_insert((

@@ -4,8 +4,9 @@
 //! concurrency cap, and retries with exponential backoff and jitter.
 //!
 //! Retried: connection errors, timeouts, resets, bodies cut short (a 200 whose JSON does not
-//! parse), 408, 429, 5xx, and Salesforce's `403 REQUEST_LIMIT_EXCEEDED`; `Retry-After` is
-//! honoured. Any other 4xx fails at once. Secrets are only ever in request headers or bodies,
+//! parse), 408, 429 and 5xx; `Retry-After` is honoured. Any other 4xx fails at once. A vendor's
+//! own answers (Salesforce's `403 REQUEST_LIMIT_EXCEEDED`) are the pipeline's `retry.rules`,
+//! checked first: this file knows no vendor. Secrets are only ever in request headers or bodies,
 //! never in URLs that get logged, and every message passes through the [`Scrubber`].
 
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore};
 use url::Url;
 
 use pslake_core::Sensitive;
-use pslake_core::pipeline::{Auth, Client, Method};
+use pslake_core::pipeline::{Auth, Client, Method, RetryAction};
 
 use crate::error::{Error, Result};
 use crate::jwt::AssertionSigner;
@@ -622,14 +623,37 @@ impl SystemClient {
             .scrub
             .scrub(&String::from_utf8_lossy(&body[..body.len().min(400)]));
         let code = status.as_u16();
+        let rule = self.cfg.retry_rules.iter().find(|r| {
+            r.status == code
+                && r.body_contains
+                    .as_deref()
+                    .is_none_or(|needle| body.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        });
+        match rule.map(|r| r.action) {
+            Some(RetryAction::RateLimited) => {
+                return Err(transient(
+                    format!("{status} (rate limit): {excerpt}"),
+                    retry_after,
+                ));
+            }
+            Some(RetryAction::Retry) => {
+                return Err(transient(
+                    format!("{status} (retry rule): {excerpt}"),
+                    retry_after,
+                ));
+            }
+            Some(RetryAction::Fail) => {
+                return Err(Attempt::Fatal(Error::Status {
+                    method: method.into(),
+                    url: shown.to_string(),
+                    status: code,
+                    message: excerpt,
+                }));
+            }
+            None => {}
+        }
         if code == 429 || code == 408 || status.is_server_error() {
             return Err(transient(format!("{status}: {excerpt}"), retry_after));
-        }
-        if code == 403 && excerpt.contains("REQUEST_LIMIT_EXCEEDED") {
-            return Err(transient(
-                format!("{status} (rate limit): {excerpt}"),
-                retry_after,
-            ));
         }
         let e = Error::Status {
             method: method.into(),

@@ -134,7 +134,7 @@ impl<'a> Scalar<'a> {
     }
 }
 
-/// Splits a page into its records (array selector or keyed map ordered by a results list).
+/// Splits a page into its records (an array, or a keyed map listed by references).
 pub(crate) fn records<'a>(
     page: &'a RawValue,
     sel: &RecordSelector,
@@ -143,7 +143,7 @@ pub(crate) fn records<'a>(
     let Some(container) = container else {
         return Ok(Vec::new());
     };
-    match &sel.order {
+    match &sel.keyed_by {
         None => {
             if container.get().starts_with("null") {
                 return Ok(Vec::new());
@@ -151,29 +151,31 @@ pub(crate) fn records<'a>(
             serde_json::from_str::<Vec<&RawValue>>(container.get())
                 .map_err(|e| format!("records at `{}` are not an array: {e}", sel.path))
         }
-        Some((order_path, order_key)) => {
+        Some(k) => {
             let map: HashMap<Key<'a>, &'a RawValue> = if container.get().starts_with('{') {
                 deserialize_keyed(container.get())
                     .map_err(|e| format!("records at `{}` are not an object map: {e}", sel.path))?
             } else {
                 HashMap::new()
             };
-            let Some(order) = get_path(page, order_path).map_err(|e| e.to_string())? else {
+            let refs_path = &k.refs;
+            let Some(refs) = get_path(page, refs_path).map_err(|e| e.to_string())? else {
                 return Ok(Vec::new());
             };
-            let items: Vec<&RawValue> = serde_json::from_str(order.get())
-                .map_err(|e| format!("`{order_path}` is not an array: {e}"))?;
-            let type_name = sel.path.0.last().map(String::as_str);
+            let items: Vec<&RawValue> = serde_json::from_str(refs.get())
+                .map_err(|e| format!("`{refs_path}` is not an array: {e}"))?;
             let mut out = Vec::with_capacity(items.len());
             for it in items {
-                if let (Some(tn), Some(k)) =
-                    (type_name, lookup(it, "key").map_err(|e| e.to_string())?)
-                    && let Ok(Scalar::Str(k)) = Scalar::of(k)
-                    && k != tn
-                {
-                    continue;
+                if let Some((field, want)) = &k.type_filter {
+                    let ty = lookup(it, field)
+                        .map_err(|e| e.to_string())?
+                        .and_then(|v| Scalar::of(v).ok())
+                        .and_then(|s| s.text().map(|t| t.into_owned()));
+                    if ty.as_deref() != Some(want.as_str()) {
+                        continue;
+                    }
                 }
-                let id = lookup(it, order_key)
+                let id = lookup(it, &k.id_field)
                     .map_err(|e| e.to_string())?
                     .and_then(|v| Scalar::of(v).ok())
                     .and_then(|s| s.text().map(|t| t.into_owned()));
@@ -182,7 +184,7 @@ pub(crate) fn records<'a>(
                     Some(r) => out.push(*r),
                     None => {
                         return Err(format!(
-                            "`{order_path}` lists id {id} that `{}` lacks",
+                            "`{refs_path}` lists id {id} that `{}` lacks",
                             sel.path
                         ));
                     }
@@ -389,18 +391,44 @@ mod tests {
 
     #[test]
     fn keyed_map_in_results_order() {
+        use pslake_core::pipeline::KeyedBy;
         let page = raw(
             r#"{"count":2,"results":[{"key":"time_entries","id":"9"},{"key":"users","id":"1"},{"key":"time_entries","id":"3"}],
                 "time_entries":{"3":{"id":"3"},"9":{"id":"9"}},"users":{"1":{"id":"1"}}}"#,
         );
-        let sel = RecordSelector {
+        let keyed = |type_filter: Option<(&str, &str)>| RecordSelector {
             path: JsonPath::parse("time_entries"),
-            order: Some((JsonPath::parse("results"), "id".into())),
+            keyed_by: Some(KeyedBy {
+                refs: JsonPath::parse("results"),
+                id_field: "id".into(),
+                type_filter: type_filter.map(|(f, v)| (f.into(), v.into())),
+            }),
             strip: vec![],
         };
+        let sel = keyed(Some(("key", "time_entries")));
         let recs = records(page, &sel).unwrap();
         let ids: Vec<&str> = recs.iter().map(|r| r.get()).collect();
         assert_eq!(ids, vec![r#"{"id":"9"}"#, r#"{"id":"3"}"#]);
+        // without the declared type filter every reference must be in the map
+        let e = records(page, &keyed(None)).unwrap_err();
+        assert!(e.contains("lists id 1 that `time_entries` lacks"), "{e}");
+        // another id field
+        let page = raw(r#"{"refs":[{"ref":"b"},{"ref":"a"}],"m":{"a":{"x":1},"b":{"x":2}}}"#);
+        let sel = RecordSelector {
+            path: JsonPath::parse("m"),
+            keyed_by: Some(KeyedBy {
+                refs: JsonPath::parse("refs"),
+                id_field: "ref".into(),
+                type_filter: None,
+            }),
+            strip: vec![],
+        };
+        let ids: Vec<&str> = records(page, &sel)
+            .unwrap()
+            .iter()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(ids, vec![r#"{"x":2}"#, r#"{"x":1}"#]);
     }
 
     #[test]

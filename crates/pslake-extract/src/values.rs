@@ -1,14 +1,16 @@
 //! Vendor value parsers: JSON scalars in each vendor's format to typed values.
 //!
-//! One tolerant parser per type covers the formats of SPEC section 2: Salesforce `+0000`
-//! datetimes, NetSuite strings / `"T"`/`"F"` / `M/D/YYYY`, HubSpot string numbers and `Z`
-//! datetimes, Kantata offset datetimes, Workday strings. An empty string is NULL. Decimals are
-//! parsed from their exact text into scaled integers (never through `f64`).
+//! Nothing vendor-specific lives here: a value's format is declared per column in the pipeline
+//! (`format: "%m/%d/%Y"`, `format: "T/F"`), never guessed from its shape. Without a declared
+//! format only unambiguous forms parse: ISO 8601 dates and datetimes (RFC 3339, `+0000`
+//! offsets, naive = UTC), JSON booleans and `true`/`false`, numbers as JSON numbers or strings.
+//! An empty string is NULL. Decimals are parsed from their exact text into scaled integers
+//! (never through `f64`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 
 use crate::json::Scalar;
-use pslake_core::pipeline::DataType;
+use pslake_core::pipeline::{DataType, ValueFormat};
 
 /// A typed value ready for an Arrow builder.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +28,12 @@ pub(crate) enum Typed<'a> {
     Ts(i64),
 }
 
-/// Parses a scalar as `ty`; `Err` holds the reason.
-pub(crate) fn parse<'a>(s: &Scalar<'a>, ty: DataType) -> Result<Typed<'a>, String> {
+/// Parses a scalar as `ty` written in `fmt`; `Err` holds the reason.
+pub(crate) fn parse<'a>(
+    s: &Scalar<'a>,
+    ty: DataType,
+    fmt: &ValueFormat,
+) -> Result<Typed<'a>, String> {
     if let Scalar::Null = s {
         return Ok(Typed::Null);
     }
@@ -40,12 +46,8 @@ pub(crate) fn parse<'a>(s: &Scalar<'a>, ty: DataType) -> Result<Typed<'a>, Strin
         DataType::String => Ok(Typed::Str(s.text().unwrap_or_default())),
         DataType::Boolean => match s {
             Scalar::Bool(b) => Ok(Typed::Bool(*b)),
-            Scalar::Str(t) => parse_bool(t.trim()).map(Typed::Bool),
-            Scalar::Num(n) => match *n {
-                "0" => Ok(Typed::Bool(false)),
-                "1" => Ok(Typed::Bool(true)),
-                _ => Err(format!("`{n}` is not a boolean")),
-            },
+            Scalar::Str(t) => parse_bool(t.trim(), fmt).map(Typed::Bool),
+            Scalar::Num(n) => parse_bool(n, fmt).map(Typed::Bool),
             _ => Err("expected a boolean".into()),
         },
         DataType::Integer => text_of_number(s).and_then(parse_int).map(Typed::Int),
@@ -61,11 +63,17 @@ pub(crate) fn parse<'a>(s: &Scalar<'a>, ty: DataType) -> Result<Typed<'a>, Strin
             .and_then(|t| parse_decimal(t, p, sc))
             .map(Typed::Dec),
         DataType::Date => match s {
-            Scalar::Str(t) => parse_date(t.trim()).map(Typed::Date),
+            Scalar::Str(t) => match fmt {
+                ValueFormat::Chrono(f) => parse_date_with(t.trim(), f).map(Typed::Date),
+                _ => parse_date(t.trim()).map(Typed::Date),
+            },
             _ => Err("expected a date string".into()),
         },
         DataType::Timestamp => match s {
-            Scalar::Str(t) => parse_timestamp(t.trim()).map(Typed::Ts),
+            Scalar::Str(t) => match fmt {
+                ValueFormat::Chrono(f) => parse_timestamp_with(t.trim(), f).map(Typed::Ts),
+                _ => parse_timestamp(t.trim()).map(Typed::Ts),
+            },
             _ => Err("expected a datetime string".into()),
         },
     }
@@ -80,14 +88,31 @@ fn text_of_number<'a>(s: &'a Scalar<'_>) -> Result<&'a str, String> {
     }
 }
 
-/// `T`/`F`, `true`/`false` (any case), `Y`/`N`, `yes`/`no`, `1`/`0`.
-pub(crate) fn parse_bool(t: &str) -> Result<bool, String> {
-    match t {
-        "T" | "t" | "1" | "Y" | "y" => Ok(true),
-        "F" | "f" | "0" | "N" | "n" => Ok(false),
-        _ if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("yes") => Ok(true),
-        _ if t.eq_ignore_ascii_case("false") || t.eq_ignore_ascii_case("no") => Ok(false),
-        _ => Err(format!("`{t}` is not a boolean")),
+/// The declared spellings (exact), else `true`/`false` in any case.
+pub(crate) fn parse_bool(t: &str, fmt: &ValueFormat) -> Result<bool, String> {
+    if let ValueFormat::Bool {
+        true_values,
+        false_values,
+    } = fmt
+    {
+        if true_values.iter().any(|v| v == t) {
+            return Ok(true);
+        }
+        if false_values.iter().any(|v| v == t) {
+            return Ok(false);
+        }
+        return Err(format!(
+            "`{t}` is not a boolean (declared true {true_values:?}, false {false_values:?})"
+        ));
+    }
+    if t.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if t.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(format!(
+            "`{t}` is not a boolean (declare its spellings with `format: \"T/F\"` or `true_values`/`false_values`)"
+        ))
     }
 }
 
@@ -174,7 +199,7 @@ fn days(d: NaiveDate) -> i32 {
     (d - EPOCH).num_days() as i32
 }
 
-/// `YYYY-MM-DD`, NetSuite `M/D/YYYY`, or the date as written at the start of a datetime.
+/// `YYYY-MM-DD`, or the date as written at the start of an ISO 8601 datetime.
 pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
     let b = t.as_bytes();
     if b.len() >= 10
@@ -186,16 +211,22 @@ pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
             .map(days)
             .map_err(|_| format!("`{t}` is not a date"));
     }
-    if t.contains('/') {
-        return NaiveDate::parse_from_str(t, "%m/%d/%Y")
-            .map(days)
-            .map_err(|_| format!("`{t}` is not a M/D/YYYY date"));
-    }
-    Err(format!("`{t}` is not a date (YYYY-MM-DD or M/D/YYYY)"))
+    Err(format!(
+        "`{t}` is not an ISO date (YYYY-MM-DD); declare the column's `format` (e.g. \"%m/%d/%Y\")"
+    ))
 }
 
-/// RFC 3339 (`Z` or `±HH:MM`), Salesforce `±HHMM`, naive `YYYY-MM-DD[ T]HH:MM:SS` (UTC),
-/// `YYYY-MM-DD` and `M/D/YYYY` (midnight UTC). Returns UTC microseconds.
+/// A date in the declared chrono format (a datetime format keeps the date as written).
+pub(crate) fn parse_date_with(t: &str, f: &str) -> Result<i32, String> {
+    NaiveDate::parse_from_str(t, f)
+        .or_else(|_| NaiveDateTime::parse_from_str(t, f).map(|d| d.date()))
+        .or_else(|_| DateTime::parse_from_str(t, f).map(|d| d.date_naive()))
+        .map(days)
+        .map_err(|_| format!("`{t}` is not a date in the declared format `{f}`"))
+}
+
+/// RFC 3339 (`Z` or `±HH:MM`), ISO with a `±HHMM` offset (Salesforce), naive
+/// `YYYY-MM-DD[ T]HH:MM:SS[.f]` (UTC) and `YYYY-MM-DD` (midnight UTC). Returns UTC microseconds.
 pub(crate) fn parse_timestamp(t: &str) -> Result<i64, String> {
     let micros = |d: DateTime<Utc>| d.timestamp_micros();
     if let Ok(d) = DateTime::parse_from_rfc3339(t) {
@@ -204,22 +235,32 @@ pub(crate) fn parse_timestamp(t: &str) -> Result<i64, String> {
     if let Ok(d) = DateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Ok(micros(d.to_utc()));
     }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%m/%d/%Y %H:%M:%S",
-        "%m/%d/%Y %I:%M %p",
-    ] {
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(d) = NaiveDateTime::parse_from_str(t, f) {
             return Ok(micros(d.and_utc()));
         }
     }
-    if (t.len() == 10 || t.contains('/'))
+    if t.len() == 10
         && let Ok(d) = parse_date(t)
     {
         return Ok(d as i64 * 86_400_000_000);
     }
-    Err(format!("`{t}` is not a datetime"))
+    Err(format!(
+        "`{t}` is not an ISO 8601 datetime; declare the column's `format`"
+    ))
+}
+
+/// A datetime in the declared chrono format: with an offset when the format has one, else UTC;
+/// a date-only format gives midnight UTC.
+pub(crate) fn parse_timestamp_with(t: &str, f: &str) -> Result<i64, String> {
+    DateTime::parse_from_str(t, f)
+        .map(|d| d.to_utc())
+        .or_else(|_| NaiveDateTime::parse_from_str(t, f).map(|d| d.and_utc()))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(t, f).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        })
+        .map(|d| d.timestamp_micros())
+        .map_err(|_| format!("`{t}` is not a datetime in the declared format `{f}`"))
 }
 
 /// Formats a stored cursor: timestamps as RFC 3339 UTC with microseconds, dates as `YYYY-MM-DD`.
@@ -241,6 +282,15 @@ mod tests {
 
     fn s(t: &str) -> Scalar<'_> {
         Scalar::Str(Cow::Borrowed(t))
+    }
+
+    /// Parses with no declared format.
+    fn parse<'a>(v: &Scalar<'a>, ty: DataType) -> Result<Typed<'a>, String> {
+        super::parse(v, ty, &ValueFormat::Default)
+    }
+
+    fn chrono(f: &str) -> ValueFormat {
+        ValueFormat::Chrono(f.into())
     }
 
     #[test]
@@ -265,25 +315,93 @@ mod tests {
     }
 
     #[test]
-    fn netsuite_strings() {
-        assert_eq!(parse(&s("T"), DataType::Boolean), Ok(Typed::Bool(true)));
-        assert_eq!(parse(&s("F"), DataType::Boolean), Ok(Typed::Bool(false)));
+    fn netsuite_strings_need_declared_formats() {
+        let tf = ValueFormat::Bool {
+            true_values: vec!["T".into()],
+            false_values: vec!["F".into()],
+        };
         assert_eq!(
-            parse(&s("3/1/2026"), DataType::Date),
+            super::parse(&s("T"), DataType::Boolean, &tf),
+            Ok(Typed::Bool(true))
+        );
+        assert_eq!(
+            super::parse(&s("F"), DataType::Boolean, &tf),
+            Ok(Typed::Bool(false))
+        );
+        // declared spellings are exact: `true` is not one of them
+        assert!(super::parse(&s("true"), DataType::Boolean, &tf).is_err());
+        // JSON booleans always parse
+        assert_eq!(
+            super::parse(&Scalar::Bool(false), DataType::Boolean, &tf),
+            Ok(Typed::Bool(false))
+        );
+        // undeclared `T`/`F` are not guessed
+        let e = parse(&s("T"), DataType::Boolean).unwrap_err();
+        assert!(e.contains("`T` is not a boolean"), "{e}");
+        assert!(parse(&Scalar::Num("1"), DataType::Boolean).is_err());
+
+        let mdy = chrono("%m/%d/%Y");
+        assert_eq!(
+            super::parse(&s("3/1/2026"), DataType::Date, &mdy),
             parse(&s("2026-03-01"), DataType::Date)
         );
         assert_eq!(
-            parse(&s("12/31/2025"), DataType::Date),
+            super::parse(&s("12/31/2025"), DataType::Date, &mdy),
             Ok(Typed::Date(days(
                 NaiveDate::from_ymd_opt(2025, 12, 31).unwrap()
             )))
         );
+        assert!(super::parse(&s("13/45/2026"), DataType::Date, &mdy).is_err());
+        // a declared date format does not fall back to ISO
+        let e = super::parse(&s("2026-03-01"), DataType::Date, &mdy).unwrap_err();
+        assert!(e.contains("declared format `%m/%d/%Y`"), "{e}");
         assert_eq!(
             parse(&s("72500.5"), DataType::Decimal(18, 2)),
             Ok(Typed::Dec(7_250_050))
         );
         assert_eq!(parse(&s(""), DataType::Decimal(18, 2)), Ok(Typed::Null));
-        assert!(parse(&s("13/45/2026"), DataType::Date).is_err());
+        assert_eq!(super::parse(&s(""), DataType::Date, &mdy), Ok(Typed::Null));
+    }
+
+    #[test]
+    fn undeclared_slash_dates_are_rejected_not_guessed() {
+        for v in ["3/1/2026", "12/31/2025", "01/10/2026"] {
+            let e = parse(&s(v), DataType::Date).unwrap_err();
+            assert!(e.contains(v) && e.contains("format"), "{e}");
+            assert!(parse(&s(v), DataType::Timestamp).is_err());
+        }
+        assert!(parse(&s("3/1/2026 10:00:00"), DataType::Timestamp).is_err());
+    }
+
+    #[test]
+    fn declared_day_first_dates() {
+        let dmy = chrono("%d/%m/%Y");
+        assert_eq!(
+            super::parse(&s("3/1/2026"), DataType::Date, &dmy),
+            parse(&s("2026-01-03"), DataType::Date)
+        );
+        assert_eq!(
+            super::parse(&s("31/12/2025"), DataType::Date, &dmy),
+            parse(&s("2025-12-31"), DataType::Date)
+        );
+        assert!(super::parse(&s("12/31/2025"), DataType::Date, &dmy).is_err());
+        // a timestamp column with a date-only format is midnight UTC
+        assert_eq!(
+            super::parse(&s("31/12/2025"), DataType::Timestamp, &dmy),
+            parse(&s("2025-12-31T00:00:00Z"), DataType::Timestamp)
+        );
+        // a datetime format with an offset
+        let f = chrono("%d/%m/%Y %H:%M %z");
+        assert_eq!(
+            super::parse(&s("31/12/2025 22:30 -0200"), DataType::Timestamp, &f),
+            parse(&s("2026-01-01T00:30:00Z"), DataType::Timestamp)
+        );
+        // and without one: UTC
+        let f = chrono("%m/%d/%Y %I:%M %p");
+        assert_eq!(
+            super::parse(&s("3/1/2026 1:05 PM"), DataType::Timestamp, &f),
+            parse(&s("2026-03-01T13:05:00Z"), DataType::Timestamp)
+        );
     }
 
     #[test]

@@ -477,6 +477,7 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         max_attempts: None,
         initial_backoff: None,
         max_backoff: None,
+        rules: None,
     });
     let initial_backoff = dur(
         "initial_backoff",
@@ -488,6 +489,34 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         retry.max_backoff.as_ref(),
         Duration::from_secs(30),
     );
+    let mut retry_rules = Vec::new();
+    for r in retry.rules.iter().flatten() {
+        let at_rule = format!("status: {}", r.status);
+        if !(400..=599).contains(&r.status) {
+            p.at(
+                &[&at, "rules:", &at_rule],
+                format!(
+                    "system `{sname}`: retry rule status {} must be an error status (400-599)",
+                    r.status
+                ),
+            );
+        }
+        if r.body_contains.as_deref() == Some("") {
+            p.at(
+                &[&at, "rules:", &at_rule, "body_contains:"],
+                format!("system `{sname}`: retry rule body_contains must not be empty"),
+            );
+        }
+        retry_rules.push(RetryRule {
+            status: r.status,
+            body_contains: r.body_contains.clone(),
+            action: match r.action {
+                RawRetryAction::Retry => RetryAction::Retry,
+                RawRetryAction::RateLimited => RetryAction::RateLimited,
+                RawRetryAction::Fail => RetryAction::Fail,
+            },
+        });
+    }
     let max_attempts = retry.max_attempts.unwrap_or(6);
     if max_attempts == 0 {
         p.at(
@@ -648,6 +677,7 @@ fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
         max_attempts: max_attempts.max(1),
         initial_backoff,
         max_backoff,
+        retry_rules,
     })
 }
 
@@ -707,8 +737,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
         (Some(x), None) | (None, Some(x)) => Some(x.clone()),
         (Some(dr), Some(rr)) => Some(RawRecords {
             path: rr.path.clone().or_else(|| dr.path.clone()),
-            order_path: rr.order_path.clone().or_else(|| dr.order_path.clone()),
-            order_key: rr.order_key.clone().or_else(|| dr.order_key.clone()),
+            keyed_by: rr.keyed_by.clone().or_else(|| dr.keyed_by.clone()),
             strip: rr.strip.clone().or_else(|| dr.strip.clone()),
         }),
     };
@@ -751,6 +780,96 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
 }
 
 const START_PLACEHOLDER: &str = "{incremental.start_value}";
+
+/// A column's declared format, checked against its type; `Err` names the offending key.
+fn column_format(t: DataType, c: &RawColumn) -> Result<ValueFormat, (&'static str, String)> {
+    let is_bool = t == DataType::Boolean;
+    if !is_bool && (c.true_values.is_some() || c.false_values.is_some()) {
+        let key = if c.true_values.is_some() {
+            "true_values:"
+        } else {
+            "false_values:"
+        };
+        return Err((
+            key,
+            "true_values/false_values apply to boolean columns only".into(),
+        ));
+    }
+    match (t, &c.format) {
+        (DataType::Boolean, f) => {
+            let (mut tv, mut fv) = match f {
+                None => (Vec::new(), Vec::new()),
+                Some(f) => match f.split_once('/') {
+                    Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains('/') => {
+                        (vec![a.to_string()], vec![b.to_string()])
+                    }
+                    _ => {
+                        return Err((
+                            "format:",
+                            format!("boolean format `{f}` must be `<true>/<false>`, e.g. `T/F`"),
+                        ));
+                    }
+                },
+            };
+            tv.extend(c.true_values.iter().flatten().cloned());
+            fv.extend(c.false_values.iter().flatten().cloned());
+            if let Some(v) = tv.iter().find(|v| fv.contains(v)) {
+                return Err(("format:", format!("`{v}` is declared both true and false")));
+            }
+            Ok(if tv.is_empty() && fv.is_empty() {
+                ValueFormat::Default
+            } else {
+                ValueFormat::Bool {
+                    true_values: tv,
+                    false_values: fv,
+                }
+            })
+        }
+        (_, None) => Ok(ValueFormat::Default),
+        (DataType::Date | DataType::Timestamp, Some(f)) => check_strftime(f, t == DataType::Date)
+            .map(|()| ValueFormat::Chrono(f.clone()))
+            .map_err(|e| ("format:", e)),
+        (_, Some(f)) => Err((
+            "format:",
+            format!("format `{f}` applies to date, timestamp and boolean columns only"),
+        )),
+    }
+}
+
+/// Checks a chrono strftime format: known specifiers, and for a date at least a year, a month
+/// and a day.
+fn check_strftime(f: &str, date: bool) -> Result<(), String> {
+    use chrono::format::{Item, StrftimeItems};
+    let items: Vec<Item<'_>> = StrftimeItems::new(f).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(format!("`{f}` is not a chrono strftime format"));
+    }
+    // a format must name the calendar date: parse a known date written with it
+    let sample = chrono::NaiveDate::from_ymd_opt(2026, 12, 31)
+        .expect("valid date")
+        .and_hms_opt(23, 59, 58)
+        .expect("valid time");
+    let mut text = String::new();
+    if fmt::Write::write_fmt(&mut text, format_args!("{}", sample.and_utc().format(f))).is_err() {
+        return Err(format!("`{f}` is not a chrono strftime format"));
+    }
+    let back = if date {
+        chrono::NaiveDate::parse_from_str(&text, f).map(|d| d == sample.date())
+    } else {
+        chrono::NaiveDateTime::parse_from_str(&text, f)
+            .map(|d| d.date() == sample.date())
+            .or_else(|_| chrono::NaiveDate::parse_from_str(&text, f).map(|d| d == sample.date()))
+            .or_else(|_| {
+                chrono::DateTime::parse_from_str(&text, f).map(|d| d.date_naive() == sample.date())
+            })
+    };
+    match back {
+        Ok(true) => Ok(()),
+        _ => Err(format!(
+            "`{f}` does not read back a full date (needs year, month and day)"
+        )),
+    }
+}
 
 fn build_stream(
     sname: &str,
@@ -799,12 +918,25 @@ fn build_stream(
             );
         }
         match DataType::parse(&c.data_type) {
-            Ok(t) => columns.push(Column {
-                path: JsonPath::parse(c.path.as_deref().unwrap_or(&c.name)),
-                name: c.name,
-                data_type: t,
-                required: c.required,
-            }),
+            Ok(t) => {
+                let format = match column_format(t, &c) {
+                    Ok(f) => f,
+                    Err((key, e)) => {
+                        p.at(
+                            &[&at_s, &at_r, &format!("name: {}", c.name), key],
+                            format!("{ctx}: column `{}`: {e}", c.name),
+                        );
+                        ValueFormat::Default
+                    }
+                };
+                columns.push(Column {
+                    path: JsonPath::parse(c.path.as_deref().unwrap_or(&c.name)),
+                    name: c.name,
+                    data_type: t,
+                    required: c.required,
+                    format,
+                })
+            }
             Err(e) => p.at(
                 &[&at_s, &at_r, &format!("name: {}", c.name), "type:"],
                 format!("{ctx}: column `{}`: {e}", c.name),
@@ -970,11 +1102,23 @@ fn build_stream(
     let records = r.records.clone().unwrap_or_default();
     let records = RecordSelector {
         path: JsonPath::parse(&subst(records.path.as_deref().unwrap_or(""))),
-        order: records.order_path.as_deref().map(|op| {
-            (
-                JsonPath::parse(&subst(op)),
-                records.order_key.clone().unwrap_or_else(|| "id".into()),
-            )
+        keyed_by: records.keyed_by.as_ref().map(|k| {
+            let type_filter = match (&k.type_field, &k.type_value) {
+                (Some(f), Some(v)) => Some((f.clone(), subst(v))),
+                (None, None) => None,
+                _ => {
+                    p.at_any(
+                        &[&[&at_s, &at_r, "keyed_by"], &[&at_s, "keyed_by"]],
+                        format!("{ctx}: keyed_by needs type_field and type_value together"),
+                    );
+                    None
+                }
+            };
+            KeyedBy {
+                refs: JsonPath::parse(&subst(&k.refs)),
+                id_field: k.id_field.clone().unwrap_or_else(|| "id".into()),
+                type_filter,
+            }
         }),
         strip: records.strip.clone().unwrap_or_default(),
     };
@@ -1537,6 +1681,157 @@ systems:
             !text.iter().any(|t| t.contains("literal-token")),
             "{text:#?}"
         );
+    }
+
+    #[test]
+    fn column_formats_are_declared_and_checked() {
+        let cols = "          - {name: id, type: integer, required: true}\n          - {name: updated_at, type: timestamp}";
+        let good = GOOD.replace(
+            cols,
+            &format!(
+                "{cols}\n          - {{name: day, type: date, format: \"%d/%m/%Y\"}}\n          - {{name: flag, type: boolean, format: \"T/F\"}}\n          - {{name: ok, type: boolean, true_values: [Y, \"1\"], false_values: [N]}}"
+            ),
+        );
+        let p = parse(&good).expect("valid");
+        let c = &p.systems[0].streams[0].columns;
+        assert_eq!(c[1].format, ValueFormat::Default);
+        assert_eq!(c[2].format, ValueFormat::Chrono("%d/%m/%Y".into()));
+        assert_eq!(
+            c[3].format,
+            ValueFormat::Bool {
+                true_values: vec!["T".into()],
+                false_values: vec!["F".into()]
+            }
+        );
+        assert_eq!(
+            c[4].format,
+            ValueFormat::Bool {
+                true_values: vec!["Y".into(), "1".into()],
+                false_values: vec!["N".into()]
+            }
+        );
+
+        let bad = GOOD.replace(
+            cols,
+            &format!(
+                "{cols}\n          - {{name: day, type: date,\n             format: \"%m/%Q/%Y\"}}\n          - {{name: month, type: date, format: \"%m/%Y\"}}\n          - {{name: flag, type: boolean, format: \"yes\"}}\n          - {{name: n, type: integer,\n             format: \"%d\"}}\n          - {{name: s, type: string, true_values: [x]}}"
+            ),
+        );
+        let e = parse(&bad).unwrap_err();
+        let text: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 5, "{text:#?}");
+        assert!(e.iter().all(|p| p.line.is_some()), "{text:#?}");
+        assert!(
+            text[0].contains("`%m/%Q/%Y` is not a chrono strftime format"),
+            "{text:#?}"
+        );
+        // the problem points at the `format:` line of the column
+        assert_eq!(
+            e[0].line,
+            bad.lines()
+                .position(|l| l.contains("%m/%Q/%Y"))
+                .map(|i| i + 1)
+        );
+        assert!(
+            text[1].contains("does not read back a full date"),
+            "{text:#?}"
+        );
+        assert!(text[2].contains("must be `<true>/<false>`"), "{text:#?}");
+        assert!(
+            text[3].contains("date, timestamp and boolean columns only"),
+            "{text:#?}"
+        );
+        assert!(text[4].contains("boolean columns only"), "{text:#?}");
+
+        // an unknown column field is a serde error with a line
+        let typo = GOOD.replace(
+            "{name: updated_at, type: timestamp}",
+            "{name: updated_at, type: timestamp, fromat: \"%Y\"}",
+        );
+        let e = parse(&typo).unwrap_err();
+        assert!(
+            e[0].line.is_some() && e[0].message.contains("fromat"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn retry_rules_are_checked() {
+        let auth = "      auth: {type: bearer, token: \"${env:ACME_TOKEN}\"}";
+        let with = |rules: &str| {
+            GOOD.replace(
+                auth,
+                &format!("{auth}\n      retry:\n        rules:\n{rules}"),
+            )
+        };
+        let p = parse(&with(
+            "          - {status: 403, body_contains: REQUEST_LIMIT_EXCEEDED, action: rate_limited}",
+        ))
+        .expect("valid");
+        let SystemKind::Rest(c) = &p.systems[0].kind else {
+            panic!("rest")
+        };
+        assert_eq!(
+            c.retry_rules,
+            vec![RetryRule {
+                status: 403,
+                body_contains: Some("REQUEST_LIMIT_EXCEEDED".into()),
+                action: RetryAction::RateLimited
+            }]
+        );
+        for (rules, needle) in [
+            (
+                "          - {status: 403, action: rate_limit}",
+                "unknown variant `rate_limit`",
+            ),
+            (
+                "          - {status: 403, body: X, action: retry}",
+                "unknown field `body`",
+            ),
+            (
+                "          - {status: 200, action: retry}",
+                "must be an error status",
+            ),
+        ] {
+            let text = with(rules);
+            let e = parse(&text).unwrap_err();
+            assert!(e[0].message.contains(needle), "{e:?}");
+            let line = text
+                .lines()
+                .position(|l| l.contains("status:"))
+                .map(|i| i + 1);
+            assert_eq!(e[0].line, line, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn keyed_by_selector() {
+        let keyed = |k: &str| {
+            GOOD.replace(
+                "records: {path: \"{name}\"}",
+                &format!("records: {{path: \"{{name}}\", keyed_by: {k}}}"),
+            )
+        };
+        let p = parse(&keyed(
+            "{refs: results, type_field: key, type_value: \"{name}\"}",
+        ))
+        .expect("valid");
+        let r = &p.systems[0].streams[0].records;
+        assert_eq!(
+            r.keyed_by,
+            Some(KeyedBy {
+                refs: JsonPath::parse("results"),
+                id_field: "id".into(),
+                type_filter: Some(("key".into(), "things".into())),
+            })
+        );
+        let e = parse(&keyed("{refs: results, type_field: key}")).unwrap_err();
+        assert!(
+            e[0].message.contains("type_field and type_value together") && e[0].line.is_some(),
+            "{e:?}"
+        );
+        let e = parse(&keyed("{refs: results, order_key: id}")).unwrap_err();
+        assert!(e[0].message.contains("unknown field `order_key`"), "{e:?}");
     }
 
     #[test]

@@ -73,6 +73,30 @@ pub struct Client {
     pub initial_backoff: Duration,
     /// Backoff cap.
     pub max_backoff: Duration,
+    /// Vendor rules for error responses, first match wins, before the generic behaviour.
+    pub retry_rules: Vec<RetryRule>,
+}
+
+/// A declared rule for an error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryRule {
+    /// The HTTP status.
+    pub status: u16,
+    /// Text the body must contain (None: any body).
+    pub body_contains: Option<String>,
+    /// What to do.
+    pub action: RetryAction,
+}
+
+/// What a matching [`RetryRule`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAction {
+    /// Retry with backoff.
+    Retry,
+    /// A rate limit: retry with backoff, honouring `Retry-After`.
+    RateLimited,
+    /// Fail at once.
+    Fail,
 }
 
 /// A value that is either plain text or a secret reference.
@@ -366,12 +390,23 @@ impl std::fmt::Display for JsonPath {
 /// Where the records sit.
 #[derive(Debug, Clone, Default)]
 pub struct RecordSelector {
-    /// Path of the array (or keyed map when `order` is set).
+    /// Path of the array (or keyed map when `keyed_by` is set).
     pub path: JsonPath,
-    /// Keyed map ordered by this array's elements' `order_key` field.
-    pub order: Option<(JsonPath, String)>,
+    /// The records are an object map listed by references.
+    pub keyed_by: Option<KeyedBy>,
     /// Top-level fields stripped from `_raw`.
     pub strip: Vec<String>,
+}
+
+/// A keyed object map's references, in record order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedBy {
+    /// Path of the array of references.
+    pub refs: JsonPath,
+    /// Field of a reference holding the map key.
+    pub id_field: String,
+    /// `(field, value)`: only references whose field has this value point into this map.
+    pub type_filter: Option<(String, String)>,
 }
 
 /// Incremental cursor.
@@ -491,4 +526,23 @@ pub struct Column {
     pub data_type: DataType,
     /// Missing value rejects the record.
     pub required: bool,
+    /// How the source writes the value (declared; never guessed from its shape).
+    pub format: ValueFormat,
+}
+
+/// A column's declared value format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ValueFormat {
+    /// Only unambiguous forms: ISO 8601 dates and datetimes, JSON booleans, `true`/`false`.
+    #[default]
+    Default,
+    /// A chrono strftime format (`date` and `timestamp` columns), checked at load time.
+    Chrono(String),
+    /// The spellings of a `boolean` column (JSON booleans are accepted too).
+    Bool {
+        /// Strings that mean true.
+        true_values: Vec<String>,
+        /// Strings that mean false.
+        false_values: Vec<String>,
+    },
 }

@@ -106,6 +106,35 @@ pub struct RawRetry {
     /// Backoff cap, e.g. `30s`.
     #[serde(default)]
     pub max_backoff: Option<String>,
+    /// Vendor rules for error responses, checked in order before the generic behaviour
+    /// (Salesforce: `{status: 403, body_contains: REQUEST_LIMIT_EXCEEDED, action: rate_limited}`).
+    #[serde(default)]
+    pub rules: Option<Vec<RawRetryRule>>,
+}
+
+/// A retry rule: an error response with this status (and body text) gets this action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetryRule {
+    /// The HTTP status (400-599).
+    pub status: u16,
+    /// Text the response body must contain (default: any body).
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// `retry`, `rate_limited` or `fail`.
+    pub action: RawRetryAction,
+}
+
+/// What a matching retry rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRetryAction {
+    /// Retry with backoff (a transient error).
+    Retry,
+    /// The vendor's rate-limit answer: retry with backoff, honouring `Retry-After`.
+    RateLimited,
+    /// Fail the stream at once (e.g. a 503 the vendor means as permanent).
+    Fail,
 }
 
 /// Authentication, tagged by `type`.
@@ -348,19 +377,35 @@ pub enum RawPaginator {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecords {
-    /// Dotted JSON path of the array of records, or of a keyed object map (with `order_path`);
+    /// Dotted JSON path of the array of records, or of a keyed object map (with `keyed_by`);
     /// `{name}` is the resource name. Empty or `$` = the page itself is the array.
     #[serde(default)]
     pub path: Option<String>,
-    /// For keyed maps: dotted path of the array that gives the order (Kantata `results`).
+    /// The records at `path` are an object map `{id: record}`, listed in order by references
+    /// elsewhere in the page (Kantata: `results: [{key, id}]`).
     #[serde(default)]
-    pub order_path: Option<String>,
-    /// For keyed maps: field of each `order_path` element holding the map key (default `id`).
-    #[serde(default)]
-    pub order_key: Option<String>,
+    pub keyed_by: Option<RawKeyedBy>,
     /// Top-level fields removed from each record before it is stored (Salesforce `attributes`).
     #[serde(default)]
     pub strip: Option<Vec<String>>,
+}
+
+/// A keyed map's references: `{refs: results, id_field: id, type_field: key, type_value: "{name}"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyedBy {
+    /// Dotted path of the array of references, in record order.
+    pub refs: String,
+    /// Field of a reference holding the map key (default `id`).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// Field of a reference naming the map it points into (references into other maps are
+    /// skipped); set together with `type_value`.
+    #[serde(default)]
+    pub type_field: Option<String>,
+    /// The `type_field` value of this stream's references; `{name}` is the resource name.
+    #[serde(default)]
+    pub type_value: Option<String>,
 }
 
 /// Incremental cursor.
@@ -415,4 +460,15 @@ pub struct RawColumn {
     /// A record without a value here is rejected.
     #[serde(default)]
     pub required: bool,
+    /// How the source writes the value: a chrono strftime format for `date`/`timestamp`
+    /// (`"%m/%d/%Y"`), or `"<true>/<false>"` for `boolean` (`"T/F"`). Without it only
+    /// unambiguous forms parse: ISO 8601 dates and datetimes, JSON booleans, `true`/`false`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// `boolean` only: the strings that mean true (e.g. `["T"]`).
+    #[serde(default)]
+    pub true_values: Option<Vec<String>>,
+    /// `boolean` only: the strings that mean false (e.g. `["F"]`).
+    #[serde(default)]
+    pub false_values: Option<Vec<String>>,
 }

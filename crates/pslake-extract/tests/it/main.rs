@@ -17,5 +17,7 @@ mod new_system;
 mod paging;
 /// Deletion reconciliation: keys passes, tombstones, records back, `every`.
 mod reconcile;
+/// Vendor retry rules (`retry.rules`) come from the pipeline, not the code.
+mod retry_rules;
 /// Planted secrets appear in no log line, error, report or table.
 mod secrets;

@@ -63,8 +63,8 @@ const COLUMNS: &str = r#"
         columns:
           - {name: id, type: string, required: true}
           - {name: amount, type: "decimal(18,2)"}
-          - {name: day, type: date}
-          - {name: flag, type: boolean}"#;
+          - {name: day, type: date, format: "%m/%d/%Y"}
+          - {name: flag, type: boolean, format: "T/F"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_paginator_shape_rejects_and_drift() {
