@@ -2,7 +2,7 @@
 
 Produce a lake first, e.g.
 
-    PSLAKE_TEST_KEEP_LAKE=/tmp/pslake-raw-lake CARGO_TARGET_DIR=/work/target \
+    PSLAKE_TEST_KEEP_LAKE=/tmp/pslake-raw-lake \
         cargo test -p pslake-extract --test it landing
     PSLAKE_TEST_LAKE=/tmp/pslake-raw-lake pytest tests/python/test_raw_tables.py
 

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! python3 -m pip install -r benches/requirements.txt   # the peer: dlt[parquet]
-//! CARGO_TARGET_DIR=/work/target cargo run --release -p pslake-extract --example bench_extract -- \
+//! cargo run --release -p pslake-extract --example bench_extract -- \
 //!     --scale 10 --write docs/BENCHMARKS.md [--peer-pages N] [--python python3]
 //! ```
 //!
@@ -347,7 +347,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              To run the peer, install it first (it is not needed by CI or the tests):\n\n\
              ```text\n\
              python3 -m pip install -r benches/requirements.txt   # dlt[parquet]\n\
-             CARGO_TARGET_DIR=/work/target cargo run --release -p pslake-extract --example bench_extract -- \\\n    \
+             cargo run --release -p pslake-extract --example bench_extract -- \\\n    \
              --scale {scale} --write docs/BENCHMARKS.md\n\
              ```\n\n\
              Without dlt the benchmark stops at once and prints the install command. `--peer-pages N`\n\
