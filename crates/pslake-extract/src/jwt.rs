@@ -3,8 +3,10 @@
 //! secrets: they are held in [`Sensitive`] and never formatted.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 
 use pslake_core::Sensitive;
 
@@ -19,19 +21,6 @@ impl std::fmt::Debug for AssertionSigner {
     }
 }
 
-/// The DER bytes of the first PEM block labelled `label` (e.g. `PRIVATE KEY`).
-pub(crate) fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = start + pem[start..].find(&end)?;
-    let b64: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    STANDARD.decode(b64).ok()
-}
-
 impl AssertionSigner {
     /// Parses a PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) RSA key. The
     /// error never quotes the key.
@@ -42,17 +31,17 @@ impl AssertionSigner {
         } else {
             pem.to_string()
         };
-        let key = if let Some(der) = pem_block(&pem, "PRIVATE KEY") {
-            RsaKeyPair::from_pkcs8(&der)
-                .map_err(|e| format!("the private key is not an RSA PKCS#8 key ({e})"))?
-        } else if let Some(der) = pem_block(&pem, "RSA PRIVATE KEY") {
-            RsaKeyPair::from_der(&der)
-                .map_err(|e| format!("the private key is not an RSA PKCS#1 key ({e})"))?
-        } else {
-            return Err(
-                "the private key is not a PEM `BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY` block"
-                    .into(),
-            );
+        let key = match PrivateKeyDer::from_pem_slice(pem.as_bytes()) {
+            Ok(PrivateKeyDer::Pkcs8(der)) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+                .map_err(|e| format!("the private key is not an RSA PKCS#8 key ({e})"))?,
+            Ok(PrivateKeyDer::Pkcs1(der)) => RsaKeyPair::from_der(der.secret_pkcs1_der())
+                .map_err(|e| format!("the private key is not an RSA PKCS#1 key ({e})"))?,
+            _ => {
+                return Err(
+                    "the private key is not a PEM `BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY` block"
+                        .into(),
+                );
+            }
         };
         Ok(AssertionSigner { key })
     }

@@ -24,9 +24,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
 use ring::signature::{KeyPair, RSA_PSS_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
 
 use super::AppState;
 use super::error::{Error, Result};
@@ -54,27 +56,14 @@ impl std::fmt::Debug for NsAuth {
     }
 }
 
-/// The DER bytes of the first PEM block labelled `label`.
-fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let start = pem.find(&begin)? + begin.len();
-    let stop = start + pem[start..].find(&end)?;
-    let b64: String = pem[start..stop]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    STANDARD.decode(b64).ok()
-}
-
 impl NsAuth {
     pub(crate) fn new(private_key_pem: &str, lifetime: Duration) -> Result<NsAuth> {
-        let key = if let Some(der) = pem_block(private_key_pem, "PRIVATE KEY") {
-            RsaKeyPair::from_pkcs8(&der).map_err(|e| Error::Key(e.to_string()))?
-        } else if let Some(der) = pem_block(private_key_pem, "RSA PRIVATE KEY") {
-            RsaKeyPair::from_der(&der).map_err(|e| Error::Key(e.to_string()))?
-        } else {
-            return Err(Error::Key("not a PEM private key".into()));
+        let key = match PrivateKeyDer::from_pem_slice(private_key_pem.as_bytes()) {
+            Ok(PrivateKeyDer::Pkcs8(der)) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+                .map_err(|e| Error::Key(e.to_string()))?,
+            Ok(PrivateKeyDer::Pkcs1(der)) => RsaKeyPair::from_der(der.secret_pkcs1_der())
+                .map_err(|e| Error::Key(e.to_string()))?,
+            _ => return Err(Error::Key("not a PEM private key".into())),
         };
         Ok(NsAuth {
             public_key: key.public_key().as_ref().to_vec(),
