@@ -127,3 +127,62 @@ pub(crate) fn reconcile_action(
     value["schemaString"] = serde_json::Value::String(serde_json::to_string(&schema)?);
     Ok(Some(serde_json::from_value(value)?))
 }
+
+/// `schema`'s fields with only the comments `docs` gives (any other field metadata dropped).
+pub(crate) fn documented_fields(schema: &StructType, docs: &TableDocs) -> Vec<StructField> {
+    schema
+        .fields()
+        .map(|f| {
+            let mut f = f.clone();
+            f.metadata.clear();
+            if let Some(c) = docs.columns.get(&f.name) {
+                f.metadata
+                    .insert(COMMENT_KEY.to_string(), MetadataValue::String(c.clone()));
+            }
+            f
+        })
+        .collect()
+}
+
+/// The metadata action that makes a table whose metadata is `metadata` (schema `current`) take
+/// `fields` (appended: the current fields first, the new ones after them) and `docs`; `None`
+/// when it already does.
+pub(crate) fn metadata_with(
+    metadata: &Metadata,
+    current: &StructType,
+    fields: &[StructField],
+    docs: &TableDocs,
+) -> Result<Option<Metadata>, deltalake::DeltaTableError> {
+    let mut merged: Vec<StructField> = current
+        .fields()
+        .map(|f| {
+            fields
+                .iter()
+                .find(|n| n.name == f.name)
+                .map(|n| {
+                    let mut kept = f.clone();
+                    kept.metadata = n.metadata.clone();
+                    kept
+                })
+                .unwrap_or_else(|| f.clone())
+        })
+        .collect();
+    merged.extend(
+        fields
+            .iter()
+            .filter(|n| current.field(&n.name).is_none())
+            .cloned(),
+    );
+    let schema = StructType::try_new(merged)?;
+    if &schema == current && metadata.description() == docs.description.as_deref() {
+        return Ok(None);
+    }
+    let mut value = serde_json::to_value(metadata)?;
+    value["description"] = docs
+        .description
+        .clone()
+        .map(serde_json::Value::String)
+        .unwrap_or(serde_json::Value::Null);
+    value["schemaString"] = serde_json::Value::String(serde_json::to_string(&schema)?);
+    Ok(Some(serde_json::from_value(value)?))
+}

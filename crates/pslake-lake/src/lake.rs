@@ -122,7 +122,7 @@ impl Lake {
             .expect("schema and table names are plain path segments")
     }
 
-    fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
+    pub(crate) fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
         let table = t.to_string();
         let url = self.table_url(t).to_string();
         move |source| Error::Delta {
@@ -132,7 +132,7 @@ impl Lake {
         }
     }
 
-    async fn handle(&self, t: &TableName) -> Result<DeltaTable> {
+    pub(crate) async fn handle(&self, t: &TableName) -> Result<DeltaTable> {
         let url = self.table_url(t);
         if let Some(path) = (url.scheme() == "file")
             .then(|| url.to_file_path().ok())
@@ -177,6 +177,22 @@ impl Lake {
             .await?
             .and_then(|t| t.version())
             .map(version_i64))
+    }
+
+    /// The provenance of `t`'s latest commit (the commit metadata a writer recorded, e.g. the run
+    /// id), or `None` when the table does not exist.
+    pub async fn last_commit_info(
+        &self,
+        t: &TableName,
+    ) -> Result<Option<HashMap<String, serde_json::Value>>> {
+        let Some(table) = self.open(t).await? else {
+            return Ok(None);
+        };
+        let mut history = table.history(Some(1));
+        match history.try_next().await.map_err(self.delta_err(t))? {
+            Some(commit) => Ok(Some(commit.info)),
+            None => Ok(None),
+        }
     }
 
     /// Appends `batches` to `t` in one commit, creating the table from the batches' schema when
@@ -477,7 +493,7 @@ pub fn expose_deleted(
     }
 }
 
-fn version_i64(v: u64) -> i64 {
+pub(crate) fn version_i64(v: u64) -> i64 {
     i64::try_from(v).expect("a Delta version fits in i64")
 }
 

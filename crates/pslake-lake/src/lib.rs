@@ -16,7 +16,9 @@ mod error;
 mod lake;
 pub mod ops;
 pub mod reconcile;
+mod staged;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
 pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};
+pub use staged::{Staged, TARGET_FILE_SIZE};

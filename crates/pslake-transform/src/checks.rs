@@ -30,7 +30,7 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
         TestKind::Unique { column } => {
             let c = ident(column);
             format!(
-                "SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY n DESC, {c}"
+                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {c}"
             )
         }
         TestKind::AcceptedValues { column, values } => {
@@ -45,14 +45,14 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                     .join(", ")
             };
             format!(
-                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({list}) GROUP BY CAST({c} AS VARCHAR) ORDER BY n DESC, 1"
+                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({list}) GROUP BY CAST({c} AS VARCHAR) ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::Relationships { column, to, field } => {
             let (c, f) = (ident(column), ident(field));
             let parent = format!("{}.{}", ident(&to.schema), ident(&to.name));
             format!(
-                "SELECT child.{c}, count(*) AS n FROM {table} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS parent WHERE parent.{f} = child.{c}) GROUP BY child.{c} ORDER BY n DESC, 1"
+                "SELECT child.{c}, count(*) AS __pslake_rows FROM {table} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS parent WHERE parent.{f} = child.{c}) GROUP BY child.{c} ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::UniqueCombination { columns } => {
@@ -62,7 +62,7 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                 .collect::<Vec<_>>()
                 .join(", ");
             format!(
-                "SELECT {cols}, count(*) AS n FROM {table} GROUP BY {cols} HAVING count(*) > 1 ORDER BY n DESC, {cols}"
+                "SELECT {cols}, count(*) AS __pslake_rows FROM {table} GROUP BY {cols} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {cols}"
             )
         }
         TestKind::ExpressionIsTrue { column, expression } => {
@@ -86,7 +86,7 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                 .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
                 .collect();
             format!(
-                "SELECT {c}, count(*) AS n FROM {table} WHERE {c} IS NOT NULL AND NOT ({}) GROUP BY {c} ORDER BY n DESC, 1",
+                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL AND NOT ({}) GROUP BY {c} ORDER BY __pslake_rows DESC, 1",
                 bounds.join(" AND ")
             )
         }
@@ -115,7 +115,7 @@ fn format_row(batch: &RecordBatch, row: usize) -> String {
             array_value_to_string(col, row).unwrap_or_default()
         })
     };
-    let count = get("n")
+    let count = get("__pslake_rows")
         .filter(|n| n != "1")
         .map(|n| format!(" ({n} rows)"))
         .unwrap_or_default();
@@ -129,7 +129,7 @@ fn format_row(batch: &RecordBatch, row: usize) -> String {
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.name() != "n")
+        .filter(|(_, f)| f.name() != "__pslake_rows")
         .take(8)
         .map(|(i, f)| {
             let col = batch.column(i);

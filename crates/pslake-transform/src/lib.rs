@@ -18,29 +18,38 @@
 //! The conventions are documented in the repository's `sql/README.md` and `models/README.md`.
 #![warn(missing_docs)]
 
+mod build;
 mod checks;
 mod contract;
 mod dag;
 mod datatests;
 pub mod deps;
-mod engine;
 mod error;
+mod execute;
+mod fingerprint;
 mod jinja;
+mod merge;
 mod offline;
+mod outputs;
 mod plan;
+mod planning;
 mod project;
 mod query;
 mod report;
 mod run_dates;
 mod select;
 mod session;
+mod settings;
+mod stream;
+mod testing;
 mod typecheck;
 mod yaml_lines;
 
-pub use engine::{BuildOptions, build, test};
+pub use build::build;
 pub use error::{Error, Problem, ProjectErrors, Result};
 pub use offline::validate_plans;
 pub use plan::{Plan, PlanStep, SchemaChange, plan};
+pub use planning::BuildOptions;
 pub use project::{
     ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
     validate,
@@ -51,3 +60,5 @@ pub use report::{
     TestResult,
 };
 pub use run_dates::{RunDates, last_run_dates};
+pub use settings::{SETTINGS_FILE, Settings};
+pub use testing::test;

@@ -13,8 +13,8 @@ use arrow::datatypes::SchemaRef;
 use chrono::Utc;
 use pslake_lake::TableName;
 
-use crate::engine::plan_models;
 use crate::error::Problem;
+use crate::planning::plan_models;
 use crate::project::Project;
 use crate::{dag, session};
 

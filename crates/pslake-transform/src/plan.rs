@@ -9,8 +9,8 @@ use chrono::Utc;
 use datafusion::common::TableReference;
 use pslake_lake::{Lake, TableName};
 
-use crate::engine::{BuildOptions, plan_models, with_unmaterialized_ancestors};
 use crate::error::{Problem, Result};
+use crate::planning::{BuildOptions, plan_models, with_unmaterialized_ancestors};
 use crate::project::Project;
 use crate::{dag, session};
 

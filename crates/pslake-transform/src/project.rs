@@ -17,6 +17,7 @@ use crate::datatests::parse_test;
 use crate::deps::{self, TableRef};
 use crate::error::{Problem, ProjectErrors};
 use crate::jinja;
+use crate::settings::Settings;
 use crate::yaml_lines::YamlLines;
 
 /// Schemas that are not model folders.
@@ -228,6 +229,7 @@ pub struct Project {
     root: PathBuf,
     models: Vec<Model>,
     seeds: Vec<Seed>,
+    settings: Settings,
 }
 
 impl Project {
@@ -246,6 +248,11 @@ impl Project {
     /// The project directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The project-wide settings (`pslake.yml`).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The models, sorted by name.
@@ -453,10 +460,15 @@ fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Project {
             }
         }
     }
+    let settings = Settings::load(root).unwrap_or_else(|p| {
+        problems.push(p);
+        Settings::default()
+    });
     let mut project = Project {
         root: root.to_path_buf(),
         models,
         seeds,
+        settings,
     };
     resolve_test_refs(&mut project, problems);
     project

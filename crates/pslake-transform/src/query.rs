@@ -18,8 +18,8 @@ use pslake_lake::{Lake, TableName};
 
 use crate::contract;
 use crate::dag;
-use crate::engine::{BuildOptions, register_empty_self};
 use crate::error::{Error, Problem, ProjectErrors, Result};
+use crate::planning::{BuildOptions, register_empty_self};
 use crate::project::Project;
 use crate::select;
 use crate::session;

@@ -84,8 +84,12 @@ pub struct ModelResult {
     pub materialized: String,
     /// How it ended.
     pub status: ModelStatus,
-    /// Rows the model produced (for incremental: the rows merged in).
+    /// Rows the model produced (for incremental: the rows merged in; 0 for a view, which is
+    /// planned into the models that read it and never computed on its own).
     pub rows: u64,
+    /// The published table was reused: every input and the model itself are as they were when
+    /// it was built (its fingerprint is unchanged), so nothing ran.
+    pub reused: bool,
     /// Wall time.
     pub duration: Duration,
     /// The published Delta version, when written.
@@ -160,8 +164,17 @@ impl fmt::Display for BuildReport {
                 "{:<width$}  {:<11}  {:<7}  {:>10}  {:>7.2}s  {}",
                 m.model,
                 m.materialized,
-                m.status.as_str(),
-                m.rows,
+                if m.reused {
+                    "unchanged"
+                } else {
+                    m.status.as_str()
+                },
+                // A view is not computed on its own, a reused table not at all: no row count.
+                if m.materialized == "view" || m.reused {
+                    "-".to_string()
+                } else {
+                    m.rows.to_string()
+                },
                 m.duration.as_secs_f64(),
                 if m.tests.is_empty() {
                     "-".to_string()

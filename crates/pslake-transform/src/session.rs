@@ -17,17 +17,37 @@ use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableP
 use datafusion::common::{Column, TableReference};
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pslake_lake::{Lake, TableName};
 
 use crate::error::{Error, Problem};
 use crate::project::{Project, Seed};
+use crate::settings::Settings;
 
 /// A session with spans collected (so plan errors carry lines and columns), configured to
 /// produce plain string types: Parquet strings are read as `Utf8` and `VARCHAR` means `Utf8`.
 pub(crate) fn new_context() -> SessionContext {
     SessionContext::new_with_config(session_config())
+}
+
+/// A session for building models: like [`new_context`], in a memory pool of the project's
+/// `memory_limit` shared fairly by the operators that can spill (sorts, aggregations, which
+/// then spill to the OS temporary directory).
+pub(crate) fn new_build_context(settings: &Settings) -> SessionContext {
+    let limit = usize::try_from(settings.memory_limit).unwrap_or(usize::MAX);
+    match RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
+        .build_arc()
+    {
+        Ok(runtime) => SessionContext::new_with_config_rt(session_config(), runtime),
+        Err(e) => {
+            tracing::warn!(error = %e, "no memory pool; building without a memory limit");
+            new_context()
+        }
+    }
 }
 
 /// The one configuration of every session: spans for line numbers, plain (not view) strings.

@@ -9,6 +9,7 @@ mod project;
 mod query;
 mod rebuild;
 mod select;
+mod streaming;
 mod typecheck;
 
 use std::path::Path;

@@ -1,0 +1,246 @@
+//! Two-phase writes: a model's output is streamed to Parquet data files under its table's folder
+//! ([`Lake::stage`]), where no Delta reader sees them (only the log names a table's files), read
+//! back by the build for its audit, then made the table's new version in one Delta commit
+//! ([`Lake::commit_staged`]) or deleted ([`Lake::discard_staged`]).
+//!
+//! Memory does not grow with the data: each input stream feeds its own writer, which flushes a
+//! file at [`TARGET_FILE_SIZE`].
+
+use std::num::NonZeroU64;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use delta_kernel::table_properties::DataSkippingNumIndexedCols;
+use deltalake::DeltaTable;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructField, StructType};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use object_store::ObjectStoreExt;
+use url::Url;
+
+use crate::docs::{TableDocs, documented_fields, metadata_with};
+use crate::lake::version_i64;
+use crate::{Error, Lake, Result, TableName};
+
+/// A data file is closed and a new one started past this size (delta-rs's default is 100 MiB;
+/// smaller files let a build's partitions write in parallel and readers prune by statistics).
+pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
+
+/// Columns with min/max statistics in each file's Add action (Delta's default is 32).
+const STATS_COLUMNS: u64 = 32;
+
+/// Data files written for a table and not committed yet.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    table: TableName,
+    root: Url,
+    schema: SchemaRef,
+    adds: Vec<Add>,
+    rows: u64,
+}
+
+impl Staged {
+    /// The table the files are for.
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    /// The schema every file was written with.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The files' locations, for reading them before they are committed.
+    pub fn file_urls(&self) -> Vec<Url> {
+        self.adds
+            .iter()
+            .map(|a| {
+                self.root
+                    .join(&a.path)
+                    .expect("a data file path is relative to the table root")
+            })
+            .collect()
+    }
+
+    /// Adds `other`'s files (written for the same table with the same schema) to these.
+    pub fn extend(&mut self, other: Staged) {
+        debug_assert_eq!(self.table, other.table);
+        self.adds.extend(other.adds);
+        self.rows += other.rows;
+    }
+}
+
+impl Lake {
+    /// Writes every stream's batches as Parquet data files of table `t` (each stream through its
+    /// own writer, concurrently), committing nothing. The batches must have `schema`'s types.
+    pub async fn stage(
+        &self,
+        t: &TableName,
+        schema: SchemaRef,
+        streams: Vec<SendableRecordBatchStream>,
+    ) -> Result<Staged> {
+        let table = self.handle(t).await?;
+        let store = table.log_store().object_store(None);
+        let config = WriterConfig::new(
+            schema.clone(),
+            Vec::new(),
+            None,
+            NonZeroU64::new(TARGET_FILE_SIZE),
+            None,
+            DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
+            None,
+        );
+        let mut writers: FuturesUnordered<_> = streams
+            .into_iter()
+            .map(|mut stream| {
+                let mut writer = DeltaWriter::new(store.clone(), config.clone());
+                let table_name = t.clone();
+                async move {
+                    let mut rows = 0u64;
+                    while let Some(batch) = stream.next().await {
+                        let batch = match batch {
+                            Ok(b) => b,
+                            Err(e) => {
+                                let _ = writer.abort().await;
+                                return Err(Error::DataFusion {
+                                    context: format!("computing {table_name}"),
+                                    source: Box::new(e),
+                                });
+                            }
+                        };
+                        if batch.num_rows() == 0 {
+                            continue;
+                        }
+                        rows += batch.num_rows() as u64;
+                        if let Err(e) = writer.write(&batch).await {
+                            let _ = writer.abort().await;
+                            return Err(Error::Delta {
+                                table: table_name.to_string(),
+                                url: String::new(),
+                                source: Box::new(e),
+                            });
+                        }
+                    }
+                    let adds = writer.close().await.map_err(|e| Error::Delta {
+                        table: table_name.to_string(),
+                        url: String::new(),
+                        source: Box::new(e),
+                    })?;
+                    Ok::<_, Error>((adds, rows))
+                }
+            })
+            .collect();
+        let mut staged = Staged {
+            table: t.clone(),
+            root: self.table_url(t),
+            schema,
+            adds: Vec::new(),
+            rows: 0,
+        };
+        let mut first_error = None;
+        while let Some(result) = writers.next().await {
+            match result {
+                Ok((adds, rows)) => {
+                    staged.adds.extend(adds);
+                    staged.rows += rows;
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            self.discard_staged(staged).await;
+            return Err(e);
+        }
+        Ok(staged)
+    }
+
+    /// Deletes staged files (best effort: a file left behind is invisible to readers, and
+    /// `VACUUM` removes it).
+    pub async fn discard_staged(&self, staged: Staged) {
+        let Ok(table) = self.handle(&staged.table).await else {
+            return;
+        };
+        let store = table.log_store().object_store(None);
+        for add in &staged.adds {
+            if let Ok(path) = object_store::path::Path::parse(&add.path)
+                && let Err(e) = store.delete(&path).await
+            {
+                tracing::debug!(table = %staged.table, file = %add.path, error = %e, "could not delete a staged file");
+            }
+        }
+    }
+
+    /// Makes the staged files the table's new contents (`append == false`: every current file
+    /// removed, schema and description replaced) or adds them to it (`append == true`: the
+    /// schema gains the staged columns it lacks), in one Delta commit tagged with `metadata`, the
+    /// table's description and column comments saying `docs`. Returns the new version.
+    pub async fn commit_staged(
+        &self,
+        staged: Staged,
+        append: bool,
+        metadata: serde_json::Map<String, serde_json::Value>,
+        docs: &TableDocs,
+    ) -> Result<i64> {
+        let t = staged.table.clone();
+        let table = self.handle(&t).await?;
+        let kernel: StructType = staged
+            .schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| self.delta_err(&t)(e.into()))?;
+        let fields: Vec<StructField> = documented_fields(&kernel, docs);
+        let properties = CommitProperties::default().with_metadata(metadata);
+        let adds = staged.adds.into_iter().map(Action::Add);
+        if !append || table.version().is_none() {
+            // CREATE OR REPLACE: every current file removed, the new protocol, schema and
+            // description, and the staged files, in one commit.
+            let mut create = CreateBuilder::new()
+                .with_log_store(table.log_store())
+                .with_columns(fields)
+                .with_table_name(t.to_string())
+                .with_save_mode(SaveMode::Overwrite)
+                .with_actions(adds)
+                .with_commit_properties(properties);
+            if let Some(d) = &docs.description {
+                create = create.with_comment(d.clone());
+            }
+            let table: DeltaTable = create.await.map_err(self.delta_err(&t))?;
+            return Ok(table.version().map(version_i64).unwrap_or(0));
+        }
+        let snapshot = table.snapshot().map_err(self.delta_err(&t))?;
+        let mut actions: Vec<Action> = Vec::new();
+        if let Some(metadata) =
+            metadata_with(snapshot.metadata(), &snapshot.schema(), &fields, docs)
+                .map_err(self.delta_err(&t))?
+        {
+            actions.push(Action::Metadata(metadata));
+        }
+        actions.extend(adds);
+        let commit = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(
+                Some(snapshot),
+                table.log_store(),
+                DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                },
+            )
+            .await
+            .map_err(self.delta_err(&t))?;
+        Ok(version_i64(commit.version()))
+    }
+}

@@ -1,0 +1,252 @@
+//! A build: plan every selected model, run them (independent ones concurrently, each after its
+//! parents passed), then publish every staged table only when the whole build passed, and
+//! append the rejects, warnings and run records.
+//!
+//! Invariants:
+//! - nothing is written before every model in the run has planned (`Error::Plan` otherwise);
+//! - a model's output is audited (contract, error-severity tests) before anything is committed;
+//!   a failing model's downstream models are skipped;
+//! - publishing is all or nothing per build: the staged tables are committed (one Delta commit
+//!   each, tagged with the run id) only once every model of the build passed, so a failed build
+//!   leaves every published table at its previous version (and its staged files are deleted);
+//! - rejects, warnings and run records are appended at the end, one commit per table.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
+use pslake_lake::{Lake, TableName};
+
+use crate::dag;
+use crate::error::{Error, Problem, ProjectErrors, Result};
+use crate::execute::{Outcome, Runner, ended};
+use crate::fingerprint;
+use crate::planning::{
+    BuildOptions, base_context, plan_models, register_empty_self, with_unmaterialized_ancestors,
+};
+use crate::project::Project;
+use crate::report::{BuildReport, ModelStatus, Reporter, TestOutcome};
+use crate::select;
+
+/// Builds the selected models: plan all, then compute, check, test and publish each
+/// (write-audit-publish), independent models concurrently. Appends rejects, warnings and one
+/// `_pslake.runs` row per model at the end.
+///
+/// Returns `Err(Error::Plan)` (nothing written) when a model does not plan; model and test
+/// failures are in the report (`is_success() == false`).
+pub async fn build(
+    project: &Project,
+    lake: &Lake,
+    opts: &BuildOptions,
+    reporter: &dyn Reporter,
+) -> Result<BuildReport> {
+    let started = Utc::now();
+    let selected = select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
+    let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
+    let run = with_unmaterialized_ancestors(project, &selected, &lake_tables);
+    let order = dag::order(project, &run);
+
+    let plan_ctx = base_context(project, lake, opts, started).await?;
+    let planned = plan_models(project, &plan_ctx, &order, false).await;
+    if !planned.problems.is_empty() {
+        return Err(Error::Plan(ProjectErrors(planned.problems)));
+    }
+
+    let ctx = base_context(project, lake, opts, started).await?;
+    for &i in &order {
+        register_empty_self(&ctx, &project.models()[i]).map_err(|m| {
+            Error::Plan(ProjectErrors(vec![Problem::new(
+                &project.models()[i].file,
+                None,
+                m,
+            )]))
+        })?;
+    }
+    // Table models whose inputs and definition are as they were when their published table was
+    // built are reused, not rebuilt.
+    let fingerprints = fingerprint::fingerprints(project, lake, &order, opts).await?;
+    let mut reuse = HashSet::new();
+    if !opts.full_refresh {
+        for &i in &order {
+            let m = &project.models()[i];
+            if fingerprint::reusable(m.materialized)
+                && lake_tables.contains(&m.name)
+                && fingerprint::recorded(lake, &m.name).await?.as_ref() == fingerprints.get(&i)
+            {
+                reuse.insert(i);
+            }
+        }
+    }
+    let runner = Runner {
+        project,
+        opts,
+        lake,
+        ctx,
+        lake_tables,
+        fingerprints,
+        reuse,
+    };
+    let parents = dag::parents(project);
+    let max = opts.concurrency.max(1);
+    let mut pending: Vec<usize> = order.clone();
+    let mut done: HashMap<usize, bool> = HashMap::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        let mut idx = 0;
+        while idx < pending.len() {
+            let i = pending[idx];
+            let ps: Vec<usize> = parents[i]
+                .iter()
+                .copied()
+                .filter(|p| run.contains(p))
+                .collect();
+            if let Some(&bad) = ps.iter().find(|p| done.get(p) == Some(&false)) {
+                pending.remove(idx);
+                done.insert(i, false);
+                let upstream = &project.models()[bad];
+                let why = match outcomes
+                    .iter()
+                    .find(|o| o.result.model == upstream.name.to_string())
+                    .map(|o| &o.result.status)
+                {
+                    Some(ModelStatus::Skipped(_)) => {
+                        format!("upstream {} was skipped", upstream.name)
+                    }
+                    _ => format!("upstream {} failed", upstream.name),
+                };
+                let m = &project.models()[i];
+                let status = ModelStatus::Skipped(why);
+                reporter.on_model_done(&m.name.to_string(), 0, Duration::ZERO, &status);
+                outcomes.push(Outcome::not_run(m, status));
+                continue;
+            }
+            if running.len() < max && ps.iter().all(|p| done.get(p) == Some(&true)) {
+                pending.remove(idx);
+                running.push(Box::pin(runner.run_model(i, reporter)));
+                continue;
+            }
+            idx += 1;
+        }
+        match running.next().await {
+            Some((i, outcome)) => {
+                done.insert(i, outcome.result.status == ModelStatus::Ok);
+                outcomes.push(outcome);
+            }
+            None => break,
+        }
+    }
+
+    // Publish: all audited tables, in dependency order, only when the whole build passed.
+    let passed = outcomes.iter().all(|o| o.result.status == ModelStatus::Ok);
+    if passed {
+        let position: HashMap<String, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| (project.models()[i].name.to_string(), pos))
+            .collect();
+        outcomes.sort_by_key(|o| position.get(&o.result.model).copied().unwrap_or(usize::MAX));
+        for o in outcomes.iter_mut() {
+            let Some(w) = o.publish.take() else { continue };
+            let v = lake
+                .commit_staged(w.staged, w.append, w.metadata, &w.docs)
+                .await?;
+            o.result.version = Some(v);
+        }
+    } else {
+        // Nothing of a failed build is published: its staged files go.
+        for o in outcomes.iter_mut() {
+            if let Some(w) = o.publish.take() {
+                lake.discard_staged(w.staged).await;
+            }
+        }
+    }
+
+    let rejects: Vec<RejectRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.rejects))
+        .collect();
+    let warnings: Vec<WarningRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.warnings))
+        .collect();
+    ops::append_rejects(lake, &rejects).await?;
+    ops::append_warnings(lake, &warnings).await?;
+    let mut records: Vec<RunRecord> = outcomes
+        .iter()
+        .map(|o| {
+            let r = &o.result;
+            let count = |x| r.tests.iter().filter(|t| t.outcome == x).count();
+            let details = serde_json::json!({
+                "materialized": r.materialized,
+                "unchanged": r.reused,
+                "version": r.version,
+                "tests": { "passed": count(TestOutcome::Pass), "failed": count(TestOutcome::Fail) + count(TestOutcome::Error), "warned": count(TestOutcome::Warn) },
+                "warnings": r.tests.iter().filter(|t| t.outcome == TestOutcome::Warn).filter_map(|t| t.message.clone()).collect::<Vec<_>>(),
+            });
+            RunRecord {
+                run_id: opts.run_id.clone(),
+                pipeline: opts.pipeline.clone(),
+                stage: format!("model:{}", r.model),
+                status: r.status.as_str().into(),
+                started_at: o.started,
+                ended_at: ended(o.started, r.duration),
+                rows: (r.materialized != "view").then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
+                rows_landed: None,
+                rows_rejected: (r.materialized == "rejects").then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
+                bytes: None,
+                error: match &r.status {
+                    ModelStatus::Ok => None,
+                    ModelStatus::Failed(m) | ModelStatus::Skipped(m) => Some(m.clone()),
+                },
+                details: Some(details.to_string()),
+            }
+        })
+        .collect();
+    // One row for the build stage as a whole, beside the per-model rows.
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.result.status != ModelStatus::Ok)
+        .map(|o| format!("{}: {}", o.result.model, o.result.status.as_str()))
+        .collect();
+    records.push(RunRecord {
+        run_id: opts.run_id.clone(),
+        pipeline: opts.pipeline.clone(),
+        stage: "build".into(),
+        status: if passed { "ok" } else { "failed" }.into(),
+        started_at: started,
+        ended_at: Utc::now(),
+        rows: Some(
+            outcomes
+                .iter()
+                .map(|o| i64::try_from(o.result.rows).unwrap_or(i64::MAX))
+                .sum(),
+        ),
+        rows_landed: None,
+        rows_rejected: Some(i64::try_from(rejects.len()).unwrap_or(i64::MAX)),
+        bytes: None,
+        error: (!failed.is_empty()).then(|| failed.join("; ")),
+        details: Some(
+            serde_json::json!({
+                "models": outcomes.len(),
+                "published": passed,
+                "warnings": warnings.len(),
+                // The run context, so a later build or test without dates uses the same ones.
+                "as_of": opts.as_of.to_string(),
+                "history_start": opts.history_start.to_string(),
+            })
+            .to_string(),
+        ),
+    });
+    ops::append_runs(lake, &records).await?;
+    Ok(BuildReport {
+        run_id: opts.run_id.clone(),
+        models: outcomes.into_iter().map(|o| o.result).collect(),
+        rejects: rejects.len() as u64,
+        warnings: warnings.len() as u64,
+        published: passed,
+    })
+}

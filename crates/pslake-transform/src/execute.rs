@@ -1,0 +1,324 @@
+//! Running one model: a view is registered as a DataFusion view (planned into the models that
+//! read it, never materialized); a table model streams to staged data files of its table, which
+//! its tests and the models downstream read; a rejects or warnings model yields operational rows.
+//! Nothing is committed here: the build publishes the staged tables once every model passed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::datatypes::SchemaRef;
+use chrono::{DateTime, Utc};
+use datafusion::common::TableReference;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::SessionContext;
+use pslake_lake::ops::{RejectRow, WarningRow};
+use pslake_lake::{Lake, Staged, TableDocs, TableName};
+
+use crate::checks;
+use crate::contract;
+use crate::fingerprint::FINGERPRINT_KEY;
+use crate::merge;
+use crate::outputs;
+use crate::planning::{BuildOptions, check_required};
+use crate::project::{Materialization, Model, Project};
+use crate::report::{ModelResult, ModelStatus, Reporter, TestOutcome};
+use crate::session;
+use crate::stream;
+
+/// Everything one model produced.
+pub(crate) struct Outcome {
+    pub(crate) result: ModelResult,
+    pub(crate) rejects: Vec<RejectRow>,
+    pub(crate) warnings: Vec<WarningRow>,
+    pub(crate) started: DateTime<Utc>,
+    /// The audited output, committed only if the whole build passes.
+    pub(crate) publish: Option<PendingWrite>,
+}
+
+impl Outcome {
+    /// A model that did not run, with why.
+    pub(crate) fn not_run(m: &Model, status: ModelStatus) -> Self {
+        Self {
+            result: ModelResult {
+                model: m.name.to_string(),
+                materialized: m.materialized.as_str().into(),
+                status,
+                rows: 0,
+                reused: false,
+                duration: Duration::ZERO,
+                version: None,
+                tests: Vec::new(),
+            },
+            rejects: Vec::new(),
+            warnings: Vec::new(),
+            started: Utc::now(),
+            publish: None,
+        }
+    }
+}
+
+/// An audited model output waiting for the build to pass: its staged data files.
+pub(crate) struct PendingWrite {
+    pub(crate) staged: Staged,
+    pub(crate) metadata: serde_json::Map<String, serde_json::Value>,
+    pub(crate) append: bool,
+    /// The model's description and column descriptions, written into the Delta metadata.
+    pub(crate) docs: TableDocs,
+}
+
+pub(crate) struct Runner<'a> {
+    pub(crate) project: &'a Project,
+    pub(crate) opts: &'a BuildOptions,
+    pub(crate) lake: &'a Lake,
+    pub(crate) ctx: SessionContext,
+    pub(crate) lake_tables: BTreeSet<TableName>,
+    /// Each model's fingerprint (recorded in the commit of a published table).
+    pub(crate) fingerprints: HashMap<usize, String>,
+    /// Table models whose published table is reused (fingerprint unchanged).
+    pub(crate) reuse: HashSet<usize>,
+}
+
+impl Runner<'_> {
+    pub(crate) async fn run_model(&self, i: usize, reporter: &dyn Reporter) -> (usize, Outcome) {
+        let m = &self.project.models()[i];
+        let name = m.name.to_string();
+        reporter.on_model_start(&name);
+        let t0 = Instant::now();
+        let mut outcome = Outcome::not_run(m, ModelStatus::Ok);
+        if self.reuse.contains(&i) {
+            // The published table, registered from the lake, is what this build would write.
+            outcome.result.reused = true;
+        } else if let Err(msg) = self.compute(i, m, &mut outcome).await {
+            outcome.result.status = ModelStatus::Failed(msg);
+            if let Some(w) = outcome.publish.take() {
+                self.lake.discard_staged(w.staged).await;
+            }
+        }
+        outcome.result.duration = t0.elapsed();
+        reporter.on_model_done(
+            &name,
+            outcome.result.rows,
+            outcome.result.duration,
+            &outcome.result.status,
+        );
+        (i, outcome)
+    }
+
+    fn reference(m: &Model) -> TableReference {
+        TableReference::partial(m.name.schema.as_str(), m.name.name.as_str())
+    }
+
+    async fn compute(&self, i: usize, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("model {} ({}): {what}: {e}", m.name, m.file.display())
+        };
+        let df = self
+            .ctx
+            .sql(&m.sql)
+            .await
+            .map_err(|e| fail("planning", &e.strip_backtrace()))?;
+        let planned = df.schema().as_arrow().clone();
+        if let Some(msg) = check_required(m, &planned) {
+            return Err(format!("model {}: {msg}", m.name));
+        }
+        let schema = contract::check_schema(m, &planned).map_err(|errs| {
+            let errs: Vec<String> = errs.iter().map(ToString::to_string).collect();
+            format!("model {}: contract: {}", m.name, errs.join("; "))
+        })?;
+        match m.materialized {
+            Materialization::View => {
+                register_view(&self.ctx, m, df, &schema)
+                    .await
+                    .map_err(|e| fail("registering the view", &e))?;
+            }
+            Materialization::Rejects | Materialization::Warnings => {
+                self.operational(m, df, &planned, outcome).await?;
+            }
+            Materialization::Table | Materialization::Incremental | Materialization::Append => {
+                self.table(i, m, df, &schema, outcome)
+                    .await
+                    .map_err(|e| fail("", &e).replace(": : ", ": "))?;
+            }
+        }
+        let mut failures = Vec::new();
+        for t in &m.tests {
+            let r = checks::run_test(&self.ctx, m, t).await;
+            match r.outcome {
+                TestOutcome::Fail | TestOutcome::Error => {
+                    failures.push(r.message.clone().unwrap_or_default())
+                }
+                TestOutcome::Warn => outcome.warnings.push(WarningRow {
+                    run_id: self.opts.run_id.clone(),
+                    rule: format!("test:{}", t.name),
+                    source: m.name.to_string(),
+                    key: None,
+                    message: r.message.clone().unwrap_or_default(),
+                    raised_at: Utc::now(),
+                }),
+                TestOutcome::Pass => {}
+            }
+            outcome.result.tests.push(r);
+        }
+        if !failures.is_empty() {
+            return Err(failures.join("\n"));
+        }
+        Ok(())
+    }
+
+    /// A table model: streamed to staged files (an incremental model's kept rows after its new
+    /// ones), made visible under the model's name to its tests and the models downstream.
+    async fn table(
+        &self,
+        i: usize,
+        m: &Model,
+        df: DataFrame,
+        schema: &SchemaRef,
+        outcome: &mut Outcome,
+    ) -> Result<(), String> {
+        let mut staged = stream::stage(self.lake, &m.name, df, schema).await?;
+        outcome.result.rows = staged.rows();
+        let published = self.lake_tables.contains(&m.name);
+        if m.materialized == Materialization::Incremental && !self.opts.full_refresh && published {
+            let kept = match merge::kept_rows(&self.ctx, m, &staged).await {
+                Ok(kept) => kept,
+                Err(e) => {
+                    self.lake.discard_staged(staged).await;
+                    return Err(e);
+                }
+            };
+            match stream::stage(self.lake, &m.name, kept, schema).await {
+                Ok(old) => staged.extend(old),
+                Err(e) => {
+                    self.lake.discard_staged(staged).await;
+                    return Err(format!("incremental: {e}"));
+                }
+            }
+        }
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
+        metadata.insert("pslake.model".into(), m.name.to_string().into());
+        if let Some(f) = self.fingerprints.get(&i) {
+            metadata.insert(FINGERPRINT_KEY.into(), f.clone().into());
+        }
+        let append = m.materialized == Materialization::Append;
+        let visible = stream::read_staged(&self.ctx, &staged);
+        outcome.publish = Some(PendingWrite {
+            staged,
+            metadata,
+            append,
+            docs: table_docs(m),
+        });
+        // Audit: the new data is visible under the model's name, nothing is committed yet. An
+        // append model shows its published rows plus the new ones, as the table will read.
+        let mut visible = visible.map_err(|e| format!("reading the staged files: {e}"))?;
+        if append && published {
+            let old = self
+                .ctx
+                .table(Self::reference(m))
+                .await
+                .and_then(|old| stream::cast_to(old, schema))
+                .map_err(|e| format!("reading the published rows: {e}"))?;
+            visible = old
+                .union(visible)
+                .map_err(|e| format!("reading the published rows: {e}"))?;
+        }
+        session::register_provider(&self.ctx, &m.name, visible.into_view())
+            .map_err(|e| format!("registering the result: {e}"))
+    }
+
+    /// A rejects or warnings model: its (small) output collected into operational rows.
+    async fn operational(
+        &self,
+        m: &Model,
+        df: DataFrame,
+        planned: &arrow::datatypes::Schema,
+        outcome: &mut Outcome,
+    ) -> Result<(), String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("model {} ({}): {what}: {e}", m.name, m.file.display())
+        };
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| fail("running", &e.strip_backtrace()))?;
+        let actual = batches
+            .first()
+            .map(|b| b.schema())
+            .unwrap_or_else(|| Arc::new(planned.clone()));
+        let (schema, batches) = contract::conform(m, &actual, batches)
+            .map_err(|errs| format!("model {}: contract: {}", m.name, errs.join("; ")))?;
+        outcome.result.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        session::register_batches(&self.ctx, &m.name, schema, batches.clone())
+            .map_err(|e| fail("registering the result", &e))?;
+        let now = Utc::now();
+        if m.materialized == Materialization::Rejects {
+            outcome.rejects = outputs::reject_rows(&batches, &self.opts.run_id, now)
+                .map_err(|e| format!("model {}: {e}", m.name))?;
+        } else {
+            let rows = outputs::warning_rows(&batches, &self.opts.run_id, now)
+                .map_err(|e| format!("model {}: {e}", m.name))?;
+            outcome.warnings.extend(rows);
+        }
+        Ok(())
+    }
+}
+
+/// Registers a view model under its name: its plan, cast to its contract, is planned into every
+/// query that reads it. A contract's `not_null` columns are checked with one count query.
+pub(crate) async fn register_view(
+    ctx: &SessionContext,
+    m: &Model,
+    df: DataFrame,
+    schema: &SchemaRef,
+) -> Result<(), String> {
+    let df = stream::cast_to(df, schema).map_err(|e| e.strip_backtrace())?;
+    let required: Vec<&str> = schema
+        .fields()
+        .iter()
+        .filter(|f| !f.is_nullable())
+        .map(|f| f.name().as_str())
+        .collect();
+    let mut violations = Vec::new();
+    for c in required {
+        let nulls = df
+            .clone()
+            .filter(datafusion::prelude::ident(c).is_null())
+            .map_err(|e| e.strip_backtrace())?
+            .count()
+            .await
+            .map_err(|e| e.strip_backtrace())?;
+        if nulls > 0 {
+            violations.push(format!(
+                "column {c}: {nulls} NULL value(s) break the not_null constraint"
+            ));
+        }
+    }
+    if !violations.is_empty() {
+        return Err(format!("contract: {}", violations.join("; ")));
+    }
+    session::register_provider(ctx, &m.name, df.into_view()).map_err(|e| e.strip_backtrace())
+}
+
+/// What `models/*.yml` says about a model, for its Delta metadata (blank text is no text).
+fn table_docs(m: &Model) -> TableDocs {
+    let text = |d: &Option<String>| {
+        d.as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+    };
+    TableDocs {
+        description: text(&m.description),
+        columns: m
+            .columns
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), text(&c.description)?)))
+            .collect(),
+    }
+}
+
+/// When a model that started at `started` and took `duration` ended.
+pub(crate) fn ended(started: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    started + chrono::Duration::from_std(duration).unwrap_or_default()
+}
