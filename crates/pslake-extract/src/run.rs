@@ -93,6 +93,9 @@ pub struct StreamReport {
     pub landed: u64,
     /// Records sent to `_pslake.rejects`.
     pub rejected: u64,
+    /// Records not landed because they equal what is already landed (an incremental overlap
+    /// re-sent, an unchanged snapshot): `received = landed + unchanged + rejected`.
+    pub unchanged: u64,
     /// Records dropped by the client-side incremental filter (older than the cursor).
     pub filtered: u64,
     /// Pages (or files) read.
@@ -265,6 +268,7 @@ pub async fn extract(
                 landed: 0,
                 rejected: 0,
                 filtered: 0,
+                unchanged: 0,
                 pages: 0,
                 retries: 0,
                 new_fields: Vec::new(),
@@ -351,6 +355,23 @@ pub async fn extract(
     Ok(report)
 }
 
+/// The cursor the previous run stored, in the unit of the cursor column (days for a date,
+/// microseconds otherwise); `None` on a first load or a full refresh.
+fn previous_cursor(stream: &Stream, state: Option<&StreamState>, full: bool) -> Option<i64> {
+    let inc = stream.incremental.as_ref()?;
+    if full {
+        return None;
+    }
+    let stored = parse_start(state?.cursor.as_deref()?)?;
+    Some(match stream.columns[inc.column].data_type {
+        DataType::Date => stored
+            .date_naive()
+            .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
+            .num_days(),
+        _ => stored.timestamp_micros(),
+    })
+}
+
 /// The `{incremental.start_value}` text and the client-side minimum cursor of a stream.
 fn start_of(
     stream: &Stream,
@@ -405,7 +426,9 @@ async fn run_rest(
         due,
         started: Utc::now(),
     });
-    let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone());
+    let previous = previous_cursor(stream, state, full);
+    let mut acc =
+        Accumulator::new(lake.clone(), &plan, ops_lock.clone()).skipping_unchanged(!full, previous);
     let r = crate::rest::run(client, plan.clone(), start, min, &mut acc).await;
     finish(
         &plan,
@@ -547,6 +570,7 @@ async fn finish(
     rep.landed = acc.landed;
     rep.rejected = acc.rejected;
     rep.filtered = acc.filtered;
+    rep.unchanged = acc.unchanged;
     rep.pages = acc.pages;
     rep.raw_version = acc.raw_version;
     rep.new_fields = acc.unknown.iter().cloned().collect();

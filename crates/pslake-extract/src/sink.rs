@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
 use tokio::sync::Mutex;
 
 use pslake_lake::ops::RejectRow;
@@ -42,6 +44,18 @@ pub(crate) struct Accumulator {
     pub(crate) example_key: Option<String>,
     pub(crate) raw_version: Option<i64>,
     pub(crate) bytes: u64,
+    /// Rows not landed because they equal what is already landed (see [`Accumulator::unchanged`]).
+    pub(crate) unchanged: u64,
+    /// Key columns (the stream's primary key) and whether the stream is a full snapshot.
+    keys: Vec<String>,
+    snapshot: bool,
+    /// Whether unchanged records are left out (not on a full refresh or a file load).
+    skip_unchanged: bool,
+    /// An incremental stream's cursor column and the cursor stored by the previous run: only
+    /// records whose cursor is not past it can have been landed before, so only they are
+    /// compared with the landed rows (the others land at once).
+    resent_upto: Option<(String, i64)>,
+    incremental_column: Option<String>,
 }
 
 impl Accumulator {
@@ -65,7 +79,35 @@ impl Accumulator {
             example_key: None,
             raw_version: None,
             bytes: 0,
+            unchanged: 0,
+            keys: plan.stream.primary_key.clone(),
+            incremental_column: plan
+                .stream
+                .incremental
+                .as_ref()
+                .map(|i| plan.stream.columns[i.column].name.clone()),
+            snapshot: plan.stream.incremental.is_none(),
+            skip_unchanged: false,
+            resent_upto: None,
         }
+    }
+
+    /// Leaves out records equal to what is already landed: an incremental stream's records that
+    /// equal their key's latest landed row, a snapshot stream's whole snapshot when it equals the
+    /// latest landed one. So a source that re-sends what it sent before (an incremental overlap,
+    /// an unchanged full report) lands nothing, and the raw table keeps its version, which is
+    /// what lets the models built from it be reused. Not for a full refresh or a file stream.
+    ///
+    /// `previous` is an incremental stream's stored cursor (days for a date cursor, microseconds
+    /// otherwise); without one (a first load) nothing can have been landed, so nothing is compared.
+    pub(crate) fn skipping_unchanged(mut self, yes: bool, previous: Option<i64>) -> Self {
+        self.skip_unchanged = yes && (self.snapshot || previous.is_some());
+        self.resent_upto = self
+            .incremental_column
+            .take()
+            .zip(previous)
+            .filter(|_| !self.snapshot);
+        self
     }
 
     /// Takes a decoded page's rows and counters; flushes when enough rows are buffered.
@@ -93,7 +135,8 @@ impl Accumulator {
             self.bytes += b.get_array_memory_size() as u64;
             self.pending.push(b);
         }
-        if self.pending_rows >= FLUSH_ROWS {
+        // A snapshot is compared whole, so it is committed whole at the end.
+        if self.pending_rows >= FLUSH_ROWS && !(self.snapshot && self.skip_unchanged) {
             self.flush().await?;
         }
         if self.rejects.len() >= FLUSH_REJECTS {
@@ -107,9 +150,19 @@ impl Accumulator {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batches = std::mem::take(&mut self.pending);
-        let rows = self.pending_rows;
+        let mut batches = std::mem::take(&mut self.pending);
+        let mut rows = self.pending_rows;
         self.pending_rows = 0;
+        if self.skip_unchanged {
+            let kept = self.changed(batches).await?;
+            let kept_rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+            self.unchanged += (rows - kept_rows) as u64;
+            if kept_rows == 0 {
+                tracing::debug!(table = %self.table, rows, "nothing new to land");
+                return Ok(());
+            }
+            (batches, rows) = (kept, kept_rows);
+        }
         let v = self.lake.append(&self.table, batches).await?;
         tracing::debug!(table = %self.table, rows, version = v, "raw rows committed");
         self.landed += rows as u64;
@@ -128,4 +181,165 @@ impl Accumulator {
         self.rejects_written += rows.len() as u64;
         Ok(())
     }
+
+    /// The rows of `batches` that are not already landed (see [`Accumulator::skipping_unchanged`]).
+    async fn changed(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        if self.keys.is_empty() || batches.is_empty() {
+            return Ok(batches);
+        }
+        // Records modified after the previous run's cursor are new: they land unchecked.
+        let (batches, mut fresh) = match &self.resent_upto {
+            Some((column, upto)) => split_resent(batches, column, *upto)?,
+            None => (batches, Vec::new()),
+        };
+        if batches.iter().all(|b| b.num_rows() == 0) {
+            return Ok(fresh);
+        }
+        let ctx = SessionContext::new();
+        if !self.lake.register(&ctx, &self.table).await? {
+            return Ok(batches);
+        }
+        let schema = batches[0].schema();
+        let pending = MemTable::try_new(schema, vec![batches.clone()]).map_err(df_err)?;
+        ctx.register_table("__pending", Arc::new(pending))
+            .map_err(df_err)?;
+        let raw = format!("\"{}\".\"{}\"", self.table.schema, self.table.name);
+        let sql = if self.snapshot {
+            // The latest landed snapshot's records, to compare with this one as multisets.
+            format!(
+                "SELECT _raw FROM {raw} WHERE _run_id = (SELECT _run_id FROM {raw} ORDER BY _extracted_at DESC LIMIT 1)"
+            )
+        } else {
+            let keys: Vec<String> = self.keys.iter().map(|k| format!("\"{k}\"")).collect();
+            let list = keys.join(", ");
+            let on: Vec<String> = keys.iter().map(|k| format!("l.{k} = p.{k}")).collect();
+            format!(
+                "SELECT p.* FROM __pending p LEFT JOIN (\
+                   SELECT {list}, _raw FROM (\
+                     SELECT {list}, _raw, row_number() OVER (PARTITION BY {list} ORDER BY _extracted_at DESC) AS __rn \
+                     FROM {raw} WHERE ({list}) IN (SELECT {list} FROM __pending)) WHERE __rn = 1\
+                 ) l ON {} \
+                 WHERE l._raw IS NULL OR l._raw <> p._raw",
+                on.join(" AND ")
+            )
+        };
+        let sql = if self.keys.len() > 1 && !self.snapshot {
+            // A tuple IN is not SQL DataFusion plans: semi-join on every key column instead.
+            sql.replace(
+                &format!(
+                    "WHERE ({}) IN (SELECT {} FROM __pending)",
+                    self.keys
+                        .iter()
+                        .map(|k| format!("\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    self.keys
+                        .iter()
+                        .map(|k| format!("\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                &format!(
+                    "r WHERE EXISTS (SELECT 1 FROM __pending q WHERE {})",
+                    self.keys
+                        .iter()
+                        .map(|k| format!("q.\"{k}\" = r.\"{k}\""))
+                        .collect::<Vec<_>>()
+                        .join(" AND ")
+                ),
+            )
+        } else {
+            sql
+        };
+        let out = ctx
+            .sql(&sql)
+            .await
+            .map_err(df_err)?
+            .collect()
+            .await
+            .map_err(df_err)?;
+        if !self.snapshot {
+            fresh.extend(out);
+            return Ok(fresh);
+        }
+        let landed = sorted_raw(&out);
+        let now = sorted_raw(&batches);
+        Ok(if landed == now { Vec::new() } else { batches })
+    }
+}
+
+/// `batches` split into the rows whose `column` is at most `upto` (or NULL: maybe re-sent) and
+/// the others (modified since: new).
+fn split_resent(
+    batches: Vec<RecordBatch>,
+    column: &str,
+    upto: i64,
+) -> Result<(Vec<RecordBatch>, Vec<RecordBatch>)> {
+    use arrow::array::{BooleanArray, Int64Array};
+    let (mut resent, mut fresh) = (Vec::new(), Vec::new());
+    for b in batches {
+        let Some(c) = b.column_by_name(column) else {
+            resent.push(b);
+            continue;
+        };
+        let values = match c.data_type() {
+            arrow::datatypes::DataType::Date32 => {
+                arrow::compute::cast(c, &arrow::datatypes::DataType::Int32)
+                    .and_then(|a| arrow::compute::cast(&a, &arrow::datatypes::DataType::Int64))?
+            }
+            arrow::datatypes::DataType::Timestamp(_, _) => {
+                let micros = arrow::compute::cast(
+                    c,
+                    &arrow::datatypes::DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Microsecond,
+                        None,
+                    ),
+                )?;
+                arrow::compute::cast(&micros, &arrow::datatypes::DataType::Int64)?
+            }
+            _ => {
+                resent.push(b);
+                continue;
+            }
+        };
+        let values = values
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("cast to Int64 gives an Int64Array");
+        let old: BooleanArray = values
+            .iter()
+            .map(|v| Some(v.is_none_or(|v| v <= upto)))
+            .collect();
+        let new = arrow::compute::not(&old)?;
+        resent.push(arrow::compute::filter_record_batch(&b, &old)?);
+        fresh.push(arrow::compute::filter_record_batch(&b, &new)?);
+    }
+    Ok((resent, fresh))
+}
+
+/// Every `_raw` value of `batches`, sorted (a multiset to compare snapshots with).
+fn sorted_raw(batches: &[RecordBatch]) -> Vec<Option<String>> {
+    let mut out: Vec<Option<String>> = Vec::new();
+    for b in batches {
+        let Some(column) = b.column_by_name("_raw") else {
+            continue;
+        };
+        let Ok(text) = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8) else {
+            continue;
+        };
+        let text = text
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("cast to Utf8 gives a StringArray");
+        out.extend(text.iter().map(|v| v.map(str::to_string)));
+    }
+    out.sort();
+    out
+}
+
+fn df_err(e: datafusion::error::DataFusionError) -> crate::error::Error {
+    crate::error::Error::Lake(Box::new(pslake_lake::Error::DataFusion {
+        context: "comparing the records with the landed ones".into(),
+        source: Box::new(e),
+    }))
 }

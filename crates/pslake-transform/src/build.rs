@@ -194,7 +194,7 @@ pub async fn build(
                 status: r.status.as_str().into(),
                 started_at: o.started,
                 ended_at: ended(o.started, r.duration),
-                rows: (r.materialized != "view").then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
+                rows: (r.materialized != "view" && !r.reused).then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
                 rows_landed: None,
                 rows_rejected: (r.materialized == "rejects").then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
                 bytes: None,

@@ -105,7 +105,7 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// One line per stream (received = landed + rejected), failures with their URL and error, and
+/// One line per stream (received = landed + unchanged + rejected), failures with their URL and error, and
 /// the totals.
 pub(crate) fn write_extract_summary(
     out: &mut impl Write,
@@ -113,8 +113,8 @@ pub(crate) fn write_extract_summary(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<34} {:>9} {:>9} {:>9}  status",
-        "stream", "received", "landed", "rejected"
+        "{:<34} {:>9} {:>9} {:>9} {:>9}  status",
+        "stream", "received", "landed", "unchanged", "rejected"
     )?;
     for s in &report.streams {
         let status = match &s.status {
@@ -127,8 +127,8 @@ pub(crate) fn write_extract_summary(
         };
         writeln!(
             out,
-            "{:<34} {:>9} {:>9} {:>9}  {status}",
-            s.table, s.received, s.landed, s.rejected
+            "{:<34} {:>9} {:>9} {:>9} {:>9}  {status}",
+            s.table, s.received, s.landed, s.unchanged, s.rejected
         )?;
         if s.reconciled {
             writeln!(
@@ -146,12 +146,17 @@ pub(crate) fn write_extract_summary(
             )?;
         }
     }
-    let (r, l, j) = report.streams.iter().fold((0, 0, 0), |(r, l, j), s| {
-        (r + s.received, l + s.landed, j + s.rejected)
+    let (r, l, u, j) = report.streams.iter().fold((0, 0, 0, 0), |(r, l, u, j), s| {
+        (
+            r + s.received,
+            l + s.landed,
+            u + s.unchanged,
+            j + s.rejected,
+        )
     });
     writeln!(
         out,
-        "{} streams: {r} received = {l} landed + {j} rejected",
+        "{} streams: {r} received = {l} landed + {u} unchanged + {j} rejected",
         report.streams.len()
     )
 }

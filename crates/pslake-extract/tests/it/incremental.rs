@@ -13,6 +13,15 @@ fn landed(r: &ExtractReport, system: &str, stream: &str) -> u64 {
         .unwrap()
 }
 
+/// Records received and not rejected: landed, or left out as equal to what is landed.
+fn accepted(r: &ExtractReport, system: &str, stream: &str) -> u64 {
+    r.streams
+        .iter()
+        .find(|s| s.system == system && s.stream == stream)
+        .map(|s| s.landed + s.unchanged)
+        .unwrap()
+}
+
 /// Rewrites one record (matched by key) of a fixture file.
 fn edit(
     fixtures: &Path,
@@ -53,7 +62,8 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     let r1 = run(&p, &lake, &options(false)).await;
     assert!(r1.is_success(), "{:#?}", r1.failed().collect::<Vec<_>>());
 
-    // 2: nothing changed: only the overlap lands again
+    // 2: nothing changed: only the overlap is received again, and none of it lands (every
+    // record equals its landed row), so no raw table gets a new version.
     let r2 = run(&p, &lake, &options(false)).await;
     assert!(r2.is_success());
     let overlap_sql = |table: &str, col: &str, lag: &str| {
@@ -107,10 +117,15 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         let expected: u64 = query_strings(&lake, &overlap_sql(table, col, lag)).await[0]
             .parse()
             .unwrap();
-        let got = landed(&r2, system, stream);
+        let got = accepted(&r2, system, stream);
         assert!(
             got < landed(&r1, system, stream),
-            "{table}: second run lands less ({got})"
+            "{table}: second run receives less ({got})"
+        );
+        assert_eq!(
+            landed(&r2, system, stream),
+            0,
+            "{table}: an unchanged overlap lands nothing"
         );
         if strict {
             // Kantata's updated_after is strictly later than the start value
@@ -118,15 +133,15 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         } else {
             assert_eq!(
                 got, expected,
-                "{table}: second run lands exactly the overlap"
+                "{table}: second run receives exactly the overlap"
             );
         }
     }
     for s in r2.streams.iter().chain(&r1.streams) {
         assert_eq!(
             s.received,
-            s.landed + s.rejected,
-            "{}.{}: received = landed + rejected",
+            s.landed + s.unchanged + s.rejected,
+            "{}.{}: received = landed + unchanged + rejected",
             s.system,
             s.stream
         );
@@ -139,9 +154,10 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
             .filtered
             > 0
     );
-    // snapshots land in full, files never twice
+    // an unchanged snapshot lands nothing (the landed one stays the latest), files never twice
+    assert_eq!(landed(&r2, "workday", "Workers"), 0);
     assert_eq!(
-        landed(&r2, "workday", "Workers"),
+        accepted(&r2, "workday", "Workers"),
         landed(&r1, "workday", "Workers")
     );
     assert_eq!(landed(&r2, "treasury", "fx_rates"), 0);
@@ -154,6 +170,17 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         v["time_in_minutes"] = serde_json::json!(123);
         v["updated_at"] = serde_json::json!("2027-01-02T09:00:00-05:00");
     });
+    // one worker changes: the snapshot differs, so it lands whole
+    edit(
+        &fixtures,
+        "workday",
+        "Workers",
+        "Employee_ID",
+        "100001",
+        |v| {
+            v["Practice"] = serde_json::json!("Strategy");
+        },
+    );
     let opp = fixture_records(&fixtures, "salesforce", "Opportunity");
     let opp_id = opp[0]["Id"].as_str().unwrap().to_string();
     edit(&fixtures, "salesforce", "Opportunity", "Id", &opp_id, |v| {
@@ -176,6 +203,12 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     let p = demo(&sb.base_url(), &fixtures, &lake_dir);
     let r3 = run(&p, &lake, &options(false)).await;
     assert!(r3.is_success(), "{:#?}", r3.failed().collect::<Vec<_>>());
+    assert_eq!(
+        landed(&r3, "workday", "Workers"),
+        landed(&r1, "workday", "Workers")
+    );
+    // the edited time entry lands; the re-sent unchanged overlap does not
+    assert_eq!(landed(&r3, "kantata", "time_entries"), 1);
     let q = |sql: String| {
         let lake = lake.clone();
         async move { query_strings(&lake, &sql).await }

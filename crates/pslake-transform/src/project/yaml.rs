@@ -1,0 +1,341 @@
+//! The dbt-style schema files (`models/*.yml`, `version: 2`): their serde shapes and how each
+//! model and seed entry applies to the project, every problem with its file and line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+use pslake_lake::TableName;
+
+use super::{ColumnSpec, Materialization, Model, Severity, TestKind, TestSpec, parse_type};
+use crate::datatests::parse_test;
+use crate::error::Problem;
+use crate::yaml_lines::YamlLines;
+
+pub(super) struct YamlCtx<'a> {
+    pub(super) file: PathBuf,
+    pub(super) text: &'a str,
+    pub(super) lines: YamlLines<'a>,
+}
+
+impl YamlCtx<'_> {
+    /// The first line mentioning `needle` as a YAML value (best effort; serde gives no spans).
+    pub(super) fn line_of(&self, needle: &str) -> Option<usize> {
+        self.text
+            .lines()
+            .position(|l| {
+                let l = l.trim();
+                l.ends_with(needle)
+                    && (l.contains("name:") || l.contains(": ") || l.starts_with("- "))
+            })
+            .map(|i| i + 1)
+    }
+}
+
+pub(super) fn apply_model(
+    ctx: &YamlCtx<'_>,
+    rm: RawModel,
+    models: &mut [Model],
+    described: &mut BTreeMap<TableName, PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    let entry = ctx.lines.model(&rm.name);
+    let line = entry
+        .as_ref()
+        .map(YamlLines::line_no)
+        .or_else(|| ctx.line_of(&rm.name));
+    let wanted = rm.name.to_lowercase();
+    let matches: Vec<usize> = models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            if wanted.contains('.') {
+                m.name.to_string() == wanted
+            } else {
+                m.name.name == wanted
+            }
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let idx = match matches.as_slice() {
+        [i] => *i,
+        [] => {
+            problems.push(Problem::new(
+                &ctx.file,
+                line,
+                format!(
+                    "model '{}' has no SQL file sql/<folder>/{}.sql",
+                    rm.name, rm.name
+                ),
+            ));
+            return;
+        }
+        _ => {
+            problems.push(Problem::new(
+                &ctx.file,
+                line,
+                format!("model name '{}' is ambiguous (several folders have it): write it as folder.name", rm.name),
+            ));
+            return;
+        }
+    };
+    let model = &mut models[idx];
+    if let Some(prev) = described.insert(model.name.clone(), ctx.file.clone()) {
+        problems.push(Problem::new(
+            &ctx.file,
+            line,
+            format!(
+                "model {} is already described in {}",
+                model.name,
+                prev.display()
+            ),
+        ));
+        return;
+    }
+    let problem = |problems: &mut Vec<Problem>, msg: String| {
+        problems.push(Problem::new(
+            &ctx.file,
+            line,
+            format!("model {}: {msg}", rm.name),
+        ))
+    };
+    model.description = rm.description;
+    if let Some(m) = rm.config.materialized.as_deref() {
+        match Materialization::parse(m) {
+            Some(m) => model.materialized = m,
+            None => problem(
+                problems,
+                format!(
+                    "unknown materialized '{m}' (expected view, table, incremental, append, rejects or warnings)"
+                ),
+            ),
+        }
+    }
+    model.unique_key = rm
+        .config
+        .unique_key
+        .map(OneOrMany::into_vec)
+        .unwrap_or_default();
+    if model.materialized == Materialization::Incremental && model.unique_key.is_empty() {
+        problem(
+            problems,
+            "materialized: incremental needs a unique_key".into(),
+        );
+    }
+    for t in rm.config.tags.map(OneOrMany::into_vec).unwrap_or_default() {
+        if !model.tags.contains(&t) {
+            model.tags.push(t);
+        }
+    }
+    for col in rm.columns {
+        let col_entry = entry.as_ref().and_then(|e| ctx.lines.column(e, &col.name));
+        let col_line = col_entry.as_ref().map(YamlLines::line_no).or(line);
+        let data_type = match col.data_type.as_deref() {
+            None => None,
+            Some(t) => match parse_type(t) {
+                Some(dt) => Some(dt),
+                None => {
+                    problem(
+                        problems,
+                        format!("column {}: unknown data_type '{t}'", col.name),
+                    );
+                    None
+                }
+            },
+        };
+        let mut not_null = false;
+        for c in &col.constraints {
+            match c.kind.as_str() {
+                "not_null" => not_null = true,
+                "primary_key" => {
+                    not_null = true;
+                    model.tests.push(TestSpec {
+                        name: format!("unique({})", col.name),
+                        kind: TestKind::Unique {
+                            column: col.name.clone(),
+                        },
+                        severity: Severity::Error,
+                        file: ctx.file.clone(),
+                        line: col_line,
+                    });
+                }
+                "unique" => model.tests.push(TestSpec {
+                    name: format!("unique({})", col.name),
+                    kind: TestKind::Unique {
+                        column: col.name.clone(),
+                    },
+                    severity: Severity::Error,
+                    file: ctx.file.clone(),
+                    line: col_line,
+                }),
+                other => problem(
+                    problems,
+                    format!("column {}: unsupported constraint type '{other}'", col.name),
+                ),
+            }
+        }
+        let tests = [("data_tests", &col.data_tests), ("tests", &col.tests)];
+        for (key, list) in tests {
+            for (n, t) in list.iter().enumerate() {
+                let test_line = col_entry
+                    .as_ref()
+                    .and_then(|c| ctx.lines.test_line(c, key, n))
+                    .or(col_line);
+                match parse_test(t, Some(&col.name)) {
+                    Ok(mut spec) => {
+                        spec.file = ctx.file.clone();
+                        spec.line = test_line;
+                        model.tests.push(spec);
+                    }
+                    Err(msg) => problems.push(Problem::new(
+                        &ctx.file,
+                        test_line,
+                        format!("model {}: column {}: {msg}", rm.name, col.name),
+                    )),
+                }
+            }
+        }
+        model.columns.push(ColumnSpec {
+            name: col.name,
+            data_type,
+            description: col.description,
+            not_null,
+        });
+    }
+    for (key, list) in [("data_tests", &rm.data_tests), ("tests", &rm.tests)] {
+        for (n, t) in list.iter().enumerate() {
+            let test_line = entry
+                .as_ref()
+                .and_then(|e| ctx.lines.test_line(e, key, n))
+                .or(line);
+            match parse_test(t, None) {
+                Ok(mut spec) => {
+                    spec.file = ctx.file.clone();
+                    spec.line = test_line;
+                    model.tests.push(spec);
+                }
+                Err(msg) => problems.push(Problem::new(
+                    &ctx.file,
+                    test_line,
+                    format!("model {}: {msg}", rm.name),
+                )),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Self::One(s) => s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            Self::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFile {
+    #[serde(rename = "version")]
+    pub(super) _version: Option<u32>,
+    #[serde(default)]
+    pub(super) models: Vec<RawModel>,
+    #[serde(default)]
+    pub(super) seeds: Vec<RawSeed>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawModel {
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    config: RawConfig,
+    #[serde(default)]
+    columns: Vec<RawColumn>,
+    #[serde(default)]
+    data_tests: Vec<Value>,
+    #[serde(default)]
+    tests: Vec<Value>,
+    #[serde(rename = "meta")]
+    _meta: Option<Value>,
+    #[serde(rename = "docs")]
+    _docs: Option<Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    materialized: Option<String>,
+    unique_key: Option<OneOrMany>,
+    tags: Option<OneOrMany>,
+    #[serde(rename = "meta")]
+    _meta: Option<Value>,
+    #[serde(rename = "contract")]
+    _contract: Option<Value>,
+    #[serde(rename = "on_schema_change")]
+    _on_schema_change: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: String,
+    description: Option<String>,
+    data_type: Option<String>,
+    #[serde(default)]
+    constraints: Vec<RawConstraint>,
+    #[serde(default)]
+    data_tests: Vec<Value>,
+    #[serde(default)]
+    tests: Vec<Value>,
+    #[serde(rename = "meta")]
+    _meta: Option<Value>,
+    #[serde(rename = "quote")]
+    _quote: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConstraint {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(rename = "name")]
+    _name: Option<String>,
+    #[serde(rename = "expression")]
+    _expression: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSeed {
+    pub(super) name: String,
+    #[serde(rename = "description")]
+    pub(super) _description: Option<String>,
+    #[serde(default)]
+    pub(super) columns: Vec<RawSeedColumn>,
+    #[serde(rename = "config")]
+    pub(super) _config: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSeedColumn {
+    pub(super) name: String,
+    pub(super) data_type: Option<String>,
+    #[serde(rename = "description")]
+    pub(super) _description: Option<String>,
+}
