@@ -2,21 +2,17 @@
 //!
 //! The Delta `metaData` action has a table `description`, and each field of its `schemaString`
 //! carries a `metadata` map; Spark, Databricks Unity Catalog and delta-rs's Python
-//! `DeltaTable.schema()` read a column's comment from the key `comment` there. delta-rs sets the
-//! description only when it creates a table (`WriteBuilder::with_description`) and takes field
-//! metadata from the Arrow schema of the written batches, so [`TableDocs`] does both: it puts the
-//! comments on the batches it writes and, when the table already existed with other text, adds
-//! one metadata-only commit after the data commit ([`reconcile_action`]).
+//! `DeltaTable.schema()` read a column's comment from the key `comment` there. A published table's
+//! commit carries both: a replaced table is created anew with its description and commented
+//! fields ([`documented_fields`]), an appended one gets a metadata action in the same commit when
+//! its text or columns changed ([`metadata_with`]).
 //!
 //! The documentation given is the whole truth: a description or comment not given is removed.
-//! Any other field metadata on the batches (e.g. a comment inherited from a table a model read)
+//! Any other field metadata (e.g. a comment inherited from a table a model read)
 //! is dropped, so it can neither leak into a table nor conflict with its schema on append.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use arrow::datatypes::{Field, Schema};
-use arrow::record_batch::RecordBatch;
 use deltalake::kernel::{Metadata, MetadataValue, StructField, StructType};
 
 /// The field-metadata key Spark and Unity-style catalogs read a column comment from.
@@ -37,34 +33,6 @@ impl TableDocs {
         self.description.is_none() && self.columns.is_empty()
     }
 
-    /// `batches` with each field's metadata replaced by its comment (or nothing).
-    pub(crate) fn apply(
-        &self,
-        batches: Vec<RecordBatch>,
-        with_comments: bool,
-    ) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
-        let Some(first) = batches.first() else {
-            return Ok(batches);
-        };
-        let old = first.schema();
-        let fields: Vec<Field> = old
-            .fields()
-            .iter()
-            .map(|f| {
-                let mut metadata = std::collections::HashMap::new();
-                if let (true, Some(c)) = (with_comments, self.columns.get(f.name())) {
-                    metadata.insert(COMMENT_KEY.to_string(), c.clone());
-                }
-                f.as_ref().clone().with_metadata(metadata)
-            })
-            .collect();
-        let schema = Arc::new(Schema::new_with_metadata(fields, old.metadata().clone()));
-        batches
-            .into_iter()
-            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-            .collect()
-    }
-
     /// The documentation a table's metadata holds now.
     pub fn of(metadata: &Metadata, schema: &StructType) -> Self {
         let columns = schema
@@ -79,53 +47,6 @@ impl TableDocs {
             columns,
         }
     }
-}
-
-/// The metadata action that makes a table's metadata say `docs`, or `None` when it already does.
-/// Columns the table does not have are ignored.
-pub(crate) fn reconcile_action(
-    metadata: &Metadata,
-    schema: &StructType,
-    docs: &TableDocs,
-) -> Result<Option<Metadata>, deltalake::DeltaTableError> {
-    let wanted = TableDocs {
-        description: docs.description.clone(),
-        columns: docs
-            .columns
-            .iter()
-            .filter(|(c, _)| schema.field(c).is_some())
-            .map(|(c, d)| (c.clone(), d.clone()))
-            .collect(),
-    };
-    if TableDocs::of(metadata, schema) == wanted {
-        return Ok(None);
-    }
-    let fields: Vec<StructField> = schema
-        .fields()
-        .map(|f| {
-            let mut f = f.clone();
-            match wanted.columns.get(&f.name) {
-                Some(c) => {
-                    f.metadata
-                        .insert(COMMENT_KEY.to_string(), MetadataValue::String(c.clone()));
-                }
-                None => {
-                    f.metadata.remove(COMMENT_KEY);
-                }
-            }
-            f
-        })
-        .collect();
-    let schema = StructType::try_new(fields)?;
-    // Metadata is built through its JSON form, as delta-rs's own `MetadataExt` does; that also
-    // lets the description be removed, which `with_description` cannot.
-    let mut value = serde_json::to_value(metadata)?;
-    value["description"] = wanted
-        .description
-        .map(serde_json::Value::String)
-        .unwrap_or(serde_json::Value::Null);
-    value["schemaString"] = serde_json::Value::String(serde_json::to_string(&schema)?);
-    Ok(Some(serde_json::from_value(value)?))
 }
 
 /// `schema`'s fields with only the comments `docs` gives (any other field metadata dropped).

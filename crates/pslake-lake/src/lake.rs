@@ -6,17 +6,15 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
-use deltalake::kernel::Action;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::operations::update_table_metadata::TableMetadataUpdate;
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::operations::write::SchemaMode;
-use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableError};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use url::Url;
 
-use crate::docs::{TableDocs, reconcile_action};
+use crate::docs::TableDocs;
 use crate::{Error, Result};
 
 /// The schema of the landed source tables (`raw.<system>_<stream>`).
@@ -251,95 +249,18 @@ impl Lake {
         schema_mode: SchemaMode,
         metadata: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<i64> {
-        let table = self
-            .write_table(t, batches, mode, schema_mode, metadata, None)
-            .await?;
-        Ok(table.version().map(version_i64).unwrap_or(0))
-    }
-
-    async fn write_table(
-        &self,
-        t: &TableName,
-        batches: Vec<RecordBatch>,
-        mode: SaveMode,
-        schema_mode: SchemaMode,
-        metadata: Option<serde_json::Map<String, serde_json::Value>>,
-        description: Option<&str>,
-    ) -> Result<DeltaTable> {
         let table = self.handle(t).await?;
         let mut builder = table
             .write(batches)
             .with_save_mode(mode)
             .with_schema_mode(schema_mode)
             .with_table_name(t.to_string());
-        if let Some(d) = description {
-            // Used by delta-rs only when the write creates the table.
-            builder = builder.with_description(d);
-        }
         if let Some(metadata) = metadata {
             builder =
                 builder.with_commit_properties(CommitProperties::default().with_metadata(metadata));
         }
-        builder.await.map_err(self.delta_err(t))
-    }
-
-    /// Publishes a model's table: replaces (`append == false`) or appends to `t` in one commit
-    /// with commit `metadata`, and makes its Delta metadata say `docs` (table description, column
-    /// comments under the field-metadata key `comment`). A new table, or a replaced one whose
-    /// description is unchanged, gets everything in that one commit; otherwise one
-    /// metadata-only commit follows. Returns the table's latest version.
-    pub async fn publish(
-        &self,
-        t: &TableName,
-        batches: Vec<RecordBatch>,
-        append: bool,
-        metadata: serde_json::Map<String, serde_json::Value>,
-        docs: &TableDocs,
-    ) -> Result<i64> {
-        let exists = self.open(t).await?.is_some();
-        // Appending comments to an existing table would make delta-rs merge them into its
-        // schema (and fail on a changed one): they go in the metadata commit instead.
-        let batches = docs
-            .apply(batches, !append || !exists)
-            .map_err(|source| Error::Arrow {
-                context: format!("documenting {t}"),
-                source: Box::new(source),
-            })?;
-        let (mode, schema_mode) = if append {
-            (SaveMode::Append, SchemaMode::Merge)
-        } else {
-            (SaveMode::Overwrite, SchemaMode::Overwrite)
-        };
-        let table = self
-            .write_table(
-                t,
-                batches,
-                mode,
-                schema_mode,
-                Some(metadata.clone()),
-                docs.description.as_deref(),
-            )
-            .await?;
-        let version = table.version().map(version_i64).unwrap_or(0);
-        let snapshot = table.snapshot().map_err(self.delta_err(t))?;
-        let schema = snapshot.schema();
-        let Some(action) =
-            reconcile_action(snapshot.metadata(), &schema, docs).map_err(self.delta_err(t))?
-        else {
-            return Ok(version);
-        };
-        let operation = DeltaOperation::UpdateTableMetadata {
-            metadata_update: TableMetadataUpdate {
-                name: None,
-                description: docs.description.clone(),
-            },
-        };
-        let commit = CommitBuilder::from(CommitProperties::default().with_metadata(metadata))
-            .with_actions(vec![Action::Metadata(action)])
-            .build(Some(snapshot), table.log_store(), operation)
-            .await
-            .map_err(self.delta_err(t))?;
-        Ok(version_i64(commit.version()))
+        let table = builder.await.map_err(self.delta_err(t))?;
+        Ok(table.version().map(version_i64).unwrap_or(0))
     }
 
     /// The description and column comments in `t`'s Delta metadata (empty when the table does
