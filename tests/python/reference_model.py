@@ -22,7 +22,8 @@ Readings (where SPEC is silent or can be read two ways; chosen without looking a
 --------------------------------------------------------------------------------------------
 R1  Wire format. The committed fixtures' streams are read as fixtures/README.md documents them
     (netsuite invoice_line / expense_line carry `job`, an ISO `currency` and the amount with its
-    natural sign, `status` V = voided; kantata allocations carry workspace_id / user_id / soft).
+    natural sign, `status` V = voided; kantata workspace_allocations carry workspace_resource_id /
+    hard, and the workspace resource carries workspace_id / user_id).
     An invoice_line's `foreignamount` is the invoiced amount as written (it is already a line of an
     invoice, positive); SPEC 2's negation applies to NetSuite `transactionline`, which these
     fixtures do not use. If a `netsuite/currency.jsonl` exists, currency ids are resolved through
@@ -445,9 +446,11 @@ STREAMS = {
         "id": ("id", S), "workspace_id": ("workspace_id", S), "user_id": ("user_id", S), "date": ("date_performed", D),
         "minutes": ("time_in_minutes", I), "billable": ("billable", B), "approved": ("approved", B),
         "rate_cents": ("rate_in_cents", I), "currency": ("currency", S), "updated_at": ("updated_at", TS)}),
-    ("kantata", "allocations"): ("kantata/allocations.jsonl", ["id"], {
-        "id": ("id", S), "workspace_id": ("workspace_id", S), "user_id": ("user_id", S), "start": ("start_date", D),
-        "end": ("end_date", D), "minutes": ("minutes", I), "soft": ("soft", B), "updated_at": ("updated_at", TS)}),
+    ("kantata", "workspace_resources"): ("kantata/workspace_resources.jsonl", ["id"], {
+        "id": ("id", S), "workspace_id": ("workspace_id", S), "user_id": ("user_id", S), "updated_at": ("updated_at", TS)}),
+    ("kantata", "workspace_allocations"): ("kantata/workspace_allocations.jsonl", ["id"], {
+        "id": ("id", S), "resource_id": ("workspace_resource_id", S), "start": ("start_date", D),
+        "end": ("end_date", D), "minutes": ("minutes", I), "hard": ("hard", B), "updated_at": ("updated_at", TS)}),
     ("kantata", "stories"): ("kantata/stories.jsonl", ["id"], {
         "id": ("id", S), "workspace_id": ("workspace_id", S), "story_type": ("story_type", S), "state": ("state", S),
         "due": ("due_date", D), "accepted_ts": ("accepted_at", TS), "accepted_date": ("accepted_at", D),
@@ -577,6 +580,15 @@ class State:
                     if k in prev_recs:
                         cur[k] = prev_recs[k]  # the previous landed version stays in force
             self.recs[sk] = cur
+        # kantata allocations (R1): a workspace allocation reaches its workspace and person through
+        # its workspace resource; `hard` false is a soft (tentative) allocation
+        seats = self.recs[("kantata", "workspace_resources")]
+        allocs = {}
+        for k, a in self.recs[("kantata", "workspace_allocations")].items():
+            seat = seats.get(a["resource_id"]) if a["resource_id"] is not None else None
+            allocs[k] = dict(a, workspace_id=seat["workspace_id"] if seat else None,
+                             user_id=seat["user_id"] if seat else None, soft=a["hard"] is False)
+        self.recs[("kantata", "allocations")] = allocs
         # treasury: each file loaded once; a file's first version stays
         self.fx_files = dict(prev.fx_files) if prev else {}
         for n, rows in files.fx_files.items():

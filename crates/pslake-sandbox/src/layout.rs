@@ -62,7 +62,11 @@ pub const STREAMS: &[StreamId] = &[
     },
     StreamId {
         system: "kantata",
-        stream: "allocations",
+        stream: "workspace_resources",
+    },
+    StreamId {
+        system: "kantata",
+        stream: "workspace_allocations",
     },
     StreamId {
         system: "kantata",

@@ -1853,7 +1853,7 @@ systems:
             .iter()
             .flat_map(|s| s.streams.iter().map(|t| t.table.as_str()))
             .collect();
-        assert_eq!(tables.len(), 16, "{tables:?}");
+        assert_eq!(tables.len(), 17, "{tables:?}");
         for t in [
             "salesforce_opportunity",
             "kantata_time_entries",

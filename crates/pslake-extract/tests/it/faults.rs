@@ -63,7 +63,7 @@ async fn a_failing_stream_fails_alone_and_keeps_its_cursor() {
         .failed()
         .map(|s| format!("{}.{}", s.system, s.stream))
         .collect();
-    assert_eq!(failed.len(), 8, "{failed:?}");
+    assert_eq!(failed.len(), 9, "{failed:?}");
     for s in r.failed() {
         let StreamStatus::Failed { url, error } = &s.status else {
             unreachable!()

@@ -1,7 +1,7 @@
 //! Vendor record shapes (exactly the fields of SPEC section 2, in each vendor's value formats)
 //! and the writers of the streams that come straight from the firm model: Salesforce, HubSpot,
-//! NetSuite customers and jobs, Kantata workspaces, users, allocations and stories, Workday
-//! workers and holidays.
+//! NetSuite customers and jobs, Kantata workspaces, users, workspace resources, workspace
+//! allocations and stories, Workday workers and holidays.
 
 use std::path::{Path, PathBuf};
 
@@ -160,6 +160,9 @@ pub(crate) struct KtWorkspace {
     pub(crate) currency: String,
     pub(crate) start_date: String,
     pub(crate) due_date: String,
+    /// A closed project's workspace, archived: the API leaves it (and its time entries) out
+    /// unless asked with `include_archived` (`from_archived_workspaces`).
+    pub(crate) archived: bool,
     pub(crate) updated_at: String,
 }
 
@@ -187,15 +190,25 @@ pub(crate) struct KtTimeEntry<'a> {
     pub(crate) updated_at: String,
 }
 
+/// A person's seat on a workspace (Kantata `workspace_resources`).
 #[derive(Serialize)]
-pub(crate) struct KtAllocation {
+pub(crate) struct KtWorkspaceResource {
     pub(crate) id: String,
     pub(crate) workspace_id: String,
     pub(crate) user_id: String,
+    pub(crate) updated_at: String,
+}
+
+/// Kantata `workspace_allocations`: minutes over a date range on a workspace resource; `hard`
+/// false is a tentative (soft) allocation.
+#[derive(Serialize)]
+pub(crate) struct KtWorkspaceAllocation {
+    pub(crate) id: String,
+    pub(crate) workspace_resource_id: String,
     pub(crate) start_date: String,
     pub(crate) end_date: String,
     pub(crate) minutes: i64,
-    pub(crate) soft: bool,
+    pub(crate) hard: bool,
     pub(crate) updated_at: String,
 }
 
@@ -209,6 +222,9 @@ pub(crate) struct KtStory {
     pub(crate) due_date: String,
     pub(crate) accepted_at: Option<String>,
     pub(crate) billing_amount_in_cents: Option<i64>,
+    pub(crate) archived: bool,
+    /// Set on a deleted story (listed only with `show_deleted`); a deleted story is no revenue.
+    pub(crate) deleted_at: Option<String>,
     pub(crate) updated_at: String,
 }
 
@@ -310,7 +326,7 @@ pub(crate) fn write_reference_streams(
     ];
     files.push(write_workspaces(firm, dir, bad_rows, deliberate)?);
     files.push(write_users(firm, dir, bad_rows, deliberate)?);
-    files.push(write_allocations(firm, dir)?);
+    files.extend(write_allocations(firm, dir)?);
     files.push(write_stories(firm, dir)?);
     files.push(write_workers(firm, dir)?);
     files.push(write_holidays(dir)?);
@@ -494,6 +510,7 @@ fn write_workspaces(
             currency: p.currency.to_owned(),
             start_date: iso(p.start),
             due_date: iso(p.end),
+            archived: workspace_archived(p),
             updated_at: kantata_dt(p.modified.min(as_of()), 10 * 3600, HQ_OFFSET),
         })?;
     }
@@ -506,6 +523,7 @@ fn write_workspaces(
             currency: "USD".to_owned(),
             start_date: iso(history_start()),
             due_date: iso(as_of()),
+            archived: false,
             updated_at: kantata_dt(history_start(), 10 * 3600, HQ_OFFSET),
         })?;
         deliberate.push(Deliberate::new(
@@ -554,9 +572,25 @@ fn write_users(
     w.finish()
 }
 
-fn write_allocations(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
-    let mut w = JsonlWriter::create(dir, "kantata", "allocations")?;
+/// Whether a project's Kantata workspace is archived: closed (`entitystatus` 1) and due more
+/// than 90 days before `as_of`. Its records stay as they are; the API only hides them.
+pub(crate) fn workspace_archived(p: &Project) -> bool {
+    p.status == 1 && p.end <= as_of() - Duration::days(90)
+}
+
+/// The first id of the deleted duplicate milestones (see [`write_stories`]).
+pub(crate) const FIRST_DELETED_STORY: u64 = 702_990_001;
+
+/// How many deleted duplicate milestones [`write_stories`] adds.
+const DELETED_STORIES: usize = 2;
+
+/// Kantata `workspace_resources` (one seat per project team member) and `workspace_allocations`
+/// on them (monthly chunks of the member's share; `hard` false is tentative).
+fn write_allocations(firm: &Firm, dir: &Path) -> Result<[(PathBuf, u64); 2]> {
+    let mut res = JsonlWriter::create(dir, "kantata", "workspace_resources")?;
+    let mut w = JsonlWriter::create(dir, "kantata", "workspace_allocations")?;
     let mut next = 61_000_001u64;
+    let mut next_resource = 71_000_001u64;
     let horizon = as_of() + Duration::weeks(26);
     for (pi, p) in firm.projects.iter().enumerate() {
         if p.internal {
@@ -565,6 +599,15 @@ fn write_allocations(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
         let mut rng = rng_for(firm.seed, "allocations", pi as u64);
         for m in &p.team {
             let e = &firm.employees[m.emp];
+            let resource_id = next_resource.to_string();
+            next_resource += 1;
+            let seated = (m.start - Duration::days(21)).min(as_of());
+            res.write(&KtWorkspaceResource {
+                id: resource_id.clone(),
+                workspace_id: p.workspace_id.clone(),
+                user_id: e.user_id.clone(),
+                updated_at: kantata_dt(seated, 14 * 3600, HQ_OFFSET),
+            })?;
             let from = m.start.max(history_start());
             let to = m.end.min(horizon);
             let mut chunk = month_start(from);
@@ -584,28 +627,31 @@ fn write_allocations(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
                     _ => rng.random_bool(0.03),
                 };
                 let updated = (a - Duration::days(rng.random_range(3..21))).min(as_of());
-                w.write(&KtAllocation {
+                w.write(&KtWorkspaceAllocation {
                     id: next.to_string(),
-                    workspace_id: p.workspace_id.clone(),
-                    user_id: e.user_id.clone(),
+                    workspace_resource_id: resource_id.clone(),
                     start_date: iso(a),
                     end_date: iso(b),
                     minutes,
-                    soft,
+                    hard: !soft,
                     updated_at: kantata_dt(updated, 14 * 3600 + 1800, HQ_OFFSET),
                 })?;
                 next += 1;
             }
         }
     }
-    w.finish()
+    Ok([res.finish()?, w.finish()?])
 }
 
+/// Every story of the firm (archived with their workspace), then a few deleted ones: on the
+/// first [`DELETED_STORIES`] projects with an accepted billing milestone, a copy of that milestone
+/// entered twice and deleted the next day (`deleted_at` set, ids from [`FIRST_DELETED_STORY`]).
+/// A deleted story is no revenue (SPEC section 2), so they change no canonical number.
 fn write_stories(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
     let mut w = JsonlWriter::create(dir, "kantata", "stories")?;
-    for s in &firm.stories {
+    let record = |s: &super::firm::Story| {
         let p = &firm.projects[s.project];
-        w.write(&KtStory {
+        KtStory {
             id: s.id.to_string(),
             workspace_id: p.workspace_id.clone(),
             title: s.title.clone(),
@@ -614,8 +660,36 @@ fn write_stories(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
             due_date: iso(s.due),
             accepted_at: s.accepted.map(|d| kantata_dt(d, 15 * 3600, HQ_OFFSET)),
             billing_amount_in_cents: s.billing_cents,
+            archived: workspace_archived(p),
+            deleted_at: None,
             updated_at: kantata_dt(s.modified, 16 * 3600, HQ_OFFSET),
-        })?;
+        }
+    };
+    for s in &firm.stories {
+        w.write(&record(s))?;
+    }
+    let mut seen = Vec::new();
+    let mut next = FIRST_DELETED_STORY;
+    for s in &firm.stories {
+        if seen.len() == DELETED_STORIES {
+            break;
+        }
+        let Some(accepted) = s.accepted else {
+            continue;
+        };
+        let billing = s.billing_cents.is_some_and(|c| c > 0);
+        if !s.milestone || !billing || seen.contains(&s.project) || accepted >= as_of() {
+            continue;
+        }
+        seen.push(s.project);
+        let deleted = accepted + Duration::days(1);
+        let mut r = record(s);
+        r.id = next.to_string();
+        r.title = format!("{} (entered twice)", s.title);
+        r.deleted_at = Some(kantata_dt(deleted, 9 * 3600, HQ_OFFSET));
+        r.updated_at = kantata_dt(deleted, 9 * 3600, HQ_OFFSET);
+        w.write(&r)?;
+        next += 1;
     }
     w.finish()
 }

@@ -1,11 +1,23 @@
 //! Kantata (Mavenlink) API v1: `GET /api/v1/{resource}.json?page=N&per_page=M&updated_after=T`.
 //!
-//! Resources `workspaces, users, time_entries, allocations, stories`, ordered by id
-//! (numeric-aware, stable). `page` is 1-based (default 1); `per_page` defaults to 20 and is capped
-//! at 2000. `updated_after` (ISO 8601, any offset) keeps records whose `updated_at` is strictly
-//! later, compared as instants. The envelope is `{count, results:[{key,id}], <resource>:{id:
-//! record}, meta:{count, page_count, page_number, page_size}}`, records spliced raw.
+//! Resources `workspaces, users, time_entries, workspace_resources, workspace_allocations,
+//! stories` (SPEC section 2), ordered by id (numeric-aware, stable). `page` is 1-based (default
+//! 1); `per_page` defaults to 20, and one above 200 is silently clamped to 200 (SPEC section 2;
+//! `meta.page_size` says what was served). `updated_after` (ISO 8601, any offset) keeps records
+//! whose `updated_at` is strictly later, compared as instants. The envelope is `{count,
+//! results:[{key,id}], <resource>:{id: record}, meta:{count, page_count, page_number,
+//! page_size}}`, records spliced raw.
+//!
+//! Archived and deleted records are left out unless the request asks for them, as the real API
+//! does (source_apis.md 5A: taps pass `include_archived=true` on `workspaces`,
+//! `from_archived_workspaces=true` on `time_entries`, `show_archived` and `show_deleted` on
+//! `stories`, whose records carry `archived` and `deleted_at`):
+//! - `workspaces`: an `archived: true` workspace only with `include_archived=true`;
+//! - `time_entries`: an entry on an archived workspace only with `from_archived_workspaces=true`;
+//! - `stories`: an `archived: true` story only with `show_archived=true`, a story with a
+//!   `deleted_at` only with `show_deleted=true`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -14,18 +26,115 @@ use axum::response::Response;
 
 use super::faults::json_response;
 use super::json;
+use super::store::Store;
 use super::{AppState, bearer, query_pairs};
 
 const RESOURCES: &[&str] = &[
     "workspaces",
     "users",
     "time_entries",
-    "allocations",
+    "workspace_resources",
+    "workspace_allocations",
     "stories",
 ];
 
-/// The largest `per_page` served.
-const MAX_PER_PAGE: usize = 2000;
+/// The largest `per_page` served; a larger one is clamped to it without an error.
+const MAX_PER_PAGE: usize = 200;
+
+/// Whether query parameter `key` is `true` (or `1`).
+fn asks(params: &HashMap<String, String>, key: &str) -> bool {
+    params
+        .get(key)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+}
+
+/// What a request leaves out of `name` (each `true` hides those records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hide {
+    archived: bool,
+    deleted: bool,
+    on_archived_workspace: bool,
+}
+
+impl Hide {
+    fn of(name: &str, params: &HashMap<String, String>) -> Hide {
+        Hide {
+            archived: match name {
+                "workspaces" => !asks(params, "include_archived"),
+                "stories" => !asks(params, "show_archived"),
+                _ => false,
+            },
+            deleted: name == "stories" && !asks(params, "show_deleted"),
+            on_archived_workspace: name == "time_entries"
+                && !asks(params, "from_archived_workspaces"),
+        }
+    }
+
+    fn any(self) -> bool {
+        self.archived || self.deleted || self.on_archived_workspace
+    }
+}
+
+/// Whether a raw JSON value is set: neither absent, `null`, `false` nor `""`.
+fn set(raw: Option<&[u8]>) -> bool {
+    raw.is_some_and(|v| !matches!(v, b"null" | b"false" | b"\"\""))
+}
+
+/// The ids of the archived workspaces.
+fn archived_workspaces(store: &Store) -> HashSet<String> {
+    let Some(t) = store.table("kantata", "workspaces") else {
+        return HashSet::new();
+    };
+    t.by_id
+        .iter()
+        .filter(|&&i| json::member(t.raw(i), "archived") == Some(b"true".as_slice()))
+        .map(|&i| t.rec(i).id.to_string())
+        .collect()
+}
+
+/// The records of `name` a request sees: updated after `after` (when given), minus what `hide`
+/// leaves out, in id order.
+fn visible(store: &Store, name: &str, after: Option<i64>, hide: Hide) -> Vec<u32> {
+    let Some(t) = store.table("kantata", name) else {
+        return Vec::new();
+    };
+    let archived_ws = if hide.on_archived_workspace {
+        archived_workspaces(store)
+    } else {
+        HashSet::new()
+    };
+    t.by_id
+        .iter()
+        .copied()
+        .filter(|&i| {
+            if let Some(after) = after {
+                let c = t.rec(i).cursor;
+                if c == i64::MIN || c <= after {
+                    return false;
+                }
+            }
+            if !hide.any() {
+                return true;
+            }
+            let raw = t.raw(i);
+            let members = json::members(raw);
+            let get = |k: &str| members.iter().find(|m| m.key == k).map(|m| m.value);
+            if hide.archived && get("archived") == Some(b"true".as_slice()) {
+                return false;
+            }
+            if hide.deleted && set(get("deleted_at")) {
+                return false;
+            }
+            if hide.on_archived_workspace
+                && let Some(ws) = get("workspace_id").and_then(json::unquote)
+                && archived_ws.contains(ws.as_ref())
+            {
+                return false;
+            }
+            true
+        })
+        .collect()
+}
 
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     let mut out = Vec::new();
@@ -78,8 +187,8 @@ pub(crate) async fn list(
         );
     };
     let per_page = per_page.min(MAX_PER_PAGE);
-    let rows = match params.get("updated_after").filter(|v| !v.trim().is_empty()) {
-        None => table.by_id.clone(),
+    let after = match params.get("updated_after").filter(|v| !v.trim().is_empty()) {
+        None => None,
         Some(v) => {
             let Some(after) = json::parse_instant(v) else {
                 return error(
@@ -88,28 +197,22 @@ pub(crate) async fn list(
                     &format!("updated_after '{v}' is not an ISO 8601 datetime"),
                 );
             };
-            let st = state.clone();
-            state
-                .cache
-                .get_or_compute(
-                    format!("kantata|{name}|{after}"),
-                    table.len() > 50_000,
-                    move || {
-                        let Some(t) = st.store.table("kantata", name) else {
-                            return Vec::new();
-                        };
-                        t.by_id
-                            .iter()
-                            .copied()
-                            .filter(|&i| {
-                                let c = t.rec(i).cursor;
-                                c != i64::MIN && c > after
-                            })
-                            .collect()
-                    },
-                )
-                .await
+            Some(after)
         }
+    };
+    let hide = Hide::of(name, &params);
+    let rows = if after.is_none() && !hide.any() {
+        table.by_id.clone()
+    } else {
+        let st = state.clone();
+        state
+            .cache
+            .get_or_compute(
+                format!("kantata|{name}|{after:?}|{hide:?}"),
+                table.len() > 50_000,
+                move || visible(&st.store, name, after, hide),
+            )
+            .await
     };
     let total = rows.len();
     let page_count = total.div_ceil(per_page);

@@ -14,7 +14,7 @@
 //! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
 //! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
 //! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer from the token endpoint (or the fixed `netsuite_token`) |
-//! | kantata | `GET /api/v1/{workspaces,users,time_entries,allocations,stories}.json?page&per_page&updated_after` | bearer |
+//! | kantata | `GET /api/v1/{workspaces,users,time_entries,workspace_resources,workspace_allocations,stories}.json?page&per_page&updated_after&include_archived&from_archived_workspaces&show_archived&show_deleted` | bearer |
 //! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
 //! | - | `GET /health` | none |

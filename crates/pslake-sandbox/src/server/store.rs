@@ -366,6 +366,19 @@ impl Store {
                 path: dir.to_path_buf(),
             });
         }
+        // The shape before SPEC section 2 named Kantata's real resources: one `allocations`
+        // stream with the person and workspace on each record. Serving the rest of such a
+        // directory would quietly leave capacity without allocations.
+        let old = dir.join("kantata").join("allocations.jsonl");
+        if old.exists() {
+            return Err(Error::FixtureFile {
+                path: old,
+                message: "an old fixture shape: Kantata allocations are now \
+                          kantata/workspace_resources.jsonl and kantata/workspace_allocations.jsonl \
+                          (regenerate with `pslake fixtures generate`, see fixtures/README.md)"
+                    .into(),
+            });
+        }
         let manifest = dir.join(MANIFEST_FILE);
         let mut as_of = None;
         if manifest.exists() {

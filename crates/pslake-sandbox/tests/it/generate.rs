@@ -174,7 +174,7 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         (
             "kantata",
             "workspaces",
-            "id title external_reference status currency start_date due_date updated_at",
+            "id title external_reference status currency start_date due_date archived updated_at",
         ),
         (
             "kantata",
@@ -188,13 +188,18 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         ),
         (
             "kantata",
-            "allocations",
-            "id workspace_id user_id start_date end_date minutes soft updated_at",
+            "workspace_resources",
+            "id workspace_id user_id updated_at",
+        ),
+        (
+            "kantata",
+            "workspace_allocations",
+            "id workspace_resource_id start_date end_date minutes hard updated_at",
         ),
         (
             "kantata",
             "stories",
-            "id workspace_id title story_type state due_date accepted_at billing_amount_in_cents updated_at",
+            "id workspace_id title story_type state due_date accepted_at billing_amount_in_cents archived deleted_at updated_at",
         ),
         (
             "workday",
@@ -348,8 +353,19 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         }
         assert!(r["billing_amount_in_cents"].is_null() || r["billing_amount_in_cents"].is_i64());
     }
-    for r in load(dir, "kantata", "allocations") {
-        assert!(r["minutes"].is_i64() && r["soft"].is_boolean());
+    for r in load(dir, "kantata", "workspace_allocations") {
+        assert!(r["minutes"].is_i64() && r["hard"].is_boolean());
+    }
+    for r in load(dir, "kantata", "stories") {
+        assert!(r["archived"].is_boolean());
+        let deleted = r["deleted_at"].as_str();
+        assert!(r["deleted_at"].is_null() || deleted.is_some(), "{r:?}");
+        if let Some(d) = deleted {
+            DateTime::parse_from_rfc3339(d).expect("deleted_at");
+        }
+    }
+    for r in load(dir, "kantata", "workspaces") {
+        assert!(r["archived"].is_boolean());
     }
     for stream in ["Workers", "Time_Off", "Holidays"] {
         for r in load(dir, "workday", stream) {
@@ -508,7 +524,14 @@ fn cross_system_keys_resolve_except_deliberate_rows() {
             assert!(job_ids.contains(s(&r, "job")), "{stream} {}", s(&r, "id"));
         }
     }
-    for stream in ["allocations", "stories"] {
+    let resource_ids: BTreeSet<String> = load(dir, "kantata", "workspace_resources")
+        .iter()
+        .map(|r| s(r, "id").to_owned())
+        .collect();
+    for r in load(dir, "kantata", "workspace_allocations") {
+        assert!(resource_ids.contains(s(&r, "workspace_resource_id")));
+    }
+    for stream in ["workspace_resources", "stories"] {
         for r in load(dir, "kantata", stream) {
             assert!(ws_ids.contains(s(&r, "workspace_id")));
             if let Some(u) = r.get("user_id") {
@@ -637,15 +660,33 @@ fn every_lifecycle_value_appears() {
     assert!(stories.iter().any(|r| r["story_type"] == "milestone"
         && r["billing_amount_in_cents"].is_i64()
         && r["state"] != "accepted"));
-    let alloc = load(dir, "kantata", "allocations");
-    for soft in [true, false] {
+    let alloc = load(dir, "kantata", "workspace_allocations");
+    for hard in [true, false] {
         assert!(
             alloc
                 .iter()
-                .any(|r| r["soft"] == soft && s(r, "start_date") > "2026-12-20"),
-            "a {soft} allocation 12 weeks after as_of"
+                .any(|r| r["hard"] == hard && s(r, "start_date") > "2026-12-20"),
+            "a hard={hard} allocation 12 weeks after as_of"
         );
     }
+    // closed projects' workspaces archived, with their time; a deleted milestone story
+    let archived: BTreeSet<String> = load(dir, "kantata", "workspaces")
+        .iter()
+        .filter(|w| w["archived"] == true)
+        .map(|w| s(w, "id").to_owned())
+        .collect();
+    assert!(!archived.is_empty(), "archived workspaces");
+    assert!(
+        load(dir, "kantata", "time_entries")
+            .iter()
+            .any(|t| archived.contains(s(t, "workspace_id"))),
+        "time on an archived workspace"
+    );
+    assert!(stories.iter().any(|r| r["archived"] == true));
+    assert!(stories.iter().any(|r| r["story_type"] == "milestone"
+        && r["state"] == "accepted"
+        && r["billing_amount_in_cents"].is_i64()
+        && r["deleted_at"].is_string()));
     let te = load(dir, "kantata", "time_entries");
     assert!(te.iter().any(|r| r["approved"] == false));
     assert!(te.iter().any(|r| r["billable"] == false));

@@ -150,7 +150,8 @@ fn expected(stream: &str) -> Vec<Value> {
         "time_entries" => kantata_rows(1234, "time_entries"),
         "workspaces" => kantata_rows(30, "workspaces"),
         "users" => kantata_rows(25, "users"),
-        "allocations" => kantata_rows(50, "allocations"),
+        "workspace_resources" => kantata_rows(40, "workspace_resources"),
+        "workspace_allocations" => kantata_rows(50, "workspace_allocations"),
         "stories" => kantata_rows(0, "stories"),
         "Workers" => workday_rows(20, "Workers"),
         "Time_Off" => workday_rows(15, "Time_Off"),
@@ -409,6 +410,25 @@ async fn kantata_all(
     per_page: usize,
     updated_after: Option<&str>,
 ) -> (Vec<Value>, usize) {
+    kantata_all_with(c, base, resource, per_page, updated_after, &[]).await
+}
+
+/// Every archived and deleted record asked for, as the demo pipeline does (SPEC section 2).
+const KANTATA_EVERYTHING: &[(&str, &str)] = &[
+    ("include_archived", "true"),
+    ("from_archived_workspaces", "true"),
+    ("show_archived", "true"),
+    ("show_deleted", "true"),
+];
+
+async fn kantata_all_with(
+    c: &Client,
+    base: &str,
+    resource: &str,
+    per_page: usize,
+    updated_after: Option<&str>,
+    flags: &[(&str, &str)],
+) -> (Vec<Value>, usize) {
     let token = Credentials::default().kantata_token;
     let mut page = 1;
     let mut out = Vec::new();
@@ -417,6 +437,7 @@ async fn kantata_all(
             ("page", page.to_string()),
             ("per_page", per_page.to_string()),
         ];
+        q.extend(flags.iter().map(|&(k, v)| (k, v.to_string())));
         if let Some(u) = updated_after {
             q.push(("updated_after", u.to_string()));
         }
@@ -577,9 +598,16 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
                 (items, "id")
             }
             "kantata" => {
-                let (recs, pages) =
-                    kantata_all(&c, &base, s.stream, if small { 17 } else { 2000 }, None).await;
-                assert_eq!(pages, exp.len().div_ceil(if small { 17 } else { 2000 }));
+                let (recs, pages) = kantata_all_with(
+                    &c,
+                    &base,
+                    s.stream,
+                    if small { 17 } else { 200 },
+                    None,
+                    KANTATA_EVERYTHING,
+                )
+                .await;
+                assert_eq!(pages, exp.len().div_ceil(if small { 17 } else { 200 }));
                 (recs, "id")
             }
             _ => {
@@ -667,6 +695,162 @@ async fn kantata_pages_are_the_fixture_bytes() {
         "{text}"
     );
     sb.shutdown().await;
+}
+
+/// SPEC section 2: Kantata clamps a `per_page` above 200 to 200 without an error, and leaves
+/// out archived workspaces, their time entries, and archived or deleted stories unless the
+/// request asks (`include_archived`, `from_archived_workspaces`, `show_archived`,
+/// `show_deleted`).
+#[tokio::test]
+async fn kantata_clamps_per_page_and_hides_archived_and_deleted_unless_asked() {
+    let fx = fixture();
+    let dir = fx.dir.path();
+    let stamp = |i: usize| kantata_stamp(i);
+    write_jsonl(
+        dir,
+        "kantata",
+        "workspaces",
+        &[
+            json!({"id": "11", "title": "open", "archived": false, "updated_at": stamp(1)}),
+            json!({"id": "12", "title": "closed", "archived": true, "updated_at": stamp(2)}),
+            json!({"id": "13", "title": "no flag", "updated_at": stamp(3)}),
+        ],
+    );
+    let mut entries = kantata_rows(1234, "time_entries");
+    for (i, e) in entries.iter_mut().enumerate() {
+        // every third entry is on the archived workspace 12, the rest on 11 and 13
+        e["workspace_id"] = json!(["12", "11", "13"][i % 3]);
+    }
+    write_jsonl(dir, "kantata", "time_entries", &entries);
+    let on_archived = entries.iter().filter(|e| e["workspace_id"] == "12").count();
+    write_jsonl(
+        dir,
+        "kantata",
+        "stories",
+        &[
+            json!({"id": "21", "workspace_id": "11", "archived": false, "deleted_at": null, "updated_at": stamp(1)}),
+            json!({"id": "22", "workspace_id": "12", "archived": true, "deleted_at": null, "updated_at": stamp(2)}),
+            json!({"id": "23", "workspace_id": "11", "archived": false, "deleted_at": stamp(3), "updated_at": stamp(3)}),
+            json!({"id": "24", "workspace_id": "12", "archived": true, "deleted_at": stamp(4), "updated_at": stamp(4)}),
+            json!({"id": "25", "workspace_id": "11", "updated_at": stamp(5)}),
+        ],
+    );
+    let sb = start(dir, None).await;
+    let base = sb.base_url();
+    let c = client();
+    let get = |path: String| {
+        let c = c.clone();
+        async move {
+            let r = c
+                .get(path)
+                .bearer_auth(Credentials::default().kantata_token)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.expect("json")
+        }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+
+    // per_page 500 is served as 200: 200 results, meta says 200 and the page count at 200
+    let all: usize = 1234;
+    let v = get(format!(
+        "{base}/api/v1/time_entries.json?per_page=500&from_archived_workspaces=true"
+    ))
+    .await;
+    assert_eq!(ids(&v).len(), 200);
+    assert_eq!(v["meta"]["page_size"], 200);
+    assert_eq!(v["meta"]["page_count"], all.div_ceil(200));
+    assert_eq!(v["count"], all);
+    let (every, pages) = kantata_all(&c, &base, "time_entries", 500, None).await;
+    assert_eq!(pages, (all - on_archived).div_ceil(200));
+    assert_eq!(every.len(), all - on_archived);
+
+    // time entries of the archived workspace only with from_archived_workspaces=true
+    assert!(every.iter().all(|e| e["workspace_id"] != "12"));
+    let v = get(format!("{base}/api/v1/time_entries.json?per_page=1")).await;
+    assert_eq!(v["count"], all - on_archived);
+    let v = get(format!(
+        "{base}/api/v1/time_entries.json?per_page=1&from_archived_workspaces=true"
+    ))
+    .await;
+    assert_eq!(v["count"], all);
+    // ... combined with updated_after
+    let after = kantata_stamp(600);
+    let newer = |archived_too: bool| {
+        entries
+            .iter()
+            .filter(|e| {
+                DateTime::parse_from_rfc3339(e["updated_at"].as_str().expect("stamp")).expect("t")
+                    > DateTime::parse_from_rfc3339(&after).expect("t")
+                    && (archived_too || e["workspace_id"] != "12")
+            })
+            .count()
+    };
+    let (got, _) = kantata_all(&c, &base, "time_entries", 200, Some(&after)).await;
+    assert_eq!(got.len(), newer(false));
+    let v = get(format!(
+        "{base}/api/v1/time_entries.json?per_page=1&from_archived_workspaces=true&updated_after={}",
+        after.replace('+', "%2B")
+    ))
+    .await;
+    assert_eq!(v["count"], newer(true));
+
+    // archived workspaces only with include_archived=true
+    let v = get(format!("{base}/api/v1/workspaces.json")).await;
+    assert_eq!(ids(&v), ["11", "13"]);
+    let v = get(format!(
+        "{base}/api/v1/workspaces.json?include_archived=true"
+    ))
+    .await;
+    assert_eq!(ids(&v), ["11", "12", "13"]);
+
+    // archived stories only with show_archived, deleted ones only with show_deleted
+    let stories = |q: &str| get(format!("{base}/api/v1/stories.json?{q}"));
+    assert_eq!(ids(&stories("").await), ["21", "25"]);
+    assert_eq!(
+        ids(&stories("show_archived=true").await),
+        ["21", "22", "25"]
+    );
+    assert_eq!(ids(&stories("show_deleted=true").await), ["21", "23", "25"]);
+    assert_eq!(
+        ids(&stories("show_archived=true&show_deleted=true").await),
+        ["21", "22", "23", "24", "25"]
+    );
+    // an archived workspace does not hide its stories: only their own flags do
+    assert_eq!(
+        ids(&stories("show_archived=false&show_deleted=false").await),
+        ["21", "25"]
+    );
+    sb.shutdown().await;
+}
+
+/// A fixture directory of the old shape (one `kantata/allocations.jsonl` instead of workspace
+/// resources and workspace allocations) does not load: it would serve capacity without
+/// allocations.
+#[tokio::test]
+async fn old_kantata_allocations_file_stops_the_start() {
+    let fx = fixture();
+    write_jsonl(
+        fx.dir.path(),
+        "kantata",
+        "allocations",
+        &[json!({"id": "1", "workspace_id": "11", "user_id": "2", "soft": false})],
+    );
+    let msg = Sandbox::start(SandboxConfig::new(fx.dir.path()))
+        .await
+        .expect_err("old shape")
+        .to_string();
+    assert!(msg.contains("kantata/allocations.jsonl"), "{msg}");
+    assert!(msg.contains("workspace_allocations"), "{msg}");
 }
 
 #[tokio::test]

@@ -119,7 +119,8 @@ async fn holiday_and_time_off_on_the_same_day() {
 /// - Mar: 12000 x 60/120 - 5000 = 1000.00
 /// (the three rounded cells add up to 6000.00 = 12000 x 0.5: the catch-up is exact).
 ///
-/// P5: budget 100 h, 50 h in January by the contingent worker E4 (non-billable: still progress),
+/// P5: budget 100 h, 50 h in January by the contingent worker E4 (non-billable: still progress;
+/// its workspace W5 is archived, a closed project, and its time counts all the same),
 /// contract 4000 (won 2025-12-15). Jan: 4000 x 0.5 = 2000.00. Feb: no hours, but the project is
 /// completed and 2026-02-28 >= its end date 2026-02-20, so pct = 1: 4000 - 2000 = 2000.00.
 #[tokio::test]
@@ -141,7 +142,10 @@ async fn fixed_fee_percent_complete_with_a_change_order() {
 ///
 /// P3 (EUR, milestone): S1 accepted, `accepted_at` 2026-02-28T23:30Z, 300000 cents = 3000.00 EUR
 /// in February (the date written), x 1.20 = 3600.00 USD. S2 is completed, not accepted; S3 is a
-/// task; S4 is a milestone on a T&M project: none counts. January has a row (8 h of cost) with 0.
+/// task; S4 is a milestone on a T&M project: none counts. S5 is S1 entered twice (accepted
+/// 2026-02-27, 250000 cents) and deleted in Kantata (`deleted_at` 2026-02-28T09:00Z): a deleted
+/// story is no revenue (SPEC section 2); counted, February would be 3000 + 2500 = 5500.00 EUR =
+/// 6600.00 USD. January has a row (8 h of cost) with 0.
 #[tokio::test]
 async fn milestone_acceptance() {
     let firm = firm().await;
@@ -206,14 +210,44 @@ async fn margin() {
     );
 }
 
+/// Kantata as it is (SPEC section 2): the deleted story S5 (`deleted_at` set) lands but earns
+/// nothing (P3's revenue over all months is S1's 3000.00 EUR; with S5 it would be 5500.00), and
+/// the archived workspace W5 stays linked to P5 with its time (T16..T20, 5 x 600 min = 50 h).
+/// (Allocations through workspace resources, `hard` false tentative: `capacity_plan_spread`.)
+#[tokio::test]
+async fn deleted_stories_earn_nothing_and_archived_workspaces_keep_their_time() {
+    let firm = firm().await;
+    assert_eq!(
+        rows(&firm.lake, "SELECT id, CAST(deleted_at AS VARCHAR) FROM raw.kantata_stories WHERE deleted_at IS NOT NULL").await,
+        vec!["S5|2026-02-28T09:00:00Z"]
+    );
+    assert_eq!(
+        rows(&firm.lake, "SELECT project_id, CAST(sum(revenue_local) AS VARCHAR) FROM canonical.revenue WHERE project_id = 'P3' GROUP BY project_id").await,
+        vec!["P3|3000.00"]
+    );
+    assert_eq!(
+        rows(
+            &firm.lake,
+            "SELECT project_id, psa_workspace_id FROM canonical.dim_project WHERE project_id = 'P5'"
+        )
+        .await,
+        vec!["P5|W5"]
+    );
+    assert_eq!(
+        rows(&firm.lake, "SELECT project_id, count(*), sum(hours) FROM canonical.fct_time_entry WHERE project_id = 'P5' GROUP BY project_id").await,
+        vec!["P5|5|50.0"]
+    );
+}
+
 /// Capacity plan: spread of allocations and pipeline over the 12 weeks after as_of.
 ///
 /// The window starts Mon 2026-03-23 (the first Monday after Wed 2026-03-18). Practice Data has the
 /// employees E1 (40 h) and E2 (20 h); E4 is contingent.
 /// - Week 03-23: capacity 40 - 8 (E1 approved time off Tue 24) + 20 (E2's submitted time off does
-///   not count) = 52. Hard A1: 4800 min = 80 h over the 10 working days 03-16..03-27 = 8 h/day,
-///   5 days in the window = 40. Soft A2: 1200 min = 20 h over 03-23..04-03 (10 days) = 2 h/day:
-///   10. Unallocated 52 - 40 = 12; gap 40 + 10 + 0 - 52 = -2.
+///   not count) = 52. Hard A1 (`hard` true; workspace resource R1: E1 on W1): 4800 min = 80 h
+///   over the 10 working days 03-16..03-27 = 8 h/day, 5 days in the window = 40. Soft A2 (`hard`
+///   false: tentative; R2: E2 on W6): 1200 min = 20 h over 03-23..04-03 (10 days) = 2 h/day: 10.
+///   Unallocated 52 - 40 = 12; gap 40 + 10 + 0 - 52 = -2.
 /// - Week 03-30: capacity 40 + (20 - 4, DE holiday Fri 04-03) = 56; soft 10; pipeline 006E:
 ///   100 h x 50% = 50 h over 03-30..04-10 (10 days) = 5 h/day: 25 (the deleted 006F, the lost
 ///   9003 and the won deals count nothing). Gap 0 + 10 + 25 - 56 = -21.

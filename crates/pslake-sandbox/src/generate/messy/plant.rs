@@ -518,6 +518,8 @@ fn stories(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result<()> 
         due_date: iso(ymd(2026, 8, 14)),
         accepted_at: Some(kantata_dt(accepted, 15 * 3600, HQ_OFFSET)),
         billing_amount_in_cents: Some(1_500_000),
+        archived: false,
+        deleted_at: None,
         updated_at: kantata_dt(accepted, 16 * 3600, HQ_OFFSET),
     })?;
     plan.planted.push(planted(
@@ -542,6 +544,8 @@ fn stories(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result<()> 
         due_date: iso(ymd(2026, 10, 2)),
         accepted_at: Some(kantata_dt(accepted, 15 * 3600, HQ_OFFSET)),
         billing_amount_in_cents: Some(cents),
+        archived: false,
+        deleted_at: None,
         updated_at: kantata_dt(accepted, 16 * 3600, HQ_OFFSET),
     })?;
     plan.planted.push(planted(
