@@ -1874,8 +1874,8 @@ systems:
             .collect();
         for t in [
             "kantata_time_entries",
-            "netsuite_invoice_line",
-            "netsuite_expense_line",
+            "netsuite_transaction",
+            "netsuite_transactionline",
             "salesforce_opportunity",
         ] {
             assert!(reconciled.contains(&t), "{t} in {reconciled:?}");
@@ -1893,9 +1893,9 @@ systems:
                 .expect("reconciled")
         };
         assert_eq!(
-            keys("netsuite_invoice_line").json,
+            keys("netsuite_customer").json,
             Some(
-                serde_json::json!({"q": "SELECT id FROM invoice_line WHERE id > {keyset.last} ORDER BY id"})
+                serde_json::json!({"q": "SELECT id FROM customer WHERE id > {keyset.last} ORDER BY id"})
             )
         );
         assert_eq!(

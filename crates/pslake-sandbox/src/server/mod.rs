@@ -43,6 +43,7 @@ mod json;
 mod kantata;
 mod netsuite;
 pub mod netsuite_auth;
+mod netsuite_sql;
 mod salesforce;
 mod store;
 mod workday;
@@ -66,6 +67,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
 pub use faults::{FAULTS_HELP, FaultKind, FaultRule, FaultSpec};
+pub use netsuite_sql::DateFormat as NetSuiteDateFormat;
 
 use store::{IndexCache, Store};
 
@@ -180,6 +182,9 @@ pub struct SandboxConfig {
     pub netsuite_max_results: usize,
     /// How long a NetSuite access token lives (NetSuite: 60 minutes); tests shorten it.
     pub netsuite_token_lifetime: Duration,
+    /// The NetSuite account's date-format preference: how SuiteQL writes a date that the query
+    /// does not format with `TO_CHAR` (default `M/D/YYYY`, the fixtures' own format).
+    pub netsuite_date_format: NetSuiteDateFormat,
 }
 
 impl SandboxConfig {
@@ -192,6 +197,7 @@ impl SandboxConfig {
             credentials: Credentials::default(),
             netsuite_max_results: netsuite::MAX_RESULTS,
             netsuite_token_lifetime: Duration::from_secs(3600),
+            netsuite_date_format: NetSuiteDateFormat::default(),
         }
     }
 }
@@ -236,6 +242,7 @@ pub(crate) struct AppState {
     pub(crate) cache: IndexCache,
     pub(crate) netsuite_max_results: usize,
     pub(crate) ns_auth: netsuite_auth::NsAuth,
+    pub(crate) ns_queries: netsuite::NsQueries,
 }
 
 /// The sandbox server.
@@ -274,6 +281,7 @@ impl Sandbox {
             cache: IndexCache::default(),
             netsuite_max_results: config.netsuite_max_results.max(1),
             ns_auth,
+            ns_queries: netsuite::NsQueries::new(config.netsuite_date_format),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
