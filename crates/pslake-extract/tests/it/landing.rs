@@ -212,7 +212,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
 
     // state and run record
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
-    assert_eq!(states.len(), 16);
+    assert_eq!(states.len(), 17);
     let runs = query_strings(
         &lake,
         "SELECT status FROM _pslake.runs WHERE stage = 'extract'",
