@@ -13,7 +13,7 @@
 //! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` | bearer from the token endpoint |
 //! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
 //! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
-//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer from the token endpoint (or the fixed `netsuite_token`) |
+//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` over `customer`, `job`, `currency`, `transaction`, `transactionline` | bearer from the token endpoint (or the fixed `netsuite_token`) |
 //! | kantata | `GET /api/v1/{workspaces,users,time_entries,allocations,stories}.json?page&per_page&updated_after` | bearer |
 //! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
@@ -24,9 +24,11 @@
 //!
 //! # Invariants
 //!
-//! - Every served record is the fixture line's bytes, except Salesforce's added `attributes`,
-//!   NetSuite's added `"links":[]` (when the line lacks it) and field projection
-//!   (Salesforce `SELECT`, NetSuite columns, HubSpot `properties`). Projections keep raw values.
+//! - Every served record is the fixture line's bytes, except Salesforce's added `attributes` and
+//!   field projection (Salesforce `SELECT`, HubSpot `properties`); projections keep raw values.
+//!   NetSuite items are SuiteQL results over the fixture tables (see `netsuite_sql`): the
+//!   selected values as strings after `"links":[]`, NULLs left out, dates the query does not
+//!   format in the account's date-format preference.
 //! - Paging is deterministic: id order (numeric-aware) unless the query orders otherwise.
 //!
 //! # Faults
