@@ -1853,8 +1853,11 @@ systems:
             .iter()
             .flat_map(|s| s.streams.iter().map(|t| t.table.as_str()))
             .collect();
-        assert_eq!(tables.len(), 16, "{tables:?}");
+        assert_eq!(tables.len(), 17, "{tables:?}");
         for t in [
+            "netsuite_currency",
+            "netsuite_transaction",
+            "netsuite_transactionline",
             "salesforce_opportunity",
             "kantata_time_entries",
             "workday_time_off",
