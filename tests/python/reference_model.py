@@ -21,13 +21,14 @@ a decimal.Decimal: money 2 places, hours 4 places, ratios 6 places (SPEC 4, "Exa
 Readings (where SPEC is silent or can be read two ways; chosen without looking at the SQL)
 --------------------------------------------------------------------------------------------
 R1  Wire format. The committed fixtures' streams are read as fixtures/README.md documents them
-    (netsuite invoice_line / expense_line carry `job`, an ISO `currency` and the amount with its
-    natural sign, `status` V = voided; kantata workspace_allocations carry workspace_resource_id /
-    hard, and the workspace resource carries workspace_id / user_id).
-    An invoice_line's `foreignamount` is the invoiced amount as written (it is already a line of an
-    invoice, positive); SPEC 2's negation applies to NetSuite `transactionline`, which these
-    fixtures do not use. If a `netsuite/currency.jsonl` exists, currency ids are resolved through
-    `symbol`.
+    (kantata workspace_allocations carry workspace_resource_id / hard, and the workspace resource
+    carries workspace_id / user_id). NetSuite's lines are SPEC 2's
+    `transactionline` under `transaction`: an invoice line is a line of a `CustInvc` that is
+    neither mainline nor taxline, its amount the negated `foreignamount`, its job the line's
+    `entity`, else the header's; an expense line is such a line of an `ExpRept`, its amount the
+    `foreignamount` as written, its job the line's `entity` (the header's is the employee). Date,
+    `status` (V = voided) and currency come from the header; a line whose header did not land has
+    no invoice or expense report. Currency ids are resolved through `currency.symbol`.
 R2  Landing. A value that does not parse in its declared type (docs/raw_tables.md: dates, integers,
     decimals, doubles, booleans, timestamps) rejects the whole record at landing with rule
     `unparseable_value`; empty strings and nulls are NULL, not unparseable. A record rejected at
@@ -431,12 +432,13 @@ STREAMS = {
         "end": ("projectedenddate", NSD), "currency": ("currency", S), "opp": ("custentity_crm_opportunity_id", S),
         "budget": ("custentity_budget_hours", N), "practice": ("custentity_practice", S),
         "datecreated": ("datecreated", NSD), "lastmodifieddate": ("lastmodifieddate", NSD)}),
-    ("netsuite", "invoice_line"): ("netsuite/invoice_line.jsonl", ["id"], {
-        "id": ("id", S), "trandate": ("trandate", NSD), "status": ("status", S), "job": ("job", S),
-        "amount": ("foreignamount", N), "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
-    ("netsuite", "expense_line"): ("netsuite/expense_line.jsonl", ["id"], {
-        "id": ("id", S), "trandate": ("trandate", NSD), "job": ("job", S), "amount": ("foreignamount", N),
-        "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("netsuite", "transaction"): ("netsuite/transaction.jsonl", ["id"], {
+        "id": ("id", S), "type": ("type", S), "trandate": ("trandate", NSD), "entity": ("entity", S),
+        "status": ("status", S), "currency": ("currency", S), "lastmodifieddate": ("lastmodifieddate", NSD)}),
+    ("netsuite", "transactionline"): ("netsuite/transactionline.jsonl", ["uniquekey"], {
+        "id": ("uniquekey", S), "transaction": ("transaction", S), "mainline": ("mainline", S),
+        "taxline": ("taxline", S), "entity": ("entity", S), "amount": ("foreignamount", N),
+        "lastmodifieddate": ("linelastmodifieddate", NSD)}),
     ("kantata", "workspaces"): ("kantata/workspaces.jsonl", ["id"], {
         "id": ("id", S), "code": ("external_reference", S), "status_key": ("status.key", I), "currency": ("currency", S),
         "start": ("start_date", D), "due": ("due_date", D), "archived": ("archived", B), "updated_at": ("updated_at", TS)}),
@@ -599,6 +601,32 @@ class State:
                 self.fx[(cur_, mon)] = r
         cmap = {r["id"]: r["symbol"] for r in self.recs[("netsuite", "currency")].values() if r.get("symbol")}
         self.currency_symbol = cmap
+        self._netsuite_lines()
+
+    def _netsuite_lines(self):
+        """NetSuite's invoice and expense lines (R1) out of the landed transactions and lines: a
+        line that is neither mainline nor taxline, of a landed CustInvc (invoice) or ExpRept
+        (expense report) header, carrying the header's date, status and currency."""
+        heads = self.recs[("netsuite", "transaction")]
+        inv, exp = {}, {}
+        for k, ln in self.recs[("netsuite", "transactionline")].items():
+            if ln["mainline"] == "T" or ln["taxline"] == "T":
+                continue
+            h = heads.get(ln["transaction"])
+            if h is None:
+                continue  # the header never landed (rejected at landing): the line has no invoice
+            rec = {"_raw": ln["_raw"], "_key": k, "id": ln["id"], "trandate": h["trandate"],
+                   "status": h["status"], "currency": h["currency"], "lastmodifieddate": ln["lastmodifieddate"]}
+            if h["type"] == "CustInvc":
+                rec["job"] = ln["entity"] if ln["entity"] is not None else h["entity"]
+                rec["amount"] = None if ln["amount"] is None else -ln["amount"]
+                inv[k] = rec
+            elif h["type"] == "ExpRept":
+                rec["job"] = ln["entity"]
+                rec["amount"] = ln["amount"]
+                exp[k] = rec
+        self.recs[("netsuite", "invoice_line")] = inv
+        self.recs[("netsuite", "expense_line")] = exp
 
     def rate(self, currency, d):
         """USD per unit in the month of d; None when unknown."""

@@ -353,7 +353,7 @@ def test_edges_rejects(edges):
     assert r1[("netsuite", "invoice_line", "3007")] == "unknown_project"  # voided, unknown job
     assert ("netsuite", "invoice_line", "3008") not in r1  # voided CHF: needs no rate
     for res in edges:  # unparseable, still in the source: rejected every run
-        assert rejects_of(res)[("netsuite", "invoice_line", "3009")] == "unparseable_value"
+        assert rejects_of(res)[("netsuite", "transactionline", "3009")] == "unparseable_value"
 
 
 def test_edges_time_entries(edges):

@@ -42,11 +42,15 @@ pub const STREAMS: &[StreamId] = &[
     },
     StreamId {
         system: "netsuite",
-        stream: "invoice_line",
+        stream: "currency",
     },
     StreamId {
         system: "netsuite",
-        stream: "expense_line",
+        stream: "transaction",
+    },
+    StreamId {
+        system: "netsuite",
+        stream: "transactionline",
     },
     StreamId {
         system: "kantata",

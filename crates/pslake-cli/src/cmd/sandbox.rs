@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use pslake_sandbox::generate::{GenerateOptions, generate, generate_messy};
-use pslake_sandbox::server::{DEFAULT_LISTEN, FAULTS_HELP, FaultSpec, Sandbox, SandboxConfig};
+use pslake_sandbox::server::{
+    DEFAULT_LISTEN, FAULTS_HELP, FaultSpec, NetSuiteDateFormat, Sandbox, SandboxConfig,
+};
 
 use super::UsageError;
 
@@ -24,6 +26,10 @@ pub(crate) struct SandboxArgs {
     /// Faults to inject, e.g. `rate_limit=0.05,error503=0.02,seed=7` (see --help)
     #[arg(long, value_parser = parse_faults)]
     faults: Option<FaultSpec>,
+    /// The NetSuite account's date-format preference: how SuiteQL writes a date the query does
+    /// not format with TO_CHAR (`M/D/YYYY` or `D/M/YYYY`)
+    #[arg(long, default_value = "M/D/YYYY")]
+    netsuite_date_format: NetSuiteDateFormat,
     /// Start the sandbox in the background and print `export NAME='value'` lines
     /// (PSLAKE_SANDBOX_URL, PSLAKE_FIXTURES, the demo pipeline's secrets, PSLAKE_SANDBOX_PID):
     /// `eval "$(pslake sandbox --print-env)"` then `pslake run --pipeline pipelines/demo.yml`;
@@ -81,6 +87,7 @@ pub(crate) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     let mut config = SandboxConfig::new(&args.fixtures);
     config.listen = args.listen;
     config.faults = args.faults;
+    config.netsuite_date_format = args.netsuite_date_format;
     let running = Sandbox::start(config)
         .await
         .map_err(|e| UsageError(format!("cannot start the sandbox: {e}")))?;

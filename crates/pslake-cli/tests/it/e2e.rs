@@ -430,9 +430,9 @@ fn texts(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> Vec<String> {
 }
 
 /// Removes the JSON line whose `id` is `id` from a fixture file.
-fn remove_record(file: &Path, id: &str) {
+fn remove_record(file: &Path, key: &str, id: &str) {
     let text = fs_err::read_to_string(file).expect("read");
-    let needle = format!("\"id\":\"{id}\"");
+    let needle = format!("\"{key}\":\"{id}\"");
     let kept: Vec<&str> = text.lines().filter(|l| !l.contains(&needle)).collect();
     assert_eq!(
         kept.len() + 1,
@@ -469,15 +469,21 @@ fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
     let parts: Vec<&str> = entry[0].split('|').collect();
     let (te_id, project, month, hours) = (parts[0], parts[1], parts[2], parts[3]);
     let hours: f64 = hours.parse().expect("hours");
-    // a USD invoice line (not voided) counted in margin
+    // a USD invoice's income line (not voided) counted in margin: neither mainline nor
+    // taxline, its amount the negated foreignamount, its job on the line or the header
     let line = texts(
         &rt,
         &lake,
-        "SELECT concat_ws('|', i.id, i.job, CAST(date_trunc('month', i.trandate) AS DATE), \
-                CAST(i.foreignamount AS VARCHAR)) \
-         FROM raw.netsuite_invoice_line i JOIN canonical.margin m \
-           ON m.project_id = i.job AND m.month = CAST(date_trunc('month', i.trandate) AS DATE) \
-         WHERE i.currency = 'USD' AND i.status <> 'V' ORDER BY i.id LIMIT 1",
+        "SELECT concat_ws('|', l.uniquekey, coalesce(l.entity, t.entity), \
+                CAST(date_trunc('month', t.trandate) AS DATE), CAST(-l.foreignamount AS VARCHAR)) \
+         FROM raw.netsuite_transactionline l \
+         JOIN raw.netsuite_transaction t ON t.id = l.transaction \
+         JOIN raw.netsuite_currency c ON c.id = t.currency \
+         JOIN canonical.margin m \
+           ON m.project_id = coalesce(l.entity, t.entity) \
+          AND m.month = CAST(date_trunc('month', t.trandate) AS DATE) \
+         WHERE c.symbol = 'USD' AND t.type = 'CustInvc' AND t.status <> 'V' \
+           AND NOT l.mainline AND NOT l.taxline ORDER BY l.uniquekey LIMIT 1",
     );
     let parts: Vec<&str> = line[0].split('|').collect();
     let (inv_id, inv_project, inv_month, amount) = (parts[0], parts[1], parts[2], parts[3]);
@@ -522,8 +528,12 @@ fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
     .expect("bill amount");
 
     // both are deleted in their sources
-    remove_record(&fixtures.join("kantata/time_entries.jsonl"), te_id);
-    remove_record(&fixtures.join("netsuite/invoice_line.jsonl"), inv_id);
+    remove_record(&fixtures.join("kantata/time_entries.jsonl"), "id", te_id);
+    remove_record(
+        &fixtures.join("netsuite/transactionline.jsonl"),
+        "uniquekey",
+        inv_id,
+    );
     let (_, out) = run_demo(dir.path(), &fixtures, &["--reconcile"]);
     assert!(out.status.success(), "run --reconcile:\n{}", show(&out));
     let summary = String::from_utf8_lossy(&out.stdout);

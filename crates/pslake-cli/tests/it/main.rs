@@ -5,6 +5,7 @@ mod e2e;
 mod hubspot_archive;
 mod interop;
 mod messy;
+mod netsuite_dates;
 mod print_env;
 mod query;
 mod static_checks;

@@ -122,7 +122,8 @@ fn messy_firm_over_three_runs_rejects_waits_deletes_and_rebooks() {
     // The unparseable rows of run 1 are still bad in their sources: still current rejects,
     // although run 2's incremental extract did not re-read them.
     assert_eq!(n(&latest_rejects("599000011", "unparseable_value")), 1);
-    assert_eq!(n(&latest_rejects("3999001", "unparseable_value")), 1);
+    // (the bad invoice's header, transaction 13999001, has an unparseable trandate)
+    assert_eq!(n(&latest_rejects("13999001", "unparseable_value")), 1);
     // Deleted from their sources between run 1 and run 2: the reconciliation pass writes one
     // tombstone each (nothing removed from raw), and they leave the canonical tables.
     for id in ["598000004", "598000005"] {
@@ -140,13 +141,17 @@ fn messy_firm_over_three_runs_rejects_waits_deletes_and_rebooks() {
             "raw keeps the landed row of {id}"
         );
     }
-    for (table, id) in [
-        ("netsuite_invoice_line", "3999104"),
-        ("netsuite_expense_line", "4999104"),
+    // the invoice and the expense report go whole: their headers and their lines
+    for (table, key, id) in [
+        ("netsuite_transactionline", "uniquekey", "3999104"),
+        ("netsuite_transactionline", "uniquekey", "4999104"),
+        ("netsuite_transactionline", "uniquekey", "53999104"),
+        ("netsuite_transaction", "id", "13999104"),
+        ("netsuite_transaction", "id", "14999104"),
     ] {
         assert_eq!(
             n(&format!(
-                "SELECT count(*) FROM raw.{table} WHERE id = '{id}' AND _deleted"
+                "SELECT count(*) FROM raw.{table} WHERE {key} = '{id}' AND _deleted"
             )),
             1,
             "{id} was deleted in NetSuite"

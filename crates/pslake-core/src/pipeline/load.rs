@@ -1853,8 +1853,11 @@ systems:
             .iter()
             .flat_map(|s| s.streams.iter().map(|t| t.table.as_str()))
             .collect();
-        assert_eq!(tables.len(), 17, "{tables:?}");
+        assert_eq!(tables.len(), 18, "{tables:?}");
         for t in [
+            "netsuite_currency",
+            "netsuite_transaction",
+            "netsuite_transactionline",
             "salesforce_opportunity",
             "kantata_time_entries",
             "workday_time_off",
@@ -1874,8 +1877,8 @@ systems:
             .collect();
         for t in [
             "kantata_time_entries",
-            "netsuite_invoice_line",
-            "netsuite_expense_line",
+            "netsuite_transaction",
+            "netsuite_transactionline",
             "salesforce_opportunity",
         ] {
             assert!(reconciled.contains(&t), "{t} in {reconciled:?}");
@@ -1893,9 +1896,9 @@ systems:
                 .expect("reconciled")
         };
         assert_eq!(
-            keys("netsuite_invoice_line").json,
+            keys("netsuite_customer").json,
             Some(
-                serde_json::json!({"q": "SELECT id FROM invoice_line WHERE id > {keyset.last} ORDER BY id"})
+                serde_json::json!({"q": "SELECT id FROM customer WHERE id > {keyset.last} ORDER BY id"})
             )
         );
         assert_eq!(

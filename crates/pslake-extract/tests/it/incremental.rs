@@ -99,9 +99,9 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         ),
         (
             "netsuite",
-            "invoice_line",
-            "netsuite_invoice_line",
-            "lastmodifieddate",
+            "transactionline",
+            "netsuite_transactionline",
+            "linelastmodifieddate",
             "1 day",
             false,
         ),
@@ -187,9 +187,12 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         v["Amount"] = serde_json::json!(4242.5);
         v["SystemModstamp"] = serde_json::json!("2027-01-02T14:00:00.000+0000");
     });
-    let inv = fixture_records(&fixtures, "netsuite", "invoice_line");
-    let inv_id = inv[0]["id"].as_str().unwrap().to_string();
-    edit(&fixtures, "netsuite", "invoice_line", "id", &inv_id, |v| {
+    let inv = fixture_records(&fixtures, "netsuite", "transaction");
+    let inv_id = inv.iter().find(|t| t["type"] == "CustInvc").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    edit(&fixtures, "netsuite", "transaction", "id", &inv_id, |v| {
         v["status"] = serde_json::json!("V");
         v["lastmodifieddate"] = serde_json::json!("1/3/2027");
     });
@@ -232,7 +235,7 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     );
     assert_eq!(
         q(format!(
-            "SELECT status FROM raw.netsuite_invoice_line WHERE id = '{inv_id}' AND _run_id = '{}'",
+            "SELECT status FROM raw.netsuite_transaction WHERE id = '{inv_id}' AND _run_id = '{}'",
             r3.run_id
         ))
         .await,

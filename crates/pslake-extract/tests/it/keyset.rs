@@ -12,20 +12,25 @@ use pslake_sandbox::server::{RunningSandbox, Sandbox, SandboxConfig};
 
 use crate::common::*;
 
-/// Replaces the fixtures' NetSuite invoice lines with `n` generated ones (ids 1..=n, so text
-/// order differs from numeric order; modified dates spread over 2026).
+/// Replaces the fixtures' NetSuite transactions with one invoice of `n` generated lines
+/// (uniquekeys 1..=n, so text order differs from numeric order; modified dates spread over 2026).
 fn write_invoice_lines(fixtures: &Path, n: usize) {
+    std::fs::write(
+        fixtures.join("netsuite/transaction.jsonl"),
+        r#"{"id":"1","tranid":"INV1","type":"CustInvc","trandate":"3/1/2026","entity":"200003","status":"A","currency":"1","lastmodifieddate":"3/1/2026"}"#,
+    )
+    .unwrap();
     let mut out = String::with_capacity(n * 190);
     for i in 1..=n {
         out.push_str(&format!(
-            r#"{{"id":"{i}","tranid":"INV{i}","trandate":"3/1/2026","status":"A","job":"200003","foreignamount":"{}.25","currency":"USD","lastmodifieddate":"{}/{}/2026"}}"#,
+            r#"{{"uniquekey":"{i}","id":"{i}","transaction":"1","mainline":"F","taxline":"F","entity":"200003","foreignamount":"-{}.25","memo":"","linelastmodifieddate":"{}/{}/2026"}}"#,
             i % 1000,
             1 + i % 12,
             1 + i % 28
         ));
         out.push('\n');
     }
-    std::fs::write(fixtures.join("netsuite/invoice_line.jsonl"), out).unwrap();
+    std::fs::write(fixtures.join("netsuite/transactionline.jsonl"), out).unwrap();
 }
 
 async fn capped_sandbox(fixtures: &Path, cap: Option<usize>) -> RunningSandbox {
@@ -38,22 +43,22 @@ async fn capped_sandbox(fixtures: &Path, cap: Option<usize>) -> RunningSandbox {
 
 fn select() -> ExtractOptions {
     let mut o = options(false);
-    o.select = vec!["netsuite.invoice_line".into()];
+    o.select = vec!["netsuite.transactionline".into()];
     o
 }
 
 fn report(r: &pslake_extract::ExtractReport) -> &StreamReport {
     r.streams
         .iter()
-        .find(|s| s.system == "netsuite" && s.stream == "invoice_line")
+        .find(|s| s.system == "netsuite" && s.stream == "transactionline")
         .unwrap()
 }
 
-/// (rows, distinct ids, min id, max id) of raw.netsuite_invoice_line.
+/// (rows, distinct keys, min key, max key) of raw.netsuite_transactionline.
 async fn counts(lake: &Lake) -> Vec<String> {
     query_strings(
         lake,
-        "SELECT CAST(count(*) AS VARCHAR) || '|' || CAST(count(DISTINCT id) AS VARCHAR) || '|' || CAST(min(CAST(id AS BIGINT)) AS VARCHAR) || '|' || CAST(max(CAST(id AS BIGINT)) AS VARCHAR) FROM raw.netsuite_invoice_line",
+        "SELECT CAST(count(*) AS VARCHAR) || '|' || CAST(count(DISTINCT uniquekey) AS VARCHAR) || '|' || CAST(min(CAST(uniquekey AS BIGINT)) AS VARCHAR) || '|' || CAST(max(CAST(uniquekey AS BIGINT)) AS VARCHAR) FROM raw.netsuite_transactionline",
     )
     .await
 }
@@ -80,12 +85,26 @@ fn without_keyset(mut p: Pipeline) -> Pipeline {
             if let Paginator::Offset { keyset, .. } = &mut st.paginator {
                 *keyset = None;
             }
+            // drops the `AND key > {keyset.last}` (or `WHERE key > {keyset.last}`) condition
             let strip = |j: &mut serde_json::Value| {
-                let q = j["q"]
-                    .as_str()
-                    .unwrap()
-                    .replace(" AND id > {keyset.last}", "");
-                let q = q.replace(" WHERE id > {keyset.last}", "");
+                let q = j["q"].as_str().unwrap().to_string();
+                let Some(at) = q.find("{keyset.last}") else {
+                    return;
+                };
+                let end = at + "{keyset.last}".len();
+                let and = q[..at].rfind(" AND ");
+                let wh = q[..at].rfind(" WHERE ");
+                let q = match (and, wh) {
+                    (Some(a), Some(w)) if a > w => format!("{}{}", &q[..a], &q[end..]),
+                    (_, Some(w)) => {
+                        let rest = q[end..].trim_start();
+                        match rest.strip_prefix("AND ") {
+                            Some(r) => format!("{} WHERE {r}", &q[..w]),
+                            None => format!("{} {rest}", &q[..w]),
+                        }
+                    }
+                    _ => q.clone(),
+                };
                 j["q"] = serde_json::Value::String(q);
             };
             if let Some(j) = st.endpoint.json.as_mut() {

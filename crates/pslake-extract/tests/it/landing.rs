@@ -12,8 +12,9 @@ const STREAMS: &[(&str, &str, &str, &str)] = &[
     ("hubspot", "deals", "id", "id"),
     ("netsuite", "customer", "id", "id"),
     ("netsuite", "job", "id", "id"),
-    ("netsuite", "invoice_line", "id", "id"),
-    ("netsuite", "expense_line", "id", "id"),
+    ("netsuite", "currency", "id", "id"),
+    ("netsuite", "transaction", "id", "id"),
+    ("netsuite", "transactionline", "uniquekey", "uniquekey"),
     ("kantata", "workspaces", "id", "id"),
     ("kantata", "users", "id", "id"),
     ("kantata", "time_entries", "id", "id"),
@@ -44,7 +45,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         "{:#?}",
         report.failed().collect::<Vec<_>>()
     );
-    assert_eq!(report.streams.len(), 17);
+    assert_eq!(report.streams.len(), 18);
 
     for (system, stream, key, col) in STREAMS {
         let recs = fixture_records(&fixtures, system, stream);
@@ -246,7 +247,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
 
     // state and run record
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
-    assert_eq!(states.len(), 17);
+    assert_eq!(states.len(), 18);
     let runs = query_strings(
         &lake,
         "SELECT status FROM _pslake.runs WHERE stage = 'extract'",

@@ -13,8 +13,8 @@ use crate::common::*;
 /// The streams under test: (system, stream, fixture key, raw table).
 const STREAMS: &[(&str, &str, &str, &str)] = &[
     ("kantata", "time_entries", "id", "kantata_time_entries"),
-    ("netsuite", "invoice_line", "id", "netsuite_invoice_line"),
-    ("netsuite", "expense_line", "id", "netsuite_expense_line"),
+    ("netsuite", "transaction", "id", "netsuite_transaction"),
+    ("netsuite", "customer", "id", "netsuite_customer"),
     ("salesforce", "Opportunity", "Id", "salesforce_opportunity"),
 ];
 
@@ -151,7 +151,7 @@ async fn deleted_records_get_one_tombstone_and_come_back_when_listed_again() {
         "landed rows carry _deleted = false"
     );
 
-    // delete a time entry, an invoice line, an expense line and a purged opportunity; another
+    // delete a time entry, an invoice (transaction), a customer and a purged opportunity; another
     // opportunity goes to the recycle bin (IsDeleted, a newer SystemModstamp)
     let mut gone = Vec::new();
     for (system, name, key, table) in STREAMS {
@@ -295,7 +295,7 @@ async fn deleted_records_get_one_tombstone_and_come_back_when_listed_again() {
         );
     }
 
-    // 5: records reappear. The invoice line is restored with a newer lastmodifieddate: the
+    // 5: records reappear. The invoice is restored with a newer lastmodifieddate: the
     // incremental pass lands it again. The time entry comes back unchanged (its cursor is old):
     // the next keys pass lands its last landed row again.
     let (te_id, te_line) = &gone[0];
@@ -306,20 +306,20 @@ async fn deleted_records_get_one_tombstone_and_come_back_when_listed_again() {
     restore(
         &fixtures,
         "netsuite",
-        "invoice_line",
+        "transaction",
         &serde_json::to_string(&v).unwrap(),
     );
     sb = restart(sb, &fixtures).await;
     p = demo(&sb.base_url(), &fixtures, &lake_dir);
     let r5 = run(&p, &lake, &selected(false)).await;
     assert!(r5.is_success());
-    assert!(live(&lake, "netsuite_invoice_line", inv_id).await);
+    assert!(live(&lake, "netsuite_transaction", inv_id).await);
     assert!(!live(&lake, "kantata_time_entries", te_id).await);
     let r6 = run(&p, &lake, &selected(true)).await;
     assert!(r6.is_success());
     let te = stream(&r6, "kantata", "time_entries");
     assert_eq!((te.deleted, te.revived), (0, 1));
-    assert_eq!(stream(&r6, "netsuite", "invoice_line").revived, 0);
+    assert_eq!(stream(&r6, "netsuite", "transaction").revived, 0);
     assert!(live(&lake, "kantata_time_entries", te_id).await);
     let minutes = |run: String| {
         let lake = lake.clone();
@@ -347,20 +347,20 @@ async fn deleted_records_get_one_tombstone_and_come_back_when_listed_again() {
     let other = query_strings(
         &lake,
         &format!(
-            "SELECT DISTINCT id FROM raw.netsuite_expense_line WHERE id <> '{ex_id}' \
+            "SELECT DISTINCT id FROM raw.netsuite_customer WHERE id <> '{ex_id}' \
              AND NOT _deleted ORDER BY id LIMIT 1"
         ),
     )
     .await
     .remove(0);
-    remove(&fixtures, "netsuite", "expense_line", "id", &other);
+    remove(&fixtures, "netsuite", "customer", "id", &other);
     sb = restart(sb, &fixtures).await;
     p = demo(&sb.base_url(), &fixtures, &lake_dir);
     let mut st = load_stream_states(&lake)
         .await
         .unwrap()
         .into_iter()
-        .find(|s| s.system == "netsuite" && s.stream == "expense_line")
+        .find(|s| s.system == "netsuite" && s.stream == "customer")
         .unwrap();
     st.reconciled_at = Some(chrono::Utc::now() - chrono::Duration::days(8));
     st.updated_at = chrono::Utc::now();
@@ -368,11 +368,11 @@ async fn deleted_records_get_one_tombstone_and_come_back_when_listed_again() {
     let r7 = run(&p, &lake, &selected(false)).await;
     assert!(r7.is_success());
     for s in &r7.streams {
-        let expense = s.stream == "expense_line";
+        let expense = s.stream == "customer";
         assert_eq!(s.reconciled, expense, "{}.{}", s.system, s.stream);
         assert_eq!(s.deleted, u64::from(expense), "{}.{}", s.system, s.stream);
     }
-    assert!(!live(&lake, "netsuite_expense_line", &other).await);
+    assert!(!live(&lake, "netsuite_customer", &other).await);
     sb.shutdown().await;
 }
 
@@ -387,7 +387,7 @@ async fn a_keys_pass_without_keys_marks_nothing_deleted() {
     let sb = sandbox(&fixtures, None).await;
     let mut p = demo(&sb.base_url(), &fixtures, &lake_dir);
     let mut o = options(false);
-    o.select = vec!["netsuite.invoice_line".into()];
+    o.select = vec!["netsuite.transaction".into()];
     let r1 = run(&p, &lake, &o).await;
     assert!(r1.is_success());
 
@@ -396,13 +396,13 @@ async fn a_keys_pass_without_keys_marks_nothing_deleted() {
         .systems
         .iter_mut()
         .flat_map(|s| s.streams.iter_mut())
-        .find(|s| s.table == "netsuite_invoice_line")
+        .find(|s| s.table == "netsuite_transaction")
         .unwrap();
     s.reconcile.as_mut().unwrap().endpoint.json =
-        Some(serde_json::json!({"q": "SELECT tranid FROM invoice_line ORDER BY id"}));
+        Some(serde_json::json!({"q": "SELECT tranid FROM transaction ORDER BY id"}));
     o.reconcile = true;
     let r2 = run(&p, &lake, &o).await;
-    let s = stream(&r2, "netsuite", "invoice_line");
+    let s = stream(&r2, "netsuite", "transaction");
     let pslake_extract::StreamStatus::Failed { error, .. } = &s.status else {
         panic!("the stream fails: {s:#?}");
     };
@@ -414,7 +414,7 @@ async fn a_keys_pass_without_keys_marks_nothing_deleted() {
     assert_eq!(
         count(
             &lake,
-            "SELECT count(*) FROM raw.netsuite_invoice_line WHERE _deleted"
+            "SELECT count(*) FROM raw.netsuite_transaction WHERE _deleted"
         )
         .await,
         0
@@ -424,7 +424,7 @@ async fn a_keys_pass_without_keys_marks_nothing_deleted() {
         .await
         .unwrap()
         .into_iter()
-        .find(|s| s.stream == "invoice_line")
+        .find(|s| s.stream == "transaction")
         .unwrap();
     assert_eq!(st.run_id, r2.run_id);
     sb.shutdown().await;

@@ -14,8 +14,9 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use serde_json::Value;
 
 use super::calendar::{as_of, iso, kantata_dt, netsuite, next_weekday};
-use super::emit::{HQ_OFFSET, KtTimeEntry, NsExpenseLine, NsInvoiceLine};
+use super::emit::{HQ_OFFSET, KtTimeEntry};
 use super::firm::{Billing, Firm};
+use super::ledger::{ExpenseLine, InvoiceLine, LedgerWriter, employee_entity};
 use super::writer::{JsonlWriter, io};
 use super::{Error, Result};
 use crate::layout::StreamId;
@@ -269,47 +270,48 @@ pub(crate) fn write_bad_time_entries(
     Ok(())
 }
 
-/// Appends an invoice line with an unparseable date and an expense line in a currency without
-/// FX rates.
+/// Appends an invoice whose header has an unparseable date (the landing rejects the
+/// `transaction` record, so its line has no header and stays out) and an expense report in a
+/// currency without FX rates.
 pub(crate) fn write_bad_ledger_lines(
     firm: &Firm,
-    inv: &mut JsonlWriter,
-    exp: &mut JsonlWriter,
+    ledger: &mut LedgerWriter,
     deliberate: &mut Vec<Deliberate>,
 ) -> Result<()> {
     let Some(p) = firm.projects.iter().find(|p| p.logs_time && !p.internal) else {
         return Ok(());
     };
     let day = as_of() - Duration::days(20);
-    inv.write(&NsInvoiceLine {
+    let inv = ledger.invoice(&InvoiceLine {
         id: "3999001".to_owned(),
         tranid: "INV99001".to_owned(),
         trandate: "13/45/2026".to_owned(),
         status: "A".to_owned(),
         job: p.job_id.clone(),
-        foreignamount: "1000.00".to_owned(),
+        amount: "1000.00".to_owned(),
         currency: p.currency.to_owned(),
         lastmodifieddate: netsuite(day),
     })?;
     deliberate.push(Deliberate::new(
         "netsuite",
-        "invoice_line",
-        "3999001",
+        "transaction",
+        &inv.transaction,
         "row: an unparseable value in a required field",
         "trandate \"13/45/2026\"",
     ));
-    exp.write(&NsExpenseLine {
+    ledger.expense(&ExpenseLine {
         id: "4999001".to_owned(),
         trandate: netsuite(day),
+        employee: employee_entity(0),
         job: p.job_id.clone(),
         category: "Travel".to_owned(),
-        foreignamount: "850.00".to_owned(),
+        amount: "850.00".to_owned(),
         currency: "CHF".to_owned(),
         lastmodifieddate: netsuite(day),
     })?;
     deliberate.push(Deliberate::new(
         "netsuite",
-        "expense_line",
+        "transactionline",
         "4999001",
         "row: an amount in a currency-month with no FX rate",
         "currency CHF: treasury has no CHF rates",

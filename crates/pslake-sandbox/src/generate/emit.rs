@@ -16,7 +16,9 @@ use super::calendar::{
     salesforce_dt, weekdays_between, workday_dt,
 };
 use super::firm::{Crm, Firm, Kind, Outcome, Project, rng_for};
-use super::reference::{COUNTRIES, HS_STAGES, LEVELS, PRACTICES, SF_STAGES};
+use super::reference::{
+    COUNTRIES, HS_STAGES, LEVELS, NS_CURRENCIES, PRACTICES, SF_STAGES, ns_currency_id,
+};
 use super::writer::JsonlWriter;
 
 /// The offset of the firm's head office, used for Kantata timestamps of shared records.
@@ -122,26 +124,10 @@ pub(crate) struct NsJob {
 }
 
 #[derive(Serialize)]
-pub(crate) struct NsInvoiceLine {
+pub(crate) struct NsCurrency {
     pub(crate) id: String,
-    pub(crate) tranid: String,
-    pub(crate) trandate: String,
-    pub(crate) status: String,
-    pub(crate) job: String,
-    pub(crate) foreignamount: String,
-    pub(crate) currency: String,
-    pub(crate) lastmodifieddate: String,
-}
-
-#[derive(Serialize)]
-pub(crate) struct NsExpenseLine {
-    pub(crate) id: String,
-    pub(crate) trandate: String,
-    pub(crate) job: String,
-    pub(crate) category: String,
-    pub(crate) foreignamount: String,
-    pub(crate) currency: String,
-    pub(crate) lastmodifieddate: String,
+    pub(crate) symbol: String,
+    pub(crate) name: String,
 }
 
 #[derive(Serialize)]
@@ -321,6 +307,7 @@ pub(crate) fn write_reference_streams(
         write_salesforce_accounts(firm, dir)?,
         write_salesforce_opportunities(firm, dir, deliberate)?,
         write_hubspot_deals(firm, dir)?,
+        write_netsuite_currencies(dir)?,
         write_netsuite_customers(firm, dir)?,
         write_netsuite_jobs(firm, dir)?,
     ];
@@ -450,6 +437,18 @@ fn write_hubspot_deals(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
     w.finish()
 }
 
+fn write_netsuite_currencies(dir: &Path) -> Result<(PathBuf, u64)> {
+    let mut w = JsonlWriter::create(dir, "netsuite", "currency")?;
+    for (id, symbol, name) in NS_CURRENCIES {
+        w.write(&NsCurrency {
+            id: (*id).to_owned(),
+            symbol: (*symbol).to_owned(),
+            name: (*name).to_owned(),
+        })?;
+    }
+    w.finish()
+}
+
 fn write_netsuite_customers(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
     let mut w = JsonlWriter::create(dir, "netsuite", "customer")?;
     for c in &firm.clients {
@@ -459,7 +458,7 @@ fn write_netsuite_customers(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
             entityid: c.ns_entity.clone(),
             companyname: c.name.clone(),
             custentity_sf_account_id: c.sf_account.clone().unwrap_or_default(),
-            currency: c.currency.to_owned(),
+            currency: ns_currency_id(c.currency),
             lastmodifieddate: netsuite(c.modified),
         })?;
     }
@@ -478,7 +477,7 @@ pub(crate) fn job_record(firm: &Firm, p: &Project) -> NsJob {
         jobbillingtype: p.billing.netsuite().to_owned(),
         startdate: netsuite(p.start),
         projectedenddate: netsuite(p.end),
-        currency: p.currency.to_owned(),
+        currency: ns_currency_id(p.currency),
         custentity_crm_opportunity_id: p.opp.map(|o| firm.opps[o].id.clone()).unwrap_or_default(),
         custentity_budget_hours: p.budget_hours.map(num).unwrap_or_default(),
         custentity_practice: PRACTICES[p.practice].name.to_owned(),

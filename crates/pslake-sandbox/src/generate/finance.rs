@@ -13,11 +13,11 @@ use rand::Rng;
 use super::Result;
 use super::bad_rows::{self, Deliberate};
 use super::calendar::{add_months, as_of, history_start, month_end, month_start, netsuite};
-use super::emit::{NsExpenseLine, NsInvoiceLine};
 use super::firm::{Billing, Firm, base_fx, rng_for};
+use super::ledger::{ExpenseLine, InvoiceLine, LedgerWriter, employee_entity};
 use super::reference::{EXPENSE_CATEGORIES, FX_BASE};
 use super::timesheets::Activity;
-use super::writer::{JsonlWriter, write_file};
+use super::writer::write_file;
 use crate::layout::TREASURY_DIR;
 
 /// Monthly `usd_per_unit` per non-USD currency.
@@ -65,7 +65,8 @@ impl FxTable {
     }
 }
 
-/// Writes `netsuite/invoice_line.jsonl` and `netsuite/expense_line.jsonl`.
+/// Writes `netsuite/transaction.jsonl` and `netsuite/transactionline.jsonl`: the invoices and
+/// expense reports, one billable line each (see [`super::ledger`]).
 pub(crate) fn write_ledgers(
     firm: &Firm,
     act: &Activity,
@@ -73,8 +74,7 @@ pub(crate) fn write_ledgers(
     bad_rows: bool,
     deliberate: &mut Vec<Deliberate>,
 ) -> Result<Vec<(PathBuf, u64)>> {
-    let mut inv = JsonlWriter::create(dir, "netsuite", "invoice_line")?;
-    let mut exp = JsonlWriter::create(dir, "netsuite", "expense_line")?;
+    let mut ledger = LedgerWriter::create(dir)?;
     let mut next_line = 3_000_001u64;
     let mut next_tran = 10_001u64;
     let mut next_exp = 4_000_001u64;
@@ -124,19 +124,19 @@ pub(crate) fn write_ledgers(
         for (date, amount) in bills {
             let date = date.min(as_of());
             let mut write_line = |status: &str, date: NaiveDate, modified: NaiveDate| {
-                let line = NsInvoiceLine {
+                let line = InvoiceLine {
                     id: next_line.to_string(),
                     tranid: format!("INV{next_tran}"),
                     trandate: netsuite(date),
                     status: status.to_owned(),
                     job: p.job_id.clone(),
-                    foreignamount: format!("{amount:.2}"),
+                    amount: format!("{amount:.2}"),
                     currency: p.currency.to_owned(),
                     lastmodifieddate: netsuite(modified.min(as_of())),
                 };
                 next_line += 1;
                 next_tran += 1;
-                inv.write(&line)
+                ledger.invoice(&line).map(drop)
             };
             if rng.random_bool(0.03) {
                 let voided = date + Duration::days(rng.random_range(1..10));
@@ -160,13 +160,14 @@ pub(crate) fn write_ledgers(
                 let date = first + Duration::days(rng.random_range(0..=(last - first).num_days()));
                 let usd = rng.random_range(120.0..2500.0);
                 let amount = usd / base_fx(p.currency);
-                exp.write(&NsExpenseLine {
+                ledger.expense(&ExpenseLine {
                     id: next_exp.to_string(),
                     trandate: netsuite(date),
+                    employee: employee_entity(next_exp as usize % firm.employees.len().max(1)),
                     job: p.job_id.clone(),
                     category: EXPENSE_CATEGORIES[rng.random_range(0..EXPENSE_CATEGORIES.len())]
                         .to_owned(),
-                    foreignamount: format!("{amount:.2}"),
+                    amount: format!("{amount:.2}"),
                     currency: p.currency.to_owned(),
                     lastmodifieddate: netsuite((date + Duration::days(2)).min(as_of())),
                 })?;
@@ -175,7 +176,7 @@ pub(crate) fn write_ledgers(
         }
     }
     if bad_rows {
-        bad_rows::write_bad_ledger_lines(firm, &mut inv, &mut exp, deliberate)?;
+        bad_rows::write_bad_ledger_lines(firm, &mut ledger, deliberate)?;
     }
-    Ok(vec![inv.finish()?, exp.finish()?])
+    ledger.finish()
 }

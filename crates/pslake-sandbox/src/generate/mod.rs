@@ -24,6 +24,7 @@ mod calendar;
 mod emit;
 mod finance;
 mod firm;
+mod ledger;
 mod messy;
 mod reference;
 mod timesheets;

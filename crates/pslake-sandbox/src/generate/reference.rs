@@ -344,3 +344,27 @@ pub(crate) const TASK_TITLES: &[&str] = &[
 
 pub(crate) const EXPENSE_CATEGORIES: &[&str] =
     &["Travel", "Lodging", "Meals", "Software", "Subcontractor"];
+
+/// NetSuite's currency records: internal id, ISO code (`symbol`), name. Customers, jobs and
+/// transactions carry the internal id; the ids of the first four are NetSuite's defaults.
+pub(crate) const NS_CURRENCIES: &[(&str, &str, &str)] = &[
+    ("1", "USD", "US Dollar"),
+    ("2", "GBP", "British pound"),
+    ("3", "CAD", "Canadian Dollar"),
+    ("4", "EUR", "Euro"),
+    ("5", "INR", "Indian Rupee"),
+    ("6", "CHF", "Swiss Franc"),
+    ("7", "AUD", "Australian Dollar"),
+    ("8", "JPY", "Japanese Yen"),
+    ("9", "SGD", "Singapore Dollar"),
+];
+
+/// The NetSuite internal id of the currency with ISO code `code` (the code itself when NetSuite
+/// has no such currency record, so a fixture can carry an unknown currency on purpose).
+pub(crate) fn ns_currency_id(code: &str) -> String {
+    NS_CURRENCIES
+        .iter()
+        .find(|(_, c, _)| *c == code)
+        .map_or(code, |(id, _, _)| id)
+        .to_owned()
+}

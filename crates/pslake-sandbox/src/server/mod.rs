@@ -13,7 +13,7 @@
 //! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` | bearer from the token endpoint |
 //! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
 //! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
-//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` | bearer from the token endpoint (or the fixed `netsuite_token`) |
+//! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` over `customer`, `job`, `currency`, `transaction`, `transactionline` | bearer from the token endpoint (or the fixed `netsuite_token`) |
 //! | kantata | `GET /api/v1/{workspaces,users,time_entries,workspace_resources,workspace_allocations,stories}.json?page&per_page&updated_after&include_archived&from_archived_workspaces&show_archived&show_deleted` | bearer |
 //! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
@@ -24,9 +24,11 @@
 //!
 //! # Invariants
 //!
-//! - Every served record is the fixture line's bytes, except Salesforce's added `attributes`,
-//!   NetSuite's added `"links":[]` (when the line lacks it) and field projection
-//!   (Salesforce `SELECT`, NetSuite columns, HubSpot `properties`). Projections keep raw values.
+//! - Every served record is the fixture line's bytes, except Salesforce's added `attributes` and
+//!   field projection (Salesforce `SELECT`, HubSpot `properties`); projections keep raw values.
+//!   NetSuite items are SuiteQL results over the fixture tables (see `netsuite_sql`): the
+//!   selected values as strings after `"links":[]`, NULLs left out, dates the query does not
+//!   format in the account's date-format preference.
 //! - Paging is deterministic: id order (numeric-aware) unless the query orders otherwise.
 //!
 //! # Faults
@@ -43,6 +45,7 @@ mod json;
 mod kantata;
 mod netsuite;
 pub mod netsuite_auth;
+mod netsuite_sql;
 mod salesforce;
 mod store;
 mod workday;
@@ -66,6 +69,7 @@ use tokio::task::JoinHandle;
 
 pub use error::{Error, Result};
 pub use faults::{FAULTS_HELP, FaultKind, FaultRule, FaultSpec};
+pub use netsuite_sql::DateFormat as NetSuiteDateFormat;
 
 use store::{IndexCache, Store};
 
@@ -180,6 +184,9 @@ pub struct SandboxConfig {
     pub netsuite_max_results: usize,
     /// How long a NetSuite access token lives (NetSuite: 60 minutes); tests shorten it.
     pub netsuite_token_lifetime: Duration,
+    /// The NetSuite account's date-format preference: how SuiteQL writes a date that the query
+    /// does not format with `TO_CHAR` (default `M/D/YYYY`, the fixtures' own format).
+    pub netsuite_date_format: NetSuiteDateFormat,
 }
 
 impl SandboxConfig {
@@ -192,6 +199,7 @@ impl SandboxConfig {
             credentials: Credentials::default(),
             netsuite_max_results: netsuite::MAX_RESULTS,
             netsuite_token_lifetime: Duration::from_secs(3600),
+            netsuite_date_format: NetSuiteDateFormat::default(),
         }
     }
 }
@@ -236,6 +244,7 @@ pub(crate) struct AppState {
     pub(crate) cache: IndexCache,
     pub(crate) netsuite_max_results: usize,
     pub(crate) ns_auth: netsuite_auth::NsAuth,
+    pub(crate) ns_queries: netsuite::NsQueries,
 }
 
 /// The sandbox server.
@@ -274,6 +283,7 @@ impl Sandbox {
             cache: IndexCache::default(),
             netsuite_max_results: config.netsuite_max_results.max(1),
             ns_auth,
+            ns_queries: netsuite::NsQueries::new(config.netsuite_date_format),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();

@@ -111,6 +111,12 @@ fn schema(stream: StreamId) -> Schema {
             flag: Some("archived"),
             collect_keys: false,
         },
+        "netsuite" if stream.stream == "transactionline" => Schema {
+            id: Some("uniquekey"),
+            cursor: CursorField::NsDate("linelastmodifieddate"),
+            flag: None,
+            collect_keys: true,
+        },
         "netsuite" => Schema {
             id: Some("id"),
             cursor: CursorField::NsDate("lastmodifieddate"),

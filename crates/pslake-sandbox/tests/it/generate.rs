@@ -161,15 +161,16 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
             "job",
             "id entityid companyname parent entitystatus jobbillingtype startdate projectedenddate currency custentity_crm_opportunity_id custentity_budget_hours custentity_practice lastmodifieddate",
         ),
+        ("netsuite", "currency", "id symbol name"),
         (
             "netsuite",
-            "invoice_line",
-            "id tranid trandate status job foreignamount currency lastmodifieddate",
+            "transaction",
+            "id tranid type trandate entity status currency lastmodifieddate",
         ),
         (
             "netsuite",
-            "expense_line",
-            "id trandate job category foreignamount currency lastmodifieddate",
+            "transactionline",
+            "uniquekey id transaction mainline taxline entity foreignamount memo linelastmodifieddate",
         ),
         (
             "kantata",
@@ -281,14 +282,30 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
                 .all(|p| !p.starts_with('0') && p.chars().all(|c| c.is_ascii_digit()))
             && NaiveDate::parse_from_str(v, "%m/%d/%Y").is_ok()
     };
-    for stream in ["customer", "job", "invoice_line", "expense_line"] {
+    // currencies: internal ids on customers, jobs and transactions, ISO codes in `symbol`
+    let currency_ids: BTreeMap<String, String> = load(dir, "netsuite", "currency")
+        .iter()
+        .map(|r| (s(r, "id").to_owned(), s(r, "symbol").to_owned()))
+        .collect();
+    assert_eq!(currency_ids.get("1").map(String::as_str), Some("USD"));
+    // a deliberate bad line's transaction is bad too (the CHF expense report)
+    let all_lines = load(dir, "netsuite", "transactionline");
+    let mut bad = bad.clone();
+    for l in &all_lines {
+        if bad.contains(s(l, "uniquekey")) {
+            bad.insert(s(l, "transaction"));
+        }
+    }
+    for stream in ["customer", "job", "transaction", "transactionline"] {
         for r in load(dir, "netsuite", stream) {
             assert!(r.values().all(Value::is_string), "netsuite/{stream}: {r:?}");
-            if bad.contains(s(&r, "id")) {
+            let key = r.get("uniquekey").unwrap_or(&r["id"]);
+            if bad.contains(key.as_str().expect("str")) {
                 continue;
             }
             for k in [
                 "lastmodifieddate",
+                "linelastmodifieddate",
                 "trandate",
                 "startdate",
                 "projectedenddate",
@@ -300,7 +317,13 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
                     );
                 }
             }
-            assert!(currencies.contains(&s(&r, "currency")));
+            if let Some(c) = r.get("currency") {
+                let iso = &currency_ids[c.as_str().expect("str")];
+                assert!(
+                    currencies.contains(&iso.as_str()),
+                    "netsuite/{stream}: {iso}"
+                );
+            }
         }
     }
     for r in load(dir, "netsuite", "job") {
@@ -312,8 +335,39 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
                 .expect("FBI budget hours");
         }
     }
-    for r in load(dir, "netsuite", "invoice_line") {
-        assert!(["A", "B", "V"].contains(&s(&r, "status")));
+    // NetSuite's ledger: every transaction balances (its lines sum to zero), has one mainline,
+    // invoice income lines are negative, expense lines positive, taxlines only on invoices
+    let trans = load(dir, "netsuite", "transaction");
+    let kind: BTreeMap<&str, &str> = trans.iter().map(|t| (s(t, "id"), s(t, "type"))).collect();
+    for t in &trans {
+        assert!(["CustInvc", "ExpRept"].contains(&s(t, "type")));
+        if s(t, "type") == "CustInvc" {
+            assert!(["A", "B", "V"].contains(&s(t, "status")));
+        }
+    }
+    let lines = load(dir, "netsuite", "transactionline");
+    let mut cents: BTreeMap<&str, (i64, usize)> = BTreeMap::new();
+    for l in &lines {
+        let t = s(l, "transaction");
+        let k = kind[t];
+        let amount: f64 = s(l, "foreignamount").parse().expect("amount");
+        let e = cents.entry(t).or_default();
+        e.0 += (amount * 100.0).round() as i64;
+        assert!(["T", "F"].contains(&s(l, "mainline")) && ["T", "F"].contains(&s(l, "taxline")));
+        if s(l, "mainline") == "T" {
+            e.1 += 1;
+        } else if s(l, "taxline") == "T" {
+            assert_eq!(k, "CustInvc");
+            assert!(amount < 0.0);
+        } else if k == "CustInvc" {
+            assert!(amount < 0.0, "an income line is negative: {l:?}");
+        } else {
+            assert!(amount > 0.0, "an expense line is positive: {l:?}");
+        }
+    }
+    assert_eq!(cents.len(), trans.len(), "every transaction has lines");
+    for (t, (sum, mainlines)) in cents {
+        assert_eq!((sum, mainlines), (0, 1), "transaction {t} balances");
     }
     for r in load(dir, "kantata", "time_entries") {
         assert!(r["id"].is_string() && r["workspace_id"].is_string() && r["user_id"].is_string());
@@ -519,11 +573,30 @@ fn cross_system_keys_resolve_except_deliberate_rows() {
     for u in &users {
         assert!(worker_ids.contains(s(u, "external_reference")) || bad.contains(s(u, "id")));
     }
-    for stream in ["invoice_line", "expense_line"] {
-        for r in load(dir, "netsuite", stream) {
-            assert!(job_ids.contains(s(&r, "job")), "{stream} {}", s(&r, "id"));
+    // every income and expense line is on a job: its own entity, else (invoices) the header's
+    let headers: BTreeMap<String, Rec> = load(dir, "netsuite", "transaction")
+        .into_iter()
+        .map(|t| (s(&t, "id").to_owned(), t))
+        .collect();
+    let mut header_only = 0;
+    for l in load(dir, "netsuite", "transactionline") {
+        if s(&l, "mainline") == "T" || s(&l, "taxline") == "T" {
+            continue;
         }
+        let h = &headers[s(&l, "transaction")];
+        let job = match s(&l, "entity") {
+            "" if s(h, "type") == "CustInvc" => {
+                header_only += 1;
+                s(h, "entity")
+            }
+            j => j,
+        };
+        assert!(job_ids.contains(job), "line {}", s(&l, "uniquekey"));
     }
+    assert!(
+        header_only > 0,
+        "some invoice lines carry the job on the header only"
+    );
     let resource_ids: BTreeSet<String> = load(dir, "kantata", "workspace_resources")
         .iter()
         .map(|r| s(r, "id").to_owned())
@@ -638,7 +711,10 @@ fn every_lifecycle_value_appears() {
             .collect::<BTreeSet<_>>();
         assert_eq!(types, words("TM,FBI,FBM"), "from salesforce: {from_sf}");
     }
-    let inv = load(dir, "netsuite", "invoice_line");
+    let inv: Vec<Rec> = load(dir, "netsuite", "transaction")
+        .into_iter()
+        .filter(|t| s(t, "type") == "CustInvc")
+        .collect();
     assert_eq!(set(&inv, &|r| s(r, "status").to_owned()), words("A,B,V"));
     let to = load(dir, "workday", "Time_Off");
     assert_eq!(

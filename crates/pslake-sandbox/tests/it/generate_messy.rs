@@ -46,9 +46,46 @@ fn state(dir: &Path, run: usize, system: &str, stream: &str) -> Vec<Rec> {
 
 fn key(r: &Rec) -> &str {
     r.get("Id")
+        .or_else(|| r.get("uniquekey"))
         .or_else(|| r.get("id"))
         .and_then(Value::as_str)
         .expect("a record key")
+}
+
+/// NetSuite's invoice and expense lines as the staging models read them: each line that is
+/// neither mainline nor taxline, keyed by `uniquekey`, with its header's `trandate` and `status`,
+/// its job (the line's entity, else an invoice header's) and its currency's ISO code.
+fn ledger(dir: &Path, run: usize) -> (BTreeMap<String, Rec>, BTreeMap<String, Rec>) {
+    let headers = by_id(&state(dir, run, "netsuite", "transaction"));
+    let symbols: BTreeMap<String, String> = state(dir, run, "netsuite", "currency")
+        .iter()
+        .map(|c| (s(c, "id").to_owned(), s(c, "symbol").to_owned()))
+        .collect();
+    let (mut inv, mut exp) = (BTreeMap::new(), BTreeMap::new());
+    for l in state(dir, run, "netsuite", "transactionline") {
+        if s(&l, "mainline") == "T" || s(&l, "taxline") == "T" {
+            continue;
+        }
+        let h = &headers[s(&l, "transaction")];
+        let invoice = s(h, "type") == "CustInvc";
+        let job = match s(&l, "entity") {
+            "" if invoice => s(h, "entity"),
+            j => j,
+        };
+        let mut r = Rec::new();
+        r.insert("id".into(), l["uniquekey"].clone());
+        r.insert("trandate".into(), h["trandate"].clone());
+        r.insert("status".into(), h["status"].clone());
+        r.insert("job".into(), job.into());
+        r.insert("currency".into(), symbols[s(h, "currency")].clone().into());
+        let amount: f64 = s(&l, "foreignamount").parse().expect("amount");
+        r.insert(
+            "amount".into(),
+            (if invoice { -amount } else { amount }).into(),
+        );
+        if invoice { &mut inv } else { &mut exp }.insert(s(&l, "uniquekey").to_owned(), r);
+    }
+    (inv, exp)
 }
 
 fn by_id(rs: &[Rec]) -> BTreeMap<String, Rec> {
@@ -76,11 +113,16 @@ fn cursor(system: &str, r: &Rec) -> i64 {
         )
         .expect("hs_lastmodifieddate")
         .timestamp(),
-        "netsuite" => date(s(r, "lastmodifieddate"))
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp(),
+        "netsuite" => date(
+            r.get("lastmodifieddate")
+                .or_else(|| r.get("linelastmodifieddate"))
+                .and_then(Value::as_str)
+                .expect("a last-modified date"),
+        )
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc()
+        .timestamp(),
         _ => DateTime::parse_from_rfc3339(s(r, "updated_at"))
             .expect("updated_at")
             .timestamp(),
@@ -144,6 +186,9 @@ fn run_one_is_the_clean_firm_plus_the_planted_records() {
     let summary = messy_to(messy.path());
     let fx = fx_file(as_of());
     let mut appended = 0;
+    // NetSuite's planted lines come with their transactions: (headers, lines) appended
+    let mut ns_headers: Vec<Rec> = Vec::new();
+    let mut ns_lines: Vec<Rec> = Vec::new();
     for f in all_files(clean.path()) {
         let a = std::fs::read(clean.path().join(&f)).expect("read");
         if f == fx {
@@ -157,13 +202,46 @@ fn run_one_is_the_clean_firm_plus_the_planted_records() {
         }
         let b = std::fs::read(messy.path().join(&f)).expect("read");
         assert!(b.starts_with(&a), "{} keeps the clean records", f.display());
-        appended += b[a.len()..].iter().filter(|c| **c == b'\n').count();
+        let added = std::str::from_utf8(&b[a.len()..]).expect("utf8");
+        let recs = added
+            .lines()
+            .map(|l| serde_json::from_str::<Rec>(l).expect("json"));
+        if f == Path::new("netsuite/transaction.jsonl") {
+            ns_headers.extend(recs);
+        } else if f == Path::new("netsuite/transactionline.jsonl") {
+            ns_lines.extend(recs);
+        } else {
+            appended += added.lines().count();
+        }
     }
-    let records = summary.planted.iter().filter(|p| p.system != "treasury");
+    let records = summary
+        .planted
+        .iter()
+        .filter(|p| p.system != "treasury" && p.system != "netsuite");
     assert_eq!(
         appended,
         records.count(),
         "one appended line per planted record"
+    );
+    // one transaction per planted NetSuite line, holding it and its mainline (and taxline)
+    let planted_lines: BTreeSet<&str> = summary
+        .planted
+        .iter()
+        .filter(|p| p.system == "netsuite")
+        .map(|p| p.id.as_str())
+        .collect();
+    let billable: BTreeSet<&str> = ns_lines
+        .iter()
+        .filter(|l| s(l, "mainline") == "F" && s(l, "taxline") == "F")
+        .map(|l| s(l, "uniquekey"))
+        .collect();
+    assert_eq!(billable, planted_lines);
+    assert_eq!(ns_headers.len(), planted_lines.len());
+    let headers: BTreeSet<&str> = ns_headers.iter().map(|h| s(h, "id")).collect();
+    assert!(
+        ns_lines
+            .iter()
+            .all(|l| headers.contains(s(l, "transaction")))
     );
 }
 
@@ -202,8 +280,7 @@ fn messy_set_plants_every_situation() {
     let jobs = by_id(&load(dir, "netsuite", "job"));
     let workspaces = by_id(&load(dir, "kantata", "workspaces"));
     let entries = by_id(&load(dir, "kantata", "time_entries"));
-    let inv = by_id(&load(dir, "netsuite", "invoice_line"));
-    let exp = by_id(&load(dir, "netsuite", "expense_line"));
+    let (inv, exp) = ledger(dir, 1);
     let stories = by_id(&load(dir, "kantata", "stories"));
     let opps = by_id(&load(dir, "salesforce", "Opportunity"));
     let deals = by_id(&load(dir, "hubspot", "deals"));
@@ -211,8 +288,7 @@ fn messy_set_plants_every_situation() {
         let present = match (p.system.as_str(), p.stream.as_str()) {
             ("kantata", "time_entries") => entries.contains_key(&p.id),
             ("kantata", "stories") => stories.contains_key(&p.id),
-            ("netsuite", "invoice_line") => inv.contains_key(&p.id),
-            ("netsuite", "expense_line") => exp.contains_key(&p.id),
+            ("netsuite", "transactionline") => inv.contains_key(&p.id) || exp.contains_key(&p.id),
             ("salesforce", "Opportunity") => opps.contains_key(&p.id),
             ("hubspot", "deals") => deals.contains_key(&p.id),
             other => panic!("unexpected planted stream {other:?}"),
@@ -285,8 +361,10 @@ fn messy_set_plants_every_situation() {
     for (system, stream, id) in [
         ("kantata", "time_entries", "598000004"),
         ("kantata", "time_entries", "598000005"),
-        ("netsuite", "invoice_line", "3999104"),
-        ("netsuite", "expense_line", "4999104"),
+        ("netsuite", "transactionline", "3999104"),
+        ("netsuite", "transactionline", "4999104"),
+        ("netsuite", "transaction", "13999104"),
+        ("netsuite", "transaction", "14999104"),
     ] {
         assert!(by_id(&state(dir, 1, system, stream)).contains_key(id));
         assert!(!by_id(&state(dir, 2, system, stream)).contains_key(id));
@@ -331,7 +409,7 @@ fn messy_set_plants_every_situation() {
         ("closedwon".into(), "closedlost".into())
     );
     // The empty-job invoice line gets its job in run 2.
-    let fixed = &by_id(&state(dir, 2, "netsuite", "invoice_line"))["3999102"];
+    let fixed = &ledger(dir, 2).0["3999102"];
     assert!(jobs.contains_key(s(fixed, "job")));
 }
 
@@ -344,6 +422,20 @@ fn later_runs_move_the_cursor_of_every_edit_and_delete_only_planted_records() {
     let dir = tmp.path();
     let summary = messy_to(dir);
     let planted: BTreeSet<&str> = summary.planted.iter().map(|p| p.id.as_str()).collect();
+    // a planted NetSuite line goes with its whole transaction: header, mainline, taxline
+    let lines = state(dir, 1, "netsuite", "transactionline");
+    let planted_trans: BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| planted.contains(s(l, "uniquekey")))
+        .map(|l| s(l, "transaction"))
+        .collect();
+    let planted_with = |r: &Rec| {
+        planted.contains(key(r))
+            || r.get("transaction")
+                .and_then(Value::as_str)
+                .is_some_and(|t| planted_trans.contains(t))
+            || (r.contains_key("tranid") && planted_trans.contains(key(r)))
+    };
     let mut edits = 0;
     for (k, (overlay, files)) in summary.overlays.iter().enumerate() {
         let run = k + 2;
@@ -363,11 +455,7 @@ fn later_runs_move_the_cursor_of_every_edit_and_delete_only_planted_records() {
                 .expect("records");
             for r in &before {
                 match after.get(key(r)) {
-                    None => assert!(
-                        planted.contains(key(r)),
-                        "run {run} deletes unplanted {}",
-                        key(r)
-                    ),
+                    None => assert!(planted_with(r), "run {run} deletes unplanted {}", key(r)),
                     Some(now) if now != r => {
                         edits += 1;
                         let c = cursor(system, now);

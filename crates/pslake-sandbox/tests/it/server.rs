@@ -102,15 +102,19 @@ fn ns_rows(n: usize, stream: &str) -> Vec<Value> {
             let id = (n - i + 100).to_string();
             match stream {
                 "customer" => json!({"links": [], "id": id, "entityid": format!("C{i}"), "companyname": "Co",
-                    "custentity_sf_account_id": "", "currency": "USD", "lastmodifieddate": ns_date(i)}),
+                    "custentity_sf_account_id": "", "currency": "1", "lastmodifieddate": ns_date(i)}),
                 "job" => json!({"id": id, "entityid": format!("PRJ-{i:05}"), "companyname": "Co", "parent": "101",
                     "entitystatus": "2", "jobbillingtype": "TM", "startdate": "3/1/2026", "projectedenddate": "6/1/2026",
-                    "currency": "USD", "custentity_crm_opportunity_id": "", "custentity_budget_hours": "100",
+                    "currency": "1", "custentity_crm_opportunity_id": "", "custentity_budget_hours": "100",
                     "custentity_practice": "Data", "lastmodifieddate": ns_date(i)}),
-                "invoice_line" => json!({"links": [], "id": id, "tranid": format!("INV{i}"), "trandate": "3/1/2026",
-                    "status": "A", "job": "101", "foreignamount": "10.5", "currency": "USD", "lastmodifieddate": ns_date(i)}),
-                _ => json!({"id": id, "trandate": "3/1/2026", "job": "101", "category": "Travel", "foreignamount": "1",
-                    "currency": "USD", "lastmodifieddate": ns_date(i)}),
+                "currency" => json!({"id": id, "symbol": format!("C{i:02}"), "name": format!("Currency {i}")}),
+                "transaction" => json!({"links": [], "id": id, "tranid": format!("INV{i}"),
+                    "type": if i % 3 == 0 { "ExpRept" } else { "CustInvc" }, "trandate": "3/1/2026",
+                    "entity": "101", "status": "A", "currency": "101", "lastmodifieddate": ns_date(i)}),
+                // 300 transactions (ids 101..=400): each line belongs to one of them
+                _ => json!({"uniquekey": id, "id": (i % 3).to_string(), "transaction": (101 + i % 300).to_string(),
+                    "mainline": if i % 3 == 0 { "T" } else { "F" }, "taxline": "F", "entity": "101",
+                    "foreignamount": format!("-{}.50", i % 97), "memo": "Travel", "linelastmodifieddate": ns_date(i)}),
             }
         })
         .collect()
@@ -145,8 +149,9 @@ fn expected(stream: &str) -> Vec<Value> {
         "deals" => deals(260),
         "customer" => ns_rows(120, "customer"),
         "job" => ns_rows(130, "job"),
-        "invoice_line" => ns_rows(2600, "invoice_line"),
-        "expense_line" => ns_rows(40, "expense_line"),
+        "currency" => ns_rows(5, "currency"),
+        "transaction" => ns_rows(300, "transaction"),
+        "transactionline" => ns_rows(2600, "transactionline"),
         "time_entries" => kantata_rows(1234, "time_entries"),
         "workspaces" => kantata_rows(30, "workspaces"),
         "users" => kantata_rows(25, "users"),
@@ -379,8 +384,9 @@ async fn netsuite_all(c: &Client, base: &str, q: &str, limit: usize) -> (Vec<Val
             .send()
             .await
             .expect("suiteql");
-        assert_eq!(r.status(), StatusCode::OK);
+        let status = r.status();
         let v: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "{q}: {v}");
         pages += 1;
         let items = v["items"].as_array().expect("items");
         assert_eq!(v["count"].as_u64(), Some(items.len() as u64));
@@ -511,6 +517,25 @@ fn with_links(v: &Value) -> Value {
     Value::Object(o)
 }
 
+/// The NetSuite item served for fixture record `e`: `"links":[]` first, then the fixture's
+/// members; an empty value of a typed column (an id, a number, a date) is NULL, which NetSuite
+/// leaves out, and a record's members come in the table's column order (`served` shows it).
+fn ns_served(e: &Value, served: &Value) -> Value {
+    let fixture = with_links(e);
+    let mut o = serde_json::Map::new();
+    for k in served.as_object().expect("object").keys() {
+        if let Some(v) = fixture.get(k) {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in fixture.as_object().expect("object") {
+        if !o.contains_key(k) {
+            assert_eq!(v, &json!(""), "only an empty value is left out ({k})");
+        }
+    }
+    Value::Object(o)
+}
+
 /// The HubSpot deals the sandbox over `dir` serves of the fixture records `exp`: archived deals
 /// carry `archivedAt` (else their `updatedAt` stands in), and those archived more than 90 days
 /// before the manifest's `as_of` are purged.
@@ -588,14 +613,19 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
                 (all, "id")
             }
             "netsuite" => {
+                let key = if s.stream == "transactionline" {
+                    "uniquekey"
+                } else {
+                    "id"
+                };
                 let (items, _) = netsuite_all(
                     &c,
                     &base,
-                    &format!("SELECT * FROM {} ORDER BY id", s.stream),
+                    &format!("SELECT * FROM {} ORDER BY {key}", s.stream),
                     if small { 50 } else { 1000 },
                 )
                 .await;
-                (items, "id")
+                (items, key)
             }
             "kantata" => {
                 let (recs, pages) = kantata_all_with(
@@ -647,7 +677,7 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
             let id = ids(std::slice::from_ref(g), id_key).remove(0);
             let e = &by_id[&id];
             let e = if s.system == "netsuite" {
-                with_links(e)
+                ns_served(e, g)
             } else {
                 e.clone()
             };
@@ -905,14 +935,14 @@ async fn incremental_filters_return_the_right_subsets() {
     .await;
     assert_eq!(limited.len(), 5);
 
-    // NetSuite: lastmodifieddate as TO_DATE and as M/D/YYYY.
-    let lines = ns_rows(2600, "invoice_line");
+    // NetSuite: linelastmodifieddate compared through TO_DATE and TO_TIMESTAMP.
+    let lines = ns_rows(2600, "transactionline");
     let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 4, 15).expect("date");
     let want = lines
         .iter()
         .filter(|r| {
             chrono::NaiveDate::parse_from_str(
-                r["lastmodifieddate"].as_str().expect("d"),
+                r["linelastmodifieddate"].as_str().expect("d"),
                 "%m/%d/%Y",
             )
             .expect("date")
@@ -921,21 +951,29 @@ async fn incremental_filters_return_the_right_subsets() {
         .count();
     assert!(want > 0 && want < lines.len());
     for q in [
-        "SELECT * FROM invoice_line WHERE lastmodifieddate >= TO_DATE('2026-04-15','YYYY-MM-DD') ORDER BY id",
-        "SELECT t.id, t.lastmodifieddate FROM invoice_line t WHERE t.lastmodifieddate >= '4/15/2026' ORDER BY t.id",
+        "SELECT * FROM transactionline WHERE linelastmodifieddate >= TO_DATE('2026-04-15','YYYY-MM-DD') ORDER BY uniquekey",
+        "SELECT t.uniquekey, t.linelastmodifieddate FROM transactionline t WHERE t.linelastmodifieddate >= TO_TIMESTAMP('2026-04-15 00:00:00', 'YYYY-MM-DD HH24:MI:SS') ORDER BY t.uniquekey",
     ] {
         let (items, pages) = netsuite_all(&c, &base, q, 100).await;
         assert_eq!(items.len(), want, "{q}");
         assert!(pages > 1);
-        assert!(items.windows(2).all(
-            |w| w[0]["id"].as_str().expect("id").parse::<u64>().expect("n")
-                < w[1]["id"].as_str().expect("id").parse::<u64>().expect("n")
-        ));
+        assert!(items.windows(2).all(|w| {
+            w[0]["uniquekey"]
+                .as_str()
+                .expect("key")
+                .parse::<u64>()
+                .expect("n")
+                < w[1]["uniquekey"]
+                    .as_str()
+                    .expect("key")
+                    .parse::<u64>()
+                    .expect("n")
+        }));
     }
     let (items, _) = netsuite_all(
         &c,
         &base,
-        "SELECT id, lastmodifieddate FROM invoice_line WHERE lastmodifieddate >= '4/15/2026'",
+        "SELECT uniquekey, linelastmodifieddate FROM transactionline WHERE linelastmodifieddate >= TO_DATE('2026-04-15','YYYY-MM-DD')",
         1000,
     )
     .await;
@@ -945,7 +983,7 @@ async fn incremental_filters_return_the_right_subsets() {
             .expect("obj")
             .keys()
             .collect::<Vec<_>>(),
-        ["links", "id", "lastmodifieddate"]
+        ["links", "uniquekey", "linelastmodifieddate"]
     );
 
     // Kantata: updated_after compares instants across offsets, strictly after.
@@ -1078,16 +1116,21 @@ async fn keys_only_queries_return_every_key_and_nothing_else() {
         v.sort();
         v
     });
-    let (lines, pages) =
-        netsuite_all(&c, &base, "SELECT id FROM invoice_line ORDER BY id", 1000).await;
+    let (lines, pages) = netsuite_all(
+        &c,
+        &base,
+        "SELECT uniquekey FROM transactionline ORDER BY uniquekey",
+        1000,
+    )
+    .await;
     assert_eq!(pages, 3);
     assert!(lines.iter().all(|l| {
         let keys: Vec<&String> = l.as_object().expect("item").keys().collect();
-        keys == ["links", "id"]
+        keys == ["links", "uniquekey"]
     }));
     assert_eq!(
-        ids(&lines, "id"),
-        sorted_ids(&ns_rows(2600, "invoice_line"), "id")
+        ids(&lines, "uniquekey"),
+        sorted_ids(&ns_rows(2600, "transactionline"), "uniquekey")
     );
     // Kantata has no keys-only listing: without `updated_after` it lists every record
     let (entries, _) = kantata_all(&c, &base, "time_entries", 2000, None).await;
@@ -1835,7 +1878,7 @@ async fn netsuite_caps_each_query_and_keyset_reaches_the_rest() {
         .json(&json!({ "q": q }))
         .send()
     };
-    let q = "SELECT id FROM invoice_line ORDER BY id";
+    let q = "SELECT tl.uniquekey AS id FROM transactionline tl ORDER BY tl.uniquekey";
     // an offset at the cap: 400, NetSuite's error body
     let r = post(q, 100, 1000).await.expect("send");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -1883,7 +1926,9 @@ async fn netsuite_caps_each_query_and_keyset_reaches_the_rest() {
     let mut all = got.clone();
     loop {
         let last = all.last().expect("some").clone();
-        let q = format!("SELECT id FROM invoice_line WHERE id > {last} ORDER BY id");
+        let q = format!(
+            "SELECT tl.uniquekey AS id FROM transactionline tl WHERE tl.uniquekey > {last} ORDER BY tl.uniquekey"
+        );
         let mut offset = 0;
         let mut more = false;
         while offset < 1000 {
@@ -1912,5 +1957,301 @@ async fn netsuite_caps_each_query_and_keyset_reaches_the_rest() {
         n.windows(2).all(|w| w[0] < w[1]),
         "ascending, no duplicates"
     );
+    sb.shutdown().await;
+}
+
+/// A small NetSuite ledger: two currencies, an invoice (mainline, two income lines one of which
+/// carries the job, a taxline) and an expense report, a voided invoice, and a job.
+fn ledger_fixture() -> Fixture {
+    let fx = fixture();
+    let d = fx.dir.path();
+    write_jsonl(
+        d,
+        "netsuite",
+        "currency",
+        &[
+            json!({"id": "1", "symbol": "USD", "name": "US Dollar"}),
+            json!({"id": "4", "symbol": "EUR", "name": "Euro"}),
+        ],
+    );
+    write_jsonl(
+        d,
+        "netsuite",
+        "job",
+        &[
+            json!({"id": "200003", "entityid": "PRJ-00003", "companyname": "Zorg - Data Program",
+            "parent": "10008", "entitystatus": "2", "jobbillingtype": "TM", "startdate": "5/27/2026",
+            "projectedenddate": "12/9/2026", "currency": "4", "lastmodifieddate": "9/2/2026"}),
+        ],
+    );
+    write_jsonl(
+        d,
+        "netsuite",
+        "transaction",
+        &[
+            json!({"id": "501", "tranid": "INV501", "type": "CustInvc", "trandate": "9/3/2026", "entity": "200003",
+                "status": "B", "currency": "4", "lastmodifieddate": "9/20/2026"}),
+            json!({"id": "502", "tranid": "ER502", "type": "ExpRept", "trandate": "8/14/2026", "entity": "5001",
+                "status": "G", "currency": "1", "lastmodifieddate": "8/16/2026"}),
+            json!({"id": "503", "tranid": "INV503", "type": "CustInvc", "trandate": "7/31/2026", "entity": "200003",
+                "status": "V", "currency": "4", "lastmodifieddate": "8/1/2026"}),
+            json!({"id": "504", "tranid": "JE504", "type": "Journal", "trandate": "9/1/2026", "entity": "",
+                "status": "", "currency": "1", "lastmodifieddate": "9/1/2026"}),
+        ],
+    );
+    let line = |key: &str,
+                id: &str,
+                tran: &str,
+                main: &str,
+                tax: &str,
+                entity: &str,
+                amount: &str,
+                memo: &str,
+                modified: &str| {
+        json!({"uniquekey": key, "id": id, "transaction": tran, "mainline": main, "taxline": tax,
+            "entity": entity, "foreignamount": amount, "memo": memo, "linelastmodifieddate": modified})
+    };
+    write_jsonl(
+        d,
+        "netsuite",
+        "transactionline",
+        &[
+            line(
+                "9001",
+                "0",
+                "501",
+                "T",
+                "F",
+                "200003",
+                "1440.00",
+                "",
+                "9/20/2026",
+            ),
+            line(
+                "9002",
+                "1",
+                "501",
+                "F",
+                "F",
+                "200003",
+                "-1000.00",
+                "Consulting",
+                "9/20/2026",
+            ),
+            line(
+                "9003",
+                "2",
+                "501",
+                "F",
+                "F",
+                "",
+                "-200.00",
+                "Expenses rebilled",
+                "9/21/2026",
+            ),
+            line(
+                "9004",
+                "3",
+                "501",
+                "F",
+                "T",
+                "",
+                "-240.00",
+                "VAT",
+                "9/20/2026",
+            ),
+            line(
+                "9011",
+                "0",
+                "502",
+                "T",
+                "F",
+                "5001",
+                "-75.25",
+                "",
+                "8/16/2026",
+            ),
+            line(
+                "9012",
+                "1",
+                "502",
+                "F",
+                "F",
+                "200003",
+                "75.25",
+                "Travel",
+                "8/16/2026",
+            ),
+            line(
+                "9021",
+                "1",
+                "503",
+                "F",
+                "F",
+                "200003",
+                "-300.00",
+                "Consulting",
+                "8/1/2026",
+            ),
+            line("9031", "1", "504", "F", "F", "", "12.00", "", "9/1/2026"),
+        ],
+    );
+    fx
+}
+
+/// Real SuiteQL over the ledger: a join of transactionline, transaction and currency with
+/// TO_CHAR, TO_TIMESTAMP, BUILTIN.DF, IN and COALESCE, answered as NetSuite writes values.
+#[tokio::test]
+async fn suiteql_joins_and_netsuite_functions_over_the_ledger() {
+    let fx = ledger_fixture();
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    let q = "SELECT tl.uniquekey, t.tranid, TO_CHAR(t.trandate, 'YYYY-MM-DD') AS trandate, \
+             COALESCE(tl.entity, t.entity) AS job, -tl.foreignamount AS amount, \
+             c.symbol AS currency, BUILTIN.DF(t.currency) AS currency_name, BUILTIN.DF(t.status) AS status, \
+             tl.mainline, TO_CHAR(tl.linelastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS modified \
+             FROM transactionline tl \
+             JOIN transaction t ON t.id = tl.transaction \
+             LEFT JOIN currency c ON c.id = t.currency \
+             WHERE t.type IN ('CustInvc', 'ExpRept') AND t.status <> 'V' AND tl.taxline = 'F' \
+             AND tl.linelastmodifieddate >= TO_TIMESTAMP('2026-08-16 00:00:00', 'YYYY-MM-DD HH24:MI:SS') \
+             ORDER BY tl.uniquekey";
+    let (items, _) = netsuite_all(&c, &base, q, 2).await;
+    let got: Vec<String> = items
+        .iter()
+        .map(|i| {
+            [
+                "uniquekey",
+                "tranid",
+                "trandate",
+                "job",
+                "amount",
+                "currency",
+                "currency_name",
+                "status",
+                "mainline",
+                "modified",
+            ]
+            .iter()
+            .map(|k| i[*k].as_str().unwrap_or("-").to_string())
+            .collect::<Vec<_>>()
+            .join("|")
+        })
+        .collect();
+    // the journal (504), the voided invoice (503) and the taxline (9004) are filtered out; 9003
+    // has no entity of its own (NULL: COALESCE takes the header's)
+    assert_eq!(
+        got,
+        [
+            "9001|INV501|2026-09-03|200003|-1440.00|EUR|Euro|Paid In Full|T|2026-09-20 00:00:00",
+            "9002|INV501|2026-09-03|200003|1000.00|EUR|Euro|Paid In Full|F|2026-09-20 00:00:00",
+            "9003|INV501|2026-09-03|200003|200.00|EUR|Euro|Paid In Full|F|2026-09-21 00:00:00",
+            "9011|ER502|2026-08-14|5001|75.25|USD|US Dollar|Paid In Full|T|2026-08-16 00:00:00",
+            "9012|ER502|2026-08-14|200003|-75.25|USD|US Dollar|Paid In Full|F|2026-08-16 00:00:00",
+        ]
+    );
+    // every value a string; an entity-less line leaves `entity` out (NULL)
+    let (items, _) = netsuite_all(
+        &c,
+        &base,
+        "SELECT uniquekey, entity, foreignamount, mainline FROM transactionline WHERE uniquekey IN (9003, 9012)",
+        1000,
+    )
+    .await;
+    assert_eq!(
+        items,
+        [
+            json!({"links": [], "uniquekey": "9003", "foreignamount": "-200.00", "mainline": "F"}),
+            json!({"links": [], "uniquekey": "9012", "entity": "200003", "foreignamount": "75.25", "mainline": "F"}),
+        ]
+    );
+    // an aggregate over the join: invoiced per job, income lines only
+    let (items, _) = netsuite_all(
+        &c,
+        &base,
+        "SELECT COALESCE(tl.entity, t.entity) AS job, SUM(-tl.foreignamount) AS invoiced, COUNT(*) AS n \
+         FROM transactionline tl JOIN transaction t ON t.id = tl.transaction \
+         WHERE t.type = 'CustInvc' AND tl.mainline = 'F' AND tl.taxline = 'F' AND t.status IN ('A', 'B') \
+         GROUP BY COALESCE(tl.entity, t.entity)",
+        1000,
+    )
+    .await;
+    assert_eq!(
+        items,
+        [json!({"links": [], "job": "200003", "invoiced": "1200.00", "n": "2"})]
+    );
+    sb.shutdown().await;
+}
+
+/// The account's date-format preference: a date the query does not format is written
+/// `M/D/YYYY` by default and `D/M/YYYY` when the account says so; TO_CHAR output is the same.
+#[tokio::test]
+async fn netsuite_dates_follow_the_account_preference_unless_formatted() {
+    let fx = ledger_fixture();
+    let q = "SELECT t.id, t.trandate, t.lastmodifieddate, TO_CHAR(t.trandate, 'YYYY-MM-DD') AS iso, \
+             TO_CHAR(t.trandate, 'DD.MM.YYYY') AS dotted FROM transaction t WHERE t.id = 501";
+    let mut seen = Vec::new();
+    for format in ["M/D/YYYY", "D/M/YYYY"] {
+        let mut config = SandboxConfig::new(fx.dir.path());
+        config.netsuite_date_format = format.parse().expect("a date format");
+        let sb = Sandbox::start(config).await.expect("sandbox starts");
+        let (items, _) = netsuite_all(&client(), &sb.base_url(), q, 10).await;
+        seen.push(items[0].clone());
+        sb.shutdown().await;
+    }
+    assert_eq!(
+        seen,
+        [
+            json!({"links": [], "id": "501", "trandate": "9/3/2026", "lastmodifieddate": "9/20/2026",
+                "iso": "2026-09-03", "dotted": "03.09.2026"}),
+            json!({"links": [], "id": "501", "trandate": "3/9/2026", "lastmodifieddate": "20/9/2026",
+                "iso": "2026-09-03", "dotted": "03.09.2026"}),
+        ]
+    );
+    assert!(
+        "Y/M/D"
+            .parse::<pslake_sandbox::server::NetSuiteDateFormat>()
+            .is_err()
+    );
+}
+
+/// SuiteQL errors: an unknown table or column, bad syntax and a TO_TIMESTAMP whose text does not
+/// match its format are NetSuite-shaped 400s.
+#[tokio::test]
+async fn suiteql_errors_are_netsuite_shaped_400s() {
+    let fx = ledger_fixture();
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    for (q, needle) in [
+        ("SELECT id FROM invoice_line", "invoice_line"),
+        ("SELECT nosuchcolumn FROM transaction", "nosuchcolumn"),
+        ("SELEC id FROM transaction", "Search error"),
+        (
+            "SELECT id FROM transaction WHERE lastmodifieddate >= TO_TIMESTAMP('9/1/2026', 'YYYY-MM-DD')",
+            "does not match",
+        ),
+        ("DELETE FROM transaction", "SELECT"),
+    ] {
+        let r = c
+            .post(format!("{base}/services/rest/query/v1/suiteql"))
+            .bearer_auth(Credentials::default().netsuite_token)
+            .header("Prefer", "transient")
+            .json(&json!({ "q": q }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{q}");
+        let v: Value = r.json().await.expect("json");
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["title"], "Bad Request");
+        assert_eq!(v["o:errorDetails"][0]["o:errorCode"], "INVALID_PARAMETER");
+        let detail = v["o:errorDetails"][0]["detail"].as_str().expect("detail");
+        assert!(
+            detail.starts_with("Invalid search query.") && detail.contains(needle),
+            "{q}: {detail}"
+        );
+    }
     sb.shutdown().await;
 }

@@ -513,3 +513,45 @@ async fn staging_keeps_the_latest_landing_and_the_latest_report() {
         vec!["T15|unknown_employee"]
     );
 }
+
+/// NetSuite's ledger shape (`tests/data/formulas_ns_lines/`): an invoice INV-20 on P1 (USD,
+/// 2026-02-27) with a mainline (the receivable, +1380.00), two income lines (-700.00 with P1 on
+/// the line, -500.00 with no entity: the job is the header's P1) and a taxline (-180.00); an
+/// expense report ER-21 (employee E1 on the header) with a mainline (-45.00) and an expense line
+/// of 45.00 on P1; and a journal JE-22 with a 999.00 line on P1, neither invoice nor expense.
+///
+/// P1 had no February margin row (EX3, its only February line, is rejected). Now:
+/// invoiced = -(-700.00) + -(-500.00) = 1200.00 (the mainline's 1380.00 and the taxline's 180.00
+/// are not invoiced revenue, and the sign is NetSuite's: income lines are negative);
+/// expense = 45.00 (the mainline's -45.00 is the payable, not an expense); the journal adds
+/// nothing. No NetSuite line of these is rejected.
+#[tokio::test]
+async fn netsuite_lines_exclude_mainline_and_taxline_and_flip_the_invoice_sign() {
+    let (_dir, lake) = landed_firm().await;
+    land(
+        &lake,
+        &data_dir("formulas_ns_lines"),
+        "land-2",
+        "2026-03-18T07:00:00Z",
+        Landing::Append,
+    )
+    .await;
+    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT CAST(invoiced_usd AS VARCHAR), CAST(expense_usd AS VARCHAR) FROM canonical.margin \
+             WHERE project_id = 'P1' AND month = DATE '2026-02-01'"
+        )
+        .await,
+        vec!["1200.00|45.00"]
+    );
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT key FROM _pslake.rejects WHERE system = 'netsuite' AND _run_id = 'build-1'"
+        )
+        .await,
+        vec!["EX3"]
+    );
+}

@@ -177,11 +177,19 @@ fn write_manifest(path: &Path, manifest: &Manifest) -> Result<()> {
     write_file(path, text.as_bytes())
 }
 
-/// The primary key of a stream record: `Id` (Salesforce) or `id` (everyone else).
+/// The primary key of a stream record: `Id` (Salesforce), `uniquekey` (NetSuite
+/// `transactionline`, whose `id` numbers the line within its transaction) or `id` (everyone else).
 #[derive(Deserialize)]
 struct Key {
     #[serde(alias = "Id")]
     id: String,
+    uniquekey: Option<String>,
+}
+
+impl Key {
+    fn key(&self) -> &str {
+        self.uniquekey.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// Copies stream file `from` to `to` with `changes` applied: deleted records left out, edited
@@ -205,7 +213,7 @@ fn overlay_stream(from: &Path, to: &Path, changes: &[&Change]) -> Result<()> {
         let mut record: Option<serde_json::Value> = None;
         let mut deleted = false;
         for (i, c) in changes.iter().enumerate() {
-            if c.id() != key.id {
+            if c.id() != key.key() {
                 continue;
             }
             seen[i] = true;
@@ -220,7 +228,7 @@ fn overlay_stream(from: &Path, to: &Path, changes: &[&Change]) -> Result<()> {
                         let slot = v.pointer_mut(pointer).ok_or_else(|| {
                             Error::Messy(format!(
                                 "record {} of {} has no field {pointer}",
-                                key.id,
+                                key.key(),
                                 from.display()
                             ))
                         })?;

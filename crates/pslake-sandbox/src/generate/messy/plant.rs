@@ -13,8 +13,9 @@ use serde_json::Value;
 use super::Planted;
 use crate::generate::bad_rows::UNKNOWN_WORKSPACE;
 use crate::generate::calendar::{as_of, iso, kantata_dt, netsuite, ymd};
-use crate::generate::emit::{HQ_OFFSET, KtStory, KtTimeEntry, NsExpenseLine, NsInvoiceLine, num};
+use crate::generate::emit::{HQ_OFFSET, KtStory, KtTimeEntry, num};
 use crate::generate::firm::{Billing, Crm, Firm, Kind, Opp, Outcome, Project, base_fx};
+use crate::generate::ledger::{ExpenseLine, InvoiceLine, LedgerWriter, employee_entity};
 use crate::generate::writer::JsonlWriter;
 use crate::generate::{Error, Result};
 
@@ -430,35 +431,35 @@ fn ledger_lines(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result
         "Software",
         "Subcontractor",
     ];
-    let mut inv = JsonlWriter::append(dir, "netsuite", "invoice_line")?;
-    let mut exp = JsonlWriter::append(dir, "netsuite", "expense_line")?;
+    let mut ledger = LedgerWriter::append(dir)?;
     for l in pairs {
         let inv_id = format!("399910{}", l.k);
         let exp_id = format!("499910{}", l.k);
         let exp_date = l.date - chrono::Duration::days(6);
-        inv.write(&NsInvoiceLine {
+        let inv = ledger.invoice(&InvoiceLine {
             id: inv_id.clone(),
             tranid: format!("INV9910{}", l.k),
             trandate: netsuite(l.date),
             status: "A".to_owned(),
             job: l.job.to_owned(),
-            foreignamount: format!("{:.2}", money(l.usd, l.currency)),
+            amount: format!("{:.2}", money(l.usd, l.currency)),
             currency: l.currency.to_owned(),
             lastmodifieddate: netsuite(l.date.min(as_of())),
         })?;
-        exp.write(&NsExpenseLine {
+        let exp = ledger.expense(&ExpenseLine {
             id: exp_id.clone(),
             trandate: netsuite(exp_date),
+            employee: employee_entity(usize::from(l.k)),
             job: l.job.to_owned(),
             category: CATEGORIES[usize::from(l.k) - 1].to_owned(),
-            foreignamount: format!("{:.2}", money(l.usd / 4.0, l.currency)),
+            amount: format!("{:.2}", money(l.usd / 4.0, l.currency)),
             currency: l.currency.to_owned(),
             lastmodifieddate: netsuite(exp_date.min(as_of())),
         })?;
         let inv_runs = if l.then == Then::JobFixed {
             [
                 l.runs[0],
-                "gets its job (lastmodifieddate moves): conformed, absent from run 2's rejects",
+                "gets its job (linelastmodifieddate moves): conformed, absent from run 2's rejects",
                 "conformed",
             ]
         } else {
@@ -466,14 +467,14 @@ fn ledger_lines(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result
         };
         plan.planted.push(planted(
             "netsuite",
-            "invoice_line",
+            "transactionline",
             &inv_id,
             format!("open invoice line {}", l.what),
             inv_runs,
         ));
         plan.planted.push(planted(
             "netsuite",
-            "expense_line",
+            "transactionline",
             &exp_id,
             format!("expense line {}", l.what),
             l.runs,
@@ -481,27 +482,34 @@ fn ledger_lines(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result
         match l.then {
             Then::Stays => {}
             Then::Deleted => {
-                for (stream, id) in [("invoice_line", &inv_id), ("expense_line", &exp_id)] {
+                // the whole invoice and expense report go: headers and every line
+                for w in [&inv, &exp] {
                     plan.runs[0].push(Change::Delete {
                         system: "netsuite",
-                        stream,
-                        id: id.clone(),
+                        stream: "transaction",
+                        id: w.transaction.clone(),
                     });
+                    for id in &w.lines {
+                        plan.runs[0].push(Change::Delete {
+                            system: "netsuite",
+                            stream: "transactionline",
+                            id: id.clone(),
+                        });
+                    }
                 }
             }
             Then::JobFixed => plan.runs[0].push(Change::Set {
                 system: "netsuite",
-                stream: "invoice_line",
+                stream: "transactionline",
                 id: inv_id.clone(),
                 fields: vec![
-                    ("/job", p.job_id.clone().into()),
-                    ("/lastmodifieddate", netsuite(as_of()).into()),
+                    ("/entity", p.job_id.clone().into()),
+                    ("/linelastmodifieddate", netsuite(as_of()).into()),
                 ],
             }),
         }
     }
-    plan.appended.push(inv.finish()?);
-    plan.appended.push(exp.finish()?);
+    plan.appended.extend(ledger.finish()?);
     Ok(())
 }
 
