@@ -346,13 +346,7 @@ fn bench_scale(
     let run = |sb: &Sandbox, name: &str| -> Res<Timed> {
         let mut cmd = Command::new(pslake);
         cmd.current_dir(root)
-            .args([
-                "run",
-                "--quiet",
-                "--pipeline",
-                "pipelines/demo.yml",
-                "--lake",
-            ])
+            .args(["run", "--pipeline", "pipelines/demo.yml", "--lake"])
             .arg(&lake)
             .envs(sb.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("PSLAKE_LAKE", &lake);
@@ -374,6 +368,11 @@ fn bench_scale(
     println!("scale {scale}: changed {changed} of {entries} time entries");
     let sb = Sandbox::start(pslake, &fixtures)?;
     let one_pct = run(&sb, "1% changed")?;
+    // what the incremental extraction of the changed entries received (its summary lines)
+    let text = std::fs::read_to_string(logs.join("1% changed.log")).unwrap_or_default();
+    for l in text.lines().filter(|l| l.contains("time_entries")).take(4) {
+        println!("scale {scale}:   {}", l.trim());
+    }
     drop(sb);
 
     let mut cmd = Command::new(pslake);
