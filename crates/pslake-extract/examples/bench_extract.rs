@@ -362,7 +362,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             te_peak.0,
             te_peak.1,
         );
-        std::fs::write(&path, doc)?;
+        // keep the model-build benchmark's section (bench_models in pslake-cli) if the file has one
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let kept = match (
+            old.find("<!-- bench_models: start -->"),
+            old.find("<!-- bench_models: end -->"),
+        ) {
+            (Some(a), Some(b)) if b > a => {
+                format!("\n{}\n", &old[a..b + "<!-- bench_models: end -->".len()])
+            }
+            _ => String::new(),
+        };
+        std::fs::write(&path, format!("{doc}{kept}"))?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -1,0 +1,122 @@
+-- DuckDB translation of sql/intermediate/int_time_entries_checked.sql (materialized: table).
+CREATE TABLE intermediate.int_time_entries_checked AS
+-- Every staged time entry with its conformed keys, exact USD amounts and the FIRST row rule it
+-- fails (SPEC section 5), in this order: unknown project (workspace or its ERP project), unknown
+-- employee, hours out of range, outside employment, no FX rate. The more-than-24-hours-a-day rule
+-- then runs over the entries that passed: an employee's approved hours on one day > 24 rejects
+-- all that day's (otherwise passing) entries.
+-- Entries dated after as_of are outside the window (SPEC exact rules): in no series and not
+-- rejected either; they wait for a later as_of (quality.warnings_after_as_of counts them).
+-- An entry in another currency than its project's is also carried in the project currency:
+-- amount x rate(entry currency) / rate(project currency), at the work month's rates.
+WITH resolved AS (
+    SELECT
+        t.time_entry_id,
+        t.workspace_id,
+        t.user_id,
+        t.work_date,
+        t.minutes,
+        t.hours,
+        t.billable,
+        t.approved,
+        t.time_state,
+        t.rate_in_cents,
+        t.currency,
+        w.workspace_id                          AS known_workspace,
+        j.project_id,
+        u.user_id                               AS known_user,
+        e.employee_id,
+        e.hire_date,
+        e.termination_date,
+        e.hourly_cost_rate,
+        e.cost_currency,
+        j.currency                              AS project_currency,
+        CAST(date_trunc('month', t.work_date) AS DATE) AS work_month
+    FROM staging.stg_kantata_time_entries t
+    LEFT JOIN staging.stg_kantata_workspaces w ON w.workspace_id = t.workspace_id
+    LEFT JOIN staging.stg_netsuite_job j       ON j.project_code = w.project_code
+    LEFT JOIN staging.stg_kantata_users u      ON u.user_id = t.user_id
+    LEFT JOIN staging.stg_workday_workers e    ON e.employee_id = u.employee_id
+    CROSS JOIN pslake.run_context rc
+    WHERE t.work_date IS NULL OR t.work_date <= rc.as_of
+),
+rated AS (
+    SELECT
+        r.*,
+        -- the bill amount (hours x rate, computed for every entry) is converted when the entry
+        -- has a rate; the cost amount whenever the employee has a cost rate
+        (r.rate_in_cents IS NOT NULL)                      AS bill_converted,
+        (r.hourly_cost_rate IS NOT NULL)                   AS cost_converted,
+        CASE WHEN r.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fb.usd_per_unit END      AS bill_fx,
+        CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fc.usd_per_unit END AS cost_fx,
+        CASE WHEN r.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fp.usd_per_unit END AS project_fx
+    FROM resolved r
+    LEFT JOIN staging.stg_treasury_fx_rates fb ON fb.currency = r.currency AND fb.month = r.work_month
+    LEFT JOIN staging.stg_treasury_fx_rates fc ON fc.currency = r.cost_currency AND fc.month = r.work_month
+    LEFT JOIN staging.stg_treasury_fx_rates fp ON fp.currency = r.project_currency AND fp.month = r.work_month
+),
+ruled AS (
+    SELECT
+        r.*,
+        CASE
+            WHEN r.known_workspace IS NULL OR r.project_id IS NULL THEN 'unknown_project'
+            WHEN r.known_user IS NULL OR r.employee_id IS NULL THEN 'unknown_employee'
+            WHEN r.minutes IS NULL OR r.minutes <= 0 OR r.minutes > 1440 THEN 'hours_out_of_range'
+            WHEN r.work_date IS NULL OR (r.hire_date IS NOT NULL AND r.work_date < r.hire_date)
+                 OR (r.termination_date IS NOT NULL AND r.work_date > r.termination_date)
+                THEN 'outside_employment'
+            WHEN (r.bill_converted AND r.bill_fx IS NULL) OR (r.cost_converted AND r.cost_fx IS NULL)
+                 OR (r.bill_converted AND (r.currency IS DISTINCT FROM r.project_currency) AND r.project_fx IS NULL)
+                THEN 'no_fx_rate'
+        END AS first_rule,
+        CASE WHEN r.bill_converted AND r.bill_fx IS NULL THEN 'bill'
+             WHEN r.cost_converted AND r.cost_fx IS NULL THEN 'cost'
+             WHEN r.bill_converted AND (r.currency IS DISTINCT FROM r.project_currency) AND r.project_fx IS NULL
+                 THEN 'project' END AS fx_missing_for
+    FROM rated r
+),
+day_totals AS (
+    SELECT employee_id, work_date, sum(CASE WHEN approved THEN minutes ELSE 0 END) AS approved_minutes
+    FROM ruled
+    WHERE first_rule IS NULL
+    GROUP BY employee_id, work_date
+)
+SELECT
+    r.time_entry_id,
+    r.workspace_id,
+    r.user_id,
+    r.employee_id,
+    r.project_id,
+    r.work_date,
+    r.work_month,
+    r.minutes,
+    r.hours,
+    r.billable,
+    coalesce(r.approved, false) AS approved,
+    r.time_state,
+    r.rate_in_cents,
+    r.currency,
+    r.hourly_cost_rate,
+    r.cost_currency,
+    r.project_currency,
+    -- the entry's currency differs from its project's: revenue in the project currency converts it
+    (r.currency IS DISTINCT FROM r.project_currency)    AS cross_currency,
+    r.bill_fx,
+    r.project_fx,
+    -- exact amounts (wide decimals, not rounded): minutes * cents / 6000 = dollars; computed for
+    -- every entry, billable or not, submitted or approved (revenue filters on its own)
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) AS DECIMAL(38,10))
+        / CAST(6000 AS DECIMAL(38,10)) AS bill_amount_local_exact,
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * CAST(r.rate_in_cents AS DECIMAL(20,0)) * r.bill_fx AS DECIMAL(38,12))
+        / CAST(6000 AS DECIMAL(38,0)) AS bill_amount_usd_exact,
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,16))
+        / CAST(60 AS DECIMAL(38,0)) AS cost_amount_usd_exact,
+    -- the same cost x 60, exact (a finite decimal): sums divide by 60 once
+    CAST(CAST(r.minutes AS DECIMAL(20,0)) * r.hourly_cost_rate * r.cost_fx AS DECIMAL(38,10)) AS cost_usd_minutes,
+    r.fx_missing_for,
+    CASE
+        WHEN r.first_rule IS NOT NULL THEN r.first_rule
+        WHEN d.approved_minutes > 1440 THEN 'over_24_hours_per_day'
+    END AS rule
+FROM ruled r
+LEFT JOIN day_totals d ON d.employee_id = r.employee_id AND d.work_date = r.work_date;
