@@ -22,12 +22,14 @@ landed AS (
     UNION ALL SELECT 'hubspot', 'deals', id, max(_extracted_at) FROM raw.hubspot_deals GROUP BY id
     UNION ALL SELECT 'netsuite', 'customer', id, max(_extracted_at) FROM raw.netsuite_customer GROUP BY id
     UNION ALL SELECT 'netsuite', 'job', id, max(_extracted_at) FROM raw.netsuite_job GROUP BY id
-    UNION ALL SELECT 'netsuite', 'invoice_line', id, max(_extracted_at) FROM raw.netsuite_invoice_line GROUP BY id
-    UNION ALL SELECT 'netsuite', 'expense_line', id, max(_extracted_at) FROM raw.netsuite_expense_line GROUP BY id
+    UNION ALL SELECT 'netsuite', 'currency', id, max(_extracted_at) FROM raw.netsuite_currency GROUP BY id
+    UNION ALL SELECT 'netsuite', 'transaction', id, max(_extracted_at) FROM raw.netsuite_transaction GROUP BY id
+    UNION ALL SELECT 'netsuite', 'transactionline', uniquekey, max(_extracted_at) FROM raw.netsuite_transactionline GROUP BY uniquekey
     UNION ALL SELECT 'kantata', 'workspaces', id, max(_extracted_at) FROM raw.kantata_workspaces GROUP BY id
     UNION ALL SELECT 'kantata', 'users', id, max(_extracted_at) FROM raw.kantata_users GROUP BY id
     UNION ALL SELECT 'kantata', 'time_entries', id, max(_extracted_at) FROM raw.kantata_time_entries GROUP BY id
-    UNION ALL SELECT 'kantata', 'allocations', id, max(_extracted_at) FROM raw.kantata_allocations GROUP BY id
+    UNION ALL SELECT 'kantata', 'workspace_resources', id, max(_extracted_at) FROM raw.kantata_workspace_resources GROUP BY id
+    UNION ALL SELECT 'kantata', 'workspace_allocations', id, max(_extracted_at) FROM raw.kantata_workspace_allocations GROUP BY id
     UNION ALL SELECT 'kantata', 'stories', id, max(_extracted_at) FROM raw.kantata_stories GROUP BY id
     UNION ALL SELECT 'workday', 'Workers', employee_id, max(_extracted_at) FROM raw.workday_workers GROUP BY employee_id
     UNION ALL SELECT 'workday', 'Time_Off', time_off_entry_id, max(_extracted_at) FROM raw.workday_time_off GROUP BY time_off_entry_id
