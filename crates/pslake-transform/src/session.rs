@@ -122,6 +122,23 @@ pub(crate) fn cast_batch(
     RecordBatch::try_new(schema.clone(), columns)
 }
 
+/// One projection expression per column of `from`: the column itself when its type is `to`'s,
+/// else cast to `to`'s type (keeping its name).
+pub(crate) fn cast_exprs(from: &Schema, to: &Schema) -> Vec<Expr> {
+    from.fields()
+        .iter()
+        .zip(to.fields())
+        .map(|(from, to)| {
+            let column = Expr::Column(Column::new_unqualified(from.name()));
+            if from.data_type() == to.data_type() {
+                column
+            } else {
+                cast(column, to.data_type().clone()).alias(from.name())
+            }
+        })
+        .collect()
+}
+
 /// The one place a table enters a session: registers (or replaces) `provider` as `t` with its
 /// schema [`normalized_schema`]. A provider that already has normalized types is registered as
 /// is; any other is wrapped in a view casting the columns that differ.
@@ -137,21 +154,8 @@ pub(crate) fn register_provider(
     let provider: Arc<dyn TableProvider> = if target.fields() == schema.fields() {
         provider
     } else {
-        let exprs: Vec<Expr> = schema
-            .fields()
-            .iter()
-            .zip(target.fields())
-            .map(|(from, to)| {
-                let column = Expr::Column(Column::new_unqualified(from.name()));
-                if from.data_type() == to.data_type() {
-                    column
-                } else {
-                    cast(column, to.data_type().clone()).alias(from.name())
-                }
-            })
-            .collect();
         let plan = LogicalPlanBuilder::scan(reference.clone(), provider_as_source(provider), None)?
-            .project(exprs)?
+            .project(cast_exprs(&schema, &target))?
             .build()?;
         Arc::new(ViewTable::new(plan, None))
     };

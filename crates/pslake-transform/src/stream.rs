@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::{MemTable, TableProvider};
-use datafusion::common::Column;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -17,12 +16,13 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::logical_expr::{Expr, cast};
 use datafusion::physical_plan::execute_stream_partitioned;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use pslake_lake::{Lake, Staged, TableName};
+
+use crate::session;
 
 /// `df` with its columns cast to `schema`'s types where they differ (names kept).
 pub(crate) fn cast_to(df: DataFrame, schema: &SchemaRef) -> DfResult<DataFrame> {
@@ -36,20 +36,7 @@ pub(crate) fn cast_to(df: DataFrame, schema: &SchemaRef) -> DfResult<DataFrame> 
     {
         return Ok(df);
     }
-    let exprs: Vec<Expr> = current
-        .fields()
-        .iter()
-        .zip(schema.fields())
-        .map(|(from, to)| {
-            let column = Expr::Column(Column::new_unqualified(from.name()));
-            if from.data_type() == to.data_type() {
-                column
-            } else {
-                cast(column, to.data_type().clone()).alias(to.name())
-            }
-        })
-        .collect();
-    df.select(exprs)
+    df.select(session::cast_exprs(&current, schema))
 }
 
 /// A table provider over staged files (an empty table when nothing was written).
