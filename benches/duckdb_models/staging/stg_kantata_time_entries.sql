@@ -1,5 +1,5 @@
--- DuckDB translation of sql/staging/stg_kantata_time_entries.sql (materialized: view).
-CREATE VIEW staging.stg_kantata_time_entries AS
+-- DuckDB translation of sql/staging/stg_kantata_time_entries.sql (materialized: table).
+CREATE TABLE staging.stg_kantata_time_entries AS
 -- Kantata time entries, latest landing per id; time_state mapped through the seed. The original
 -- JSON (_raw) is not carried (it is large); quality.rejects_time_entries reads it from raw.
 -- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
