@@ -197,7 +197,9 @@ impl Accumulator {
         }
         let ctx = SessionContext::new();
         if !self.lake.register(&ctx, &self.table).await? {
-            return Ok(batches);
+            // Nothing landed yet: every record is new.
+            fresh.extend(batches);
+            return Ok(fresh);
         }
         let schema = batches[0].schema();
         let pending = MemTable::try_new(schema, vec![batches.clone()]).map_err(df_err)?;
@@ -212,44 +214,24 @@ impl Accumulator {
         } else {
             let keys: Vec<String> = self.keys.iter().map(|k| format!("\"{k}\"")).collect();
             let list = keys.join(", ");
-            let on: Vec<String> = keys.iter().map(|k| format!("l.{k} = p.{k}")).collect();
+            let on = |l: &str, r: &str| {
+                keys.iter()
+                    .map(|k| format!("{l}.{k} = {r}.{k}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            };
+            // The latest landed row of each pending key (EXISTS plans as a semi-join, for one key
+            // column or several), joined back to the pending rows.
             format!(
                 "SELECT p.* FROM __pending p LEFT JOIN (\
                    SELECT {list}, _raw FROM (\
                      SELECT {list}, _raw, row_number() OVER (PARTITION BY {list} ORDER BY _extracted_at DESC) AS __rn \
-                     FROM {raw} WHERE ({list}) IN (SELECT {list} FROM __pending)) WHERE __rn = 1\
+                     FROM {raw} r WHERE EXISTS (SELECT 1 FROM __pending q WHERE {})) WHERE __rn = 1\
                  ) l ON {} \
                  WHERE l._raw IS NULL OR l._raw <> p._raw",
-                on.join(" AND ")
+                on("q", "r"),
+                on("l", "p")
             )
-        };
-        let sql = if self.keys.len() > 1 && !self.snapshot {
-            // A tuple IN is not SQL DataFusion plans: semi-join on every key column instead.
-            sql.replace(
-                &format!(
-                    "WHERE ({}) IN (SELECT {} FROM __pending)",
-                    self.keys
-                        .iter()
-                        .map(|k| format!("\"{k}\""))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    self.keys
-                        .iter()
-                        .map(|k| format!("\"{k}\""))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                &format!(
-                    "r WHERE EXISTS (SELECT 1 FROM __pending q WHERE {})",
-                    self.keys
-                        .iter()
-                        .map(|k| format!("q.\"{k}\" = r.\"{k}\""))
-                        .collect::<Vec<_>>()
-                        .join(" AND ")
-                ),
-            )
-        } else {
-            sql
         };
         let out = ctx
             .sql(&sql)

@@ -283,3 +283,51 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     );
     sb.shutdown().await;
 }
+
+/// A stream whose raw table is gone while its cursor is kept (a table dropped by hand) has
+/// nothing landed to compare with: the re-sent records and the ones modified since all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_its_raw_table_gone_every_received_record_lands_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = copy_fixtures(tmp.path());
+    let lake_dir = tmp.path().join("lake");
+    let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
+    let sb = sandbox(&fixtures, None).await;
+    let p = demo(&sb.base_url(), &fixtures, &lake_dir);
+    let r1 = run(&p, &lake, &options(false)).await;
+    assert!(r1.is_success(), "{:#?}", r1.failed().collect::<Vec<_>>());
+    sb.shutdown().await;
+
+    // one entry modified after the cursor, then the raw table dropped
+    let te = fixture_records(&fixtures, "kantata", "time_entries");
+    let te_id = te[0]["id"].as_str().unwrap().to_string();
+    edit(&fixtures, "kantata", "time_entries", "id", &te_id, |v| {
+        v["time_in_minutes"] = serde_json::json!(123);
+        v["updated_at"] = serde_json::json!("2027-01-02T09:00:00-05:00");
+    });
+    std::fs::remove_dir_all(lake_dir.join("raw/kantata_time_entries")).unwrap();
+
+    let sb = sandbox(&fixtures, None).await;
+    let p = demo(&sb.base_url(), &fixtures, &lake_dir);
+    let r2 = run(&p, &lake, &options(false)).await;
+    assert!(r2.is_success(), "{:#?}", r2.failed().collect::<Vec<_>>());
+    let s = r2
+        .streams
+        .iter()
+        .find(|s| s.system == "kantata" && s.stream == "time_entries")
+        .unwrap();
+    assert!(
+        s.received > 1,
+        "the overlap and the edited entry are received"
+    );
+    assert_eq!((s.landed, s.unchanged), (s.received - s.rejected, 0));
+    assert_eq!(
+        query_strings(
+            &lake,
+            &format!("SELECT CAST(time_in_minutes AS VARCHAR) FROM raw.kantata_time_entries WHERE id = '{te_id}'")
+        )
+        .await,
+        vec!["123"]
+    );
+    sb.shutdown().await;
+}
