@@ -110,9 +110,7 @@ impl Runner<'_> {
     }
 
     async fn compute(&self, i: usize, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            format!("model {} ({}): {what}: {e}", m.name, m.file.display())
-        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| failed(m, format_args!("{what}: {e}"));
         let df = self
             .ctx
             .sql(&m.sql)
@@ -138,7 +136,7 @@ impl Runner<'_> {
             Materialization::Table | Materialization::Incremental | Materialization::Append => {
                 self.table(i, m, df, &schema, outcome)
                     .await
-                    .map_err(|e| fail("", &e).replace(": : ", ": "))?;
+                    .map_err(|e| failed(m, e))?;
             }
         }
         let mut failures = Vec::new();
@@ -235,9 +233,7 @@ impl Runner<'_> {
         planned: &arrow::datatypes::Schema,
         outcome: &mut Outcome,
     ) -> Result<(), String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            format!("model {} ({}): {what}: {e}", m.name, m.file.display())
-        };
+        let fail = |what: &str, e: &dyn std::fmt::Display| failed(m, format_args!("{what}: {e}"));
         let batches = df
             .collect()
             .await
@@ -262,6 +258,11 @@ impl Runner<'_> {
         }
         Ok(())
     }
+}
+
+/// A model's failure message: its name and file, then what went wrong.
+fn failed(m: &Model, e: impl std::fmt::Display) -> String {
+    format!("model {} ({}): {e}", m.name, m.file.display())
 }
 
 /// Registers a view model under its name: its plan, cast to its contract, is planned into every
