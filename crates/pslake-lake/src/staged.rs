@@ -105,6 +105,7 @@ impl Lake {
             .map(|mut stream| {
                 let mut writer = DeltaWriter::new(store.clone(), config.clone());
                 let table_name = t.clone();
+                let delta_err = self.delta_err(t);
                 async move {
                     let mut rows = 0u64;
                     while let Some(batch) = stream.next().await {
@@ -124,18 +125,10 @@ impl Lake {
                         rows += batch.num_rows() as u64;
                         if let Err(e) = writer.write(&batch).await {
                             let _ = writer.abort().await;
-                            return Err(Error::Delta {
-                                table: table_name.to_string(),
-                                url: String::new(),
-                                source: Box::new(e),
-                            });
+                            return Err(delta_err(e));
                         }
                     }
-                    let adds = writer.close().await.map_err(|e| Error::Delta {
-                        table: table_name.to_string(),
-                        url: String::new(),
-                        source: Box::new(e),
-                    })?;
+                    let adds = writer.close().await.map_err(&delta_err)?;
                     Ok::<_, Error>((adds, rows))
                 }
             })
