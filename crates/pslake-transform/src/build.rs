@@ -80,6 +80,15 @@ pub async fn build(
             }
         }
     }
+    let tested = if opts.full_refresh {
+        HashSet::new()
+    } else {
+        fingerprint::tested_models(&ctx, project, &order, &fingerprints).await
+    };
+    let model_fingerprints: HashMap<String, String> = fingerprints
+        .iter()
+        .map(|(&i, f)| (project.models()[i].name.to_string(), f.clone()))
+        .collect();
     let runner = Runner {
         project,
         opts,
@@ -88,6 +97,7 @@ pub async fn build(
         lake_tables,
         fingerprints,
         reuse,
+        tested,
     };
     let parents = dag::parents(project);
     let max = opts.concurrency.max(1);
@@ -183,6 +193,7 @@ pub async fn build(
             let details = serde_json::json!({
                 "materialized": r.materialized,
                 "unchanged": r.reused,
+                "fingerprint": model_fingerprints.get(&r.model),
                 "version": r.version,
                 "tests": { "passed": count(TestOutcome::Pass), "failed": count(TestOutcome::Fail) + count(TestOutcome::Error), "warned": count(TestOutcome::Warn) },
                 "warnings": r.tests.iter().filter(|t| t.outcome == TestOutcome::Warn).filter_map(|t| t.message.clone()).collect::<Vec<_>>(),

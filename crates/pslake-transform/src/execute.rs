@@ -77,6 +77,9 @@ pub(crate) struct Runner<'a> {
     pub(crate) fingerprints: HashMap<usize, String>,
     /// Table models whose published table is reused (fingerprint unchanged).
     pub(crate) reuse: HashSet<usize>,
+    /// Models whose tests all passed in the last build of the same fingerprint: not tested
+    /// again (a view is registered, a reused table read as published).
+    pub(crate) tested: HashSet<usize>,
 }
 
 impl Runner<'_> {
@@ -87,8 +90,21 @@ impl Runner<'_> {
         let t0 = Instant::now();
         let mut outcome = Outcome::not_run(m, ModelStatus::Ok);
         if self.reuse.contains(&i) {
-            // The published table, registered from the lake, is what this build would write.
+            // The published table, registered from the lake, is what this build would write; a
+            // rejects or warnings model's rows are this run's rows again.
             outcome.result.reused = true;
+            let reused = async {
+                self.reuse_operational(m, &mut outcome).await?;
+                if self.tested.contains(&i) {
+                    return Ok(());
+                }
+                // Its last tests warned (or were not recorded): they run again, on the
+                // published table, so this run reports what they say.
+                self.test(m, &mut outcome).await
+            };
+            if let Err(msg) = reused.await {
+                outcome.result.status = ModelStatus::Failed(msg);
+            }
         } else if let Err(msg) = self.compute(i, m, &mut outcome).await {
             outcome.result.status = ModelStatus::Failed(msg);
             if let Some(w) = outcome.publish.take() {
@@ -131,7 +147,7 @@ impl Runner<'_> {
                     .map_err(|e| fail("registering the view", &e))?;
             }
             Materialization::Rejects | Materialization::Warnings => {
-                self.operational(m, df, &planned, outcome).await?;
+                self.operational(i, m, df, &planned, outcome).await?;
             }
             Materialization::Table | Materialization::Incremental | Materialization::Append => {
                 self.table(i, m, df, &schema, outcome)
@@ -139,6 +155,16 @@ impl Runner<'_> {
                     .map_err(|e| failed(m, e))?;
             }
         }
+        if self.tested.contains(&i) {
+            outcome.result.reused = true;
+            return Ok(());
+        }
+        self.test(m, outcome).await
+    }
+
+    /// The model's tests against what the build shows under its name; error-severity failures
+    /// fail the model, warn-severity ones become warnings.
+    async fn test(&self, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let mut failures = Vec::new();
         for t in &m.tests {
             let r = checks::run_test(&self.ctx, m, t).await;
@@ -193,12 +219,7 @@ impl Runner<'_> {
                 }
             }
         }
-        let mut metadata = serde_json::Map::new();
-        metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
-        metadata.insert("pslake.model".into(), m.name.to_string().into());
-        if let Some(f) = self.fingerprints.get(&i) {
-            metadata.insert(FINGERPRINT_KEY.into(), f.clone().into());
-        }
+        let metadata = self.commit_metadata(i, m);
         let append = m.materialized == Materialization::Append;
         let visible = stream::read_staged(&self.ctx, &staged);
         outcome.publish = Some(PendingWrite {
@@ -225,9 +246,63 @@ impl Runner<'_> {
             .map_err(|e| format!("registering the result: {e}"))
     }
 
-    /// A rejects or warnings model: its (small) output collected into operational rows.
+    /// What a model's commit records: the run, the model and its fingerprint.
+    fn commit_metadata(&self, i: usize, m: &Model) -> serde_json::Map<String, serde_json::Value> {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
+        metadata.insert("pslake.model".into(), m.name.to_string().into());
+        if let Some(f) = self.fingerprints.get(&i) {
+            metadata.insert(FINGERPRINT_KEY.into(), f.clone().into());
+        }
+        metadata
+    }
+
+    /// A reused rejects or warnings model: its published table (the rows of the build that
+    /// last computed it, from the same inputs) yields this run's rejects or warnings.
+    async fn reuse_operational(&self, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
+        if !matches!(
+            m.materialized,
+            Materialization::Rejects | Materialization::Warnings
+        ) {
+            return Ok(());
+        }
+        let batches = self
+            .ctx
+            .table(Self::reference(m))
+            .await
+            .map_err(|e| failed(m, format_args!("reading its published rows: {e}")))?
+            .collect()
+            .await
+            .map_err(|e| failed(m, format_args!("reading its published rows: {e}")))?;
+        self.operational_rows(m, &batches, outcome)
+    }
+
+    /// `batches` (a rejects or warnings model's output) as this run's rejects or warnings.
+    fn operational_rows(
+        &self,
+        m: &Model,
+        batches: &[arrow::array::RecordBatch],
+        outcome: &mut Outcome,
+    ) -> Result<(), String> {
+        outcome.result.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let now = Utc::now();
+        if m.materialized == Materialization::Rejects {
+            outcome.rejects = outputs::reject_rows(batches, &self.opts.run_id, now)
+                .map_err(|e| format!("model {}: {e}", m.name))?;
+        } else {
+            let rows = outputs::warning_rows(batches, &self.opts.run_id, now)
+                .map_err(|e| format!("model {}: {e}", m.name))?;
+            outcome.warnings.extend(rows);
+        }
+        Ok(())
+    }
+
+    /// A rejects or warnings model: its (small) output collected into operational rows, and
+    /// staged as its own table (the current rejects or warnings of that rule, which a later
+    /// build with the same inputs reuses instead of recomputing).
     async fn operational(
         &self,
+        i: usize,
         m: &Model,
         df: DataFrame,
         planned: &arrow::datatypes::Schema,
@@ -244,19 +319,22 @@ impl Runner<'_> {
             .unwrap_or_else(|| Arc::new(planned.clone()));
         let (schema, batches) = contract::conform(m, &actual, batches)
             .map_err(|errs| format!("model {}: contract: {}", m.name, errs.join("; ")))?;
-        outcome.result.rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        session::register_batches(&self.ctx, &m.name, schema, batches.clone())
-            .map_err(|e| fail("registering the result", &e))?;
-        let now = Utc::now();
-        if m.materialized == Materialization::Rejects {
-            outcome.rejects = outputs::reject_rows(&batches, &self.opts.run_id, now)
-                .map_err(|e| format!("model {}: {e}", m.name))?;
-        } else {
-            let rows = outputs::warning_rows(&batches, &self.opts.run_id, now)
-                .map_err(|e| format!("model {}: {e}", m.name))?;
-            outcome.warnings.extend(rows);
-        }
-        Ok(())
+        self.operational_rows(m, &batches, outcome)?;
+        let rows = self
+            .ctx
+            .read_batches(batches.clone())
+            .map_err(|e| fail("staging the result", &e))?;
+        let staged = stream::stage(self.lake, &m.name, rows, &schema)
+            .await
+            .map_err(|e| fail("staging the result", &e))?;
+        outcome.publish = Some(PendingWrite {
+            staged,
+            metadata: self.commit_metadata(i, m),
+            append: false,
+            docs: table_docs(m),
+        });
+        session::register_batches(&self.ctx, &m.name, schema, batches)
+            .map_err(|e| fail("registering the result", &e))
     }
 }
 

@@ -1,9 +1,8 @@
-//! `pslake test`: the selected models' tests against the published tables. Views are
-//! registered as views and rejects and warnings models computed in the session; nothing is
+//! `pslake test`: the selected models' tests against the published tables (rejects and
+//! warnings models included: each has its table). Views are registered as views; nothing is
 //! written.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -17,13 +16,12 @@ use crate::execute::register_view;
 use crate::planning::{
     BuildOptions, base_context, register_empty_self, with_unmaterialized_ancestors,
 };
-use crate::project::{Materialization, Project};
+use crate::project::Project;
 use crate::report::{ModelStatus, Reporter, TestReport, TestResult};
 use crate::select;
-use crate::session;
 
-/// Runs the selected models' tests against the published tables (views, rejects and warnings
-/// models are computed in the session, nothing is written).
+/// Runs the selected models' tests against the published tables (views are registered as
+/// views, nothing is written).
 pub async fn test(
     project: &Project,
     lake: &Lake,
@@ -67,25 +65,12 @@ pub async fn test(
                 register_empty_self(&ctx, m)?;
                 let df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
                 let planned = df.schema().as_arrow().clone();
-                if m.materialized == Materialization::View {
-                    let schema = contract::check_schema(m, &planned).map_err(|e| {
-                        let e: Vec<String> = e.iter().map(ToString::to_string).collect();
-                        format!("contract: {}", e.join("; "))
-                    })?;
-                    register_view(&ctx, m, df, &schema).await?;
-                    return Ok(0);
-                }
-                let batches = df.collect().await.map_err(|e| e.strip_backtrace())?;
-                let actual = batches
-                    .first()
-                    .map(|b| b.schema())
-                    .unwrap_or_else(|| Arc::new(planned));
-                let (schema, batches) = contract::conform(m, &actual, batches)
-                    .map_err(|e| format!("contract: {}", e.join("; ")))?;
-                let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-                session::register_batches(&ctx, &m.name, schema, batches)
-                    .map_err(|e| e.to_string())?;
-                Ok::<u64, String>(rows)
+                let schema = contract::check_schema(m, &planned).map_err(|e| {
+                    let e: Vec<String> = e.iter().map(ToString::to_string).collect();
+                    format!("contract: {}", e.join("; "))
+                })?;
+                register_view(&ctx, m, df, &schema).await?;
+                Ok::<u64, String>(0)
             }
             .await;
             let (rows, status) = match computed {

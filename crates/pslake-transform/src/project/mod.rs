@@ -54,9 +54,10 @@ impl Materialization {
         })
     }
 
-    /// Whether the model's own Delta table is written.
+    /// Whether the model's own Delta table is written (every materialization but a view: a
+    /// rejects or warnings model's table holds the rows of the build that last computed it).
     pub fn publishes(self) -> bool {
-        matches!(self, Self::Table | Self::Incremental | Self::Append)
+        self != Self::View
     }
 
     /// The lowercase name used in `models/*.yml`.

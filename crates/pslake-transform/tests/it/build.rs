@@ -233,7 +233,15 @@ async fn rejects_and_warnings_models_append_to_the_operational_tables() {
         vec!["big|raw.a|1"]
     );
     assert_eq!(f.rows("SELECT id FROM canonical.clean").await, vec!["1"]);
-    assert_eq!(f.version("quality.q_rejects").await, None);
+    // Each also has its own table: the current rejects (warnings) of that rule.
+    assert_eq!(
+        f.rows("SELECT key, rule FROM quality.q_rejects").await,
+        vec!["2|negative_amount"]
+    );
+    assert_eq!(
+        f.rows("SELECT key, rule FROM quality.q_warnings").await,
+        vec!["1|big"]
+    );
 }
 
 /// Counts models in flight.

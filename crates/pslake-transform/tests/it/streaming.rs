@@ -95,6 +95,62 @@ async fn unchanged_models_are_reused_and_a_changed_input_rebuilds_its_descendant
     assert!(full.models.iter().all(|m| !m.reused), "{full}");
 }
 
+async fn build_as(f: &Fixture, run_id: &str) -> pslake_transform::BuildReport {
+    let report = pslake_transform::build(&f.project(), &f.lake, &opts(run_id), &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(report.is_success(), "{report}");
+    report
+}
+
+#[tokio::test]
+async fn unchanged_rejects_are_recorded_again_and_passed_tests_do_not_rerun() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10), ("2", -5)]).await;
+    f.write(
+        "sql/quality/q_rejects.sql",
+        "SELECT 'src' AS system, 'a' AS stream, id AS key, 'negative_amount' AS rule, 'amount' AS field, CAST(amount AS VARCHAR) AS value, 'amount below zero' AS message, CAST(NULL AS VARCHAR) AS _raw FROM raw.a WHERE amount < 0",
+    )
+    .write("sql/staging/stg_a.sql", "SELECT id, amount FROM raw.a")
+    .write("models/q.yml", "version: 2\nmodels:\n  - name: q_rejects\n    config: {materialized: rejects}\n  - name: stg_a\n    columns:\n      - name: id\n        data_tests: [unique]\n");
+    let first = build_as(&f, "run-1").await;
+    assert!(!reused(&first, "quality.q_rejects"));
+    let tests_of = |r: &pslake_transform::BuildReport, m: &str| {
+        r.models
+            .iter()
+            .find(|x| x.model == m)
+            .map(|x| x.tests.len())
+    };
+    assert_eq!(tests_of(&first, "staging.stg_a"), Some(1));
+    let version = f.version("quality.q_rejects").await;
+
+    // Same inputs: the rejects model is not recomputed, yet run-2 records its reject again (the
+    // current rejects are those of the latest run), and the view's passed test is not rerun.
+    let second = build_as(&f, "run-2").await;
+    assert!(reused(&second, "quality.q_rejects"), "{second}");
+    assert_eq!(second.rejects, 1);
+    assert_eq!(f.version("quality.q_rejects").await, version);
+    assert_eq!(
+        f.rows("SELECT _run_id, key, rule FROM _pslake.rejects")
+            .await,
+        vec!["run-1|2|negative_amount", "run-2|2|negative_amount"]
+    );
+    assert!(reused(&second, "staging.stg_a"), "{second}");
+    assert_eq!(tests_of(&second, "staging.stg_a"), Some(0));
+
+    // raw.a changed (a duplicate id): the view's test runs again and fails the build; the
+    // rejects model is recomputed (2 and 3 are negative now).
+    f.raw("a", &[("1", 10), ("2", -5), ("2", 7), ("3", -1)])
+        .await;
+    let third = pslake_transform::build(&f.project(), &f.lake, &opts("run-3"), &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(!third.is_success(), "{third}");
+    assert_eq!(tests_of(&third, "staging.stg_a"), Some(1));
+    assert!(!reused(&third, "quality.q_rejects"), "{third}");
+    assert_eq!(third.rejects, 2);
+}
+
 #[tokio::test]
 async fn a_failed_build_commits_nothing_and_leaves_no_staged_file_behind() {
     let f = Fixture::new();
