@@ -28,6 +28,7 @@ mod error;
 mod execute;
 mod fingerprint;
 mod jinja;
+mod latest_row;
 mod merge;
 mod offline;
 mod outputs;

@@ -30,7 +30,14 @@ use crate::settings::Settings;
 /// A session with spans collected (so plan errors carry lines and columns), configured to
 /// produce plain string types: Parquet strings are read as `Utf8` and `VARCHAR` means `Utf8`.
 pub(crate) fn new_context() -> SessionContext {
-    SessionContext::new_with_config(session_config())
+    with_rules(SessionContext::new_with_config(session_config()))
+}
+
+/// `ctx` with pslake's own optimizer rule (the latest row per key without a window partition
+/// per key, [`crate::latest_row`]).
+fn with_rules(ctx: SessionContext) -> SessionContext {
+    ctx.add_optimizer_rule(Arc::new(crate::latest_row::LatestRowPerKey));
+    ctx
 }
 
 /// A session for building models: like [`new_context`], in a memory pool of the project's
@@ -42,7 +49,10 @@ pub(crate) fn new_build_context(settings: &Settings) -> SessionContext {
         .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
         .build_arc()
     {
-        Ok(runtime) => SessionContext::new_with_config_rt(session_config(), runtime),
+        Ok(runtime) => with_rules(SessionContext::new_with_config_rt(
+            session_config(),
+            runtime,
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "no memory pool; building without a memory limit");
             new_context()
@@ -224,7 +234,9 @@ pub(crate) fn operational_tables() -> Vec<(TableName, SchemaRef)> {
 /// A session for `pslake query` and `pslake show`: like [`new_context`], with `SHOW TABLES` and
 /// `information_schema`.
 pub(crate) fn new_query_context() -> SessionContext {
-    SessionContext::new_with_config(session_config().with_information_schema(true))
+    with_rules(SessionContext::new_with_config(
+        session_config().with_information_schema(true),
+    ))
 }
 
 fn ensure_schema(ctx: &SessionContext, name: &str) -> Result<(), DataFusionError> {
