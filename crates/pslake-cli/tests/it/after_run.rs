@@ -112,6 +112,20 @@ fn test_and_every_model_built_alone_after_a_run_match_the_full_build() {
                 landing,
                 "{name}: carried"
             );
+            // Its table holds the current rows of that rule: the carried ones.
+            assert_eq!(
+                rows(
+                    &rt,
+                    &lake,
+                    &format!(
+                        "SELECT system, stream, key, rule, field, value, message, _raw FROM {name}"
+                    )
+                )
+                .iter()
+                .collect::<Vec<_>>(),
+                landing,
+                "{name}: its table"
+            );
         } else {
             assert_eq!(
                 model_rows(&rt, &lake, &build, &name),
@@ -119,7 +133,11 @@ fn test_and_every_model_built_alone_after_a_run_match_the_full_build() {
                 "{name}: status and rows as in the full build"
             );
         }
-        if let Some(expected) = published.get(&name) {
+        // (rejects_still_unlanded's table is run-dependent, checked above.)
+        if let Some(expected) = published
+            .get(&name)
+            .filter(|_| name != "quality.rejects_still_unlanded")
+        {
             assert_eq!(
                 &rows(&rt, &lake, &format!("SELECT * FROM {name}")),
                 expected,
