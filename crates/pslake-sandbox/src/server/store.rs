@@ -364,7 +364,8 @@ impl Blocks {
         if self.pending.is_empty() {
             self.block_first.push(i);
         }
-        self.starts.push(u32::try_from(self.pending.len()).map_err(std::io::Error::other)?);
+        self.starts
+            .push(u32::try_from(self.pending.len()).map_err(std::io::Error::other)?);
         self.pending.extend_from_slice(rec);
         Ok(())
     }
