@@ -3,9 +3,9 @@
 //! Each `<system>/<stream>.jsonl` is read once, at start, line by line. Every line is validated
 //! with serde_json (errors name file and line) and indexed in columns: id, cursor instant and a
 //! flag (Salesforce `IsDeleted`, HubSpot `archived`). The lines themselves are kept in
-//! zstd-compressed blocks of whole records (about [`BLOCK_BYTES`] each; fixture JSON shrinks
+//! zstd-compressed blocks of whole records (about `BLOCK_BYTES` each; fixture JSON shrinks
 //! about 13 to 1), so a scale-100 firm (7.8 million time entries, 2.3 GB of JSON) is held in a
-//! few hundred MB instead of the file's size. A [`Reader`] decompresses the block of the record
+//! few hundred MB instead of the file's size. A `Reader` decompresses the block of the record
 //! asked for, once per block while records are read in order, and hands out the record's exact
 //! bytes. Nothing is re-read from disk or re-parsed per request.
 
@@ -710,11 +710,11 @@ mod tests {
             text.len()
         );
         let mut rows = t.reader();
-        for i in 0..recs.len() {
-            assert_eq!(rows.raw(i as u32), recs[i].as_bytes(), "record {i}");
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(rows.raw(i as u32), r.as_bytes(), "record {i}");
         }
-        for i in (0..recs.len()).rev() {
-            assert_eq!(rows.raw(i as u32), recs[i].as_bytes(), "record {i}");
+        for (i, r) in recs.iter().enumerate().rev() {
+            assert_eq!(rows.raw(i as u32), r.as_bytes(), "record {i}");
         }
         for k in 0..recs.len() {
             let i = (k * 7919) % recs.len();
