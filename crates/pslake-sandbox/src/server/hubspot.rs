@@ -180,16 +180,18 @@ pub(crate) async fn list(
                 d.and_hms_opt(0, 0, 0)
                     .map(|t| t.and_utc().timestamp_millis())
             });
+            let mut rows = t.reader();
             t.by_id
                 .iter()
                 .copied()
-                .filter(|&i| t.rec(i).flag == archived)
-                .filter(|&i| !archived || !purged(t.raw(i), now))
+                .filter(|&i| t.flag(i) == archived)
+                .filter(|&i| !archived || !purged(rows.raw(i), now))
                 .collect()
         })
         .await;
     let props = props.unwrap_or_else(|| DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect());
     let t = table(&state);
+    let mut records = t.reader();
     let start = after.min(rows.len());
     let end = (start + limit).min(rows.len());
     let mut out = Vec::with_capacity(64 + (end - start) * 700);
@@ -198,7 +200,7 @@ pub(crate) async fn list(
         if n > 0 {
             out.push(b',');
         }
-        let raw = t.raw(i);
+        let raw = records.raw(i);
         push_deal(&mut out, raw, &props);
         if archived && json::member(raw, "archivedAt").is_none() {
             // serve the fallback archivedAt (updatedAt) as the last member
@@ -419,14 +421,12 @@ pub(crate) async fn search(
         .get_or_compute(key, false, move || {
             let t = table(&st);
             let matches = |i: u32| {
-                let r = t.rec(i);
+                let cursor = t.cursor(i);
                 groups.is_empty()
                     || groups.iter().any(|g| {
                         g.iter().all(|f| match &f.operand {
-                            Operand::Millis(ms) => {
-                                r.cursor != i64::MIN && test(f.op, r.cursor, *ms)
-                            }
-                            Operand::Id(id) => test(f.op, &r.id, id),
+                            Operand::Millis(ms) => cursor != i64::MIN && test(f.op, cursor, *ms),
+                            Operand::Id(id) => test(f.op, &t.id(i), id),
                         })
                     })
             };
@@ -434,7 +434,7 @@ pub(crate) async fn search(
                 .by_id
                 .iter()
                 .copied()
-                .filter(|&i| !t.rec(i).flag && matches(i))
+                .filter(|&i| !t.flag(i) && matches(i))
                 .collect();
             let order: Vec<(SortKey, bool)> = sorts
                 .iter()
@@ -451,6 +451,7 @@ pub(crate) async fn search(
         })
         .await;
     let t = table(&state);
+    let mut records = t.reader();
     let start = after.min(rows.len());
     let end = (start + limit).min(rows.len());
     let mut out = Vec::with_capacity(64 + (end - start) * 700);
@@ -461,7 +462,7 @@ pub(crate) async fn search(
         if n > 0 {
             out.push(b',');
         }
-        push_deal(&mut out, t.raw(i), &props);
+        push_deal(&mut out, records.raw(i), &props);
     }
     out.push(b']');
     if end < rows.len() {

@@ -85,10 +85,11 @@ fn archived_workspaces(store: &Store) -> HashSet<String> {
     let Some(t) = store.table("kantata", "workspaces") else {
         return HashSet::new();
     };
+    let mut rows = t.reader();
     t.by_id
         .iter()
-        .filter(|&&i| json::member(t.raw(i), "archived") == Some(b"true".as_slice()))
-        .map(|&i| t.rec(i).id.to_string())
+        .filter(|&&i| json::member(rows.raw(i), "archived") == Some(b"true".as_slice()))
+        .map(|&i| t.id(i).to_string())
         .collect()
 }
 
@@ -103,12 +104,13 @@ fn visible(store: &Store, name: &str, after: Option<i64>, hide: Hide) -> Vec<u32
     } else {
         HashSet::new()
     };
+    let mut rows = t.reader();
     t.by_id
         .iter()
         .copied()
         .filter(|&i| {
             if let Some(after) = after {
-                let c = t.rec(i).cursor;
+                let c = t.cursor(i);
                 if c == i64::MIN || c <= after {
                     return false;
                 }
@@ -116,7 +118,7 @@ fn visible(store: &Store, name: &str, after: Option<i64>, hide: Hide) -> Vec<u32
             if !hide.any() {
                 return true;
             }
-            let raw = t.raw(i);
+            let raw = rows.raw(i);
             let members = json::members(raw);
             let get = |k: &str| members.iter().find(|m| m.key == k).map(|m| m.value);
             if hide.archived && get("archived") == Some(b"true".as_slice()) {
@@ -219,6 +221,7 @@ pub(crate) async fn list(
     let start = (page - 1).saturating_mul(per_page).min(total);
     let end = (start + per_page).min(total);
     let slice = &rows[start..end];
+    let mut records = table.reader();
     let mut results = Vec::with_capacity(slice.len() * 40);
     let mut objects = Vec::with_capacity(slice.len() * 300);
     for (n, &i) in slice.iter().enumerate() {
@@ -226,7 +229,7 @@ pub(crate) async fn list(
             results.push(b',');
             objects.push(b',');
         }
-        let id = &table.rec(i).id;
+        let id = table.id(i);
         results.extend_from_slice(b"{\"key\":\"");
         results.extend_from_slice(name.as_bytes());
         results.extend_from_slice(b"\",\"id\":");
@@ -234,7 +237,7 @@ pub(crate) async fn list(
         results.push(b'}');
         id.push_json(&mut objects);
         objects.push(b':');
-        objects.extend_from_slice(table.raw(i));
+        objects.extend_from_slice(records.raw(i));
     }
     let mut out = Vec::with_capacity(results.len() + objects.len() + 160);
     out.extend_from_slice(b"{\"count\":");

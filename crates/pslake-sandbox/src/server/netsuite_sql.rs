@@ -356,39 +356,40 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         let mut display = Display::default();
         for &(name, columns) in TABLES {
-            let records: Vec<serde_json::Map<String, Value>> = match store.table("netsuite", name) {
-                None => Vec::new(),
-                Some(t) => (0..t.len() as u32)
-                    .map(|i| {
-                        serde_json::from_slice(t.raw(i))
-                            .map_err(|e| format!("netsuite/{name}.jsonl: {e}"))
-                    })
-                    .collect::<Result<_, _>>()?,
-            };
+            // column by column, one record parsed at a time: never every record as a JSON map
+            let mut texts: Vec<Vec<Option<String>>> = vec![Vec::new(); columns.len()];
+            if let Some(t) = store.table("netsuite", name) {
+                for texts in &mut texts {
+                    texts.reserve_exact(t.len());
+                }
+                let mut rows = t.reader();
+                for i in 0..t.len() as u32 {
+                    let r: serde_json::Map<String, Value> = serde_json::from_slice(rows.raw(i))
+                        .map_err(|e| format!("netsuite/{name}.jsonl: {e}"))?;
+                    for (texts, &(col, _)) in texts.iter_mut().zip(columns) {
+                        texts.push(r.get(col).and_then(value_text));
+                    }
+                    let get = |k: &str| r.get(k).and_then(value_text);
+                    if let (Some(id), Some(n)) = (get("id"), get("companyname"))
+                        && (name == "customer" || name == "job")
+                    {
+                        display.entity.insert(id, n);
+                    }
+                    if let (Some(id), Some(n)) = (get("id"), get("name"))
+                        && name == "currency"
+                    {
+                        display.currency.insert(id, n);
+                    }
+                }
+            }
             let mut fields = Vec::new();
             let mut arrays = Vec::new();
-            for &(col, kind) in columns {
-                let texts: Vec<Option<String>> = records
-                    .iter()
-                    .map(|r| r.get(col).and_then(value_text))
-                    .collect();
-                let refs: Vec<Option<&str>> = texts.iter().map(Option::as_deref).collect();
+            for (texts, &(col, kind)) in texts.iter_mut().zip(columns) {
+                let column = std::mem::take(texts);
+                let refs: Vec<Option<&str>> = column.iter().map(Option::as_deref).collect();
                 let (dt, array) = build_column(kind, &refs);
                 fields.push(Field::new(col, dt, true));
                 arrays.push(array);
-            }
-            for r in &records {
-                let get = |k: &str| r.get(k).and_then(value_text);
-                if let (Some(id), Some(n)) = (get("id"), get("companyname"))
-                    && (name == "customer" || name == "job")
-                {
-                    display.entity.insert(id, n);
-                }
-                if let (Some(id), Some(n)) = (get("id"), get("name"))
-                    && name == "currency"
-                {
-                    display.currency.insert(id, n);
-                }
             }
             let schema = Arc::new(Schema::new(fields));
             let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| e.to_string())?;

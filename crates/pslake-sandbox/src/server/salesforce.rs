@@ -630,11 +630,11 @@ async fn run_query(
         .iter()
         .copied()
         .filter(|&i| {
-            let r = table.rec(i);
-            (all || !r.flag)
+            let (cursor, flag) = (table.cursor(i), table.flag(i));
+            (all || !flag)
                 && soql.conds.iter().all(|c| match *c {
-                    Cond::Modstamp(op, t) => r.cursor != i64::MIN && op.test(r.cursor, t),
-                    Cond::Deleted(op, v) => op.test(r.flag, v),
+                    Cond::Modstamp(op, t) => cursor != i64::MIN && op.test(cursor, t),
+                    Cond::Deleted(op, v) => op.test(flag, v),
                 })
         })
         .collect();
@@ -734,18 +734,18 @@ fn page(
         );
     }
     out.extend_from_slice(b",\"records\":[");
+    let mut records = table.reader();
     for (n, &i) in rows[offset..end].iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        let raw = table.raw(i);
-        let rec = table.rec(i);
+        let raw = records.raw(i);
         out.extend_from_slice(b"{\"attributes\":{\"type\":");
         json::push_str(&mut out, object);
         out.extend_from_slice(b",\"url\":");
         json::push_str(
             &mut out,
-            &format!("/services/data/{version}/sobjects/{object}/{}", rec.id),
+            &format!("/services/data/{version}/sobjects/{object}/{}", table.id(i)),
         );
         out.push(b'}');
         let members = json::members(raw);

@@ -1,17 +1,20 @@
 //! The in-memory fixture index.
 //!
-//! Each `<system>/<stream>.jsonl` is read once, at start, into one [`Bytes`] buffer. Every line is
-//! validated with serde_json (errors name file and line) and indexed: byte range, id, cursor
-//! instant and a flag (Salesforce `IsDeleted`, HubSpot `archived`). Pages are then slices of that
-//! buffer; nothing is re-read or re-parsed per request.
+//! Each `<system>/<stream>.jsonl` is read once, at start, line by line. Every line is validated
+//! with serde_json (errors name file and line) and indexed in columns: id, cursor instant and a
+//! flag (Salesforce `IsDeleted`, HubSpot `archived`). The lines themselves are kept in
+//! zstd-compressed blocks of whole records (about `BLOCK_BYTES` each; fixture JSON shrinks
+//! about 13 to 1), so a scale-100 firm (7.8 million time entries, 2.3 GB of JSON) is held in a
+//! few hundred MB instead of the file's size. A `Reader` decompresses the block of the record
+//! asked for, once per block while records are read in order, and hands out the record's exact
+//! bytes. Nothing is re-read from disk or re-parsed per request.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
 
 use super::error::{Error, Result};
 use super::json;
@@ -138,15 +141,63 @@ fn schema(stream: StreamId) -> Schema {
     }
 }
 
-/// One record: its byte range in the table buffer and its indexed values.
+/// The records of a table are kept in zstd-compressed blocks of whole records, each block about
+/// this many bytes before compression (a block is sealed before a record would take it past
+/// this; one record larger than this is a block of its own). A Kantata page of 200 time entries
+/// is about 60 KiB, two blocks; a record read out of order costs one block's decompression.
+const BLOCK_BYTES: usize = 32 * 1024;
+
+/// zstd's fastest standard level: fixture JSON lines still shrink about 13 to 1 at 32 KiB.
+const ZSTD_LEVEL: i32 = 1;
+
+/// One block of records: a zstd frame and its decompressed length.
+struct Block {
+    data: Box<[u8]>,
+    len: u32,
+}
+
+impl fmt::Debug for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Block({} -> {} bytes)", self.data.len(), self.len)
+    }
+}
+
+/// Record ids in file order: plain numbers while every id is one (Kantata, NetSuite), else
+/// [`Id`]s (Salesforce's string ids).
 #[derive(Debug)]
-pub(crate) struct Rec {
-    start: usize,
-    end: usize,
-    /// Milliseconds since the epoch; `i64::MIN` when the record has no cursor value.
-    pub(crate) cursor: i64,
-    pub(crate) flag: bool,
-    pub(crate) id: Id,
+enum Ids {
+    Num(Vec<u64>),
+    Any(Vec<Id>),
+}
+
+impl Ids {
+    fn push(&mut self, id: Id) {
+        match self {
+            Ids::Num(v) => match id {
+                Id::Num(n) => v.push(n),
+                id => {
+                    let mut all: Vec<Id> = v.iter().map(|&n| Id::Num(n)).collect();
+                    all.push(id);
+                    *self = Ids::Any(all);
+                }
+            },
+            Ids::Any(v) => v.push(id),
+        }
+    }
+
+    fn get(&self, i: usize) -> Id {
+        match self {
+            Ids::Num(v) => Id::Num(v[i]),
+            Ids::Any(v) => v[i].clone(),
+        }
+    }
+
+    fn cmp(&self, a: usize, b: usize) -> Ordering {
+        match self {
+            Ids::Num(v) => v[a].cmp(&v[b]),
+            Ids::Any(v) => v[a].cmp(&v[b]),
+        }
+    }
 }
 
 /// What a vendor query can order by: the record id or its cursor (last-modified) value.
@@ -156,12 +207,23 @@ pub(crate) enum SortKey {
     Cursor,
 }
 
-/// One stream's records, in file order, with a by-id order.
+/// One stream's records, in file order, with a by-id order. Record `i` (file order) has its
+/// indexed values in column `i` ([`Table::id`], [`Table::cursor`], [`Table::flag`]) and its JSON
+/// in a compressed block ([`Table::reader`]).
 #[derive(Debug)]
 pub(crate) struct Table {
     pub(crate) stream: StreamId,
-    buf: Bytes,
-    pub(crate) recs: Vec<Rec>,
+    blocks: Vec<Block>,
+    /// The first record of each block, ascending.
+    block_first: Vec<u32>,
+    /// Where each record starts in its block's decompressed bytes; it ends where the block's
+    /// next record starts, or at the block's end.
+    starts: Vec<u32>,
+    /// Milliseconds since the epoch; `i64::MIN` when the record has no cursor value.
+    cursors: Vec<i64>,
+    /// Empty when the stream has no flag member.
+    flags: Vec<bool>,
+    ids: Ids,
     /// Record indexes in id order (numeric-aware, stable).
     pub(crate) by_id: Arc<Vec<u32>>,
     /// Top-level keys seen (Salesforce and NetSuite, for field validation), first-seen order.
@@ -169,24 +231,50 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    /// The raw JSON of record `i`.
-    pub(crate) fn raw(&self, i: u32) -> &[u8] {
-        let r = &self.recs[i as usize];
-        &self.buf[r.start..r.end]
+    /// A reader of the records' raw JSON.
+    pub(crate) fn reader(&self) -> Reader<'_> {
+        Reader {
+            table: self,
+            block: usize::MAX,
+            buf: Vec::new(),
+            dec: None,
+        }
     }
 
-    pub(crate) fn rec(&self, i: u32) -> &Rec {
-        &self.recs[i as usize]
+    /// The id of record `i`.
+    pub(crate) fn id(&self, i: u32) -> Id {
+        self.ids.get(i as usize)
+    }
+
+    /// The cursor of record `i` (milliseconds since the epoch; `i64::MIN` when it has none).
+    pub(crate) fn cursor(&self, i: u32) -> i64 {
+        self.cursors[i as usize]
+    }
+
+    /// The flag of record `i` (Salesforce `IsDeleted`, HubSpot `archived`).
+    pub(crate) fn flag(&self, i: u32) -> bool {
+        self.flags.get(i as usize).copied().unwrap_or(false)
+    }
+
+    /// Record `i`'s block and byte range in that block.
+    fn span(&self, i: u32) -> (usize, usize, usize) {
+        let b = self.block_first.partition_point(|&f| f <= i) - 1;
+        let next = i as usize + 1;
+        let end = match self.block_first.get(b + 1) {
+            Some(&f) if next < f as usize => self.starts[next] as usize,
+            None if next < self.starts.len() => self.starts[next] as usize,
+            _ => self.blocks[b].len as usize,
+        };
+        (b, self.starts[i as usize] as usize, end)
     }
 
     /// Sorts record indexes by `order` (key, descending), stable for ties.
     pub(crate) fn sort(&self, rows: &mut [u32], order: &[(SortKey, bool)]) {
         rows.sort_by(|&a, &b| {
-            let (ra, rb) = (self.rec(a), self.rec(b));
             for &(key, desc) in order {
                 let o = match key {
-                    SortKey::Id => ra.id.cmp(&rb.id),
-                    SortKey::Cursor => ra.cursor.cmp(&rb.cursor),
+                    SortKey::Id => self.ids.cmp(a as usize, b as usize),
+                    SortKey::Cursor => self.cursor(a).cmp(&self.cursor(b)),
                 };
                 let o = if desc { o.reverse() } else { o };
                 if o.is_ne() {
@@ -198,17 +286,100 @@ impl Table {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.recs.len()
+        self.starts.len()
     }
 
     fn empty(stream: StreamId) -> Table {
         Table {
             stream,
-            buf: Bytes::new(),
-            recs: Vec::new(),
+            blocks: Vec::new(),
+            block_first: Vec::new(),
+            starts: Vec::new(),
+            cursors: Vec::new(),
+            flags: Vec::new(),
+            ids: Ids::Num(Vec::new()),
             by_id: Arc::new(Vec::new()),
             keys: Vec::new(),
         }
+    }
+}
+
+/// Reads records of one [`Table`], keeping the last block it decompressed: reading records in
+/// file (or id) order decompresses each block once.
+pub(crate) struct Reader<'a> {
+    table: &'a Table,
+    /// The block held in `buf`; `usize::MAX` for none.
+    block: usize,
+    buf: Vec<u8>,
+    dec: Option<zstd::bulk::Decompressor<'static>>,
+}
+
+impl Reader<'_> {
+    /// The raw JSON of record `i`: the fixture line's bytes, without surrounding whitespace.
+    pub(crate) fn raw(&mut self, i: u32) -> &[u8] {
+        let (b, start, end) = self.table.span(i);
+        if self.block != b {
+            let block = &self.table.blocks[b];
+            let dec = self.dec.get_or_insert_with(|| {
+                zstd::bulk::Decompressor::new().expect("zstd allocates a decompression context")
+            });
+            self.buf.clear();
+            self.buf.reserve(block.len as usize);
+            let n = dec
+                .decompress_to_buffer(&block.data, &mut self.buf)
+                .expect("a block compressed at load decompresses into its length");
+            debug_assert_eq!(n, block.len as usize);
+            self.block = b;
+        }
+        &self.buf[start..end]
+    }
+}
+
+/// Builds a [`Table`]'s blocks from records in file order.
+struct Blocks {
+    comp: zstd::bulk::Compressor<'static>,
+    pending: Vec<u8>,
+    blocks: Vec<Block>,
+    block_first: Vec<u32>,
+    starts: Vec<u32>,
+}
+
+impl Blocks {
+    fn new() -> std::io::Result<Blocks> {
+        Ok(Blocks {
+            comp: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            pending: Vec::with_capacity(2 * BLOCK_BYTES),
+            blocks: Vec::new(),
+            block_first: Vec::new(),
+            starts: Vec::new(),
+        })
+    }
+
+    /// Appends the next record (its index is the number pushed so far).
+    fn push(&mut self, rec: &[u8]) -> std::io::Result<()> {
+        if !self.pending.is_empty() && self.pending.len() + rec.len() > BLOCK_BYTES {
+            self.seal()?;
+        }
+        let i = self.starts.len() as u32;
+        if self.pending.is_empty() {
+            self.block_first.push(i);
+        }
+        self.starts
+            .push(u32::try_from(self.pending.len()).map_err(std::io::Error::other)?);
+        self.pending.extend_from_slice(rec);
+        Ok(())
+    }
+
+    /// Compresses the pending records into a block.
+    fn seal(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let len = u32::try_from(self.pending.len()).map_err(std::io::Error::other)?;
+        let data = self.comp.compress(&self.pending)?.into_boxed_slice();
+        self.blocks.push(Block { data, len });
+        self.pending.clear();
+        Ok(())
     }
 }
 
@@ -226,29 +397,38 @@ fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
         tracing::warn!(path = %path.display(), "fixture file missing, serving the stream empty");
         return Ok(Table::empty(stream));
     }
-    let buf = Bytes::from(fs_err::read(path)?);
+    let mut input = BufReader::with_capacity(1 << 20, fs_err::File::open(path)?);
     let schema = schema(stream);
-    let mut recs = Vec::new();
+    let file_err = |message: String| Error::FixtureFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut blocks = Blocks::new().map_err(|e| file_err(format!("cannot compress: {e}")))?;
+    let mut cursors = Vec::new();
+    let mut flags = Vec::new();
+    let mut ids = Ids::Num(Vec::new());
     let mut keys: Vec<String> = Vec::new();
     let line_err = |line: usize, message: String| Error::FixtureLine {
         path: path.to_path_buf(),
         line,
         message,
     };
-    let mut pos = 0usize;
+    let mut buf = Vec::new();
     let mut line_no = 0usize;
-    while pos < buf.len() {
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
         line_no += 1;
-        let nl = buf[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(buf.len(), |p| pos + p);
-        let (start, mut end) = (pos, nl);
-        pos = nl + 1;
-        while end > start && matches!(buf[end - 1], b'\r' | b' ' | b'\t') {
+        let mut end = buf.len();
+        if buf.last() == Some(&b'\n') {
             end -= 1;
         }
-        let line = &buf[start..end];
+        while end > 0 && matches!(buf[end - 1], b'\r' | b' ' | b'\t') {
+            end -= 1;
+        }
+        let line = &buf[..end];
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
@@ -272,7 +452,7 @@ fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
         }
         let find = |k: &str| members.iter().find(|m| m.key == k).map(|m| m.value);
         let id = match schema.id {
-            None => Id::Num(recs.len() as u64),
+            None => Id::Num(cursors.len() as u64),
             Some(field) => {
                 let raw = find(field)
                     .ok_or_else(|| line_err(line_no, format!("missing id field '{field}'")))?;
@@ -326,29 +506,41 @@ fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
                 }
             }
         };
-        let flag = schema.flag.and_then(find).is_some_and(|raw| raw == b"true");
-        recs.push(Rec {
-            start: start + lead,
-            end,
-            cursor,
-            flag,
-            id,
-        });
+        if cursors.len() >= u32::MAX as usize {
+            return Err(file_err("more than 4294967295 records".into()));
+        }
+        if let Some(f) = schema.flag {
+            flags.push(find(f).is_some_and(|raw| raw == b"true"));
+        }
+        ids.push(id);
+        cursors.push(cursor);
+        blocks
+            .push(&line[lead..])
+            .map_err(|e| file_err(format!("cannot compress: {e}")))?;
     }
-    if recs.len() > u32::MAX as usize {
-        return Err(Error::FixtureFile {
-            path: path.to_path_buf(),
-            message: "more than 4294967295 records".into(),
-        });
-    }
-    let mut by_id: Vec<u32> = (0..recs.len() as u32).collect();
+    blocks
+        .seal()
+        .map_err(|e| file_err(format!("cannot compress: {e}")))?;
+    let mut by_id: Vec<u32> = (0..cursors.len() as u32).collect();
     if schema.id.is_some() {
-        by_id.sort_by(|&a, &b| recs[a as usize].id.cmp(&recs[b as usize].id));
+        by_id.sort_by(|&a, &b| ids.cmp(a as usize, b as usize));
     }
+    let Blocks {
+        blocks,
+        block_first,
+        starts,
+        ..
+    } = blocks;
+    cursors.shrink_to_fit();
+    flags.shrink_to_fit();
     Ok(Table {
         stream,
-        buf,
-        recs,
+        blocks,
+        block_first,
+        starts,
+        cursors,
+        flags,
+        ids,
         by_id: Arc::new(by_id),
         keys,
     })
@@ -465,5 +657,88 @@ impl IndexCache {
         e.push_front((key, v.clone()));
         e.truncate(INDEX_CACHE_ENTRIES);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIME_ENTRIES: StreamId = StreamId {
+        system: "kantata",
+        stream: "time_entries",
+    };
+
+    /// `n` Kantata-like records, ids 1..=n in file order.
+    fn records(n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":"{}","workspace_id":"{}","notes":"note {} é","updated_at":"2026-03-{:02}T09:00:00+00:00"}}"#,
+                    i + 1,
+                    31_000 + i % 97,
+                    i % 13,
+                    1 + i % 28
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn records_read_back_byte_for_byte_from_compressed_blocks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let recs = records(5000);
+        // leading and trailing whitespace, CRLF line ends and blank lines are not record bytes
+        let mut text = String::new();
+        for (i, r) in recs.iter().enumerate() {
+            match i % 3 {
+                0 => text.push_str(&format!("{r}\n")),
+                1 => text.push_str(&format!("  {r} \r\n")),
+                _ => text.push_str(&format!("{r}\n\n")),
+            }
+        }
+        text.pop(); // the last line without a line end
+        let path = dir.path().join("time_entries.jsonl");
+        fs_err::write(&path, &text).expect("write");
+        let t = load_table(TIME_ENTRIES, &path).expect("loads");
+        assert_eq!(t.len(), recs.len());
+        assert!(t.blocks.len() > 10, "{} blocks", t.blocks.len());
+        let held: usize = t.blocks.iter().map(|b| b.data.len()).sum();
+        assert!(
+            held * 4 < text.len(),
+            "{held} bytes held for {} bytes of JSON",
+            text.len()
+        );
+        let mut rows = t.reader();
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(rows.raw(i as u32), r.as_bytes(), "record {i}");
+        }
+        for (i, r) in recs.iter().enumerate().rev() {
+            assert_eq!(rows.raw(i as u32), r.as_bytes(), "record {i}");
+        }
+        for k in 0..recs.len() {
+            let i = (k * 7919) % recs.len();
+            assert_eq!(rows.raw(i as u32), recs[i].as_bytes(), "record {i}");
+        }
+        assert_eq!(t.id(4999), Id::Num(5000));
+        assert_eq!(t.cursor(0), 1_772_355_600_000); // 2026-03-01T09:00:00Z
+        assert_eq!(*t.by_id, (0..5000).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn a_string_id_after_numbers_keeps_numeric_aware_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("time_entries.jsonl");
+        fs_err::write(
+            &path,
+            "{\"id\":\"10\"}\n{\"id\":\"9\"}\n{\"id\":\"abc\"}\n{\"id\":2}\n{\"id\":\"007\"}\n",
+        )
+        .expect("write");
+        let t = load_table(TIME_ENTRIES, &path).expect("loads");
+        assert_eq!(t.id(2), Id::Str("abc".into()));
+        assert_eq!(t.id(3), Id::Num(2));
+        assert_eq!(*t.by_id, vec![3, 1, 0, 4, 2]);
+        let mut rows = t.reader();
+        assert_eq!(rows.raw(4), b"{\"id\":\"007\"}");
     }
 }

@@ -93,11 +93,12 @@ pub(crate) async fn report(
     };
     let mut out = Vec::with_capacity(32 + table.len() * 300);
     out.extend_from_slice(b"{\"Report_Entry\":[");
+    let mut records = table.reader();
     for (n, &i) in table.by_id.iter().enumerate() {
         if n > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(table.raw(i));
+        out.extend_from_slice(records.raw(i));
     }
     out.extend_from_slice(b"]}");
     json_response(StatusCode::OK, out)
