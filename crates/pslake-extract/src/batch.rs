@@ -91,10 +91,10 @@ impl StreamPlan {
     }
 
     /// Adds the records of one page (see [`StreamPlan::push`]).
-    pub(crate) fn push_all<'a>(
+    pub(crate) fn push_all(
         &self,
         out: &mut PageOutcome,
-        records: &[&'a RawValue],
+        records: &[&RawValue],
         extracted_at: i64,
         min_cursor: Option<i64>,
         cursor_column: Option<usize>,
