@@ -20,6 +20,7 @@ use pslake_lake::ops::RejectRow;
 use pslake_lake::{DELETED, TableName};
 
 use crate::json::{PathTree, Scalar, strip_keys};
+use crate::page::Scan;
 use crate::values::{Typed, parse};
 
 /// Reject rule for a value that does not parse.
@@ -34,6 +35,8 @@ pub(crate) struct StreamPlan {
     pub(crate) stream: Stream,
     pub(crate) run_id: String,
     pub(crate) schema: SchemaRef,
+    /// How a page of the stream is read: its records and the values its paging needs.
+    pub(crate) scan: Scan,
     tree: PathTree,
     pk: Vec<usize>,
     with_file: bool,
@@ -52,6 +55,10 @@ impl StreamPlan {
             stream: stream.clone(),
             run_id: run_id.to_string(),
             schema: stream_schema(stream, with_file),
+            scan: Scan::new(
+                &stream.records,
+                crate::rest::paging_paths(&stream.paginator),
+            ),
             tree: PathTree::new(&paths),
             pk,
             with_file,
@@ -83,6 +90,29 @@ impl StreamPlan {
         }
     }
 
+    /// Adds the records of one page (see [`StreamPlan::push`]).
+    pub(crate) fn push_all(
+        &self,
+        out: &mut PageOutcome,
+        records: &[&RawValue],
+        extracted_at: i64,
+        min_cursor: Option<i64>,
+        cursor_column: Option<usize>,
+    ) {
+        let mut scratch = Scratch::default();
+        for rec in records {
+            self.push_with(
+                out,
+                rec,
+                extracted_at,
+                None,
+                min_cursor,
+                cursor_column,
+                &mut scratch,
+            );
+        }
+    }
+
     /// Adds one record. `min_cursor`: records whose cursor is below it are filtered out
     /// (client-side incremental filter). `cursor_column`: the parameter set's cursor column
     /// (`None`: the stream's).
@@ -95,22 +125,56 @@ impl StreamPlan {
         min_cursor: Option<i64>,
         cursor_column: Option<usize>,
     ) {
+        self.push_with(
+            out,
+            rec,
+            extracted_at,
+            file,
+            min_cursor,
+            cursor_column,
+            &mut Scratch::default(),
+        );
+    }
+
+    /// [`StreamPlan::push`] with buffers reused from record to record.
+    #[allow(clippy::too_many_arguments)]
+    fn push_with<'a>(
+        &self,
+        out: &mut PageOutcome,
+        rec: &'a RawValue,
+        extracted_at: i64,
+        file: Option<&str>,
+        min_cursor: Option<i64>,
+        cursor_column: Option<usize>,
+        scratch: &mut Scratch<'a>,
+    ) {
         out.received += 1;
         let n = self.stream.columns.len();
-        let mut picked: Vec<Option<&RawValue>> = vec![None; n];
+        let picked = &mut scratch.picked;
+        picked.clear();
+        picked.resize(n, None);
         let strip = &self.stream.records.strip;
         let unknown = &mut out.unknown;
-        let picked_ok = self.tree.pick(rec, &mut picked, "", &mut |prefix, key| {
-            if prefix.is_empty() && strip.iter().any(|s| s == key) {
+        let path = &mut scratch.path;
+        // An undeclared key is skipped unread; noting it costs a lookup, no allocation, once
+        // it is known.
+        let picked_ok = self.tree.pick(rec, picked, &mut |prefix, key| {
+            if unknown.len() >= 200 || (prefix.is_empty() && strip.iter().any(|s| s == key)) {
                 return;
             }
-            if unknown.len() < 200 {
-                let full = format!("{prefix}{key}");
-                if !unknown.contains(&full) {
-                    unknown.insert(full);
-                }
+            let full = if prefix.is_empty() {
+                key
+            } else {
+                path.clear();
+                path.push_str(prefix);
+                path.push_str(key);
+                path.as_str()
+            };
+            if !unknown.contains(full) {
+                unknown.insert(full.to_string());
             }
         });
+        let picked = &scratch.picked;
         let raw_text = || -> String {
             if strip.is_empty() {
                 rec.get().to_string()
@@ -134,7 +198,7 @@ impl StreamPlan {
         if let Err(e) = picked_ok {
             out.rejected += 1;
             out.rejects.push(self.reject(
-                key_of(&picked),
+                key_of(picked),
                 RULE_UNPARSEABLE,
                 None,
                 None,
@@ -144,9 +208,10 @@ impl StreamPlan {
             return;
         }
         if out.example_key.is_none() {
-            out.example_key = key_of(&picked);
+            out.example_key = key_of(picked);
         }
-        let mut scratch: Vec<Typed<'_>> = Vec::with_capacity(n);
+        let typed = &mut scratch.typed;
+        typed.clear();
         let mut failure: Option<(usize, &'static str, Option<String>, String)> = None;
         for (i, col) in self.stream.columns.iter().enumerate() {
             let scalar = match picked[i].map(Scalar::of) {
@@ -160,7 +225,7 @@ impl StreamPlan {
                         e.to_string(),
                     ));
                     out.failing[i] += 1;
-                    scratch.push(Typed::Null);
+                    typed.push(Typed::Null);
                     continue;
                 }
             };
@@ -176,9 +241,9 @@ impl StreamPlan {
                             col.name, col.path
                         ),
                     ));
-                    scratch.push(Typed::Null);
+                    typed.push(Typed::Null);
                 }
-                Ok(v) => scratch.push(v),
+                Ok(v) => typed.push(v),
                 Err(reason) => {
                     out.failing[i] += 1;
                     failure.get_or_insert((
@@ -187,7 +252,7 @@ impl StreamPlan {
                         scalar.text().map(|t| t.into_owned()),
                         format!("field `{}` (path `{}`): {reason}", col.name, col.path),
                     ));
-                    scratch.push(Typed::Null);
+                    typed.push(Typed::Null);
                 }
             }
         }
@@ -195,11 +260,11 @@ impl StreamPlan {
             out.rejected += 1;
             let field = Some(self.stream.columns[i].name.clone());
             out.rejects
-                .push(self.reject(key_of(&picked), rule, field, value, message, raw_text()));
+                .push(self.reject(key_of(picked), rule, field, value, message, raw_text()));
             return;
         }
         let cursor = self.stream.incremental.as_ref().and_then(|inc| {
-            match scratch[cursor_column.unwrap_or(inc.column)] {
+            match typed[cursor_column.unwrap_or(inc.column)] {
                 Typed::Ts(v) => Some(v),
                 Typed::Date(d) => Some(d as i64),
                 _ => None,
@@ -216,7 +281,7 @@ impl StreamPlan {
         if let Some(c) = cursor {
             out.cursor_max = Some(out.cursor_max.map_or(c, |m: i64| m.max(c)));
         }
-        for (b, v) in out.builders.iter_mut().zip(&scratch) {
+        for (b, v) in out.builders.iter_mut().zip(typed.iter()) {
             b.append(v);
         }
         if self.with_file {
@@ -278,6 +343,15 @@ impl StreamPlan {
         out.rows = 0;
         RecordBatch::try_new(self.schema.clone(), cols).map(Some)
     }
+}
+
+/// Per-record buffers, kept from one record of a page to the next.
+#[derive(Default)]
+struct Scratch<'a> {
+    picked: Vec<Option<&'a RawValue>>,
+    typed: Vec<Typed<'a>>,
+    /// The dotted path of an undeclared nested key.
+    path: String,
 }
 
 /// Accumulated rows and counters of one or more pages.

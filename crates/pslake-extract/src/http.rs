@@ -366,7 +366,7 @@ impl SystemClient {
             body: Body::Form(form),
             headers: Vec::new(),
         };
-        let body = Box::pin(self.execute(&req, false))
+        let body = Box::pin(self.execute(&req, false, json_body))
             .await
             .map_err(|e| match e {
                 Error::Status {
@@ -427,12 +427,22 @@ impl SystemClient {
         })
     }
 
-    /// Sends `req` with retries and returns the body, which is checked to be complete JSON.
-    pub(crate) async fn fetch_json(&self, req: &Request) -> Result<Bytes> {
-        self.execute(req, true).await
+    /// Sends `req` with retries and returns its body as `read` makes it, off the async threads
+    /// (`read` is where a page is parsed, once). A body `read` finds incomplete or invalid
+    /// ([`BodyError::Invalid`]) is fetched again, like a transient HTTP failure.
+    pub(crate) async fn fetch_with<T, F>(&self, req: &Request, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(Bytes) -> std::result::Result<T, BodyError> + Clone + Send + 'static,
+    {
+        self.execute(req, true, read).await
     }
 
-    async fn execute(&self, req: &Request, authed: bool) -> Result<Bytes> {
+    async fn execute<T, F>(&self, req: &Request, authed: bool, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(Bytes) -> std::result::Result<T, BodyError> + Clone + Send + 'static,
+    {
         let method = match req.method {
             Method::Get => "GET",
             Method::Post => "POST",
@@ -444,7 +454,9 @@ impl SystemClient {
         let mut attempt = 0;
         while attempt < max {
             attempt += 1;
-            let outcome = self.attempt(req, authed, method, &shown).await;
+            let outcome = self
+                .attempt(req, authed, method, &shown, read.clone())
+                .await;
             let (err, retry_after) = match outcome {
                 Ok(b) => return Ok(b),
                 Err(Attempt::Unauthorized(generation, e)) => {
@@ -485,13 +497,18 @@ impl SystemClient {
         })
     }
 
-    async fn attempt(
+    async fn attempt<T, F>(
         &self,
         req: &Request,
         authed: bool,
         method: &str,
         shown: &str,
-    ) -> Result<Bytes, Attempt> {
+        read: F,
+    ) -> Result<T, Attempt>
+    where
+        T: Send + 'static,
+        F: Fn(Bytes) -> std::result::Result<T, BodyError> + Send + 'static,
+    {
         let transient = |message: String, retry_after: Option<f64>| {
             Attempt::Retry(
                 Error::Transient {
@@ -567,7 +584,7 @@ impl SystemClient {
             }
         }
         // the permit is taken after the token: a token fetch needs a permit of its own
-        let _permit = self
+        let permit = self
             .sem
             .acquire()
             .await
@@ -607,17 +624,22 @@ impl SystemClient {
                 ));
             }
         };
+        // the connection slot is free again: reading the body is CPU work
+        drop(permit);
         if status.is_success() {
-            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-                return Err(transient(
-                    format!(
-                        "{status} with an incomplete or invalid JSON body ({} bytes): {e}",
-                        body.len()
-                    ),
+            let len = body.len();
+            let span = tracing::Span::current();
+            let read = tokio::task::spawn_blocking(move || span.in_scope(|| read(body)))
+                .await
+                .map_err(|e| Attempt::Fatal(Error::Task(e.to_string())))?;
+            return match read {
+                Ok(t) => Ok(t),
+                Err(BodyError::Invalid(e)) => Err(transient(
+                    format!("{status} with an incomplete or invalid JSON body ({len} bytes): {e}"),
                     None,
-                ));
-            }
-            return Ok(body);
+                )),
+                Err(BodyError::Fatal(e)) => Err(Attempt::Fatal(e)),
+            };
         }
         let excerpt = self
             .scrub
@@ -665,6 +687,22 @@ impl SystemClient {
             return Err(Attempt::Unauthorized(generation, e));
         }
         Err(Attempt::Fatal(e))
+    }
+}
+
+/// Why [`SystemClient::fetch_with`]'s reader could not use a successful response's body.
+pub(crate) enum BodyError {
+    /// The body is not complete JSON (cut short, garbled): the request is tried again.
+    Invalid(String),
+    /// The body is JSON but cannot be used: the request fails.
+    Fatal(Error),
+}
+
+/// The body, checked to be complete JSON.
+fn json_body(body: Bytes) -> std::result::Result<Bytes, BodyError> {
+    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        Ok(_) => Ok(body),
+        Err(e) => Err(BodyError::Invalid(e.to_string())),
     }
 }
 

@@ -1,20 +1,20 @@
-//! Zero-copy navigation of JSON pages: dotted-path lookups, record splitting and per-record field
-//! picking over borrowed [`RawValue`] slices, so no `serde_json::Value` tree is built per row.
+//! Zero-copy navigation of JSON records: dotted-path lookups and per-record field picking over
+//! borrowed [`RawValue`] slices, so no `serde_json::Value` tree is built per row (a page is split
+//! into its records by [`crate::page`]).
 //!
 //! Invariant: every `&RawValue` handed out borrows the page text, so `_raw` is the record's JSON
 //! exactly as the API sent it.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use pslake_core::pipeline::{JsonPath, RecordSelector};
+use pslake_core::pipeline::JsonPath;
 
 /// A JSON object key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
+pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de> de::Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -134,99 +134,6 @@ impl<'a> Scalar<'a> {
     }
 }
 
-/// Splits a page into its records (an array, or a keyed map listed by references).
-pub(crate) fn records<'a>(
-    page: &'a RawValue,
-    sel: &RecordSelector,
-) -> Result<Vec<&'a RawValue>, String> {
-    let container = get_path(page, &sel.path).map_err(|e| e.to_string())?;
-    let Some(container) = container else {
-        return Ok(Vec::new());
-    };
-    match &sel.keyed_by {
-        None => {
-            if container.get().starts_with("null") {
-                return Ok(Vec::new());
-            }
-            serde_json::from_str::<Vec<&RawValue>>(container.get())
-                .map_err(|e| format!("records at `{}` are not an array: {e}", sel.path))
-        }
-        Some(k) => {
-            let map: HashMap<Key<'a>, &'a RawValue> = if container.get().starts_with('{') {
-                deserialize_keyed(container.get())
-                    .map_err(|e| format!("records at `{}` are not an object map: {e}", sel.path))?
-            } else {
-                HashMap::new()
-            };
-            let refs_path = &k.refs;
-            let Some(refs) = get_path(page, refs_path).map_err(|e| e.to_string())? else {
-                return Ok(Vec::new());
-            };
-            let items: Vec<&RawValue> = serde_json::from_str(refs.get())
-                .map_err(|e| format!("`{refs_path}` is not an array: {e}"))?;
-            let mut out = Vec::with_capacity(items.len());
-            for it in items {
-                if let Some((field, want)) = &k.type_filter {
-                    let ty = lookup(it, field)
-                        .map_err(|e| e.to_string())?
-                        .and_then(|v| Scalar::of(v).ok())
-                        .and_then(|s| s.text().map(|t| t.into_owned()));
-                    if ty.as_deref() != Some(want.as_str()) {
-                        continue;
-                    }
-                }
-                let id = lookup(it, &k.id_field)
-                    .map_err(|e| e.to_string())?
-                    .and_then(|v| Scalar::of(v).ok())
-                    .and_then(|s| s.text().map(|t| t.into_owned()));
-                let Some(id) = id else { continue };
-                match map.get(&Key(Cow::Owned(id.clone()))) {
-                    Some(r) => out.push(*r),
-                    None => {
-                        return Err(format!(
-                            "`{refs_path}` lists id {id} that `{}` lacks",
-                            sel.path
-                        ));
-                    }
-                }
-            }
-            Ok(out)
-        }
-    }
-}
-
-impl PartialEq for Key<'_> {
-    fn eq(&self, o: &Self) -> bool {
-        self.0 == o.0
-    }
-}
-impl Eq for Key<'_> {}
-impl std::hash::Hash for Key<'_> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.0.hash(h)
-    }
-}
-
-fn deserialize_keyed(text: &str) -> Result<HashMap<Key<'_>, &RawValue>, serde_json::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = HashMap<Key<'de>, &'de RawValue>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-            let mut out = HashMap::with_capacity(m.size_hint().unwrap_or(64));
-            while let Some(k) = m.next_key::<Key<'de>>()? {
-                let v = m.next_value::<&'de RawValue>()?;
-                out.insert(k, v);
-            }
-            Ok(out)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(V)
-}
-
 /// The declared paths of a stream as a tree, for one-pass field picking.
 #[derive(Debug, Default)]
 pub(crate) struct PathTree {
@@ -267,69 +174,145 @@ impl PathTree {
     }
 
     /// Fills `out[col]` with the raw value of each column found in record `raw`, and calls
-    /// `unknown` with the dotted path of every key that no column declares.
+    /// `unknown` with the prefix (dotted, `""` at the top) and key of every key that no column
+    /// declares. Undeclared values are skipped, not kept; a declared object is descended into
+    /// in the same pass.
     pub(crate) fn pick<'a>(
         &self,
         raw: &'a RawValue,
         out: &mut [Option<&'a RawValue>],
-        prefix: &str,
         unknown: &mut dyn FnMut(&str, &str),
     ) -> Result<(), serde_json::Error> {
-        struct Seed<'t, 'o, 'u, 'a> {
-            tree: &'t PathTree,
-            out: &'o mut [Option<&'a RawValue>],
-            prefix: &'t str,
-            unknown: &'u mut dyn FnMut(&str, &str),
-        }
-        impl<'de> DeserializeSeed<'de> for Seed<'_, '_, '_, 'de> {
-            type Value = ();
-            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-                d.deserialize_map(self)
-            }
-        }
-        impl<'de> Visitor<'de> for Seed<'_, '_, '_, 'de> {
-            type Value = ();
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object record")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-                while let Some(k) = m.next_key::<Key<'de>>()? {
-                    let v = m.next_value::<&'de RawValue>()?;
-                    let mut known = false;
-                    if let Some((_, cols)) = self.tree.leaves.iter().find(|(key, _)| *key == k.0) {
-                        for c in cols {
-                            self.out[*c] = Some(v);
-                        }
-                        known = true;
-                    }
-                    if let Some((_, sub)) = self.tree.nodes.iter().find(|(key, _)| *key == k.0) {
-                        known = true;
-                        if v.get().starts_with('{') {
-                            let prefix = format!("{}{}.", self.prefix, k.0);
-                            sub.pick(v, self.out, &prefix, self.unknown)
-                                .map_err(de::Error::custom)?;
-                        }
-                    }
-                    if !known {
-                        (self.unknown)(self.prefix, &k.0);
-                    }
-                }
-                Ok(())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, _s: A) -> Result<(), A::Error> {
-                Err(de::Error::custom(
-                    "a record must be a JSON object, found an array",
-                ))
-            }
-        }
         let mut de = serde_json::Deserializer::from_str(raw.get());
-        Seed {
+        Pick {
             tree: self,
             out,
-            prefix,
+            prefix: &mut String::new(),
             unknown,
+            top: true,
         }
         .deserialize(&mut de)
+    }
+}
+
+/// Picks the declared fields of one object of a record.
+struct Pick<'t, 'o, 'u, 'p, 'a> {
+    tree: &'t PathTree,
+    out: &'o mut [Option<&'a RawValue>],
+    prefix: &'p mut String,
+    unknown: &'u mut dyn FnMut(&str, &str),
+    /// The record itself (which must be an object), not a nested value.
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Pick<'_, '_, '_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.top {
+            d.deserialize_map(self)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object record")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        let leaves = &self.tree.leaves;
+        // Records of one API list their keys in one order: the leaf after the last one found
+        // is tried first.
+        let mut next = 0;
+        while let Some(k) = m.next_key::<Key<'de>>()? {
+            let leaf = match leaves.get(next) {
+                Some(l) if l.0 == k.0 => {
+                    next += 1;
+                    Some(l)
+                }
+                _ => leaves.iter().position(|(key, _)| *key == k.0).map(|i| {
+                    next = i + 1;
+                    &leaves[i]
+                }),
+            };
+            let node = self.tree.nodes.iter().find(|(key, _)| *key == k.0);
+            match (leaf, node) {
+                (None, None) => {
+                    m.next_value::<IgnoredAny>()?;
+                    (self.unknown)(self.prefix, &k.0);
+                }
+                (Some((_, cols)), None) => {
+                    let v = m.next_value::<&'de RawValue>()?;
+                    for c in cols {
+                        self.out[*c] = Some(v);
+                    }
+                }
+                (leaf, Some((_, sub))) => {
+                    let len = self.prefix.len();
+                    self.prefix.push_str(&k.0);
+                    self.prefix.push('.');
+                    let r = match leaf {
+                        // a column at an object and columns inside it: keep it, then descend
+                        Some((_, cols)) => {
+                            let v = m.next_value::<&'de RawValue>()?;
+                            for c in cols {
+                                self.out[*c] = Some(v);
+                            }
+                            let mut de = serde_json::Deserializer::from_str(v.get());
+                            Pick {
+                                tree: sub,
+                                out: &mut *self.out,
+                                prefix: &mut *self.prefix,
+                                unknown: &mut *self.unknown,
+                                top: false,
+                            }
+                            .deserialize(&mut de)
+                            .map_err(de::Error::custom)
+                        }
+                        None => m.next_value_seed(Pick {
+                            tree: sub,
+                            out: &mut *self.out,
+                            prefix: &mut *self.prefix,
+                            unknown: &mut *self.unknown,
+                            top: false,
+                        }),
+                    };
+                    self.prefix.truncate(len);
+                    r?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        if self.top {
+            return Err(de::Error::custom(
+                "a record must be a JSON object, found an array",
+            ));
+        }
+        // a declared object that is an array here holds none of its columns
+        while s.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -390,48 +373,6 @@ mod tests {
     }
 
     #[test]
-    fn keyed_map_in_results_order() {
-        use pslake_core::pipeline::KeyedBy;
-        let page = raw(
-            r#"{"count":2,"results":[{"key":"time_entries","id":"9"},{"key":"users","id":"1"},{"key":"time_entries","id":"3"}],
-                "time_entries":{"3":{"id":"3"},"9":{"id":"9"}},"users":{"1":{"id":"1"}}}"#,
-        );
-        let keyed = |type_filter: Option<(&str, &str)>| RecordSelector {
-            path: JsonPath::parse("time_entries"),
-            keyed_by: Some(KeyedBy {
-                refs: JsonPath::parse("results"),
-                id_field: "id".into(),
-                type_filter: type_filter.map(|(f, v)| (f.into(), v.into())),
-            }),
-            strip: vec![],
-        };
-        let sel = keyed(Some(("key", "time_entries")));
-        let recs = records(page, &sel).unwrap();
-        let ids: Vec<&str> = recs.iter().map(|r| r.get()).collect();
-        assert_eq!(ids, vec![r#"{"id":"9"}"#, r#"{"id":"3"}"#]);
-        // without the declared type filter every reference must be in the map
-        let e = records(page, &keyed(None)).unwrap_err();
-        assert!(e.contains("lists id 1 that `time_entries` lacks"), "{e}");
-        // another id field
-        let page = raw(r#"{"refs":[{"ref":"b"},{"ref":"a"}],"m":{"a":{"x":1},"b":{"x":2}}}"#);
-        let sel = RecordSelector {
-            path: JsonPath::parse("m"),
-            keyed_by: Some(KeyedBy {
-                refs: JsonPath::parse("refs"),
-                id_field: "ref".into(),
-                type_filter: None,
-            }),
-            strip: vec![],
-        };
-        let ids: Vec<&str> = records(page, &sel)
-            .unwrap()
-            .iter()
-            .map(|r| r.get())
-            .collect();
-        assert_eq!(ids, vec![r#"{"x":2}"#, r#"{"x":1}"#]);
-    }
-
-    #[test]
     fn pick_nested_and_unknown() {
         let tree = PathTree::new(&[
             &JsonPath::parse("id"),
@@ -440,7 +381,7 @@ mod tests {
         let r = raw(r#"{"id":"1","properties":{"amount":"5.00","new_prop":"x"},"extra":1}"#);
         let mut out = vec![None; 2];
         let mut unknown = Vec::new();
-        tree.pick(r, &mut out, "", &mut |p, k| unknown.push(format!("{p}{k}")))
+        tree.pick(r, &mut out, &mut |p, k| unknown.push(format!("{p}{k}")))
             .unwrap();
         assert_eq!(out[1].unwrap().get(), r#""5.00""#);
         assert_eq!(unknown, vec!["properties.new_prop", "extra"]);

@@ -19,6 +19,7 @@ mod files;
 mod http;
 mod json;
 mod jwt;
+mod page;
 mod reconcile;
 pub mod redact;
 mod rest;

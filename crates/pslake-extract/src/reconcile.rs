@@ -27,7 +27,6 @@ use arrow::array::{
     ArrayRef, BooleanArray, RecordBatch, StringArray, TimestampMicrosecondArray, new_null_array,
 };
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use pslake_core::pipeline::{Reconcile, Stream};
@@ -37,7 +36,7 @@ use pslake_lake::{DELETED, Lake, TableName};
 use crate::batch::StreamPlan;
 use crate::error::{Error, Result};
 use crate::http::SystemClient;
-use crate::rest::{Page, decode, produce};
+use crate::rest::{Page, produce};
 
 /// What a keys pass found and wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -114,34 +113,22 @@ pub(crate) async fn run(
     let start = whole_history(stream);
     let (tx, mut rx) = mpsc::channel::<Page>(client.concurrency() + 1);
     let producer = async {
-        let r = produce(client, &keys_plan, start.as_deref(), &tx).await;
+        let r = produce(client, &keys_plan, start.as_deref(), None, &tx).await;
         drop(tx);
         r
     };
     let consumer = async {
-        let pages = futures::stream::poll_fn(|cx| rx.poll_recv(cx));
-        let plan2 = keys_plan.clone();
-        let mut decoded = pages
-            .map(move |page| {
-                let plan = plan2.clone();
-                tokio::task::spawn_blocking(move || {
-                    let (mut out, url) = decode(&plan, page, None)?;
-                    let batch = plan.finish(&mut out)?;
-                    let keys = batch
-                        .map(|b| b.project(&(0..n_keys).collect::<Vec<_>>()))
-                        .transpose()?;
-                    Ok::<_, Error>((keys, out.received, out.rejected, url))
-                })
-            })
-            .buffered(2);
         let (mut batches, mut received, mut keyless) = (Vec::new(), 0u64, 0u64);
         let mut example_url = None;
-        while let Some(r) = decoded.next().await {
-            let (keys, rec, rej, url) = r.map_err(|e| Error::Task(e.to_string()))??;
-            received += rec;
-            keyless += rej;
-            if rej > 0 && example_url.is_none() {
-                example_url = Some(url);
+        while let Some(mut page) = rx.recv().await {
+            let keys = keys_plan
+                .finish(&mut page.out)?
+                .map(|b| b.project(&(0..n_keys).collect::<Vec<_>>()))
+                .transpose()?;
+            received += page.out.received;
+            keyless += page.out.rejected;
+            if page.out.rejected > 0 && example_url.is_none() {
+                example_url = Some(page.url);
             }
             if let Some(k) = keys {
                 batches.push(k);

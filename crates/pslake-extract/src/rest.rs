@@ -1,17 +1,19 @@
-//! One REST stream: page through the API, decode pages into Arrow off the async threads, and
-//! land the rows (see [`crate::sink`]).
+//! One REST stream: page through the API, decode each page into Arrow as it arrives, and land
+//! the rows (see [`crate::sink`]).
 //!
-//! Pages flow through a bounded channel from the pager to the decoder, so memory stays flat in
-//! the number of records: at most `concurrency + 2` pages are in flight, and rows are flushed to
-//! the lake in chunks. Offset and page-number paging fetch the remaining pages concurrently once
-//! the first page tells the total.
+//! A page is parsed once ([`crate::page`]), off the async threads, when it is fetched: the one
+//! pass yields its records, decoded straight into the column builders, and the values the
+//! paginator reads (next URL, cursor, totals, the last record's key). Decoded pages flow through
+//! a bounded channel to the landing, so memory stays flat in the number of records: at most
+//! `concurrency + 1` pages wait there, and rows are flushed to the lake in chunks while the
+//! next pages are fetched. Offset and page-number paging fetch the remaining pages concurrently
+//! once the first page tells the total.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, stream};
-use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -19,8 +21,9 @@ use pslake_core::pipeline::{JsonPath, Method, Paginator, ParamLocation};
 
 use crate::batch::{PageOutcome, StreamPlan};
 use crate::error::{Error, Result};
-use crate::http::{Body, Request, SystemClient};
-use crate::json::{Scalar, get_path, records};
+use crate::http::{Body, BodyError, Request, SystemClient};
+use crate::json::{Scalar, get_path};
+use crate::page::ScanError;
 use crate::redact::redact_url;
 use crate::sink::Accumulator;
 
@@ -29,13 +32,45 @@ const CURSOR: &str = "{cursor}";
 const KEYSET: &str = pslake_core::pipeline::KEYSET_PLACEHOLDER;
 const KEYSET_ENCODED: &str = "%7Bkeyset.last%7D";
 
-/// A fetched page.
+/// A fetched page, decoded.
 pub(crate) struct Page {
-    pub(crate) body: Bytes,
+    /// The request's URL, redacted.
     pub(crate) url: String,
-    pub(crate) extracted_at: i64,
-    /// The cursor column of the page's parameter set (`None`: the stream's).
-    pub(crate) cursor_column: Option<usize>,
+    /// The page's rows, rejects and counters.
+    pub(crate) out: PageOutcome,
+    /// Records on the page (before rejects and the client-side filter).
+    records: usize,
+    /// The values at the paging paths ([`paging_paths`]) as text.
+    values: Vec<Option<String>>,
+    /// The text of the last record's keyset key (keyset paging only).
+    last_key: Option<String>,
+}
+
+impl Page {
+    /// The text at a paging path of the page (`None`: absent or null).
+    fn value(&self, plan: &StreamPlan, path: &JsonPath) -> Option<String> {
+        let i = plan.scan.values().iter().position(|p| p == path)?;
+        self.values[i].clone()
+    }
+}
+
+/// The page values a paginator reads; [`crate::page::Scan`] finds them in the same pass as the
+/// records.
+pub(crate) fn paging_paths(p: &Paginator) -> Vec<JsonPath> {
+    let paths: Vec<Option<&JsonPath>> = match p {
+        Paginator::NextUrl { path, done_path } => vec![Some(path), done_path.as_ref()],
+        Paginator::Cursor { path, .. } => vec![Some(path)],
+        Paginator::Offset {
+            has_more_path,
+            total_path,
+            ..
+        } => vec![has_more_path.as_ref(), total_path.as_ref()],
+        Paginator::PageNumber {
+            total_pages_path, ..
+        } => vec![total_pages_path.as_ref()],
+        Paginator::None => Vec::new(),
+    };
+    paths.into_iter().flatten().cloned().collect()
 }
 
 /// Runs the stream's requests and feeds every page into `acc`.
@@ -46,31 +81,24 @@ pub(crate) async fn run(
     min_cursor: Option<i64>,
     acc: &mut Accumulator,
 ) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Page>(client_concurrency(client) + 1);
+    let (tx, mut rx) = mpsc::channel::<Page>(client.concurrency() + 1);
     let producer = async {
-        let r = produce(client, &plan, start_value.as_deref(), &tx).await;
+        let r = produce(client, &plan, start_value.as_deref(), min_cursor, &tx).await;
         drop(tx);
         r
     };
     let consumer = async {
-        let pages = stream::poll_fn(|cx| rx.poll_recv(cx));
-        let plan2 = plan.clone();
-        let mut decoded = pages
-            .map(move |page| {
-                let plan = plan2.clone();
-                tokio::task::spawn_blocking(move || decode(&plan, page, min_cursor))
-            })
-            .buffered(2);
-        while let Some(r) = decoded.next().await {
-            let (mut out, url) = r.map_err(|e| Error::Task(e.to_string()))??;
+        while let Some(mut page) = rx.recv().await {
             acc.pages += 1;
-            acc.absorb(&plan, &mut out).await.map_err(|e| match e {
-                Error::Page { message, .. } => Error::Page {
-                    url: url.clone(),
-                    message,
-                },
-                other => other,
-            })?;
+            acc.absorb(&plan, &mut page.out)
+                .await
+                .map_err(|e| match e {
+                    Error::Page { message, .. } => Error::Page {
+                        url: page.url.clone(),
+                        message,
+                    },
+                    other => other,
+                })?;
         }
         Ok::<(), Error>(())
     };
@@ -80,39 +108,64 @@ pub(crate) async fn run(
     p
 }
 
-fn client_concurrency(c: &SystemClient) -> usize {
-    c.concurrency()
-}
-
+/// Decodes a page body: one pass for its records and paging values, then each record into the
+/// builders. `Invalid` for a body that is not complete JSON (the fetch tries again).
 pub(crate) fn decode(
     plan: &StreamPlan,
-    page: Page,
+    body: &[u8],
+    url: &str,
     min_cursor: Option<i64>,
-) -> Result<(PageOutcome, String)> {
-    let text = std::str::from_utf8(&page.body).map_err(|e| Error::Page {
-        url: page.url.clone(),
-        message: format!("body is not UTF-8: {e}"),
+    cursor_column: Option<usize>,
+) -> std::result::Result<Page, BodyError> {
+    let page_error = |message: String| {
+        BodyError::Fatal(Error::Page {
+            url: url.to_string(),
+            message,
+        })
+    };
+    let text =
+        std::str::from_utf8(body).map_err(|e| page_error(format!("body is not UTF-8: {e}")))?;
+    let scanned = plan.scan.page(text).map_err(|e| match e {
+        ScanError::Json(e) => BodyError::Invalid(e.to_string()),
+        ScanError::Shape(message) => page_error(message),
     })?;
-    let root: &RawValue = serde_json::from_str(text).map_err(|e| Error::Page {
-        url: page.url.clone(),
-        message: format!("body is not JSON: {e}"),
-    })?;
-    let recs = records(root, &plan.stream.records).map_err(|message| Error::Page {
-        url: page.url.clone(),
-        message,
-    })?;
+    let values = scanned
+        .values
+        .iter()
+        .map(|v| {
+            v.and_then(|r| Scalar::of(r).ok())
+                .and_then(|s| s.text().map(|t| t.into_owned()))
+        })
+        .collect();
+    let last_key = match (&plan.stream.paginator, scanned.records.last()) {
+        (
+            Paginator::Offset {
+                keyset: Some(ks), ..
+            },
+            Some(last),
+        ) => get_path(last, &ks.key)
+            .map_err(|e| page_error(e.to_string()))?
+            .and_then(|r| Scalar::of(r).ok())
+            .and_then(|s| s.text().map(|t| t.into_owned()))
+            .filter(|s| !s.is_empty()),
+        _ => None,
+    };
     let mut out = plan.outcome();
-    for r in recs {
-        plan.push(
-            &mut out,
-            r,
-            page.extracted_at,
-            None,
-            min_cursor,
-            page.cursor_column,
-        );
-    }
-    Ok((out, page.url))
+    let extracted_at = chrono::Utc::now().timestamp_micros();
+    plan.push_all(
+        &mut out,
+        &scanned.records,
+        extracted_at,
+        min_cursor,
+        cursor_column,
+    );
+    Ok(Page {
+        url: url.to_string(),
+        out,
+        records: scanned.records.len(),
+        values,
+        last_key,
+    })
 }
 
 fn fill(s: &str, start: Option<&str>) -> String {
@@ -157,8 +210,6 @@ struct Template {
     params: Vec<(String, String)>,
     json: Option<serde_json::Value>,
     headers: Vec<(String, String)>,
-    /// The parameter set's cursor column (declared `param_set_cursors`).
-    cursor_column: Option<usize>,
 }
 
 impl Template {
@@ -178,7 +229,6 @@ impl Template {
                 .collect(),
             json,
             headers: self.headers.clone(),
-            cursor_column: self.cursor_column,
         }
     }
 
@@ -239,45 +289,50 @@ fn key_after(key: &str, last: &str) -> bool {
     }
 }
 
-/// The key of the last record of a page.
-fn last_key(plan: &StreamPlan, page: &Page, key: &JsonPath) -> Result<String> {
-    let root: &RawValue = serde_json::from_slice(&page.body).map_err(|e| Error::Page {
+/// The key of the last record of a page (keyset paging), read when the page was decoded.
+fn last_key(page: &Page, key: &JsonPath) -> Result<String> {
+    page.last_key.clone().ok_or_else(|| Error::Page {
         url: page.url.clone(),
-        message: e.to_string(),
-    })?;
-    let recs = records(root, &plan.stream.records).map_err(|message| Error::Page {
-        url: page.url.clone(),
-        message,
-    })?;
-    let v = match recs.last() {
-        Some(r) => get_path(r, key).map_err(|e| Error::Page {
-            url: page.url.clone(),
-            message: e.to_string(),
-        })?,
-        None => None,
-    };
-    v.and_then(|r| Scalar::of(r).ok())
-        .and_then(|s| s.text().map(|t| t.into_owned()))
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::Page {
-            url: page.url.clone(),
-            message: format!(
-                "keyset paging: the last record of the page has no key at `{}`",
-                key.0.join(".")
-            ),
-        })
+        message: format!(
+            "keyset paging: the last record of the page has no key at `{}`",
+            key.0.join(".")
+        ),
+    })
+}
+
+/// Fetches and decodes the pages of one parameter set.
+struct Fetcher<'c> {
+    client: &'c SystemClient,
+    plan: Arc<StreamPlan>,
+    min_cursor: Option<i64>,
+    /// The parameter set's cursor column (`None`: the stream's).
+    cursor_column: Option<usize>,
+}
+
+impl Fetcher<'_> {
+    /// Fetches one page and decodes it (in one pass, off the async threads).
+    async fn page(&self, req: &Request) -> Result<Page> {
+        let url = redact_url(&req.url);
+        let (plan, min_cursor, cursor_column) =
+            (self.plan.clone(), self.min_cursor, self.cursor_column);
+        self.client
+            .fetch_with(req, move |body: Bytes| {
+                decode(&plan, &body, &url, min_cursor, cursor_column)
+            })
+            .await
+    }
 }
 
 /// Pages one query by offset. With a cap (`max_offset`, key path), stops before an offset at
 /// or past the cap and, when the query has more results than that, returns the last key seen.
 async fn offset_query(
-    client: &SystemClient,
-    plan: &StreamPlan,
+    f: &Fetcher<'_>,
     t: &Template,
     o: &OffsetPaging<'_>,
     cap: Option<(u64, &JsonPath)>,
     tx: &mpsc::Sender<Page>,
 ) -> Result<Option<String>> {
+    let plan = &*f.plan;
     let limit = o.limit;
     let req_at = |offset: u64| match o.location {
         ParamLocation::Query => t.request(
@@ -296,9 +351,9 @@ async fn offset_query(
         ),
     };
     let max = cap.map(|(m, _)| m).unwrap_or(u64::MAX);
-    let first = fetch(client, &req_at(0)).await?;
+    let first = f.page(&req_at(0)).await?;
     let total = match o.total_path {
-        Some(p) => number(&first, "total", scalar_at(&first, p)?)?,
+        Some(p) => number(&first, "total", first.value(plan, p))?,
         None => None,
     };
     if let Some(total) = total {
@@ -314,52 +369,54 @@ async fn offset_query(
         let mut pages = stream::iter(offsets)
             .map(|o| {
                 let r = req_at(o);
-                async move { fetch(client, &r).await }
+                async move { f.page(&r).await }
             })
-            .buffered(client.concurrency());
+            .buffered(f.client.concurrency());
         while let Some(p) = pages.next().await {
-            send(tx, t, std::mem::replace(&mut held, p?)).await?;
+            send(tx, std::mem::replace(&mut held, p?)).await?;
         }
         let key = match cap {
-            Some((_, k)) if capped => Some(last_key(plan, &held, k)?),
+            Some((_, k)) if capped => Some(last_key(&held, k)?),
             _ => None,
         };
-        send(tx, t, held).await?;
+        send(tx, held).await?;
         return Ok(key);
     }
     let mut page = first;
     let mut offset = 0;
     loop {
         let more = match o.has_more_path {
-            Some(h) => scalar_at(&page, h)?.is_some_and(|v| v == "true"),
-            None => record_count(plan, &page)? as u64 >= limit,
+            Some(h) => page.value(plan, h).is_some_and(|v| v == "true"),
+            None => page.records as u64 >= limit,
         };
         // At the cap, a full page may hide more even when the API says none (a capped
         // has-more): with a keyset, the next window tells.
         let at_cap = offset + limit >= max;
-        let full = at_cap && cap.is_some() && record_count(plan, &page)? as u64 >= limit;
+        let full = at_cap && cap.is_some() && page.records as u64 >= limit;
         if (more || full) && at_cap {
             let key = match cap {
-                Some((_, k)) => Some(last_key(plan, &page, k)?),
+                Some((_, k)) => Some(last_key(&page, k)?),
                 None => None,
             };
-            send(tx, t, page).await?;
+            send(tx, page).await?;
             return Ok(key);
         }
-        send(tx, t, page).await?;
+        send(tx, page).await?;
         if !more {
             return Ok(None);
         }
         offset += limit;
-        page = fetch(client, &req_at(offset)).await?;
+        page = f.page(&req_at(offset)).await?;
     }
 }
 
-/// Sends every page of the stream's requests (each parameter set, all pages) into `tx`.
+/// Sends every page of the stream's requests (each parameter set, all pages), decoded, into
+/// `tx`. `min_cursor`: records whose cursor is below it are filtered out as they are decoded.
 pub(crate) async fn produce(
     client: &SystemClient,
-    plan: &StreamPlan,
+    plan: &Arc<StreamPlan>,
     start: Option<&str>,
+    min_cursor: Option<i64>,
     tx: &mpsc::Sender<Page>,
 ) -> Result<()> {
     let ep = &plan.stream.endpoint;
@@ -391,56 +448,23 @@ pub(crate) async fn produce(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+        };
+        let f = Fetcher {
+            client,
+            plan: plan.clone(),
+            min_cursor,
             cursor_column,
         };
-        page_through(client, plan, &base, &t, tx).await?;
+        page_through(&f, &base, &t, tx).await?;
     }
     Ok(())
 }
 
-async fn fetch(client: &SystemClient, req: &Request) -> Result<Page> {
-    let body = client.fetch_json(req).await?;
-    Ok(Page {
-        body,
-        url: redact_url(&req.url),
-        extracted_at: chrono::Utc::now().timestamp_micros(),
-        cursor_column: None,
-    })
-}
-
-async fn send(tx: &mpsc::Sender<Page>, t: &Template, mut page: Page) -> Result<()> {
-    page.cursor_column = t.cursor_column;
+async fn send(tx: &mpsc::Sender<Page>, page: Page) -> Result<()> {
     // The receiver only goes away when the consumer failed; its error is reported instead.
     tx.send(page)
         .await
         .map_err(|_| Error::Task("page consumer stopped".into()))
-}
-
-/// Reads a scalar at `path` of a page.
-fn scalar_at(page: &Page, path: &pslake_core::pipeline::JsonPath) -> Result<Option<String>> {
-    let root: &RawValue = serde_json::from_slice(&page.body).map_err(|e| Error::Page {
-        url: page.url.clone(),
-        message: e.to_string(),
-    })?;
-    let v = get_path(root, path).map_err(|e| Error::Page {
-        url: page.url.clone(),
-        message: e.to_string(),
-    })?;
-    Ok(v.and_then(|r| Scalar::of(r).ok())
-        .and_then(|s| s.text().map(|t| t.into_owned())))
-}
-
-fn record_count(plan: &StreamPlan, page: &Page) -> Result<usize> {
-    let root: &RawValue = serde_json::from_slice(&page.body).map_err(|e| Error::Page {
-        url: page.url.clone(),
-        message: e.to_string(),
-    })?;
-    records(root, &plan.stream.records)
-        .map(|r| r.len())
-        .map_err(|message| Error::Page {
-            url: page.url.clone(),
-            message,
-        })
 }
 
 fn number(page: &Page, what: &str, v: Option<String>) -> Result<Option<u64>> {
@@ -457,25 +481,25 @@ fn number(page: &Page, what: &str, v: Option<String>) -> Result<Option<u64>> {
 }
 
 async fn page_through(
-    client: &SystemClient,
-    plan: &StreamPlan,
+    f: &Fetcher<'_>,
     base: &Url,
     t: &Template,
     tx: &mpsc::Sender<Page>,
 ) -> Result<()> {
+    let (client, plan) = (f.client, &*f.plan);
     let conc = client.concurrency();
     match &plan.stream.paginator {
-        Paginator::None => send(tx, t, fetch(client, &t.request(&[], &[])).await?).await,
+        Paginator::None => send(tx, f.page(&t.request(&[], &[])).await?).await,
         Paginator::NextUrl { path, done_path } => {
             let mut req = t.request(&[], &[]);
             loop {
-                let page = fetch(client, &req).await?;
-                let next = scalar_at(&page, path)?;
+                let page = f.page(&req).await?;
+                let next = page.value(plan, path);
                 let done = match done_path {
-                    Some(d) => scalar_at(&page, d)?.is_some_and(|v| v == "true"),
+                    Some(d) => page.value(plan, d).is_some_and(|v| v == "true"),
                     None => false,
                 };
-                send(tx, t, page).await?;
+                send(tx, page).await?;
                 match next {
                     Some(n) if !done && !n.is_empty() => {
                         let url = client.resolve(base, &n)?;
@@ -503,14 +527,13 @@ async fn page_through(
                 url: t.url.clone(),
                 json: t.json.clone(),
                 headers: t.headers.clone(),
-                cursor_column: t.cursor_column,
             };
             let mut req = first.request(&[], &[]);
             let mut seen = std::collections::HashSet::new();
             loop {
-                let page = fetch(client, &req).await?;
-                let next = scalar_at(&page, path)?;
-                send(tx, t, page).await?;
+                let page = f.page(&req).await?;
+                let next = page.value(plan, path);
+                send(tx, page).await?;
                 match next {
                     Some(c) if !c.is_empty() => {
                         if !seen.insert(c.clone()) {
@@ -530,7 +553,6 @@ async fn page_through(
                                 url: t.url.clone(),
                                 json: t.json.clone(),
                                 headers: t.headers.clone(),
-                                cursor_column: t.cursor_column,
                             };
                             filled.request(&[], &[])
                         } else if t.method == Method::Post && t.json.is_some() {
@@ -561,17 +583,14 @@ async fn page_through(
                 location: *location,
             };
             let Some(ks) = keyset else {
-                return offset_query(client, plan, t, &o, None, tx)
-                    .await
-                    .map(|_| ());
+                return offset_query(f, t, &o, None, tx).await.map(|_| ());
             };
             // One query per keyset window: each pages by offset up to the cap, and the next
             // starts after the last key seen (the query orders by the key).
             let mut last = ks.start.clone();
             loop {
                 let q = t.with_keyset(&last);
-                let Some(key) =
-                    offset_query(client, plan, &q, &o, Some((ks.max_offset, &ks.key)), tx).await?
+                let Some(key) = offset_query(f, &q, &o, Some((ks.max_offset, &ks.key)), tx).await?
                 else {
                     return Ok(());
                 };
@@ -592,36 +611,157 @@ async fn page_through(
             total_pages_path,
         } => {
             let req_at = |n: u64| t.request(&[(page_param.clone(), n.to_string())], &[]);
-            let first = fetch(client, &req_at(*start)).await?;
+            let first = f.page(&req_at(*start)).await?;
             let total = match total_pages_path {
-                Some(p) => number(&first, "page count", scalar_at(&first, p)?)?,
+                Some(p) => number(&first, "page count", first.value(plan, p))?,
                 None => None,
             };
             if let Some(total) = total {
-                send(tx, t, first).await?;
+                send(tx, first).await?;
                 let last = start + total.saturating_sub(1);
                 let mut pages = stream::iter((start + 1)..=last)
                     .map(|n| {
                         let r = req_at(n);
-                        async move { fetch(client, &r).await }
+                        async move { f.page(&r).await }
                     })
                     .buffered(conc);
                 while let Some(p) = pages.next().await {
-                    send(tx, t, p?).await?;
+                    send(tx, p?).await?;
                 }
                 return Ok(());
             }
             let mut page = first;
             let mut n = *start;
             loop {
-                let empty = record_count(plan, &page)? == 0;
-                send(tx, t, page).await?;
+                let empty = page.records == 0;
+                send(tx, page).await?;
                 if empty {
                     return Ok(());
                 }
                 n += 1;
-                page = fetch(client, &req_at(n)).await?;
+                page = f.page(&req_at(n)).await?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+
+    fn kantata_time_entries() -> StreamPlan {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
+        let p = pslake_core::pipeline::load_pipeline_with(&path, &HashMap::new())
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        let stream = p
+            .systems
+            .iter()
+            .flat_map(|s| &s.streams)
+            .find(|s| s.table == "kantata_time_entries")
+            .expect("the demo pipeline has Kantata time entries");
+        StreamPlan::new("kantata", stream, "run", false)
+    }
+
+    fn entry(id: u32, date: &str, extra: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","workspace_id":"7","user_id":"8","date_performed":"{date}","time_in_minutes":60,"billable":true,"approved":false,"rate_in_cents":100,"currency":"USD","notes":"n","updated_at":"2026-03-03T22:00:00-05:00"{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn one_decode_gives_rows_rejects_and_paging_values() {
+        let plan = kantata_time_entries();
+        let body = format!(
+            r#"{{"count":3,"results":[{{"key":"time_entries","id":"3"}},{{"key":"users","id":"1"}},{{"key":"time_entries","id":"2"}},{{"key":"time_entries","id":"1"}}],
+            "time_entries":{{"1":{},"2":{},"3":{}}},"users":{{"1":{{"id":"1"}}}},
+            "meta":{{"count":3,"page_count":7,"page_number":1}}}}"#,
+            entry(
+                1,
+                "2026-03-01",
+                r#","story":{"id":"5","tags":["a"]},"cost":null"#
+            ),
+            entry(2, "2026-02-30", ""),
+            entry(3, "2026-03-02", r#","story":{"id":"6"}"#),
+        );
+        let mut page = decode(&plan, body.as_bytes(), "https://k/x", None, None)
+            .unwrap_or_else(|_| panic!("the page decodes"));
+        // the paging value and the records count come from the same pass as the records
+        let Paginator::PageNumber {
+            total_pages_path: Some(total),
+            ..
+        } = &plan.stream.paginator
+        else {
+            panic!("Kantata pages by number with a page count");
+        };
+        assert_eq!(page.value(&plan, total).as_deref(), Some("7"));
+        assert_eq!(page.records, 3);
+        // undeclared fields are reported once, not landed; the bad date is a reject with its reason
+        assert_eq!(
+            page.out.unknown.iter().collect::<Vec<_>>(),
+            vec!["cost", "story"]
+        );
+        assert_eq!((page.out.received, page.out.rejected), (3, 1));
+        let r = &page.out.rejects[0];
+        assert_eq!(r.key.as_deref(), Some("2"));
+        assert_eq!(r.field.as_deref(), Some("date_performed"));
+        assert!(
+            r.message.contains("kantata.time_entries")
+                && r.message.contains("`2026-02-30` is not a date"),
+            "{}",
+            r.message
+        );
+        let batch = plan.finish(&mut page.out).unwrap().expect("two rows");
+        let ids = batch
+            .column_by_name("id")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        // in the order of `results`
+        assert_eq!(ids.iter().flatten().collect::<Vec<_>>(), vec!["3", "1"]);
+        let raw = batch
+            .column_by_name("_raw")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        assert_eq!(
+            raw.value(1),
+            entry(
+                1,
+                "2026-03-01",
+                r#","story":{"id":"5","tags":["a"]},"cost":null"#
+            )
+        );
+    }
+
+    #[test]
+    fn a_cut_short_page_is_fetched_again_a_misshapen_one_fails() {
+        let plan = kantata_time_entries();
+        let body = format!(
+            r#"{{"results":[{{"key":"time_entries","id":"1"}}],"time_entries":{{"1":{}"#,
+            entry(1, "2026-03-01", "")
+        );
+        assert!(matches!(
+            decode(&plan, body.as_bytes(), "u", None, None),
+            Err(BodyError::Invalid(_))
+        ));
+        let body = r#"{"results":[{"key":"time_entries","id":"1"}],"time_entries":{}}"#;
+        let Err(BodyError::Fatal(e)) =
+            decode(&plan, body.as_bytes(), "https://k/p?page=2", None, None)
+        else {
+            panic!("a reference without its record fails the page");
+        };
+        assert_eq!(
+            e.to_string(),
+            "https://k/p?page=2: `results` lists id 1 that `time_entries` lacks"
+        );
+        let Err(BodyError::Fatal(e)) = decode(&plan, b"{\"x\":\"\xff\"}", "u", None, None) else {
+            panic!("a body that is not UTF-8 fails the page");
+        };
+        assert!(e.to_string().contains("body is not UTF-8"), "{e}");
     }
 }

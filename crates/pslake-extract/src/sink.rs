@@ -1,6 +1,10 @@
 //! Landing: accumulate decoded pages, append them to `raw.<table>` in chunks, and buffer the
 //! stream's reject rows.
 //!
+//! A chunk is committed (Parquet encoding, the Delta commit) in a task of its own while the
+//! next chunk accumulates, so fetching and decoding go on meanwhile; at most one commit of a
+//! stream is in flight, so chunks land in order and each sees the ones before it.
+//!
 //! Invariant: the cursor advances only after every chunk of the stream is committed; the state
 //! row is written by [`crate::run`] strictly after the last raw commit.
 
@@ -11,6 +15,8 @@ use arrow::array::RecordBatch;
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use pslake_lake::ops::RejectRow;
 use pslake_lake::{Lake, TableName};
@@ -25,12 +31,13 @@ const FLUSH_REJECTS: usize = 50_000;
 
 /// Per-stream counters and buffers.
 pub(crate) struct Accumulator {
-    lake: Lake,
-    table: TableName,
+    landing: Landing,
     /// Serializes writes to the shared `_pslake` tables.
     ops_lock: Arc<Mutex<()>>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    /// The commit in flight (at most one; aborted if the accumulator is dropped).
+    committing: JoinSet<Result<Landed>>,
     pub(crate) rejects: Vec<RejectRow>,
     pub(crate) rejects_written: u64,
     pub(crate) received: u64,
@@ -46,6 +53,14 @@ pub(crate) struct Accumulator {
     pub(crate) bytes: u64,
     /// Rows not landed because they equal what is already landed (see [`Accumulator::unchanged`]).
     pub(crate) unchanged: u64,
+    incremental_column: Option<String>,
+}
+
+/// What a commit needs: the raw table and how to tell the rows already landed.
+#[derive(Clone)]
+struct Landing {
+    lake: Lake,
+    table: TableName,
     /// Key columns (the stream's primary key) and whether the stream is a full snapshot.
     keys: Vec<String>,
     snapshot: bool,
@@ -55,17 +70,33 @@ pub(crate) struct Accumulator {
     /// records whose cursor is not past it can have been landed before, so only they are
     /// compared with the landed rows (the others land at once).
     resent_upto: Option<(String, i64)>,
-    incremental_column: Option<String>,
+}
+
+/// What one commit did.
+struct Landed {
+    /// Rows committed.
+    rows: usize,
+    /// Rows left out as already landed.
+    unchanged: usize,
+    /// The raw table's new version (`None`: nothing was committed).
+    version: Option<i64>,
 }
 
 impl Accumulator {
     pub(crate) fn new(lake: Lake, plan: &StreamPlan, ops_lock: Arc<Mutex<()>>) -> Self {
         Accumulator {
-            lake,
-            table: TableName::new("raw", &plan.stream.table),
+            landing: Landing {
+                lake,
+                table: TableName::new("raw", &plan.stream.table),
+                keys: plan.stream.primary_key.clone(),
+                snapshot: plan.stream.incremental.is_none(),
+                skip_unchanged: false,
+                resent_upto: None,
+            },
             ops_lock,
             pending: Vec::new(),
             pending_rows: 0,
+            committing: JoinSet::new(),
             rejects: Vec::new(),
             rejects_written: 0,
             received: 0,
@@ -80,15 +111,11 @@ impl Accumulator {
             raw_version: None,
             bytes: 0,
             unchanged: 0,
-            keys: plan.stream.primary_key.clone(),
             incremental_column: plan
                 .stream
                 .incremental
                 .as_ref()
                 .map(|i| plan.stream.columns[i.column].name.clone()),
-            snapshot: plan.stream.incremental.is_none(),
-            skip_unchanged: false,
-            resent_upto: None,
         }
     }
 
@@ -101,12 +128,13 @@ impl Accumulator {
     /// `previous` is an incremental stream's stored cursor (days for a date cursor, microseconds
     /// otherwise); without one (a first load) nothing can have been landed, so nothing is compared.
     pub(crate) fn skipping_unchanged(mut self, yes: bool, previous: Option<i64>) -> Self {
-        self.skip_unchanged = yes && (self.snapshot || previous.is_some());
-        self.resent_upto = self
+        let l = &mut self.landing;
+        l.skip_unchanged = yes && (l.snapshot || previous.is_some());
+        l.resent_upto = self
             .incremental_column
             .take()
             .zip(previous)
-            .filter(|_| !self.snapshot);
+            .filter(|_| !l.snapshot);
         self
     }
 
@@ -136,8 +164,10 @@ impl Accumulator {
             self.pending.push(b);
         }
         // A snapshot is compared whole, so it is committed whole at the end.
-        if self.pending_rows >= FLUSH_ROWS && !(self.snapshot && self.skip_unchanged) {
-            self.flush().await?;
+        if self.pending_rows >= FLUSH_ROWS
+            && !(self.landing.snapshot && self.landing.skip_unchanged)
+        {
+            self.start_commit().await?;
         }
         if self.rejects.len() >= FLUSH_REJECTS {
             self.flush_rejects().await?;
@@ -145,28 +175,39 @@ impl Accumulator {
         Ok(())
     }
 
-    /// Commits the buffered rows to the raw table (one Delta commit).
+    /// Commits the buffered rows to the raw table (one Delta commit) and waits for every
+    /// commit of the stream to be done.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        self.start_commit().await?;
+        self.settle().await
+    }
+
+    /// Starts committing the buffered rows in a task of its own, once the commit before has
+    /// finished (its error, if any, is returned here).
+    async fn start_commit(&mut self) -> Result<()> {
+        self.settle().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut batches = std::mem::take(&mut self.pending);
-        let mut rows = self.pending_rows;
-        self.pending_rows = 0;
-        if self.skip_unchanged {
-            let kept = self.changed(batches).await?;
-            let kept_rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
-            self.unchanged += (rows - kept_rows) as u64;
-            if kept_rows == 0 {
-                tracing::debug!(table = %self.table, rows, "nothing new to land");
-                return Ok(());
-            }
-            (batches, rows) = (kept, kept_rows);
+        let batches = std::mem::take(&mut self.pending);
+        let rows = std::mem::take(&mut self.pending_rows);
+        let landing = self.landing.clone();
+        self.committing
+            .spawn(async move { landing.commit(batches, rows).await }.in_current_span());
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any, and counts what it landed.
+    async fn settle(&mut self) -> Result<()> {
+        let Some(done) = self.committing.join_next().await else {
+            return Ok(());
+        };
+        let landed = done.map_err(|e| crate::error::Error::Task(e.to_string()))??;
+        self.landed += landed.rows as u64;
+        self.unchanged += landed.unchanged as u64;
+        if let Some(v) = landed.version {
+            self.raw_version = Some(v);
         }
-        let v = self.lake.append(&self.table, batches).await?;
-        tracing::debug!(table = %self.table, rows, version = v, "raw rows committed");
-        self.landed += rows as u64;
-        self.raw_version = Some(v);
         Ok(())
     }
 
@@ -177,9 +218,39 @@ impl Accumulator {
         }
         let rows = std::mem::take(&mut self.rejects);
         let _g = self.ops_lock.lock().await;
-        pslake_lake::ops::append_rejects(&self.lake, &rows).await?;
+        pslake_lake::ops::append_rejects(&self.landing.lake, &rows).await?;
         self.rejects_written += rows.len() as u64;
         Ok(())
+    }
+}
+
+impl Landing {
+    /// Appends `batches` (`rows` rows) to the raw table in one commit, leaving out the rows
+    /// already landed when asked to.
+    async fn commit(&self, batches: Vec<RecordBatch>, rows: usize) -> Result<Landed> {
+        let (batches, kept) = if self.skip_unchanged {
+            let kept = self.changed(batches).await?;
+            let kept_rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
+            (kept, kept_rows)
+        } else {
+            (batches, rows)
+        };
+        let unchanged = rows - kept;
+        if kept == 0 {
+            tracing::debug!(table = %self.table, rows, "nothing new to land");
+            return Ok(Landed {
+                rows: 0,
+                unchanged,
+                version: None,
+            });
+        }
+        let v = self.lake.append(&self.table, batches).await?;
+        tracing::debug!(table = %self.table, rows = kept, version = v, "raw rows committed");
+        Ok(Landed {
+            rows: kept,
+            unchanged,
+            version: Some(v),
+        })
     }
 
     /// The rows of `batches` that are not already landed (see [`Accumulator::skipping_unchanged`]).

@@ -207,9 +207,17 @@ pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
         && b[7] == b'-'
         && (b.len() == 10 || matches!(b[10], b'T' | b' '))
     {
-        return NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d")
-            .map(days)
-            .map_err(|_| format!("`{t}` is not a date"));
+        // all digits: read them directly (what the format below reads, without its cost)
+        let digits = |r: std::ops::Range<usize>| {
+            b[r].iter().try_fold(0u32, |n, c| {
+                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+            })
+        };
+        let date = match (digits(0..4), digits(5..7), digits(8..10)) {
+            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d),
+            _ => NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d").ok(),
+        };
+        return date.map(days).ok_or_else(|| format!("`{t}` is not a date"));
     }
     Err(format!(
         "`{t}` is not an ISO date (YYYY-MM-DD); declare the column's `format` (e.g. \"%m/%d/%Y\")"
