@@ -16,8 +16,11 @@ landing_rejects AS (
     FROM _pslake.rejects r
     WHERE r.rule IN ('unparseable_value', 'missing_required_field') AND r.key IS NOT NULL
 ),
+-- the keys of landing_rejects, without its window (each reference below evaluates this again)
 reject_keys AS (
-    SELECT DISTINCT system, stream, key FROM landing_rejects WHERE rn = 1
+    SELECT DISTINCT system, stream, key
+    FROM _pslake.rejects
+    WHERE rule IN ('unparseable_value', 'missing_required_field') AND key IS NOT NULL
 ),
 landed AS (
     SELECT 'salesforce' AS system, 'Account' AS stream, id AS key, max(_extracted_at) AS at FROM raw.salesforce_account
