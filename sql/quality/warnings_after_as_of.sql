@@ -4,7 +4,7 @@
 WITH rc AS (SELECT as_of FROM pslake.run_context),
 later AS (
     SELECT 'kantata.time_entries' AS stream, count(*) AS n
-    FROM staging.stg_kantata_time_entries t CROSS JOIN rc WHERE t.work_date > rc.as_of
+    FROM staging.stg_kantata_time_entries t CROSS JOIN rc WHERE NOT t.is_deleted AND t.work_date > rc.as_of
     UNION ALL
     SELECT 'netsuite.invoice_line', count(*)
     FROM staging.stg_netsuite_invoice_line i CROSS JOIN rc WHERE i.invoice_date > rc.as_of

@@ -38,7 +38,7 @@ WITH resolved AS (
     LEFT JOIN staging.stg_kantata_users u      ON u.user_id = t.user_id
     LEFT JOIN staging.stg_workday_workers e    ON e.employee_id = u.employee_id
     CROSS JOIN pslake.run_context rc
-    WHERE t.work_date IS NULL OR t.work_date <= rc.as_of
+    WHERE NOT t.is_deleted AND (t.work_date IS NULL OR t.work_date <= rc.as_of)
 ),
 rated AS (
     SELECT

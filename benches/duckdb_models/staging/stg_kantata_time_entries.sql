@@ -2,7 +2,9 @@
 CREATE TABLE staging.stg_kantata_time_entries AS
 -- Kantata time entries, latest landing per id; time_state mapped through the seed. The original
 -- JSON (_raw) is not carried (it is large); quality.rejects_time_entries reads it from raw.
--- A key whose latest row is a tombstone (_deleted: gone from the source) is left out.
+-- A key whose latest row is a tombstone (_deleted: gone from the source) stays, with is_deleted
+-- true, so that an incremental build that reads only the newly landed rows replaces the key's
+-- earlier row with it; the models downstream leave such rows out.
 WITH ranked AS (
     SELECT t.*,
            row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC, updated_at DESC) AS rn
@@ -20,9 +22,10 @@ SELECT
     ts.time_state,
     t.rate_in_cents,
     t.currency,
-    t.notes
+    t.notes,
+    coalesce(t._deleted, false)            AS is_deleted
 FROM ranked t
 LEFT JOIN seeds.time_state_map ts
        ON ts.system = 'kantata' AND ts.field = 'approved'
       AND ts.source_value = CAST(coalesce(t.approved, false) AS VARCHAR)
-WHERE t.rn = 1 AND NOT coalesce(t._deleted, false);
+WHERE t.rn = 1;

@@ -14,6 +14,7 @@
 mod docs;
 mod error;
 mod lake;
+mod months;
 pub mod ops;
 pub mod reconcile;
 mod staged;
@@ -21,4 +22,5 @@ mod staged;
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
 pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};
+pub use months::{Month, TableFile};
 pub use staged::{Staged, TARGET_FILE_SIZE};

@@ -14,7 +14,7 @@ use delta_kernel::table_properties::DataSkippingNumIndexedCols;
 use deltalake::DeltaTable;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, StructField, StructType};
+use deltalake::kernel::{Action, Add, Remove, StructField, StructType};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -32,7 +32,7 @@ use crate::{Error, Lake, Result, TableName};
 pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Columns with min/max statistics in each file's Add action (Delta's default is 32).
-const STATS_COLUMNS: u64 = 32;
+pub(crate) const STATS_COLUMNS: u64 = 32;
 
 /// Data files written for a table and not committed yet.
 #[derive(Debug, Clone)]
@@ -42,6 +42,9 @@ pub struct Staged {
     schema: SchemaRef,
     adds: Vec<Add>,
     rows: u64,
+    /// Published files the commit removes instead of replacing the whole table (a month-kept
+    /// table whose changed months were rebuilt); `None`: the whole table, or nothing on append.
+    replaces: Option<Vec<Remove>>,
 }
 
 impl Staged {
@@ -77,6 +80,29 @@ impl Staged {
         debug_assert_eq!(self.table, other.table);
         self.adds.extend(other.adds);
         self.rows += other.rows;
+    }
+
+    /// Commits these files in place of `removed` (published files of the table) only, keeping
+    /// every other published file, instead of replacing the whole table.
+    pub fn replacing(mut self, removed: Vec<Remove>) -> Self {
+        self.replaces = Some(removed);
+        self
+    }
+
+    pub(crate) fn empty(table: TableName, root: Url, schema: SchemaRef) -> Self {
+        Self {
+            table,
+            root,
+            schema,
+            adds: Vec::new(),
+            rows: 0,
+            replaces: None,
+        }
+    }
+
+    pub(crate) fn push(&mut self, adds: Vec<Add>, rows: u64) {
+        self.adds.extend(adds);
+        self.rows += rows;
     }
 }
 
@@ -133,13 +159,7 @@ impl Lake {
                 }
             })
             .collect();
-        let mut staged = Staged {
-            table: t.clone(),
-            root: self.table_url(t),
-            schema,
-            adds: Vec::new(),
-            rows: 0,
-        };
+        let mut staged = Staged::empty(t.clone(), self.table_url(t), schema);
         let mut first_error = None;
         while let Some(result) = writers.next().await {
             match result {
@@ -177,8 +197,10 @@ impl Lake {
 
     /// Makes the staged files the table's new contents (`append == false`: every current file
     /// removed, schema and description replaced) or adds them to it (`append == true`: the
-    /// schema gains the staged columns it lacks), in one Delta commit tagged with `metadata`, the
-    /// table's description and column comments saying `docs`. Returns the new version.
+    /// schema gains the staged columns it lacks), or, when the staged files are
+    /// [`Staged::replacing`] some published files, puts them in those files' place; in one Delta
+    /// commit tagged with `metadata`, the table's description and column comments saying `docs`.
+    /// Returns the new version.
     pub async fn commit_staged(
         &self,
         staged: Staged,
@@ -196,7 +218,8 @@ impl Lake {
         let fields: Vec<StructField> = documented_fields(&kernel, docs);
         let properties = CommitProperties::default().with_metadata(metadata);
         let adds = staged.adds.into_iter().map(Action::Add);
-        if !append || table.version().is_none() {
+        let replaces = staged.replaces.filter(|_| table.version().is_some());
+        if !append && replaces.is_none() || table.version().is_none() {
             // CREATE OR REPLACE: every current file removed, the new protocol, schema and
             // description, and the staged files, in one commit.
             let mut create = CreateBuilder::new()
@@ -220,6 +243,12 @@ impl Lake {
         {
             actions.push(Action::Metadata(metadata));
         }
+        let mode = if replaces.is_some() {
+            SaveMode::Overwrite
+        } else {
+            SaveMode::Append
+        };
+        actions.extend(replaces.into_iter().flatten().map(Action::Remove));
         actions.extend(adds);
         let commit = CommitBuilder::from(properties)
             .with_actions(actions)
@@ -227,7 +256,7 @@ impl Lake {
                 Some(snapshot),
                 table.log_store(),
                 DeltaOperation::Write {
-                    mode: SaveMode::Append,
+                    mode,
                     partition_by: None,
                     predicate: None,
                 },

@@ -69,23 +69,28 @@ pub async fn build(
     // built are reused, not rebuilt.
     let fingerprints = fingerprint::fingerprints(project, lake, &order, opts).await?;
     let mut reuse = HashSet::new();
-    if !opts.full_refresh {
-        for &i in &order {
-            let m = &project.models()[i];
-            if fingerprint::reusable(m.materialized)
-                && lake_tables.contains(&m.name)
-                && fingerprint::recorded(lake, &m.name).await?.as_ref() == fingerprints.get(&i)
-            {
-                reuse.insert(i);
-            }
+    let mut published = HashMap::new();
+    for &i in &order {
+        let m = &project.models()[i];
+        if !m.materialized.publishes() || !lake_tables.contains(&m.name) {
+            continue;
         }
+        let recorded = fingerprint::recorded(lake, &m.name).await?;
+        if !opts.full_refresh
+            && fingerprint::reusable(m.materialized)
+            && recorded.fingerprint.as_ref() == fingerprints.of.get(&i)
+        {
+            reuse.insert(i);
+        }
+        published.insert(i, recorded);
     }
     let tested = if opts.full_refresh {
         HashSet::new()
     } else {
-        fingerprint::tested_models(&ctx, project, &order, &fingerprints).await
+        fingerprint::tested_models(&ctx, project, &order, &fingerprints.of).await
     };
     let model_fingerprints: HashMap<String, String> = fingerprints
+        .of
         .iter()
         .map(|(&i, f)| (project.models()[i].name.to_string(), f.clone()))
         .collect();
@@ -96,6 +101,8 @@ pub async fn build(
         ctx,
         lake_tables,
         fingerprints,
+        published,
+        months: Default::default(),
         reuse,
         tested,
     };

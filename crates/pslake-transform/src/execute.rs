@@ -4,7 +4,7 @@
 //! Nothing is committed here: the build publishes the staged tables once every model passed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
@@ -13,11 +13,12 @@ use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::prelude::SessionContext;
 use pslake_lake::ops::{RejectRow, WarningRow};
-use pslake_lake::{Lake, Staged, TableDocs, TableName};
+use pslake_lake::{Lake, Month, Staged, TableDocs, TableName};
 
+use crate::changes::{self, Mode};
 use crate::checks;
 use crate::contract;
-use crate::fingerprint::FINGERPRINT_KEY;
+use crate::fingerprint::{FINGERPRINT_KEY, Fingerprints, INPUTS_KEY, Recorded};
 use crate::merge;
 use crate::outputs;
 use crate::planning::{BuildOptions, check_required};
@@ -73,8 +74,12 @@ pub(crate) struct Runner<'a> {
     pub(crate) lake: &'a Lake,
     pub(crate) ctx: SessionContext,
     pub(crate) lake_tables: BTreeSet<TableName>,
-    /// Each model's fingerprint (recorded in the commit of a published table).
-    pub(crate) fingerprints: HashMap<usize, String>,
+    /// Each model's fingerprint and inputs (recorded in the commit of a published table).
+    pub(crate) fingerprints: Fingerprints,
+    /// What each model's published table recorded when it was built (read before this build).
+    pub(crate) published: HashMap<usize, Recorded>,
+    /// The months each model kept by month rewrote in this build (`None`: all of them).
+    pub(crate) months: Mutex<HashMap<usize, Option<BTreeSet<Month>>>>,
     /// Table models whose published table is reused (fingerprint unchanged).
     pub(crate) reuse: HashSet<usize>,
     /// Models whose tests all passed in the last build of the same fingerprint: not tested
@@ -191,7 +196,8 @@ impl Runner<'_> {
     }
 
     /// A table model: streamed to staged files (an incremental model's kept rows after its new
-    /// ones), made visible under the model's name to its tests and the models downstream.
+    /// ones; a model kept by month only its changed months, when [`Runner::mode`] says so), made
+    /// visible under the model's name to its tests and the models downstream.
     async fn table(
         &self,
         i: usize,
@@ -200,28 +206,29 @@ impl Runner<'_> {
         schema: &SchemaRef,
         outcome: &mut Outcome,
     ) -> Result<(), String> {
-        let mut staged = stream::stage(self.lake, &m.name, df, schema).await?;
+        let mut pieces: Vec<Staged> = Vec::new();
+        let written = self.write_table(i, m, df, schema, &mut pieces).await;
+        let (staged, kept_files) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                for p in pieces {
+                    self.lake.discard_staged(p).await;
+                }
+                return Err(e);
+            }
+        };
         outcome.result.rows = staged.rows();
         let published = self.lake_tables.contains(&m.name);
-        if m.materialized == Materialization::Incremental && !self.opts.full_refresh && published {
-            let kept = match merge::kept_rows(&self.ctx, m, &staged).await {
-                Ok(kept) => kept,
-                Err(e) => {
-                    self.lake.discard_staged(staged).await;
-                    return Err(e);
-                }
-            };
-            match stream::stage(self.lake, &m.name, kept, schema).await {
-                Ok(old) => staged.extend(old),
-                Err(e) => {
-                    self.lake.discard_staged(staged).await;
-                    return Err(format!("incremental: {e}"));
-                }
-            }
-        }
         let metadata = self.commit_metadata(i, m);
         let append = m.materialized == Materialization::Append;
-        let visible = stream::read_staged(&self.ctx, &staged);
+        let visible = match &kept_files {
+            None => stream::read_staged(&self.ctx, &staged),
+            Some(kept) => {
+                let mut files = kept.clone();
+                files.extend(staged.file_urls());
+                stream::files_provider(&files, schema.clone()).and_then(|p| self.ctx.read_table(p))
+            }
+        };
         outcome.publish = Some(PendingWrite {
             staged,
             metadata,
@@ -246,13 +253,135 @@ impl Runner<'_> {
             .map_err(|e| format!("registering the result: {e}"))
     }
 
+    /// Writes what model `i` publishes (every file written is pushed to `pieces`, which the
+    /// caller deletes on error): the staged files, and the published files kept beside them
+    /// when only some months were rewritten (`None`: the staged files are the whole table).
+    async fn write_table(
+        &self,
+        i: usize,
+        m: &Model,
+        df: DataFrame,
+        schema: &SchemaRef,
+        pieces: &mut Vec<Staged>,
+    ) -> Result<(Staged, Option<Vec<url::Url>>), String> {
+        let field = m.partition_by.as_deref();
+        let incremental = m.materialized == Materialization::Incremental
+            && !self.opts.full_refresh
+            && self.lake_tables.contains(&m.name);
+        let mode = self.mode(i, m).await?;
+        let df = match &mode {
+            Mode::Full => df,
+            Mode::Months(months) => {
+                let input = m
+                    .partition_input
+                    .as_ref()
+                    .expect("Months needs a partition_input");
+                changes::only_months(df, input, field.expect("Months needs partition_by"), months)?
+            }
+            Mode::NewRows(files) => {
+                let input = m
+                    .new_rows_from
+                    .as_ref()
+                    .expect("NewRows needs new_rows_from");
+                changes::only_files(&self.ctx, df, input, files)?
+            }
+        };
+        let (staged, written) = stream::stage_kept(self.lake, &m.name, df, schema, field).await?;
+        pieces.push(staged.clone());
+        let mut staged = staged;
+        // The months this build rewrites (`None`: all of them), and the published rows of
+        // those months that the merge keeps (incremental models).
+        let (months, old) = match (&mode, field) {
+            (Mode::Months(months), _) => {
+                if !written.is_subset(months) {
+                    let outside: Vec<String> = written
+                        .difference(months)
+                        .map(ToString::to_string)
+                        .collect();
+                    return Err(format!(
+                        "partition_input: rows of {} were written, outside the months {} changed in; its rows must fall in the month of the same {} as the model's",
+                        outside.join(", "),
+                        m.partition_input
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        field.unwrap_or_default()
+                    ));
+                }
+                (Some(months.clone()), None)
+            }
+            (Mode::NewRows(_), Some(field)) => {
+                let published = self
+                    .ctx
+                    .table(Self::reference(m))
+                    .await
+                    .map_err(|e| format!("reading the published table: {e}"))?;
+                let new = stream::read_staged(&self.ctx, &staged)
+                    .map_err(|e| format!("reading the new rows: {e}"))?;
+                let mut months = changes::months_of_keys(published, new, m, field).await?;
+                months.extend(written);
+                let files: Vec<url::Url> = self
+                    .published_files(m)
+                    .await?
+                    .into_iter()
+                    .filter(|f| f.month.is_some_and(|mo| months.contains(&mo)))
+                    .map(|f| f.url)
+                    .collect();
+                let old = stream::files_provider(&files, schema.clone())
+                    .and_then(|p| self.ctx.read_table(p))
+                    .map_err(|e| format!("reading the published rows: {e}"))?;
+                (Some(months), Some(old))
+            }
+            (Mode::NewRows(_), None) | (Mode::Full, _) if incremental => {
+                let old = self
+                    .ctx
+                    .table(Self::reference(m))
+                    .await
+                    .map_err(|e| format!("reading the published table: {e}"))?;
+                (None, Some(old))
+            }
+            _ => (None, None),
+        };
+        if let Some(old) = old {
+            let kept = merge::kept_rows(&self.ctx, m, old, &staged)?;
+            let (kept, _) = stream::stage_kept(self.lake, &m.name, kept, schema, field)
+                .await
+                .map_err(|e| format!("incremental: {e}"))?;
+            pieces.push(kept.clone());
+            staged.extend(kept);
+        }
+        if field.is_some() {
+            self.months
+                .lock()
+                .expect("months")
+                .insert(i, months.clone());
+        }
+        let Some(months) = months else {
+            return Ok((staged, None));
+        };
+        let (replaced, kept): (Vec<_>, Vec<_>) = self
+            .published_files(m)
+            .await?
+            .into_iter()
+            .partition(|f| f.month.is_some_and(|mo| months.contains(&mo)));
+        let staged = staged.replacing(replaced.into_iter().map(|f| f.remove).collect());
+        Ok((staged, Some(kept.into_iter().map(|f| f.url).collect())))
+    }
+
     /// What a model's commit records: the run, the model and its fingerprint.
     fn commit_metadata(&self, i: usize, m: &Model) -> serde_json::Map<String, serde_json::Value> {
         let mut metadata = serde_json::Map::new();
         metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
         metadata.insert("pslake.model".into(), m.name.to_string().into());
-        if let Some(f) = self.fingerprints.get(&i) {
+        if let Some(f) = self.fingerprints.of.get(&i) {
             metadata.insert(FINGERPRINT_KEY.into(), f.clone().into());
+        }
+        if let Some(inputs) = self.fingerprints.inputs.get(&i) {
+            let inputs: serde_json::Map<String, serde_json::Value> = inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            metadata.insert(INPUTS_KEY.into(), inputs.into());
         }
         metadata
     }

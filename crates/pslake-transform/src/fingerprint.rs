@@ -5,7 +5,7 @@
 //! commit (`pslake.fingerprint`); a build whose fingerprint for a table model equals the
 //! recorded one reuses the published table instead of rebuilding it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow::array::{Array, StringArray};
@@ -27,6 +27,19 @@ pub(crate) fn reusable(m: Materialization) -> bool {
     !matches!(m, Materialization::View | Materialization::Append)
 }
 
+/// The commit metadata key a published table's input identities are recorded under (a JSON
+/// object: input name to its Delta version, fingerprint or content hash), so a later build can
+/// tell which input changed.
+pub(crate) const INPUTS_KEY: &str = "pslake.inputs";
+
+/// Each model's fingerprint, and what each of its inputs was (by name: a lake table's version
+/// `v12`, a model's fingerprint, a seed's content hash, the run context's dates).
+#[derive(Debug, Default)]
+pub(crate) struct Fingerprints {
+    pub(crate) of: HashMap<usize, String>,
+    pub(crate) inputs: HashMap<usize, BTreeMap<String, String>>,
+}
+
 /// The fingerprint of every model in `order` (a topological order that includes every model
 /// the others read from the project).
 pub(crate) async fn fingerprints(
@@ -34,7 +47,7 @@ pub(crate) async fn fingerprints(
     lake: &Lake,
     order: &[usize],
     opts: &BuildOptions,
-) -> crate::Result<HashMap<usize, String>> {
+) -> crate::Result<Fingerprints> {
     let index: HashMap<&TableName, usize> = project
         .models()
         .iter()
@@ -59,7 +72,7 @@ pub(crate) async fn fingerprints(
         .collect();
     let run_context = dag::run_context_table();
     let mut versions: HashMap<TableName, Option<i64>> = HashMap::new();
-    let mut out: HashMap<usize, String> = HashMap::new();
+    let mut out = Fingerprints::default();
     for &i in order {
         let m = &project.models()[i];
         let mut h = DefaultHasher::new();
@@ -67,25 +80,38 @@ pub(crate) async fn fingerprints(
         let mut inputs: Vec<&TableName> = m.inputs().chain(m.test_refs.iter()).collect();
         inputs.sort();
         inputs.dedup();
+        let mut identities = BTreeMap::new();
         for t in inputs {
             t.to_string().hash(&mut h);
-            if let Some(p) = index.get(t) {
-                match out.get(p) {
-                    Some(f) => f.hash(&mut h),
+            let identity = if let Some(p) = index.get(t) {
+                match out.of.get(p) {
+                    Some(f) => f.clone(),
                     // Not in this run: the published version stands for it.
-                    None => version(lake, t, &mut versions).await?.hash(&mut h),
+                    None => format!("{:?}", version(lake, t, &mut versions).await?),
                 }
             } else if let Some(s) = seeds.get(t) {
-                s.hash(&mut h);
+                format!("{s:016x}")
             } else if *t == run_context {
-                (opts.as_of, opts.history_start).hash(&mut h);
+                format!("{} {}", opts.as_of, opts.history_start)
             } else {
-                version(lake, t, &mut versions).await?.hash(&mut h);
-            }
+                format!("{:?}", version(lake, t, &mut versions).await?)
+            };
+            identity.hash(&mut h);
+            identities.insert(t.to_string(), identity);
         }
-        out.insert(i, format!("{:016x}", h.finish()));
+        out.of.insert(i, format!("{:016x}", h.finish()));
+        out.inputs.insert(i, identities);
     }
     Ok(out)
+}
+
+/// The lake version an input identity of [`Fingerprints::inputs`] names (`Some(12)`).
+pub(crate) fn identity_version(identity: &str) -> Option<i64> {
+    identity
+        .strip_prefix("Some(")?
+        .strip_suffix(')')?
+        .parse()
+        .ok()
 }
 
 async fn version(
@@ -101,13 +127,33 @@ async fn version(
     Ok(v)
 }
 
-/// The fingerprint `t`'s latest commit recorded, if any.
-pub(crate) async fn recorded(lake: &Lake, t: &TableName) -> crate::Result<Option<String>> {
-    Ok(lake
-        .last_commit_info(t)
-        .await?
-        .and_then(|info| info.get(FINGERPRINT_KEY).cloned())
-        .and_then(|v| v.as_str().map(str::to_string)))
+/// What `t`'s latest commit recorded: the fingerprint it was built with and its inputs'
+/// identities (empty when not recorded).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Recorded {
+    pub(crate) fingerprint: Option<String>,
+    pub(crate) inputs: BTreeMap<String, String>,
+}
+
+/// What `t`'s latest commit recorded, if anything.
+pub(crate) async fn recorded(lake: &Lake, t: &TableName) -> crate::Result<Recorded> {
+    let Some(info) = lake.last_commit_info(t).await? else {
+        return Ok(Recorded::default());
+    };
+    Ok(Recorded {
+        fingerprint: info
+            .get(FINGERPRINT_KEY)
+            .and_then(|v| v.as_str().map(str::to_string)),
+        inputs: info
+            .get(INPUTS_KEY)
+            .and_then(|v| v.as_object())
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
 }
 
 /// The models of `order` whose tests need not run again: the latest run record of each (in

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod build;
+mod changes;
 mod checks;
 mod contract;
 mod dag;

@@ -3,7 +3,7 @@
 //! anti-join against the new keys (the hash table holds only the new keys), never read whole
 //! into memory.
 
-use datafusion::common::{Column, JoinType, TableReference};
+use datafusion::common::{Column, JoinType};
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::Expr;
 use datafusion::prelude::SessionContext;
@@ -12,18 +12,14 @@ use pslake_lake::Staged;
 use crate::project::Model;
 use crate::stream;
 
-/// The published rows of `model` whose key is not in `new` (the staged new rows, registered
-/// nowhere yet), cast to the new rows' schema.
-pub(crate) async fn kept_rows(
+/// The rows of `old` (published rows of `model`) whose key is not in `new` (the staged new rows,
+/// registered nowhere yet), cast to the new rows' schema.
+pub(crate) fn kept_rows(
     ctx: &SessionContext,
     model: &Model,
+    old: DataFrame,
     new: &Staged,
 ) -> Result<DataFrame, String> {
-    let reference = TableReference::partial(model.name.schema.as_str(), model.name.name.as_str());
-    let old = ctx
-        .table(reference)
-        .await
-        .map_err(|e| format!("reading the published table: {e}"))?;
     let schema = new.schema();
     let old_names: Vec<&str> = old
         .schema()

@@ -4,6 +4,7 @@
 //! each partition's batches are conformed to the model's contract on the fly and written by
 //! their own Parquet writer ([`pslake_lake::Lake::stage`]). Nothing holds the whole output.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
@@ -20,7 +21,7 @@ use datafusion::physical_plan::execute_stream_partitioned;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
-use pslake_lake::{Lake, Staged, TableName};
+use pslake_lake::{Lake, Month, Staged, TableName};
 
 use crate::session;
 
@@ -41,9 +42,16 @@ pub(crate) fn cast_to(df: DataFrame, schema: &SchemaRef) -> DfResult<DataFrame> 
 
 /// A table provider over staged files (an empty table when nothing was written).
 pub(crate) fn staged_provider(staged: &Staged) -> DfResult<Arc<dyn TableProvider>> {
-    let schema = staged.schema().clone();
-    let urls = staged
-        .file_urls()
+    files_provider(&staged.file_urls(), staged.schema().clone())
+}
+
+/// A table provider over Parquet data files read as `schema` (a column a file lacks reads as
+/// NULL; an empty table when there is no file).
+pub(crate) fn files_provider(
+    files: &[url::Url],
+    schema: SchemaRef,
+) -> DfResult<Arc<dyn TableProvider>> {
+    let urls = files
         .iter()
         .map(|u| ListingTableUrl::parse(u.as_str()))
         .collect::<DfResult<Vec<_>>>()?;
@@ -106,6 +114,18 @@ pub(crate) async fn stage(
     df: DataFrame,
     schema: &SchemaRef,
 ) -> Result<Staged, String> {
+    Ok(stage_kept(lake, table, df, schema, None).await?.0)
+}
+
+/// [`stage`], writing month files of the DATE column `by_month` when it is given (the months
+/// written are returned with the files).
+pub(crate) async fn stage_kept(
+    lake: &Lake,
+    table: &TableName,
+    df: DataFrame,
+    schema: &SchemaRef,
+    by_month: Option<&str>,
+) -> Result<(Staged, BTreeSet<Month>), String> {
     let task = Arc::new(df.task_ctx());
     let plan = df
         .create_physical_plan()
@@ -117,10 +137,17 @@ pub(crate) async fn stage(
         .into_iter()
         .map(|s| conformed(s, schema.clone(), nulls.clone()))
         .collect();
-    let staged = lake
-        .stage(table, schema.clone(), streams)
-        .await
-        .map_err(|e| format!("running: {e}"))?;
+    let (staged, months) = match by_month {
+        Some(field) => {
+            lake.stage_by_month(table, schema.clone(), field, streams)
+                .await
+        }
+        None => lake
+            .stage(table, schema.clone(), streams)
+            .await
+            .map(|s| (s, BTreeSet::new())),
+    }
+    .map_err(|e| format!("running: {e}"))?;
     let violations: Vec<String> = nulls
         .lock()
         .expect("null counts")
@@ -138,5 +165,5 @@ pub(crate) async fn stage(
         lake.discard_staged(staged).await;
         return Err(format!("contract: {}", violations.join("; ")));
     }
-    Ok(staged)
+    Ok((staged, months))
 }

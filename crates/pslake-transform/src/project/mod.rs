@@ -186,6 +186,15 @@ pub struct Model {
     pub materialized: Materialization,
     /// Merge key for `incremental`.
     pub unique_key: Vec<String>,
+    /// `partition_by`: the DATE column whose month each data file holds; a build that knows
+    /// which months changed rewrites only theirs.
+    pub partition_by: Option<String>,
+    /// `partition_input`: an input whose rows fall in the model's partition of the same month
+    /// (of the same column): when only it changed, only its changed months are rebuilt.
+    pub partition_input: Option<TableName>,
+    /// `new_rows_from`: a lake table (an append-only landing) of which an incremental model
+    /// reads only the files landed since its last build, when nothing else it reads changed.
+    pub new_rows_from: Option<TableName>,
     /// Tags for `--select tag:x`.
     pub tags: Vec<String>,
     /// Description.

@@ -124,6 +124,14 @@ pub(super) fn apply_model(
             "materialized: incremental needs a unique_key".into(),
         );
     }
+    for msg in partitioning(
+        model,
+        rm.config.partition_by,
+        rm.config.partition_input,
+        rm.config.new_rows_from,
+    ) {
+        problem(problems, msg);
+    }
     for t in rm.config.tags.map(OneOrMany::into_vec).unwrap_or_default() {
         if !model.tags.contains(&t) {
             model.tags.push(t);
@@ -281,6 +289,9 @@ pub(super) struct RawModel {
 struct RawConfig {
     materialized: Option<String>,
     unique_key: Option<OneOrMany>,
+    partition_by: Option<RawPartitionBy>,
+    partition_input: Option<String>,
+    new_rows_from: Option<String>,
     tags: Option<OneOrMany>,
     #[serde(rename = "meta")]
     _meta: Option<Value>,
@@ -288,6 +299,15 @@ struct RawConfig {
     _contract: Option<Value>,
     #[serde(rename = "on_schema_change")]
     _on_schema_change: Option<String>,
+}
+
+/// `partition_by: {field: work_date, granularity: month}` (dbt-bigquery's spelling).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartitionBy {
+    field: String,
+    data_type: Option<String>,
+    granularity: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -338,4 +358,62 @@ pub(super) struct RawSeedColumn {
     pub(super) data_type: Option<String>,
     #[serde(rename = "description")]
     pub(super) _description: Option<String>,
+}
+
+/// Reads `partition_by`, `partition_input` and `new_rows_from` into `model`; the problems found.
+fn partitioning(
+    model: &mut Model,
+    partition_by: Option<RawPartitionBy>,
+    partition_input: Option<String>,
+    new_rows_from: Option<String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let kept = matches!(
+        model.materialized,
+        Materialization::Table | Materialization::Incremental
+    );
+    if let Some(p) = partition_by {
+        if let Some(g) = p
+            .granularity
+            .as_deref()
+            .filter(|g| !g.eq_ignore_ascii_case("month"))
+        {
+            problems.push(format!(
+                "partition_by: granularity '{g}' is not supported (month is)"
+            ));
+        }
+        if let Some(t) = p
+            .data_type
+            .as_deref()
+            .filter(|t| !t.eq_ignore_ascii_case("date"))
+        {
+            problems.push(format!(
+                "partition_by: data_type '{t}' is not supported (date is)"
+            ));
+        }
+        if !kept {
+            problems.push("partition_by needs materialized: table or incremental".into());
+        }
+        model.partition_by = Some(p.field);
+    }
+    let input = |what: &str, name: Option<String>, problems: &mut Vec<String>| {
+        let name = name?;
+        let t = TableName::parse(&name);
+        match t {
+            Some(t) if model.refs.iter().any(|r| r.table == t) => Some(t),
+            _ => {
+                problems.push(format!("{what}: {name} is not a table the model reads"));
+                None
+            }
+        }
+    };
+    model.partition_input = input("partition_input", partition_input, &mut problems);
+    model.new_rows_from = input("new_rows_from", new_rows_from, &mut problems);
+    if model.partition_input.is_some() && model.partition_by.is_none() {
+        problems.push("partition_input needs partition_by".into());
+    }
+    if model.new_rows_from.is_some() && model.materialized != Materialization::Incremental {
+        problems.push("new_rows_from needs materialized: incremental (the new rows are merged on the unique_key)".into());
+    }
+    problems
 }

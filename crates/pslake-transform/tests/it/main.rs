@@ -5,6 +5,7 @@ mod checks;
 mod docs;
 mod formulas;
 mod incremental;
+mod months;
 mod project;
 mod query;
 mod rebuild;

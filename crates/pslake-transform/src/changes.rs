@@ -1,0 +1,275 @@
+//! Rebuilding only what changed. A table model kept by month (`partition_by`) whose one changed
+//! input is its `partition_input` rebuilds only the months that input changed in this build; an
+//! incremental model whose one changed input is its `new_rows_from` landing reads only the files
+//! landed since its last build and merges them on its `unique_key` (rewriting only the months
+//! holding those keys when it is kept by month). Everything else rebuilds whole.
+//!
+//! What "changed" means comes from the published table's commit: it records each input's
+//! identity when it was built ([`fingerprint::INPUTS_KEY`]); the build compares them with the
+//! inputs of now. A partial rebuild is only taken when the published table is known to be the
+//! result of the inputs as they were (same identities, its input's months known), and it is
+//! checked: a model that writes a row outside the months it rebuilds fails.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column, JoinType, TableReference};
+use datafusion::dataframe::DataFrame;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use pslake_lake::{Month, TableFile, TableName};
+use url::Url;
+
+use crate::execute::Runner;
+use crate::fingerprint;
+use crate::project::Model;
+use crate::stream;
+
+/// How a model is rebuilt in this build.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Mode {
+    /// From all of its inputs.
+    Full,
+    /// Only these months, from the rows of its `partition_input` in them.
+    Months(BTreeSet<Month>),
+    /// Only the rows of these files of its `new_rows_from` table, merged on the unique key.
+    NewRows(Vec<Url>),
+}
+
+impl Runner<'_> {
+    /// How model `i` is rebuilt: partially only when the published table is what the recorded
+    /// inputs gave and exactly one input changed, the one its configuration names.
+    pub(crate) async fn mode(&self, i: usize, m: &Model) -> Result<Mode, String> {
+        if self.opts.full_refresh || !self.lake_tables.contains(&m.name) {
+            return Ok(Mode::Full);
+        }
+        let Some(recorded) = self.published.get(&i).filter(|r| !r.inputs.is_empty()) else {
+            return Ok(Mode::Full);
+        };
+        let now = self
+            .fingerprints
+            .inputs
+            .get(&i)
+            .cloned()
+            .unwrap_or_default();
+        let changed: BTreeSet<&String> = now
+            .keys()
+            .chain(recorded.inputs.keys())
+            .filter(|k| now.get(*k) != recorded.inputs.get(*k))
+            .collect();
+        let only = |t: &Option<TableName>| match (t, changed.iter().next()) {
+            (Some(t), Some(c)) => changed.len() == 1 && **c == t.to_string(),
+            _ => false,
+        };
+        if m.partition_by.is_some() {
+            let files = self.published_files(m).await?;
+            if files.is_empty() || files.iter().any(|f| f.month.is_none()) {
+                // Not kept by month yet (built before partition_by): rebuilt whole once.
+                return Ok(Mode::Full);
+            }
+        }
+        if only(&m.new_rows_from) {
+            let t = m.new_rows_from.as_ref().expect("checked by only()");
+            let since = recorded
+                .inputs
+                .get(&t.to_string())
+                .and_then(|v| fingerprint::identity_version(v));
+            if let Some(since) = since {
+                let added = self
+                    .lake
+                    .files_added_since(t, since)
+                    .await
+                    .map_err(|e| format!("reading what {t} gained: {e}"))?;
+                if let Some(files) = added {
+                    return Ok(Mode::NewRows(files));
+                }
+            }
+        }
+        if only(&m.partition_input) {
+            let t = m.partition_input.as_ref().expect("checked by only()");
+            let Some(p) = self.project.models().iter().position(|x| &x.name == t) else {
+                return Ok(Mode::Full);
+            };
+            // The published table was built from the input's published version, whose
+            // changed months this build knows.
+            let built_from = recorded.inputs.get(&t.to_string());
+            let input_published = self.published.get(&p).and_then(|r| r.fingerprint.as_ref());
+            let months = self.months.lock().expect("months").get(&p).cloned();
+            if built_from.is_some()
+                && built_from == input_published
+                && let Some(Some(months)) = months
+            {
+                return Ok(Mode::Months(months));
+            }
+        }
+        Ok(Mode::Full)
+    }
+
+    /// The published data files of `m`'s table.
+    pub(crate) async fn published_files(&self, m: &Model) -> Result<Vec<TableFile>, String> {
+        self.lake
+            .table_files(&m.name)
+            .await
+            .map_err(|e| format!("listing the published files: {e}"))
+    }
+}
+
+/// `df`'s plan with every read of `table` replaced by `f` of it: a scan of a Delta or file
+/// table, or the plan of a view or registered result, which the planner inlines under an alias
+/// of the table's name. `f` must keep the read's schema (its columns, qualified by the name).
+fn rewrite_reads(
+    df: DataFrame,
+    table: &TableName,
+    f: impl Fn(LogicalPlan, TableReference) -> datafusion::error::Result<LogicalPlan>,
+) -> Result<DataFrame, String> {
+    let (state, plan) = df.into_parts();
+    let mut found = false;
+    let plan = plan
+        .transform_down(|node| {
+            let name = match &node {
+                LogicalPlan::TableScan(scan) => Some(scan.table_name.clone()),
+                LogicalPlan::SubqueryAlias(alias) => Some(alias.alias.clone()),
+                _ => None,
+            };
+            match name.filter(|n| is_table(n, table)) {
+                Some(name) => {
+                    found = true;
+                    Ok(Transformed::new(
+                        f(node, name)?,
+                        true,
+                        TreeNodeRecursion::Jump,
+                    ))
+                }
+                None => Ok(Transformed::no(node)),
+            }
+        })
+        .map_err(|e| e.strip_backtrace())?
+        .data;
+    if !found {
+        return Err(format!("the model's plan does not read {table}"));
+    }
+    Ok(DataFrame::new(state, plan))
+}
+
+fn is_table(r: &TableReference, t: &TableName) -> bool {
+    r.table() == t.name && r.schema() == Some(t.schema.as_str())
+}
+
+/// `df` reading only the rows of `input` whose `field` falls in `months`.
+pub(crate) fn only_months(
+    df: DataFrame,
+    input: &TableName,
+    field: &str,
+    months: &BTreeSet<Month>,
+) -> Result<DataFrame, String> {
+    rewrite_reads(df, input, |read, name| {
+        let column = Expr::Column(Column::new(Some(name), field));
+        LogicalPlanBuilder::from(read)
+            .filter(in_months(column, months))?
+            .build()
+    })
+}
+
+/// `column` (a DATE) falls in one of `months` (NULL for [`Month::NONE`]).
+pub(crate) fn in_months(column: Expr, months: &BTreeSet<Month>) -> Expr {
+    let date = |d: chrono::NaiveDate| {
+        let days = (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
+        lit(ScalarValue::Date32(Some(days as i32)))
+    };
+    months
+        .iter()
+        .map(|m| match m.range() {
+            Some((first, next)) => column
+                .clone()
+                .gt_eq(date(first))
+                .and(column.clone().lt(date(next))),
+            None => column.clone().is_null(),
+        })
+        .reduce(Expr::or)
+        .unwrap_or(lit(false))
+}
+
+/// `df` reading, of `input` (a Delta table of the lake), only the rows of `files`, its data
+/// files, read with the schema the session gives the table.
+pub(crate) fn only_files(
+    ctx: &SessionContext,
+    df: DataFrame,
+    input: &TableName,
+    files: &[Url],
+) -> Result<DataFrame, String> {
+    rewrite_reads(df, input, |read, name| {
+        let columns = read.schema().as_arrow().clone();
+        let provider: Arc<dyn TableProvider> =
+            stream::files_provider(files, Arc::new(columns.clone()))?;
+        let provider = pslake_lake::expose_deleted(ctx, input, provider)?;
+        let scan = LogicalPlanBuilder::scan(name.clone(), provider_as_source(provider), None)?;
+        // The read's columns, in its order, under its name.
+        let exprs: Vec<Expr> = columns
+            .fields()
+            .iter()
+            .map(|f| Expr::Column(Column::new(Some(name.clone()), f.name())))
+            .collect();
+        scan.project(exprs)?.alias(name)?.build()
+    })
+}
+
+/// The months of `field` among the rows of `old` whose unique key is among `new`'s keys.
+pub(crate) async fn months_of_keys(
+    old: DataFrame,
+    new: DataFrame,
+    m: &Model,
+    field: &str,
+) -> Result<BTreeSet<Month>, String> {
+    let aliases: Vec<String> = (0..m.unique_key.len())
+        .map(|i| format!("__pslake_key_{i}"))
+        .collect();
+    let keys: Vec<Expr> = m
+        .unique_key
+        .iter()
+        .zip(&aliases)
+        .map(|(k, a)| Expr::Column(Column::from_name(k.as_str())).alias(a))
+        .collect();
+    let left: Vec<&str> = m.unique_key.iter().map(String::as_str).collect();
+    let right: Vec<&str> = aliases.iter().map(String::as_str).collect();
+    let batches = new
+        .select(keys)
+        .and_then(|k| k.distinct())
+        .and_then(|k| old.join(k, JoinType::LeftSemi, &left, &right, None))
+        .and_then(|j| j.select_columns(&[field]))
+        .and_then(|j| j.distinct())
+        .map_err(|e| {
+            format!(
+                "finding the months of the merged keys: {}",
+                e.strip_backtrace()
+            )
+        })?
+        .collect()
+        .await
+        .map_err(|e| {
+            format!(
+                "finding the months of the merged keys: {}",
+                e.strip_backtrace()
+            )
+        })?;
+    let mut months = BTreeSet::new();
+    for b in &batches {
+        let dates = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Date32)
+            .map_err(|e| format!("{field}: {e}"))?;
+        let dates = dates
+            .as_any()
+            .downcast_ref::<arrow::array::Date32Array>()
+            .ok_or_else(|| format!("{field} is not a DATE"))?;
+        for i in 0..dates.len() {
+            months.insert(if arrow::array::Array::is_null(dates, i) {
+                Month::NONE
+            } else {
+                Month::of_days(dates.value(i))
+            });
+        }
+    }
+    Ok(months)
+}

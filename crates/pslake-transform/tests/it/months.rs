@@ -1,0 +1,250 @@
+//! Models kept by month (`partition_by`) and incremental models that read only newly landed rows
+//! (`new_rows_from`): after a landing that edits, moves and deletes a few entries, a build
+//! rewrites only the months those entries were and are in, and its tables equal a full rebuild's.
+
+use std::sync::Arc;
+
+use arrow::array::TimestampMicrosecondArray;
+use arrow::array::{ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use chrono::NaiveDate;
+use pslake_lake::TableName;
+use pslake_transform::{BuildReport, NoopReporter};
+
+use crate::{Fixture, opts};
+
+/// One landed entry: id, work day, minutes, deleted.
+type Entry<'a> = (&'a str, &'a str, i64, bool);
+
+/// Appends `rows` to `raw.entries` as one landing extracted at `at` (seconds).
+async fn land(f: &Fixture, at: i64, rows: &[Entry<'_>]) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("day", DataType::Date32, true),
+        Field::new("minutes", DataType::Int64, true),
+        Field::new("_deleted", DataType::Boolean, true),
+        Field::new(
+            "_extracted_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]));
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    let day =
+        |s: &str| (NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap() - epoch).num_days() as i32;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        )),
+        Arc::new(Date32Array::from(
+            rows.iter().map(|r| day(r.1)).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from(vec![at * 1_000_000; rows.len()]).with_timezone("UTC"),
+        ),
+    ];
+    let batch = RecordBatch::try_new(schema, columns).unwrap();
+    f.lake
+        .append(&TableName::new("raw", "entries"), vec![batch])
+        .await
+        .expect("landing");
+}
+
+/// raw.entries → staging.stg_e (incremental on id, new rows only, by month of day) →
+/// intermediate.int_e (by month, following stg_e) → canonical.month_totals (whole).
+fn project(f: &Fixture) {
+    f.write(
+        "sql/staging/stg_e.sql",
+        "SELECT id, day, minutes, coalesce(_deleted, false) AS is_deleted FROM (\
+           SELECT *, row_number() OVER (PARTITION BY id ORDER BY _extracted_at DESC) AS rn \
+           FROM raw.entries) WHERE rn = 1",
+    )
+    .write(
+        "sql/intermediate/int_e.sql",
+        // the day's total: a rule over one day, so within the day's month
+        "SELECT id, day, minutes, sum(minutes) OVER (PARTITION BY day) AS day_total \
+         FROM staging.stg_e WHERE NOT is_deleted",
+    )
+    .write(
+        "sql/canonical/month_totals.sql",
+        "SELECT CAST(date_trunc('month', day) AS DATE) AS month, sum(minutes) AS minutes, \
+         count(*) AS entries FROM intermediate.int_e GROUP BY 1",
+    )
+    .write(
+        "models/models.yml",
+        "version: 2\nmodels:\n\
+         \x20 - name: stg_e\n\
+         \x20   config:\n\
+         \x20     materialized: incremental\n\
+         \x20     unique_key: id\n\
+         \x20     new_rows_from: raw.entries\n\
+         \x20     partition_by: {field: day, granularity: month}\n\
+         \x20 - name: int_e\n\
+         \x20   config:\n\
+         \x20     materialized: table\n\
+         \x20     partition_by: {field: day, granularity: month}\n\
+         \x20     partition_input: staging.stg_e\n",
+    );
+}
+
+async fn build(f: &Fixture, run: &str, full_refresh: bool) -> BuildReport {
+    let mut o = opts(run);
+    o.full_refresh = full_refresh;
+    let report = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(report.is_success(), "{report}");
+    report
+}
+
+/// The data files of `table` in the month folder `month` (YYYY-MM).
+async fn month_files(f: &Fixture, table: &str, month: &str) -> Vec<String> {
+    let mut files: Vec<String> = f
+        .lake
+        .table_files(&TableName::parse(table).unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.month.map(|m| m.to_string()).as_deref() == Some(month))
+        .map(|t| t.url.to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+fn rows_written(report: &BuildReport, model: &str) -> u64 {
+    report
+        .models
+        .iter()
+        .find(|m| m.model == model)
+        .unwrap()
+        .rows
+}
+
+#[tokio::test]
+async fn a_landing_of_a_few_entries_rewrites_only_their_months_and_equals_a_full_rebuild() {
+    let f = Fixture::new();
+    project(&f);
+    land(
+        &f,
+        1,
+        &[
+            ("e", "2025-12-15", 10, false),
+            ("a", "2026-01-05", 60, false),
+            ("b", "2026-01-20", 30, false),
+            ("c", "2026-02-03", 45, false),
+            ("d", "2026-03-10", 15, false),
+        ],
+    )
+    .await;
+    build(&f, "run-1", false).await;
+    let december = (
+        month_files(&f, "staging.stg_e", "2025-12").await,
+        month_files(&f, "intermediate.int_e", "2025-12").await,
+    );
+    assert_eq!(december.0.len(), 1, "one December file in stg_e");
+    assert_eq!(december.1.len(), 1, "one December file in int_e");
+    let january = month_files(&f, "intermediate.int_e", "2026-01").await;
+
+    // b edited, c moved from February to March, d deleted; e and a untouched.
+    land(
+        &f,
+        2,
+        &[
+            ("b", "2026-01-20", 90, false),
+            ("c", "2026-03-01", 45, false),
+            ("d", "2026-03-10", 15, true),
+        ],
+    )
+    .await;
+    let second = build(&f, "run-2", false).await;
+    // stg_e read the 3 new rows and kept the other rows of January, February and March (the
+    // months of b, c, d before and after): a, and nothing else; December (e) was not touched.
+    // Written: 3 new + 1 kept (a) = 4 rows.
+    assert_eq!(rows_written(&second, "staging.stg_e"), 4, "{second}");
+    // int_e rebuilt January to March from stg_e: a, b, c (d deleted) = 3 rows.
+    assert_eq!(rows_written(&second, "intermediate.int_e"), 3, "{second}");
+    assert_eq!(
+        month_files(&f, "staging.stg_e", "2025-12").await,
+        december.0
+    );
+    assert_eq!(
+        month_files(&f, "intermediate.int_e", "2025-12").await,
+        december.1
+    );
+    assert_ne!(
+        month_files(&f, "intermediate.int_e", "2026-01").await,
+        january
+    );
+    // February lost its only entry: no file left for it.
+    assert!(
+        month_files(&f, "intermediate.int_e", "2026-02")
+            .await
+            .is_empty()
+    );
+
+    // December: e 10; January: a 60 + b 90 = 150 over 2; March: c 45 (d deleted).
+    let expected = vec!["2025-12-01|10|1", "2026-01-01|150|2", "2026-03-01|45|1"];
+    let totals = "SELECT month, minutes, entries FROM canonical.month_totals";
+    assert_eq!(f.rows(totals).await, expected);
+    // The day totals of January 20th follow the edit (90), and d is gone.
+    assert_eq!(
+        f.rows("SELECT id, day_total FROM intermediate.int_e").await,
+        vec!["a|60", "b|90", "c|45", "e|10"]
+    );
+    let incremental = f
+        .rows("SELECT id, day, minutes, is_deleted FROM staging.stg_e")
+        .await;
+
+    // A full rebuild of the same landings gives the same tables.
+    build(&f, "run-3", true).await;
+    assert_eq!(f.rows(totals).await, expected);
+    assert_eq!(
+        f.rows("SELECT id, day, minutes, is_deleted FROM staging.stg_e")
+            .await,
+        incremental
+    );
+}
+
+#[tokio::test]
+async fn a_model_writing_outside_the_months_its_input_changed_fails_and_publishes_nothing() {
+    let f = Fixture::new();
+    project(&f);
+    // int_e moves every entry 40 days later: its rows do not stay in their input's month, so
+    // the partition_input declaration is wrong.
+    f.write(
+        "sql/intermediate/int_e.sql",
+        "SELECT id, CAST(day + INTERVAL '40 days' AS DATE) AS day, minutes, minutes AS day_total \
+         FROM staging.stg_e WHERE NOT is_deleted",
+    );
+    land(
+        &f,
+        1,
+        &[
+            ("a", "2026-01-05", 60, false),
+            ("b", "2026-02-05", 30, false),
+        ],
+    )
+    .await;
+    build(&f, "run-1", false).await;
+    let version = f.version("intermediate.int_e").await;
+    land(&f, 2, &[("a", "2026-01-06", 60, false)]).await;
+    let mut o = opts("run-2");
+    o.full_refresh = false;
+    let report = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(!report.is_success(), "{report}");
+    let text = report.to_string();
+    assert!(
+        text.contains("partition_input") && text.contains("2026-02"),
+        "names the declaration and the month written outside: {text}"
+    );
+    assert_eq!(f.version("intermediate.int_e").await, version);
+}
