@@ -16,7 +16,7 @@
 //!
 //! `--write` replaces the "Model build" section of the file (between its markers; appended when
 //! absent) and keeps everything else. `--work DIR` is where each scale's fixtures and lake go
-//! (default: the system's temporary folder); they are deleted after each scale.
+//! (default: the system's temporary folder); they are deleted after each scale unless `--keep`.
 #![allow(clippy::print_stdout, reason = "an example that prints its results")]
 
 use std::io::{BufRead, BufWriter, Write};
@@ -305,6 +305,7 @@ fn bench_scale(
     python: &str,
     work: &Path,
     scale: f64,
+    keep: bool,
 ) -> Res<ScaleResult> {
     let dir = tempfile::Builder::new()
         .prefix(&format!("bench-models-{scale}-"))
@@ -394,6 +395,13 @@ fn bench_scale(
         duck.peak_mib,
         build.seconds / duck.seconds
     );
+    if keep {
+        let kept = dir.keep();
+        println!(
+            "scale {scale}: fixtures, lake and the runs' logs kept in {}",
+            kept.display()
+        );
+    }
     Ok(ScaleResult {
         scale,
         entries,
@@ -519,6 +527,7 @@ fn main() -> Res<()> {
     let mut python = "python3".to_string();
     let mut work = std::env::temp_dir();
     let mut pslake: Option<PathBuf> = None;
+    let mut keep = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -527,6 +536,8 @@ fn main() -> Res<()> {
             "--python" => python = args.next().ok_or("--python PATH")?,
             "--work" => work = args.next().ok_or("--work DIR")?.into(),
             "--pslake" => pslake = Some(args.next().ok_or("--pslake PATH")?.into()),
+            // keep each scale's fixtures, lake and run logs (for profiling) instead of deleting them
+            "--keep" => keep = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -565,7 +576,7 @@ fn main() -> Res<()> {
     std::fs::create_dir_all(&work)?;
     let mut results = Vec::new();
     for &scale in &scales {
-        results.push(bench_scale(&pslake, &root, &python, &work, scale)?);
+        results.push(bench_scale(&pslake, &root, &python, &work, scale, keep)?);
     }
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
