@@ -7,7 +7,8 @@
 //!   tables of a schema the user may not read (42501).
 //! - [`DiscardHook`]: `DISCARD ALL` (sent by connection pools, e.g. pgbouncer and the JDBC
 //!   pool of Tableau Server) resets the session's settings and answers `DISCARD ALL`; the crate
-//!   does not parse it.
+//!   does not parse it. `SAVEPOINT`, `RELEASE` and `ROLLBACK TO` (psycopg, SQLAlchemy) are
+//!   answered too: with nothing written there is nothing to keep.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
@@ -261,17 +262,37 @@ pub(crate) struct DiscardHook;
 
 impl DiscardHook {
     fn respond(statement: &Statement, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
-        let Statement::Discard { object_type } = statement else {
-            return None;
+        let tag = match statement {
+            Statement::Discard { object_type } => {
+                // The session settings `SET` keeps in the connection's metadata.
+                for key in ["statement_timeout_ms", "timezone"] {
+                    client.metadata_mut().remove(key);
+                }
+                format!("DISCARD {}", object_type.to_string().to_ascii_uppercase())
+            }
+            // Nothing is ever written, so a savepoint has nothing to keep: psycopg and
+            // SQLAlchemy open one around their metadata queries.
+            Statement::Savepoint { .. } => "SAVEPOINT".into(),
+            Statement::ReleaseSavepoint { .. } => "RELEASE".into(),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => "ROLLBACK".into(),
+            _ => return None,
         };
-        // The session settings `SET` keeps in the connection's metadata.
-        for key in ["statement_timeout_ms", "timezone"] {
-            client.metadata_mut().remove(key);
-        }
-        Some(Ok(Response::Execution(Tag::new(&format!(
-            "DISCARD {}",
-            object_type.to_string().to_ascii_uppercase()
-        )))))
+        Some(Ok(Response::Execution(Tag::new(&tag))))
+    }
+
+    fn handles(statement: &Statement) -> bool {
+        matches!(
+            statement,
+            Statement::Discard { .. }
+                | Statement::Savepoint { .. }
+                | Statement::ReleaseSavepoint { .. }
+                | Statement::Rollback {
+                    savepoint: Some(_),
+                    ..
+                }
+        )
     }
 }
 
@@ -292,9 +313,9 @@ impl QueryHook for DiscardHook {
         _session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        let Statement::Discard { .. } = statement else {
+        if !Self::handles(statement) {
             return None;
-        };
+        }
         Some(Ok(LogicalPlan::EmptyRelation(
             datafusion::logical_expr::EmptyRelation {
                 produce_one_row: false,
