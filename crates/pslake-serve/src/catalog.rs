@@ -59,6 +59,8 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
     setup_pg_catalog(ctx, DATABASE, EmptyContextProvider)
         .map_err(|e| df_err("setting up pg_catalog")(*e))?;
     ctx.register_udf(version_udf());
+    ctx.register_udf(to_regtype_udf());
+    ctx.register_udf(pg_size_pretty_udf());
 
     // Assign every OID now (see the module docs) and learn which table has which.
     let batches = ctx
@@ -311,4 +313,82 @@ fn version_udf() -> ScalarUDF {
             )))
         }),
     )
+}
+
+/// `to_regtype(name)`: the OID of a built-in type, NULL for any other (psycopg and SQLAlchemy
+/// ask for `hstore` and the like; there are no extension types here).
+fn to_regtype_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = arrow::compute::cast(&arrays[0], &DataType::Utf8)?;
+            let out: arrow::array::Int32Array = names
+                .as_string::<i32>()
+                .iter()
+                .map(|n| n.and_then(builtin_type_oid))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn builtin_type_oid(name: &str) -> Option<i32> {
+    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    Some(match name.as_str() {
+        "bool" | "boolean" => 16,
+        "bytea" => 17,
+        "int8" | "bigint" => 20,
+        "int2" | "smallint" => 21,
+        "int4" | "integer" | "int" => 23,
+        "text" => 25,
+        "oid" => 26,
+        "json" => 114,
+        "float4" | "real" => 700,
+        "float8" | "double precision" => 701,
+        "varchar" | "character varying" => 1043,
+        "date" => 1082,
+        "time" => 1083,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "timestamptz" | "timestamp with time zone" => 1184,
+        "interval" => 1186,
+        "numeric" | "decimal" => 1700,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        _ => return None,
+    })
+}
+
+/// `pg_size_pretty(bytes)` (psql's `\dt+` shows sizes with it).
+fn pg_size_pretty_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let bytes = arrow::compute::cast(&arrays[0], &DataType::Int64)?;
+            let out: StringArray = bytes
+                .as_primitive::<Int64Type>()
+                .iter()
+                .map(|b| b.map(size_pretty))
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+fn size_pretty(bytes: i64) -> String {
+    let mut value = bytes;
+    for unit in ["bytes", "kB", "MB", "GB", "TB"] {
+        if value.abs() < 10 * 1024 {
+            return format!("{value} {unit}");
+        }
+        value = (value + 512) / 1024;
+    }
+    format!("{value} PB")
 }

@@ -336,6 +336,119 @@ impl QueryHook for DiscardHook {
     }
 }
 
+/// Connection (peer address) and cursor name → the columns the cursor returns.
+type CursorSchemas = std::sync::Mutex<HashMap<(std::net::SocketAddr, String), datafusion::common::DFSchemaRef>>;
+
+/// Describes `FETCH` over the extended protocol with the cursor's columns. The crate describes
+/// it as returning no columns and then sends rows, which crashes psycopg's server-side cursors
+/// (`psycopg_binary` reads fields the description did not announce). This hook plans a
+/// `DECLARE`d query once more to learn its columns, and answers a `FETCH`'s Parse with them;
+/// the crate's cursor hook still runs the cursor.
+#[derive(Debug, Default)]
+pub(crate) struct CursorSchemaHook {
+    schemas: CursorSchemas,
+    /// A cursor's query text → its columns, for Describe of the cursor's portal (the crate
+    /// stores a cursor as its query text with no plan).
+    pub(crate) by_query: QuerySchemas,
+}
+
+/// Query text → columns.
+pub(crate) type QuerySchemas =
+    Arc<std::sync::Mutex<HashMap<String, datafusion::common::DFSchemaRef>>>;
+
+/// Entries kept per map before it is emptied (cursors are short-lived; a map never grows
+/// without bound).
+const MAX_CURSORS: usize = 4096;
+
+impl CursorSchemaHook {
+    async fn note_declare(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        peer: std::net::SocketAddr,
+    ) {
+        let Statement::Declare { stmts } = statement else {
+            return;
+        };
+        for d in stmts {
+            let Some(q) = &d.for_query else { continue };
+            let planned = ctx
+                .state()
+                .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                    Statement::Query(q.clone()),
+                )))
+                .await;
+            if let Ok(plan) = planned {
+                let name = d.names.first().map(|n| n.value.clone()).unwrap_or_default();
+                let mut schemas = self.schemas.lock().unwrap_or_else(|p| p.into_inner());
+                if schemas.len() >= MAX_CURSORS {
+                    schemas.clear();
+                }
+                schemas.insert((peer, name), plan.schema().clone());
+                let mut by_query = self.by_query.lock().unwrap_or_else(|p| p.into_inner());
+                if by_query.len() >= MAX_CURSORS {
+                    by_query.clear();
+                }
+                by_query.insert(q.to_string(), plan.schema().clone());
+            }
+        }
+    }
+
+    fn fetch_plan(&self, statement: &Statement, client: &dyn ClientInfo) -> Option<LogicalPlan> {
+        let Statement::Fetch { name, .. } = statement else {
+            return None;
+        };
+        let schema = self
+            .schemas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(client.socket_addr(), name.value.clone()))
+            .cloned()?;
+        Some(LogicalPlan::EmptyRelation(
+            datafusion::logical_expr::EmptyRelation {
+                produce_one_row: false,
+                schema,
+            },
+        ))
+    }
+}
+
+#[async_trait]
+impl QueryHook for CursorSchemaHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let peer = client.socket_addr();
+        self.note_declare(statement, session_context, peer).await;
+        None
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        session_context: &SessionContext,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        self.note_declare(statement, session_context, client.socket_addr())
+            .await;
+        self.fetch_plan(statement, client).map(Ok)
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ use futures::StreamExt;
 use pslake_lake::Lake;
 use tokio::time::Instant;
 
-use crate::hooks::{Access, DiscardHook, ReadOnlyHook};
+use crate::hooks::{Access, CursorSchemaHook, DiscardHook, QuerySchemas, ReadOnlyHook};
 use crate::snapshot::Snapshot;
 use crate::versions::VersionSource;
 
@@ -67,6 +67,7 @@ pub(crate) struct Shared {
     refresh_interval: Duration,
     access: Access,
     hooks: Vec<Arc<dyn QueryHook>>,
+    cursor_schemas: QuerySchemas,
     limits: Limits,
 }
 
@@ -79,9 +80,12 @@ impl Shared {
         access: Access,
         limits: Limits,
     ) -> Self {
+        let cursors = CursorSchemaHook::default();
+        let cursor_schemas = cursors.by_query.clone();
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ReadOnlyHook::new(access.clone())),
             Arc::new(DiscardHook),
+            Arc::new(cursors),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
@@ -94,6 +98,7 @@ impl Shared {
             refresh_interval,
             access,
             hooks,
+            cursor_schemas,
             limits,
         }
     }
@@ -361,6 +366,23 @@ impl QueryParser for LakeParser {
         stmt: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
+        if let (text, None) = stmt {
+            // A cursor's portal (DECLARE stored it as its query text): psycopg describes it.
+            let schema = self
+                .shared
+                .cursor_schemas
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(text)
+                .cloned();
+            if let Some(schema) = schema {
+                return datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields(
+                    schema.as_arrow(),
+                    column_format.unwrap_or(&Format::UnifiedText),
+                    None,
+                );
+            }
+        }
         self.fallback.get_result_schema(stmt, column_format)
     }
 }
