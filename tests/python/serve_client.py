@@ -50,7 +50,7 @@ def mode_psycopg(args):
             )
             out["by_practice"] = [[r[0], r[1], str(r[2])] for r in cur.fetchall()]
             cur.execute(
-                "SELECT amount_usd, booking_date, CAST(booking_date AS TIMESTAMP WITH TIME ZONE) AS ts, "
+                "SELECT amount_usd, booking_date, (SELECT max(started_at) FROM _pslake.runs) AS ts, "
                 "amount_usd > %s AS big, CAST(NULL AS VARCHAR) AS nothing "
                 "FROM canonical.bookings WHERE amount_usd IS NOT NULL ORDER BY booking_id LIMIT 1",
                 (decimal.Decimal("1000"),),

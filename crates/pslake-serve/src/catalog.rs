@@ -61,6 +61,9 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
     ctx.register_udf(version_udf());
     ctx.register_udf(to_regtype_udf());
     ctx.register_udf(pg_size_pretty_udf());
+    ctx.register_udf(no_serial_sequence_udf());
+    ctx.register_udf(collation_visible_udf());
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject::default()));
 
     // Assign every OID now (see the module docs) and learn which table has which.
     let batches = ctx
@@ -391,4 +394,92 @@ fn size_pretty(bytes: i64) -> String {
         value = (value + 512) / 1024;
     }
     format!("{value} PB")
+}
+
+/// `pg_get_serial_sequence(table, column)`: always NULL, the lake has no sequences
+/// (SQLAlchemy's inspector asks for every column).
+fn no_serial_sequence_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Utf8(
+                None,
+            )))
+        }),
+    )
+}
+
+/// `json_build_object(k1, v1, ...)` as JSON text (values as strings or null); SQLAlchemy's
+/// column query names it for identity columns, which the lake does not have.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+impl Default for JsonBuildObject {
+    fn default() -> Self {
+        Self {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let strings = arrays
+            .iter()
+            .map(|a| arrow::compute::cast(a, &DataType::Utf8))
+            .collect::<DfResult<Vec<_>, _>>()?;
+        let out: StringArray = (0..args.number_rows)
+            .map(|row| {
+                let mut object = serde_json::Map::new();
+                for pair in strings.chunks(2) {
+                    let key = pair[0].as_string::<i32>();
+                    if key.is_null(row) {
+                        continue;
+                    }
+                    let value = pair.get(1).map(|v| v.as_string::<i32>()).and_then(|v| {
+                        (!v.is_null(row)).then(|| serde_json::Value::String(v.value(row).into()))
+                    });
+                    object.insert(
+                        key.value(row).to_string(),
+                        value.unwrap_or(serde_json::Value::Null),
+                    );
+                }
+                Some(serde_json::Value::Object(object).to_string())
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `pg_collation_is_visible(oid)`: true (there is one, default collation).
+fn collation_visible_udf() -> ScalarUDF {
+    datafusion::logical_expr::create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(
+                datafusion::scalar::ScalarValue::Boolean(Some(true)),
+            ))
+        }),
+    )
 }

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod config;
 mod error;
 mod hooks;
+mod rewrite;
 mod server;
 mod service;
 pub mod snapshot;

@@ -275,9 +275,10 @@ impl SimpleQueryHandler for LakeService {
     {
         let deadline = self.shared.deadline(client);
         let service = self.shared.service(client).await?;
+        let query = crate::rewrite::rewrite(query);
         let responses = within(
             deadline,
-            <DfSessionService as SimpleQueryHandler>::do_query(&service, client, query),
+            <DfSessionService as SimpleQueryHandler>::do_query(&service, client, &query),
         )
         .await?;
         Ok(responses
@@ -350,9 +351,10 @@ impl QueryParser for LakeParser {
     {
         let service = self.shared.service(client).await?;
         let deadline = self.shared.deadline(client);
+        let sql = crate::rewrite::rewrite(sql);
         within(
             deadline,
-            service.query_parser().parse_sql(client, sql, types),
+            service.query_parser().parse_sql(client, &sql, types),
         )
         .await
     }
