@@ -178,7 +178,10 @@ impl Lake {
             location: self.table_url(t).to_string(),
             reason: format!("no version {version}"),
         })?;
-        table.load_version(version).await.map_err(self.delta_err(t))?;
+        table
+            .load_version(version)
+            .await
+            .map_err(self.delta_err(t))?;
         Ok(table)
     }
 

@@ -109,9 +109,7 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
     }
     let descriptions = Arc::new(descriptions);
 
-    let root = ctx
-        .catalog(DATABASE)
-        .expect("the default catalog exists");
+    let root = ctx.catalog(DATABASE).expect("the default catalog exists");
     let inner = root
         .schema("pg_catalog")
         .expect("setup_pg_catalog registered pg_catalog");
@@ -311,9 +309,9 @@ fn version_udf() -> ScalarUDF {
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
             let _ = args;
-            Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Utf8(
-                Some(VERSION.to_string()),
-            )))
+            Ok(ColumnarValue::Scalar(
+                datafusion::scalar::ScalarValue::Utf8(Some(VERSION.to_string())),
+            ))
         }),
     )
 }
@@ -340,7 +338,10 @@ fn to_regtype_udf() -> ScalarUDF {
 }
 
 fn builtin_type_oid(name: &str) -> Option<i32> {
-    let name = name.trim().trim_start_matches("pg_catalog.").to_ascii_lowercase();
+    let name = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_ascii_lowercase();
     Some(match name.as_str() {
         "bool" | "boolean" => 16,
         "bytea" => 17,
@@ -405,9 +406,9 @@ fn no_serial_sequence_udf() -> ScalarUDF {
         DataType::Utf8,
         Volatility::Immutable,
         Arc::new(|_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(datafusion::scalar::ScalarValue::Utf8(
-                None,
-            )))
+            Ok(ColumnarValue::Scalar(
+                datafusion::scalar::ScalarValue::Utf8(None),
+            ))
         }),
     )
 }

@@ -295,9 +295,9 @@ fn resolve_password(
             )
         })?;
     let env = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-    let (kind, name) = inner
-        .split_once(':')
-        .ok_or_else(|| format!("the password of {user}: write ${{env:NAME}} or ${{secret:NAME}}"))?;
+    let (kind, name) = inner.split_once(':').ok_or_else(|| {
+        format!("the password of {user}: write ${{env:NAME}} or ${{secret:NAME}}")
+    })?;
     let value = match kind {
         "env" => env(name).map(Sensitive::new),
         "secret" => secrets
@@ -358,10 +358,7 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(
-            parse_duration("1500"),
-            Some(Duration::from_millis(1500))
-        );
+        assert_eq!(parse_duration("1500"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2min"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("soon"), None);
     }

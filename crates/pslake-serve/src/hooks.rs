@@ -71,7 +71,11 @@ fn kind(statement: &Statement) -> String {
                 "CREATE" | "DROP" | "ALTER" | "TRUNCATE"
             ) =>
         {
-            format!("{} {}", first.to_ascii_uppercase(), second.to_ascii_uppercase())
+            format!(
+                "{} {}",
+                first.to_ascii_uppercase(),
+                second.to_ascii_uppercase()
+            )
         }
         [first, ..] => first.to_ascii_uppercase(),
         [] => String::new(),
@@ -89,7 +93,11 @@ impl ReadOnlyHook {
         Self { access }
     }
 
-    fn check(&self, statement: &Statement, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<()> {
+    fn check(
+        &self,
+        statement: &Statement,
+        client: &(dyn ClientInfo + Send + Sync),
+    ) -> PgWireResult<()> {
         let reads = match statement {
             Statement::Query(_) => true,
             Statement::Explain { statement, .. } => {
@@ -147,7 +155,9 @@ impl ReadOnlyHook {
         if let Some(f) = files.found {
             return Err(error(
                 "42501",
-                format!("pslake serve is read only: {f}() reads the server's files and is not allowed"),
+                format!(
+                    "pslake serve is read only: {f}() reads the server's files and is not allowed"
+                ),
             ));
         }
         let user = client.metadata().get("user").cloned().unwrap_or_default();
@@ -261,7 +271,10 @@ impl QueryHook for ReadOnlyHook {
 pub(crate) struct DiscardHook;
 
 impl DiscardHook {
-    fn respond(statement: &Statement, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+    fn respond(
+        statement: &Statement,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
         let tag = match statement {
             Statement::Discard { object_type } => {
                 // The session settings `SET` keeps in the connection's metadata.
@@ -337,7 +350,8 @@ impl QueryHook for DiscardHook {
 }
 
 /// Connection (peer address) and cursor name → the columns the cursor returns.
-type CursorSchemas = std::sync::Mutex<HashMap<(std::net::SocketAddr, String), datafusion::common::DFSchemaRef>>;
+type CursorSchemas =
+    std::sync::Mutex<HashMap<(std::net::SocketAddr, String), datafusion::common::DFSchemaRef>>;
 
 /// Describes `FETCH` over the extended protocol with the cursor's columns. The crate describes
 /// it as returning no columns and then sends rows, which crashes psycopg's server-side cursors

@@ -107,7 +107,11 @@ enum Startup {
 
 #[async_trait]
 impl StartupHandler for Startup {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -187,13 +191,12 @@ impl Server {
                 statement_timeout: config.statement_timeout,
             },
         ));
-        let listener =
-            TcpListener::bind(&config.listen)
-                .await
-                .map_err(|source| Error::Listen {
-                    addr: config.listen.clone(),
-                    source,
-                })?;
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| Error::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
         let mut params = DefaultServerParameterProvider::default();
         params.server_version = "16.6".into();
         params.is_superuser = false;

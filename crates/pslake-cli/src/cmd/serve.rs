@@ -67,7 +67,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let server = Server::bind(lake, config.clone())
         .await
         .context("pslake serve could not start")?;
-    let addr = server.local_addr().context("pslake serve could not start")?;
+    let addr = server
+        .local_addr()
+        .context("pslake serve could not start")?;
     // The one line on stdout: where to connect (tests and scripts read it).
     #[expect(clippy::print_stdout, reason = "the address is the command's output")]
     {
