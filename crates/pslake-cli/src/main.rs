@@ -42,6 +42,8 @@ enum Commands {
     Query(cmd::build::QueryArgs),
     /// Compute a model (with its unpublished parents) and print its first rows, without publishing
     Show(cmd::build::ShowArgs),
+    /// The PostgreSQL wire protocol over the lake, for BI tools (read only, password login)
+    Serve(cmd::serve::ServeArgs),
     /// Check pipelines, SQL models and model metadata without network access
     Validate(cmd::extract::ValidateArgs),
     /// The vendor-API emulator on loopback, with injectable faults
@@ -84,6 +86,7 @@ async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
         Commands::Plan(args) => cmd::build::plan(args).await,
         Commands::Query(args) => cmd::build::query(args).await,
         Commands::Show(args) => cmd::build::show(args).await,
+        Commands::Serve(args) => cmd::serve::serve(args).await,
         Commands::Validate(args) => cmd::extract::validate(args).await,
         Commands::Sandbox(args) => cmd::sandbox::sandbox(args).await,
         Commands::Fixtures { command } => cmd::sandbox::fixtures(command).await,

@@ -168,6 +168,23 @@ impl Lake {
         Ok(table.version().is_some().then_some(table))
     }
 
+    /// Opens table `t` at `version` (a reader pinning one consistent set of versions, e.g.
+    /// `pslake serve`).
+    pub async fn open_at(&self, t: &TableName, version: i64) -> Result<DeltaTable> {
+        let mut table = deltalake::DeltaTableBuilder::from_url(self.table_url(t))
+            .and_then(|b| b.with_storage_options(self.storage_options.clone()).build())
+            .map_err(self.delta_err(t))?;
+        let version = u64::try_from(version).map_err(|_| Error::Location {
+            location: self.table_url(t).to_string(),
+            reason: format!("no version {version}"),
+        })?;
+        table
+            .load_version(version)
+            .await
+            .map_err(self.delta_err(t))?;
+        Ok(table)
+    }
+
     /// The latest version of table `t`, or `None` when it does not exist.
     pub async fn version(&self, t: &TableName) -> Result<Option<i64>> {
         Ok(self

@@ -62,5 +62,5 @@ pub use report::{
     TestResult,
 };
 pub use run_dates::{RunDates, last_run_dates};
-pub use settings::{SETTINGS_FILE, Settings};
+pub use settings::{SETTINGS_FILE, Settings, parse_size};
 pub use testing::test;

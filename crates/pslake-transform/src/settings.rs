@@ -42,6 +42,9 @@ impl Default for Settings {
 struct RawSettings {
     name: Option<String>,
     memory_limit: Option<serde_yaml_ng::Value>,
+    /// `pslake serve`'s section, read by `pslake-serve` (checked there, not here).
+    #[serde(rename = "serve")]
+    _serve: Option<serde_yaml_ng::Value>,
 }
 
 impl Settings {
@@ -84,7 +87,7 @@ impl Settings {
 }
 
 /// `2GiB`, `512 MiB`, `4GB`, `1048576`, `25%` (of the machine's memory) as bytes.
-pub(crate) fn parse_size(text: &str) -> Option<u64> {
+pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
     if let Some(p) = t.strip_suffix('%') {
         let p: f64 = p.trim().parse().ok()?;

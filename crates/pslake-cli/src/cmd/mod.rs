@@ -5,6 +5,7 @@ pub(crate) mod build;
 pub(crate) mod extract;
 pub(crate) mod run;
 pub(crate) mod sandbox;
+pub(crate) mod serve;
 pub(crate) mod source;
 
 /// An error that is the user's to fix (bad flags, bad configuration): exit code 2.

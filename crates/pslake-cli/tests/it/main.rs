@@ -8,5 +8,6 @@ mod messy;
 mod netsuite_dates;
 mod print_env;
 mod query;
+mod serve;
 mod static_checks;
 mod support;
