@@ -118,5 +118,5 @@ SELECT
         WHEN r.first_rule IS NOT NULL THEN r.first_rule
         WHEN d.approved_minutes > 1440 THEN 'over_24_hours_per_day'
     END AS rule
-FROM ruled r
-LEFT JOIN day_totals d ON d.employee_id = r.employee_id AND d.work_date = r.work_date;
+FROM day_totals d
+RIGHT JOIN ruled r ON d.employee_id = r.employee_id AND d.work_date = r.work_date;

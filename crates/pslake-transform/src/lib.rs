@@ -42,6 +42,7 @@ mod run_dates;
 mod select;
 mod session;
 mod settings;
+mod small_side;
 mod stream;
 mod testing;
 mod typecheck;

@@ -17,6 +17,7 @@ use datafusion::catalog::{MemTable, MemorySchemaProvider, SchemaProvider, TableP
 use datafusion::common::{Column, TableReference};
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
@@ -37,7 +38,18 @@ pub(crate) fn new_context() -> SessionContext {
 /// per key, [`crate::latest_row`]).
 fn with_rules(ctx: SessionContext) -> SessionContext {
     ctx.add_optimizer_rule(Arc::new(crate::latest_row::LatestRowPerKey));
-    ctx
+    // The small side of a cross join held, not the large one ([`crate::small_side`]), decided
+    // right after DataFusion's own join selection.
+    let mut rules = ctx.state().physical_optimizers().to_vec();
+    let at = rules
+        .iter()
+        .position(|r| r.name() == crate::small_side::AFTER)
+        .map_or(rules.len(), |i| i + 1);
+    rules.insert(at, Arc::new(crate::small_side::SmallSideFirst));
+    let state = SessionStateBuilder::new_from_existing(ctx.state())
+        .with_physical_optimizer_rules(rules)
+        .build();
+    SessionContext::new_with_state(state)
 }
 
 /// A session for building models: like [`new_context`], in a memory pool of the project's
