@@ -198,7 +198,8 @@ impl Lake {
                 let store = store.clone();
                 let schema = schema.clone();
                 let name = t.clone();
-                async move { write_months(store, schema, column, stream, &name).await }
+                let url = self.table_url(t).to_string();
+                async move { write_months(store, schema, column, stream, &name, url).await }
             })
             .collect();
         let mut staged = Staged::empty(t.clone(), self.table_url(t), schema.clone());
@@ -280,10 +281,11 @@ async fn write_months(
     column: usize,
     mut stream: SendableRecordBatchStream,
     table: &TableName,
+    url: String,
 ) -> Result<(Vec<Add>, u64, BTreeSet<Month>)> {
     let delta = |e: deltalake::DeltaTableError| Error::Delta {
         table: table.to_string(),
-        url: String::new(),
+        url: url.clone(),
         source: Box::new(e),
     };
     let mut open: HashMap<Month, Open> = HashMap::new();
