@@ -37,7 +37,10 @@ use datafusion::sql::sqlparser::parser::Parser;
 /// error).
 pub(crate) fn rewrite(sql: &str) -> Cow<'_, str> {
     let upper = sql.to_ascii_uppercase();
-    if !upper.contains("ESCAPE") && upper.matches("SELECT").count() < 2 {
+    if !upper.contains("ESCAPE")
+        && !upper.contains("RELOPTIONS")
+        && upper.matches("SELECT").count() < 2
+    {
         return Cow::Borrowed(sql);
     }
     let Ok(mut statements) = Parser::parse_sql(&PostgreSqlDialect {}, sql) else {
@@ -45,6 +48,11 @@ pub(crate) fn rewrite(sql: &str) -> Cow<'_, str> {
     };
     let mut changed = false;
     let _ = visit_expressions_mut(&mut statements, |e: &mut Expr| {
+        if is_reloptions_list(e) {
+            *e = Expr::Value(Value::Null.into());
+            changed = true;
+            return ControlFlow::Continue(());
+        }
         if let Expr::Subquery(query) = e
             && let Some(new) = decorrelatable(query)
         {
@@ -93,6 +101,39 @@ pub(crate) fn rewrite(sql: &str) -> Cow<'_, str> {
             .collect::<Vec<_>>()
             .join(";\n"),
     )
+}
+
+/// psql's `\\d+`: `array_to_string(c.reloptions || array(SELECT ... unnest(tc.reloptions)
+/// ...), ', ')`, the table's storage options. A lake table has none (`pg_class` has no
+/// `reloptions` column), so it is NULL, as PostgreSQL answers for a table without options.
+fn is_reloptions_list(e: &Expr) -> bool {
+    let Expr::Function(f) = e else {
+        return false;
+    };
+    let Some(ObjectNamePart::Identifier(name)) = f.name.0.last() else {
+        return false;
+    };
+    if !name.value.eq_ignore_ascii_case("array_to_string") {
+        return false;
+    }
+    struct Find(bool);
+    impl Visitor for Find {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            let last = match e {
+                Expr::CompoundIdentifier(parts) => parts.last(),
+                _ => None,
+            };
+            if last.is_some_and(|i| i.value.eq_ignore_ascii_case("reloptions")) {
+                self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut found = Find(false);
+    let _ = e.visit(&mut found);
+    found.0
 }
 
 /// Aggregates a scalar subquery's result may already use (then it is left as it is).
@@ -361,6 +402,13 @@ mod tests {
             out.contains("CASE WHEN false AND $2 IS NULL THEN NULL END, $3"),
             "{out}"
         );
+        // psql's \\d+: the storage options of a table, which a lake table has none of.
+        let out = rewrite(
+            "SELECT c.relkind, pg_catalog.array_to_string(c.reloptions || array(select 'toast.' || x \
+             from pg_catalog.unnest(tc.reloptions) x), ', ') FROM pg_catalog.pg_class c \
+             LEFT JOIN pg_catalog.pg_class tc ON (c.reltoastrelid = tc.oid)",
+        );
+        assert!(out.starts_with("SELECT c.relkind, NULL FROM"), "{out}");
         // Uncorrelated and already aggregated subqueries are left alone.
         let plain = "SELECT (SELECT max(x) FROM t WHERE t.y = u.y), (SELECT 1 FROM t) FROM u";
         assert_eq!(rewrite(plain), plain);

@@ -161,6 +161,34 @@ fn psql_browses_and_queries_like_pslake_query() {
     let columns = serve.psql(&["-c", "\\d canonical.bookings"]);
     assert!(columns.contains("amount_usd,numeric"), "\\d: {columns}");
     assert!(columns.contains("booking_date,date"), "\\d: {columns}");
+    // \d+: every column of the Delta schema, in order, with its description from the model.
+    let verbose = serve.psql(&["-c", "\\d+ canonical.bookings"]);
+    let described: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let delta = query_csv(
+        demo_lake(),
+        "SELECT column_name FROM information_schema.columns \
+         WHERE table_schema = 'canonical' AND table_name = 'bookings' ORDER BY ordinal_position",
+    );
+    assert_eq!(
+        described,
+        delta.lines().collect::<Vec<_>>(),
+        "\\d+: {verbose}"
+    );
+    let models =
+        fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
+    let amount_usd = verbose
+        .lines()
+        .find(|l| l.starts_with("amount_usd,numeric,"))
+        .unwrap_or_else(|| panic!("\\d+: {verbose}"));
+    let description = amount_usd.splitn(9, ',').nth(8).unwrap_or_default();
+    assert!(
+        !description.is_empty() && models.contains(description),
+        "{description:?} not in models/canonical.yml"
+    );
     let through_psql = serve.psql(&["-c", GROUP_BY]);
     assert_eq!(through_psql, query_csv(demo_lake(), GROUP_BY));
     assert!(!through_psql.is_empty());
@@ -191,8 +219,6 @@ fn psql_browses_and_queries_like_pslake_query() {
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = 'canonical' AND c.relname = 'bookings' AND a.attname = 'booking_id'",
     ]);
-    let models =
-        fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
     let mut lines = comments.lines().filter(|l| !l.is_empty());
     let table_doc = lines.next().unwrap_or_default();
     let column_doc = lines.next().unwrap_or_default();
