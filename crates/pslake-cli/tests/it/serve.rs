@@ -161,6 +161,34 @@ fn psql_browses_and_queries_like_pslake_query() {
     let columns = serve.psql(&["-c", "\\d canonical.bookings"]);
     assert!(columns.contains("amount_usd,numeric"), "\\d: {columns}");
     assert!(columns.contains("booking_date,date"), "\\d: {columns}");
+    // \d+: every column of the Delta schema, in order, with its description from the model.
+    let verbose = serve.psql(&["-c", "\\d+ canonical.bookings"]);
+    let described: Vec<&str> = verbose
+        .lines()
+        .filter_map(|l| l.split(',').next())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let delta = query_csv(
+        demo_lake(),
+        "SELECT column_name FROM information_schema.columns \
+         WHERE table_schema = 'canonical' AND table_name = 'bookings' ORDER BY ordinal_position",
+    );
+    assert_eq!(
+        described,
+        delta.lines().collect::<Vec<_>>(),
+        "\\d+: {verbose}"
+    );
+    let models =
+        fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
+    let amount_usd = verbose
+        .lines()
+        .find(|l| l.starts_with("amount_usd,numeric,"))
+        .unwrap_or_else(|| panic!("\\d+: {verbose}"));
+    let description = amount_usd.splitn(9, ',').nth(8).unwrap_or_default();
+    assert!(
+        !description.is_empty() && models.contains(description),
+        "{description:?} not in models/canonical.yml"
+    );
     let through_psql = serve.psql(&["-c", GROUP_BY]);
     assert_eq!(through_psql, query_csv(demo_lake(), GROUP_BY));
     assert!(!through_psql.is_empty());
@@ -191,8 +219,6 @@ fn psql_browses_and_queries_like_pslake_query() {
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = 'canonical' AND c.relname = 'bookings' AND a.attname = 'booking_id'",
     ]);
-    let models =
-        fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
     let mut lines = comments.lines().filter(|l| !l.is_empty());
     let table_doc = lines.next().unwrap_or_default();
     let column_doc = lines.next().unwrap_or_default();
@@ -360,6 +386,59 @@ fn sqlalchemy_inspector_lists_schemas_and_tables() {
     for t in CANONICAL {
         assert!(tables.contains(t), "{tables:?}");
     }
+    // get_columns: the Delta schema as `pslake query` reads it, in order, with the type
+    // SQLAlchemy reflects for each Arrow type.
+    let expected: Vec<(String, String)> = query_csv(
+        demo_lake(),
+        "SELECT column_name, data_type FROM information_schema.columns \
+         WHERE table_schema = 'canonical' AND table_name = 'bookings' ORDER BY ordinal_position",
+    )
+    .lines()
+    .map(|l| {
+        let (name, arrow) = l.split_once(',').expect("name,type");
+        (name.to_string(), sqlalchemy_type(arrow.trim_matches('"')))
+    })
+    .collect();
+    let got: Vec<(String, String)> = v["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no columns: {v}"))
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_string(),
+                c["type"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert!(expected.len() > 3, "{expected:?}");
+    assert_eq!(got, expected);
+    // The column comments are the model's documentation.
+    let models =
+        fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
+    let comment = v["columns"][0]["comment"].as_str().unwrap_or_default();
+    assert!(
+        !comment.is_empty() && models.contains(comment),
+        "{comment:?} not in models/canonical.yml"
+    );
+}
+
+/// The type SQLAlchemy's PostgreSQL dialect reflects for a column of `arrow` type (as
+/// `information_schema.columns.data_type` spells it).
+fn sqlalchemy_type(arrow: &str) -> String {
+    let t = match arrow {
+        "Utf8" | "LargeUtf8" | "Utf8View" => "TEXT",
+        "Date32" | "Date64" => "DATE",
+        "Boolean" => "BOOLEAN",
+        "Int16" => "SMALLINT",
+        "Int32" => "INTEGER",
+        "Int64" => "BIGINT",
+        "Float32" => "REAL",
+        "Float64" => "DOUBLE PRECISION",
+        a if a.starts_with("Decimal") => "NUMERIC",
+        a if a.starts_with("Timestamp") => "TIMESTAMP",
+        other => panic!("no SQLAlchemy type known for {other}"),
+    };
+    t.to_string()
 }
 
 #[test]
@@ -469,6 +548,54 @@ fn limits_fail_one_query_and_the_server_keeps_answering() {
     }
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(serve.psql(&["-c", "SELECT 1"]).trim(), "1");
+}
+
+/// A query that streams 10^10 rows through an aggregate: minutes of work in a few bytes of
+/// memory. (Not a cross join: DataFusion's cross join makes its batches without yielding to
+/// the runtime, so the timeout cannot fire until it ends; see docs/serve.md.)
+const LONG_QUERY: &str = "SELECT sum(value % 7) FROM range(0, 10000000000)";
+
+/// psql's (success, stderr) for `args` and how long it took.
+fn timed_psql(serve: &Serve, args: &[&str]) -> (bool, String, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let (ok, _, err) = serve.psql_as("pslake", PASSWORD, args);
+    (ok, err, started.elapsed())
+}
+
+#[test]
+fn the_statement_timeout_ends_a_long_query_and_the_server_keeps_answering() {
+    let serve = Serve::start(
+        demo_lake(),
+        &repo_root(),
+        &["--statement-timeout", "1s"],
+        &[],
+    );
+    let (ok, err, took) = timed_psql(&serve, &["-c", LONG_QUERY]);
+    assert!(!ok, "the long query finished within the timeout");
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    let count = "SELECT count(*) FROM canonical.bookings";
+    assert_eq!(serve.psql(&["-c", count]), query_csv(demo_lake(), count));
+    let log = serve.stop();
+    assert!(!log.contains(PASSWORD), "the password is in the log");
+
+    // A client's SET statement_timeout lowers the server's (30s here) for its session.
+    let serve = Serve::start(
+        demo_lake(),
+        &repo_root(),
+        &["--statement-timeout", "30s"],
+        &[],
+    );
+    let (ok, err, took) = timed_psql(
+        &serve,
+        &["-c", "SET statement_timeout = '500ms'", "-c", LONG_QUERY],
+    );
+    assert!(!ok && err.contains("statement timeout"), "{err}");
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    assert_eq!(serve.psql(&["-c", count]), query_csv(demo_lake(), count));
 }
 
 #[test]
