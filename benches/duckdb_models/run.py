@@ -175,11 +175,33 @@ def compare(con, lake):
     return diffs
 
 
+def pslake_sums(lake):
+    """Row counts and sums of the tables of CHECKS as pslake published them (no model run):
+    DECIMAL sums as exact text, DOUBLE sums as numbers."""
+    con = duckdb.connect()
+    out = {}
+    for table, cols in CHECKS:
+        src = published(con, lake, table)
+        if src is None:
+            continue
+        exprs = ["count(*)"] + [f"sum({c})" for c in cols]
+        values = con.execute(f"SELECT {', '.join(exprs)} FROM {src}").fetchone()
+        for label, v in zip(["rows"] + cols, values):
+            out[f"{table}.{label}"] = v if isinstance(v, (int, float)) or v is None else str(v)
+    con.close()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lake", required=True, type=Path)
-    ap.add_argument("--as-of", required=True)
-    ap.add_argument("--history-start", required=True)
+    ap.add_argument(
+        "--pslake-sums",
+        action="store_true",
+        help="only print, as JSON, the row counts and sums of pslake's published tables",
+    )
+    ap.add_argument("--as-of")
+    ap.add_argument("--history-start")
     ap.add_argument("--run-id", default="duckdb-bench")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--db", type=Path, help="DuckDB database file (default: a temporary one)")
@@ -187,6 +209,11 @@ def main():
     ap.add_argument("--quiet", action="store_true", help="no per-model times")
     a = ap.parse_args()
     lake = a.lake.resolve()
+    if a.pslake_sums:
+        print(json.dumps(pslake_sums(lake)))
+        return
+    if not (a.as_of and a.history_start):
+        ap.error("--as-of and --history-start are required to build the models")
     ms = models()
     seq = order(ms)
     with tempfile.TemporaryDirectory(prefix="duckdb-models-") as tmp:

@@ -297,6 +297,58 @@ struct ScaleResult {
     build: Timed,
     duck: Duck,
     pslake_slowest: String,
+    /// The 1%-changed run's published sums that differ from a full rebuild's (empty: none).
+    incremental_diffs: Vec<String>,
+    /// How many sums were compared.
+    incremental_sums: usize,
+}
+
+/// Row counts and sums of pslake's published canonical tables (`run.py --pslake-sums`).
+fn pslake_sums(
+    python: &str,
+    root: &Path,
+    lake: &Path,
+) -> Res<serde_json::Map<String, serde_json::Value>> {
+    let o = Command::new(python)
+        .arg(root.join("benches/duckdb_models/run.py"))
+        .arg("--lake")
+        .arg(lake)
+        .arg("--pslake-sums")
+        .output()?;
+    if !o.status.success() {
+        return Err(format!(
+            "run.py --pslake-sums failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .into());
+    }
+    match serde_json::from_slice(&o.stdout)? {
+        serde_json::Value::Object(m) => Ok(m),
+        other => Err(format!("run.py --pslake-sums printed {other}").into()),
+    }
+}
+
+/// The sums of `a` and `b` that differ (DOUBLE sums within 1e-9 relative: their order of
+/// addition is not fixed).
+fn sum_diffs(
+    a: &serde_json::Map<String, serde_json::Value>,
+    b: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for (k, x) in a {
+        let y = b.get(k).unwrap_or(&serde_json::Value::Null);
+        let same = match (x.as_f64(), y.as_f64()) {
+            (Some(p), Some(q)) if x.is_f64() || y.is_f64() => {
+                (p - q).abs() <= 1e-9 * p.abs().max(q.abs()).max(1.0)
+            }
+            _ => x == y,
+        };
+        if !same {
+            diffs.push(format!("{k}: after the 1% run {x}, full rebuild {y}"));
+        }
+    }
+    diffs
 }
 
 fn bench_scale(
@@ -369,6 +421,7 @@ fn bench_scale(
     println!("scale {scale}: changed {changed} of {entries} time entries");
     let sb = Sandbox::start(pslake, &fixtures)?;
     let one_pct = run(&sb, "1% changed")?;
+    let after_incremental = pslake_sums(python, root, &lake)?;
     // what the incremental extraction of the changed entries received (its summary lines)
     let text = std::fs::read_to_string(logs.join("1% changed.log")).unwrap_or_default();
     for l in text.lines().filter(|l| l.contains("time_entries")).take(4) {
@@ -384,6 +437,14 @@ fn bench_scale(
     let build_log = logs.join("build.log");
     let build = timed(cmd, &build_log)?;
     let pslake_slowest = slowest_models(&build_log);
+    // The tables the 1%-changed run published (partly rebuilt) against the full rebuild's.
+    let after_full = pslake_sums(python, root, &lake)?;
+    let incremental_diffs = sum_diffs(&after_incremental, &after_full);
+    println!(
+        "scale {scale}: 1%-changed run against a full rebuild: {} of {} sums differ",
+        incremental_diffs.len(),
+        after_incremental.len()
+    );
     println!(
         "scale {scale}: pslake build --full-refresh {:.2}s, peak {:.0} MiB (slowest: {pslake_slowest})",
         build.seconds, build.peak_mib
@@ -412,6 +473,8 @@ fn bench_scale(
         build,
         duck,
         pslake_slowest,
+        incremental_sums: after_incremental.len(),
+        incremental_diffs,
     })
 }
 
@@ -480,6 +543,21 @@ fn section(results: &[ScaleResult], cpus: usize, scales_arg: &str) -> String {
             "Scale {}: {} of {} time entries changed. Slowest models: pslake {}; DuckDB {}.\n",
             r.scale, r.changed, r.entries, r.pslake_slowest, r.duck.slowest
         );
+        if r.incremental_diffs.is_empty() {
+            s += &format!(
+                "The tables the 1%-changed run published (the time-entry chain rebuilt only in the changed months) equal a full rebuild's: {} row counts and sums compared, none differs.\n",
+                r.incremental_sums
+            );
+        } else {
+            s += &format!(
+                "The tables the 1%-changed run published differ from a full rebuild's:\n\n{}\n\n",
+                r.incremental_diffs
+                    .iter()
+                    .map(|d| format!("- {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
         if r.duck.differences.is_empty() {
             s += "Sanity check (row counts and money/hours sums of the canonical tables): no difference.\n\n";
         } else {
