@@ -83,6 +83,10 @@ pub struct IntentTable {
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The table's documentation.
     pub docs: TableDocs,
+    /// The table's version when the intent was written (`None`: it did not exist); a later
+    /// version whose commit carries the run id is this release's commit.
+    #[serde(default)]
+    pub base_version: Option<i64>,
 }
 
 /// Aborts the process when `PSLAKE_FAULT` names `point` (crash tests; a no-op when unset).
@@ -98,10 +102,15 @@ pub fn fault_point(point: &str) {
 }
 
 impl Intent {
-    fn new(run_id: &str, members: Vec<ReleaseMember>) -> Result<Self> {
+    async fn new(lake: &Lake, run_id: &str, members: Vec<ReleaseMember>) -> Result<Self> {
+        let mut base = Vec::new();
+        for m in &members {
+            base.push(lake.version(&m.staged.table).await?);
+        }
         let tables = members
             .into_iter()
-            .map(|m| {
+            .zip(base)
+            .map(|(m, base_version)| {
                 let t = m.staged.table.clone();
                 let schema: StructType =
                     m.staged
@@ -122,6 +131,7 @@ impl Intent {
                     append: m.append,
                     metadata,
                     docs: m.docs,
+                    base_version,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -170,10 +180,10 @@ impl Lake {
         if members.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let intent = Intent::new(run_id, members)?;
+        let intent = Intent::new(self, run_id, members).await?;
         self.write_intent(&intent).await?;
         fault_point("publish:after_intent");
-        self.complete(&intent).await
+        self.complete(&intent, false).await
     }
 
     /// Writes `intent` with one put.
@@ -235,35 +245,44 @@ impl Lake {
         if intents.is_empty() {
             return Ok(Vec::new());
         }
-        let released: std::collections::BTreeSet<String> = ops::load_releases(self, None)
-            .await?
-            .into_iter()
-            .map(|r| r.run_id)
-            .collect();
+        let releases = ops::load_releases(self, None).await?;
         let mut rolled = Vec::new();
         for intent in intents {
-            if released.contains(&intent.run_id) {
+            if releases
+                .iter()
+                .any(|r| r.run_id == intent.run_id && r.released_at >= intent.created_at)
+            {
                 tracing::info!(run_id = %intent.run_id, "release already complete, deleting its intent");
                 self.delete_intent(&intent.run_id).await?;
                 continue;
             }
             tracing::warn!(run_id = %intent.run_id, tables = intent.tables.len(), "rolling forward an interrupted release");
-            self.complete(&intent).await?;
+            self.complete(&intent, true).await?;
             rolled.push(intent.run_id);
         }
         Ok(rolled)
     }
 
-    /// Steps 3 and 4: commits each table not yet committed by this run, the release rows, and
-    /// deletes the intent.
-    async fn complete(&self, intent: &Intent) -> Result<BTreeMap<TableName, i64>> {
+    /// Steps 3 and 4: commits each table (when `recovering`, only those not yet committed by
+    /// this release), the release rows, and deletes the intent.
+    async fn complete(
+        &self,
+        intent: &Intent,
+        recovering: bool,
+    ) -> Result<BTreeMap<TableName, i64>> {
         let mut versions = BTreeMap::new();
         for (n, it) in intent.tables.iter().enumerate() {
             let t = TableName::parse(&it.table).ok_or_else(|| Error::Intent {
                 url: format!("{}{INTENTS_DIR}/{}.json", self.root(), intent.run_id),
                 reason: format!("'{}' is not a table name", it.table),
             })?;
-            let version = match self.committed_by(&t, &intent.run_id).await? {
+            let done = if recovering {
+                self.committed_by(&t, &intent.run_id, it.base_version)
+                    .await?
+            } else {
+                None
+            };
+            let version = match done {
                 Some(v) => v,
                 None => {
                     self.commit_actions(
@@ -298,15 +317,27 @@ impl Lake {
         Ok(versions)
     }
 
-    /// `t`'s latest version when its latest commit was made by build `run_id`.
-    async fn committed_by(&self, t: &TableName, run_id: &str) -> Result<Option<i64>> {
+    /// `t`'s latest version when it is past `base` and its latest commit was made by build
+    /// `run_id` (the lock keeps other writers out, so that commit is this release's).
+    async fn committed_by(
+        &self,
+        t: &TableName,
+        run_id: &str,
+        base: Option<i64>,
+    ) -> Result<Option<i64>> {
+        let Some(latest) = self.version(t).await? else {
+            return Ok(None);
+        };
+        if base.is_some_and(|b| latest <= b) {
+            return Ok(None);
+        }
         let Some(info) = self.last_commit_info(t).await? else {
             return Ok(None);
         };
         if info.get(RUN_ID_KEY).and_then(|v| v.as_str()) != Some(run_id) {
             return Ok(None);
         }
-        self.version(t).await
+        Ok(Some(latest))
     }
 
     async fn delete_intent(&self, run_id: &str) -> Result<()> {
@@ -403,12 +434,14 @@ mod tests {
 
         // r2: intent written, table a committed, then the "crash"
         let intent = Intent::new(
+            &lake,
             "r2",
             vec![
                 member(stage(&lake, &a, &[4, 5]).await, false),
                 member(stage(&lake, &b, &[12]).await, true),
             ],
         )
+        .await
         .expect("intent");
         lake.write_intent(&intent).await.expect("write intent");
         let first = &intent.tables[0];
