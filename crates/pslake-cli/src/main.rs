@@ -79,7 +79,7 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
     match command {
-        Commands::Run(args) => cmd::run::run(args).await,
+        Commands::Run(args) => Box::pin(cmd::run::run(args)).await,
         Commands::Extract(args) => cmd::extract::run(args).await,
         Commands::Build(args) => cmd::build::build(args).await,
         Commands::Test(args) => cmd::build::test(args).await,

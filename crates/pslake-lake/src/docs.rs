@@ -19,7 +19,7 @@ use deltalake::kernel::{Metadata, MetadataValue, StructField, StructType};
 pub const COMMENT_KEY: &str = "comment";
 
 /// What a table says about itself: its description and its columns' comments.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableDocs {
     /// The table description (Delta `metaData.description`).
     pub description: Option<String>,

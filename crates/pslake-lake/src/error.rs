@@ -49,6 +49,37 @@ pub enum Error {
         #[source]
         source: Box<object_store::Error>,
     },
+    /// Reading, writing or deleting an object of the lake (a release intent, the lock) failed.
+    #[error("{action} {url}: {source}")]
+    Object {
+        /// What was being done, e.g. `writing the release intent`.
+        action: String,
+        /// The object.
+        url: String,
+        /// The underlying error.
+        #[source]
+        source: Box<object_store::Error>,
+    },
+    /// A release intent cannot be read back.
+    #[error("release intent {url} is unreadable: {reason}")]
+    Intent {
+        /// The intent object.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another writer holds the lake's lock.
+    #[error(
+        "the lake is locked by {holder} (lock {url}); waited {waited_s}s. If that process is gone on another host, delete the lock object"
+    )]
+    Locked {
+        /// Who holds it: pid, host, command and since when.
+        holder: String,
+        /// The lock object.
+        url: String,
+        /// How long this writer waited.
+        waited_s: u64,
+    },
 }
 
 /// Result with this crate's [`Error`].

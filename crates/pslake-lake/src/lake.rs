@@ -120,6 +120,16 @@ impl Lake {
             .expect("schema and table names are plain path segments")
     }
 
+    /// The object store holding the lake and the root's path in it.
+    pub(crate) fn root_store(&self) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        let (store, base) = object_store::parse_url_opts(&self.root, self.storage_options.iter())
+            .map_err(|source| Error::Store {
+            url: self.root.to_string(),
+            source: Box::new(source),
+        })?;
+        Ok((Arc::from(store), base))
+    }
+
     pub(crate) fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
         let table = t.to_string();
         let url = self.table_url(t).to_string();

@@ -4,6 +4,8 @@
 //! the Delta table at `<root>/<schema>/<name>/` (SPEC section 6), so any Delta reader finds it by
 //! path. [`Lake`] appends, overwrites and registers those tables in a DataFusion session;
 //! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings);
+//! [`release`] publishes a build's tables as one release and rolls an interrupted one forward;
+//! [`Lake::lock`] keeps one writer per lake;
 //! [`reconcile`] compares a source's current keys with a raw table's live keys (deletions).
 //!
 //! Invariant: every write of data is one Delta commit (a publish whose documentation changed on an
@@ -14,13 +16,17 @@
 mod docs;
 mod error;
 mod lake;
+mod lock;
 mod months;
 pub mod ops;
 pub mod reconcile;
+pub mod release;
 mod staged;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
 pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};
+pub use lock::{LOCK_PATH, LakeLock, LockHolder};
 pub use months::{Month, TableFile};
+pub use release::{ReleaseMember, fault_point};
 pub use staged::{Staged, TARGET_FILE_SIZE};

@@ -1,4 +1,5 @@
-//! The `_pslake` operational tables: `runs`, `stream_state`, `rejects`, `warnings`.
+//! The `_pslake` operational tables: `runs`, `stream_state`, `rejects`, `warnings`, and the
+//! release record `releases` (see [`crate::release`]).
 //!
 //! Everything BI or an auditor needs to trust a number lives in the lake itself (SPEC section 6).
 //! All four tables are append-only; readers take the latest row per key where that matters
@@ -400,6 +401,118 @@ pub async fn append_warnings(lake: &Lake, rows: &[WarningRow]) -> Result<()> {
         "warnings",
     )?;
     lake.append(&warnings_table(), vec![b]).await.map(|_| ())
+}
+
+/// One member of a complete release: `table` was published at `version` by build `run_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRow {
+    /// The build.
+    pub run_id: String,
+    /// The published table.
+    pub table: TableName,
+    /// Its version holding the build's output.
+    pub version: i64,
+    /// When the release was marked complete.
+    pub released_at: DateTime<Utc>,
+}
+
+/// `_pslake.releases`: one row per table of each complete release, appended in one commit.
+pub fn releases_table() -> TableName {
+    TableName::new(SCHEMA, "releases")
+}
+
+/// The Arrow schema of `_pslake.releases`.
+pub fn releases_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("_run_id", DataType::Utf8, false),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("released_at", ts_type(), false),
+    ]))
+}
+
+/// Appends one release's rows in one commit: that commit marks the release complete. Returns
+/// the commit's version of `_pslake.releases`.
+pub async fn append_releases(lake: &Lake, rows: &[ReleaseRow]) -> Result<i64> {
+    let names: Vec<String> = rows.iter().map(|r| r.table.to_string()).collect();
+    let b = batch(
+        releases_schema(),
+        vec![
+            strings(rows.iter().map(|r| Some(r.run_id.as_str()))),
+            strings(names.iter().map(|n| Some(n.as_str()))),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.version).collect::<Vec<_>>(),
+            )),
+            timestamps(rows.iter().map(|r| r.released_at)),
+        ],
+        "releases",
+    )?;
+    lake.append(&releases_table(), vec![b]).await
+}
+
+/// Every row of `_pslake.releases` at `version` (its latest when `None`); empty when the lake
+/// has no release record.
+pub async fn load_releases(lake: &Lake, version: Option<i64>) -> Result<Vec<ReleaseRow>> {
+    let t = releases_table();
+    let table = match version {
+        Some(v) => lake.open_at(&t, v).await?,
+        None => match lake.open(&t).await? {
+            Some(table) => table,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    let df_err = |source| Error::DataFusion {
+        context: format!("reading {t}"),
+        source: Box::new(source),
+    };
+    let provider = table.table_provider().await.map_err(df_err)?;
+    ctx.register_table("releases", provider).map_err(df_err)?;
+    let batches = ctx
+        .sql("SELECT _run_id, table_name, version, released_at FROM releases")
+        .await
+        .map_err(df_err)?
+        .collect()
+        .await
+        .map_err(df_err)?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let run = col::<StringArray>(b, "_run_id", &DataType::Utf8)?;
+        let name = col::<StringArray>(b, "table_name", &DataType::Utf8)?;
+        let version = col::<Int64Array>(b, "version", &DataType::Int64)?;
+        let at = col::<TimestampMicrosecondArray>(b, "released_at", &ts_type())?;
+        for i in 0..b.num_rows() {
+            let Some(table) = TableName::parse(name.value(i)) else {
+                continue;
+            };
+            out.push(ReleaseRow {
+                run_id: run.value(i).to_string(),
+                table,
+                version: version.value(i),
+                released_at: DateTime::from_timestamp_micros(at.value(i)).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The version of each released table in the last complete release that holds it (the
+/// highest released version: releases are recorded in commit order), read from
+/// `_pslake.releases` at `version` (latest when `None`); `None` when the lake has no release
+/// record (a lake written before releases existed).
+pub async fn released_versions(
+    lake: &Lake,
+    version: Option<i64>,
+) -> Result<Option<std::collections::BTreeMap<TableName, i64>>> {
+    if version.is_none() && lake.version(&releases_table()).await?.is_none() {
+        return Ok(None);
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for r in load_releases(lake, version).await? {
+        let v = out.entry(r.table).or_insert(r.version);
+        *v = (*v).max(r.version);
+    }
+    Ok(Some(out))
 }
 
 #[cfg(test)]

@@ -37,14 +37,14 @@ pub(crate) const STATS_COLUMNS: u64 = 32;
 /// Data files written for a table and not committed yet.
 #[derive(Debug, Clone)]
 pub struct Staged {
-    table: TableName,
+    pub(crate) table: TableName,
     root: Url,
-    schema: SchemaRef,
-    adds: Vec<Add>,
+    pub(crate) schema: SchemaRef,
+    pub(crate) adds: Vec<Add>,
     rows: u64,
     /// Published files the commit removes instead of replacing the whole table (a month-kept
     /// table whose changed months were rebuilt); `None`: the whole table, or nothing on append.
-    replaces: Option<Vec<Remove>>,
+    pub(crate) replaces: Option<Vec<Remove>>,
 }
 
 impl Staged {
@@ -209,16 +209,44 @@ impl Lake {
         docs: &TableDocs,
     ) -> Result<i64> {
         let t = staged.table.clone();
-        let table = self.handle(&t).await?;
         let kernel: StructType = staged
             .schema
             .as_ref()
             .try_into_kernel()
             .map_err(|e| self.delta_err(&t)(e.into()))?;
-        let fields: Vec<StructField> = documented_fields(&kernel, docs);
+        self.commit_actions(
+            &t,
+            &kernel,
+            staged.adds,
+            staged.replaces,
+            append,
+            metadata,
+            docs,
+        )
+        .await
+    }
+
+    /// [`Lake::commit_staged`] from its parts (what a release intent records).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the parts of one staged commit, as recorded"
+    )]
+    pub(crate) async fn commit_actions(
+        &self,
+        t: &TableName,
+        kernel: &StructType,
+        adds: Vec<Add>,
+        replaces: Option<Vec<Remove>>,
+        append: bool,
+        metadata: serde_json::Map<String, serde_json::Value>,
+        docs: &TableDocs,
+    ) -> Result<i64> {
+        let t = t.clone();
+        let table = self.handle(&t).await?;
+        let fields: Vec<StructField> = documented_fields(kernel, docs);
         let properties = CommitProperties::default().with_metadata(metadata);
-        let adds = staged.adds.into_iter().map(Action::Add);
-        let replaces = staged.replaces.filter(|_| table.version().is_some());
+        let adds = adds.into_iter().map(Action::Add);
+        let replaces = replaces.filter(|_| table.version().is_some());
         if !append && replaces.is_none() || table.version().is_none() {
             // CREATE OR REPLACE: every current file removed, the new protocol, schema and
             // description, and the staged files, in one commit.

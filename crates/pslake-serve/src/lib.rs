@@ -29,4 +29,4 @@ pub use config::{AuthMethod, Overrides, ServeConfig, TlsPaths, User};
 pub use error::{Error, Result};
 pub use server::Server;
 pub use snapshot::{DATABASE, Snapshot};
-pub use versions::{Pins, RunsVersions, VersionSource};
+pub use versions::{Pins, ReleaseVersions, RunsVersions, VersionSource};

@@ -43,7 +43,7 @@ use crate::config::{AuthMethod, ServeConfig, TlsPaths};
 use crate::error::{Error, Result};
 use crate::service::{LakeService, Limits, Shared};
 use crate::snapshot::Snapshot;
-use crate::versions::{RunsVersions, VersionSource};
+use crate::versions::{ReleaseVersions, VersionSource};
 
 /// The users' passwords, for pgwire's SCRAM and MD5 handlers. `Debug` prints no password.
 #[derive(Debug)]
@@ -162,7 +162,7 @@ pub struct Server {
 impl Server {
     /// Reads the lake's current build and binds `config.listen`.
     pub async fn bind(lake: Lake, config: ServeConfig) -> Result<Self> {
-        Self::bind_with(lake, config, Arc::new(RunsVersions)).await
+        Self::bind_with(lake, config, Arc::new(ReleaseVersions)).await
     }
 
     /// Like [`Server::bind`], with another rule for which table versions to serve.

@@ -6,8 +6,9 @@
 //! `version` in `details`) after, so the versions the runs table records are those of complete
 //! publishes; a model table's newer commits (a build still publishing, or one that crashed) are
 //! not shown. Tables no run records (raw, `_pslake`) are served at their latest version read at
-//! the same moment. Issue 10 adds the release record `_pslake.releases`; a `ReleaseVersions`
-//! source reading it replaces [`RunsVersions`] here and nothing else changes.
+//! the same moment. [`ReleaseVersions`] (the server's default) reads the release record
+//! `_pslake.releases` (issue 10) instead, and falls back to [`RunsVersions`] on a lake written
+//! before releases existed.
 
 use std::collections::BTreeMap;
 
@@ -55,6 +56,50 @@ impl VersionSource for RunsVersions {
             let version = if t == runs {
                 marker
             } else if let Some(v) = recorded.get(&t) {
+                Some(*v)
+            } else {
+                lake.version(&t).await?
+            };
+            if let Some(v) = version {
+                pins.tables.insert(t, v);
+            }
+        }
+        Ok(pins)
+    }
+}
+
+/// Versions from the release record `_pslake.releases`: each released table at the version of
+/// the last complete release that holds it, every other table at its latest version. A lake
+/// without a release record is served as [`RunsVersions`] serves it.
+///
+/// The marker is the version of `_pslake.releases`, or `-1 - v` for version `v` of
+/// `_pslake.runs` on a lake without releases (so the two never collide).
+#[derive(Debug, Default)]
+pub struct ReleaseVersions;
+
+#[async_trait]
+impl VersionSource for ReleaseVersions {
+    async fn marker(&self, lake: &Lake) -> Result<Option<i64>> {
+        match lake.version(&pslake_lake::ops::releases_table()).await? {
+            Some(v) => Ok(Some(v)),
+            None => Ok(RunsVersions.marker(lake).await?.map(|v| -1 - v)),
+        }
+    }
+
+    async fn pins(&self, lake: &Lake, marker: Option<i64>) -> Result<Pins> {
+        let releases = pslake_lake::ops::releases_table();
+        let released = match marker {
+            Some(v) if v >= 0 => pslake_lake::ops::released_versions(lake, Some(v))
+                .await?
+                .unwrap_or_default(),
+            Some(v) => return RunsVersions.pins(lake, Some(-1 - v)).await,
+            None => return RunsVersions.pins(lake, None).await,
+        };
+        let mut pins = Pins::default();
+        for t in lake.list_tables().await? {
+            let version = if t == releases {
+                marker
+            } else if let Some(v) = released.get(&t) {
                 Some(*v)
             } else {
                 lake.version(&t).await?

@@ -6,9 +6,11 @@
 //! - nothing is written before every model in the run has planned (`Error::Plan` otherwise);
 //! - a model's output is audited (contract, error-severity tests) before anything is committed;
 //!   a failing model's downstream models are skipped;
-//! - publishing is all or nothing per build: the staged tables are committed (one Delta commit
-//!   each, tagged with the run id) only once every model of the build passed, so a failed build
-//!   leaves every published table at its previous version (and its staged files are deleted);
+//! - publishing is all or nothing per build: the staged tables are published as one release
+//!   (`pslake_lake::release`: intent, one Delta commit per table tagged with the run id, release
+//!   rows) only once every model of the build passed, so a failed build leaves every published
+//!   table at its previous version (and its staged files are deleted), and a crash mid-publish is
+//!   rolled forward by the next writing command;
 //! - rejects, warnings and run records are appended at the end, one commit per table.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -18,7 +20,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
-use pslake_lake::{Lake, TableName};
+use pslake_lake::{Lake, ReleaseMember, TableName};
 
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
@@ -166,12 +168,24 @@ pub async fn build(
             .map(|(pos, &i)| (project.models()[i].name.to_string(), pos))
             .collect();
         outcomes.sort_by_key(|o| position.get(&o.result.model).copied().unwrap_or(usize::MAX));
+        // One release: intent, table commits, release rows (see `pslake_lake::release`).
+        let mut members = Vec::new();
         for o in outcomes.iter_mut() {
             let Some(w) = o.publish.take() else { continue };
-            let v = lake
-                .commit_staged(w.staged, w.append, w.metadata, &w.docs)
-                .await?;
-            o.result.version = Some(v);
+            members.push(ReleaseMember {
+                staged: w.staged,
+                append: w.append,
+                metadata: w.metadata,
+                docs: w.docs,
+            });
+        }
+        let versions = lake.publish_release(&opts.run_id, members).await?;
+        for o in outcomes.iter_mut() {
+            if let Some(t) = TableName::parse(&o.result.model)
+                && let Some(&v) = versions.get(&t)
+            {
+                o.result.version = Some(v);
+            }
         }
     } else {
         // Nothing of a failed build is published: its staged files go.

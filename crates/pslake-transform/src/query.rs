@@ -3,7 +3,8 @@
 //! The session holds the lake's tables, the seeds, `pslake.run_context`, and every model whose
 //! result is not in the lake (views, rejects and warnings models, tables never published) as a
 //! DataFusion view, computed only when a query reads it. `SHOW TABLES` and `information_schema`
-//! list them all. Nothing is ever written: DDL and DML are refused.
+//! list them all. Nothing is ever written: DDL and DML are refused. Published tables are read at
+//! the versions of the last complete release (`_pslake.releases`), never a publish half done.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -54,7 +55,10 @@ pub async fn query_context(
     opts: &BuildOptions,
 ) -> Result<SessionContext> {
     let ctx = session::new_query_context();
-    let tables: BTreeSet<TableName> = crate::session::register_lake(&ctx, lake)
+    // The tables of the last complete release at its versions (a publish in progress or
+    // interrupted is not seen), the others (raw, `_pslake`) at their latest.
+    let released = pslake_lake::ops::released_versions(lake, None).await?;
+    let tables: BTreeSet<TableName> = session::register_lake_at(&ctx, lake, released.as_ref())
         .await?
         .into_iter()
         .collect();

@@ -192,11 +192,25 @@ pub(crate) async fn register_lake(
     ctx: &SessionContext,
     lake: &Lake,
 ) -> crate::Result<Vec<TableName>> {
+    register_lake_at(ctx, lake, None).await
+}
+
+/// [`register_lake`] with the tables of `pins` at their pinned version (the last complete
+/// release, for readers); the others at their latest.
+pub(crate) async fn register_lake_at(
+    ctx: &SessionContext,
+    lake: &Lake,
+    pins: Option<&std::collections::BTreeMap<TableName, i64>>,
+) -> crate::Result<Vec<TableName>> {
     let tables = lake.list_tables().await?;
     let state = Arc::new(ctx.state());
     for t in &tables {
-        let Some(table) = lake.open(t).await? else {
-            continue;
+        let table = match pins.and_then(|p| p.get(t)) {
+            Some(&v) => lake.open_at(t, v).await?,
+            None => match lake.open(t).await? {
+                Some(table) => table,
+                None => continue,
+            },
         };
         let df_err = |context: String| {
             move |source: DataFusionError| Error::DataFusion {

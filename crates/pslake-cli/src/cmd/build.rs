@@ -64,6 +64,8 @@ pub(crate) struct ProjectArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct BuildArgs {
     #[command(flatten)]
+    lock: crate::cmd::writer::LockArgs,
+    #[command(flatten)]
     common: ProjectArgs,
     /// Rebuild incremental models from scratch
     #[arg(long)]
@@ -327,20 +329,23 @@ impl Reporter for LogReporter {
 pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let project = load_project(&args.common.project)?;
     let lake = open_lake(&args.common.lake)?;
-    let mut opts = options(&args.common, &lake, "build", false).await?;
-    opts.full_refresh = args.full_refresh;
-    if let Some(n) = args.threads {
-        opts.concurrency = n.max(1);
-    }
-    let report = pslake_transform::build(&project, &lake, &opts, &LogReporter)
-        .await
-        .map_err(engine_error)?;
-    write_out(&report.to_string())?;
-    Ok(if report.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    crate::cmd::writer::locked(&lake, "build", &args.lock, async {
+        let mut opts = options(&args.common, &lake, "build", false).await?;
+        opts.full_refresh = args.full_refresh;
+        if let Some(n) = args.threads {
+            opts.concurrency = n.max(1);
+        }
+        let report = pslake_transform::build(&project, &lake, &opts, &LogReporter)
+            .await
+            .map_err(engine_error)?;
+        write_out(&report.to_string())?;
+        Ok(if report.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
+    .await
 }
 
 pub(crate) async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {

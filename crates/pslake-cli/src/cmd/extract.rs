@@ -18,6 +18,8 @@ use super::source::Source;
 /// Arguments of `pslake extract`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExtractArgs {
+    #[command(flatten)]
+    lock: crate::cmd::writer::LockArgs,
     /// Pipeline file; without it, the demo pipeline runs against the embedded sandbox
     #[arg(long)]
     pipeline: Option<PathBuf>,
@@ -78,31 +80,34 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let lake = source.lake(args.lake.as_deref())?;
-    let report = extract(&source.pipeline, &lake, &options).await?;
-    source.close().await;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        writeln!(
-            out,
-            "run {} ({} → {})",
-            report.run_id,
-            source.pipeline.name,
-            lake.root()
-        )?;
-        write_extract_summary(&mut out, &report)?;
-    }
-    if report.is_success() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let failed: Vec<String> = report
-            .failed()
-            .map(|s| format!("{}.{}", s.system, s.stream))
-            .collect();
-        tracing::error!(streams = %failed.join(", "), "extract failed");
-        Ok(ExitCode::from(1))
-    }
+    crate::cmd::writer::locked(&lake, "extract", &args.lock, async {
+        let report = extract(&source.pipeline, &lake, &options).await?;
+        source.close().await;
+        let mut out = std::io::stdout().lock();
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        } else {
+            writeln!(
+                out,
+                "run {} ({} → {})",
+                report.run_id,
+                source.pipeline.name,
+                lake.root()
+            )?;
+            write_extract_summary(&mut out, &report)?;
+        }
+        if report.is_success() {
+            Ok(ExitCode::SUCCESS)
+        } else {
+            let failed: Vec<String> = report
+                .failed()
+                .map(|s| format!("{}.{}", s.system, s.stream))
+                .collect();
+            tracing::error!(streams = %failed.join(", "), "extract failed");
+            Ok(ExitCode::from(1))
+        }
+    })
+    .await
 }
 
 /// One line per stream (received = landed + unchanged + rejected), failures with their URL and error, and

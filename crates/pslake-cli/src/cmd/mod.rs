@@ -7,6 +7,7 @@ pub(crate) mod run;
 pub(crate) mod sandbox;
 pub(crate) mod serve;
 pub(crate) mod source;
+pub(crate) mod writer;
 
 /// An error that is the user's to fix (bad flags, bad configuration): exit code 2.
 #[derive(Debug, thiserror::Error)]

@@ -23,6 +23,8 @@ use crate::progress::Progress;
 /// Arguments of `pslake run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
+    #[command(flatten)]
+    lock: crate::cmd::writer::LockArgs,
     /// Pipeline file; without it, the demo pipeline runs against the embedded sandbox
     #[arg(long)]
     pipeline: Option<PathBuf>,
@@ -68,67 +70,70 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     let lake = source.lake(args.lake.as_deref())?;
-    let missing = |what: &str| {
-        UsageError(format!(
-            "no {what}: set it in the pipeline, pass --as-of, or name a manifest"
-        ))
-    };
-    let as_of = args
-        .as_of
-        .or(source.pipeline.as_of)
-        .or(source.manifest.as_ref().map(|m| m.as_of))
-        .ok_or_else(|| missing("as_of"))?;
-    let history_start = source
-        .pipeline
-        .history_start
-        .or(source.manifest.as_ref().map(|m| m.history_start))
-        .ok_or_else(|| missing("history_start"))?;
-    let run_id = uuid::Uuid::new_v4().to_string();
-    let progress = Progress::new();
+    crate::cmd::writer::locked(&lake, "run", &args.lock, async {
+        let missing = |what: &str| {
+            UsageError(format!(
+                "no {what}: set it in the pipeline, pass --as-of, or name a manifest"
+            ))
+        };
+        let as_of = args
+            .as_of
+            .or(source.pipeline.as_of)
+            .or(source.manifest.as_ref().map(|m| m.as_of))
+            .ok_or_else(|| missing("as_of"))?;
+        let history_start = source
+            .pipeline
+            .history_start
+            .or(source.manifest.as_ref().map(|m| m.history_start))
+            .ok_or_else(|| missing("history_start"))?;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let progress = Progress::new();
 
-    let mut options = ExtractOptions::new();
-    options.full_refresh = args.full_refresh;
-    options.reconcile = args.reconcile;
-    options.run_id = Some(run_id.clone());
-    options.secrets = source.secrets.clone();
-    let spinner = progress.spinner(format!(
-        "extracting {} systems",
-        source.pipeline.systems.len()
-    ));
-    let report = extract(&source.pipeline, &lake, &options)
-        .await
-        .context("extract failed")?;
-    spinner.finish_and_clear();
-    source.close().await;
-    let mut out = std::io::stdout().lock();
-    write_extract_summary(&mut out, &report)?;
-    if !report.is_success() {
-        writeln!(
-            out,
-            "\nextraction failed; nothing was built, every published table keeps its previous version"
-        )?;
-        return Ok(ExitCode::from(1));
-    }
-    drop(out);
+        let mut options = ExtractOptions::new();
+        options.full_refresh = args.full_refresh;
+        options.reconcile = args.reconcile;
+        options.run_id = Some(run_id.clone());
+        options.secrets = source.secrets.clone();
+        let spinner = progress.spinner(format!(
+            "extracting {} systems",
+            source.pipeline.systems.len()
+        ));
+        let report = extract(&source.pipeline, &lake, &options)
+            .await
+            .context("extract failed")?;
+        spinner.finish_and_clear();
+        source.close().await;
+        let mut out = std::io::stdout().lock();
+        write_extract_summary(&mut out, &report)?;
+        if !report.is_success() {
+            writeln!(
+                out,
+                "\nextraction failed; nothing was built, every published table keeps its previous version"
+            )?;
+            return Ok(ExitCode::from(1));
+        }
+        drop(out);
 
-    let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
-    opts.select = args.select.clone();
-    opts.exclude = args.exclude.clone();
-    opts.full_refresh = args.full_refresh;
-    opts.pipeline = source.pipeline.name.clone();
-    let reporter = progress.model_reporter(project.models().len());
-    let build = pslake_transform::build(&project, &lake, &opts, &reporter)
-        .await
-        .context("build failed")?;
-    reporter.finish();
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "\n{build}")?;
-    writeln!(out, "\nrun {run_id}: as of {as_of}, lake {}", lake.root())?;
-    Ok(if build.is_success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+        let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
+        opts.select = args.select.clone();
+        opts.exclude = args.exclude.clone();
+        opts.full_refresh = args.full_refresh;
+        opts.pipeline = source.pipeline.name.clone();
+        let reporter = progress.model_reporter(project.models().len());
+        let build = pslake_transform::build(&project, &lake, &opts, &reporter)
+            .await
+            .context("build failed")?;
+        reporter.finish();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "\n{build}")?;
+        writeln!(out, "\nrun {run_id}: as of {as_of}, lake {}", lake.root())?;
+        Ok(if build.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
+    .await
 }
 
 /// Progress for the transform stage: one bar over the models.

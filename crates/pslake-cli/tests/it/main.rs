@@ -8,6 +8,7 @@ mod messy;
 mod netsuite_dates;
 mod print_env;
 mod query;
+mod reliability;
 mod serve;
 mod static_checks;
 mod support;

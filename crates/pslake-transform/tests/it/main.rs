@@ -9,6 +9,7 @@ mod months;
 mod project;
 mod query;
 mod rebuild;
+mod release;
 mod select;
 mod streaming;
 mod typecheck;
