@@ -35,8 +35,8 @@ const MONTH_DIR: &str = "pslake_month-";
 /// times smaller), and what all the open month writers of one stream may hold together before
 /// the largest is closed: a stream whose rows are in no month order still writes in bounded
 /// memory.
-const WRITER_INPUT_BYTES: usize = 512 * 1024 * 1024;
-const OPEN_INPUT_BYTES: usize = 768 * 1024 * 1024;
+const WRITER_INPUT_BYTES: usize = 256 * 1024 * 1024;
+const OPEN_INPUT_BYTES: usize = 256 * 1024 * 1024;
 
 /// A calendar month of a DATE field, or the rows where it is NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
