@@ -51,20 +51,7 @@ impl VersionSource for RunsVersions {
             Some(v) => recorded_versions(lake, &runs, v).await?,
             None => BTreeMap::new(),
         };
-        let mut pins = Pins::default();
-        for t in lake.list_tables().await? {
-            let version = if t == runs {
-                marker
-            } else if let Some(v) = recorded.get(&t) {
-                Some(*v)
-            } else {
-                lake.version(&t).await?
-            };
-            if let Some(v) = version {
-                pins.tables.insert(t, v);
-            }
-        }
-        Ok(pins)
+        pin_all(lake, &runs, marker, &recorded).await
     }
 }
 
@@ -95,20 +82,7 @@ impl VersionSource for ReleaseVersions {
             Some(v) => return RunsVersions.pins(lake, Some(-1 - v)).await,
             None => return RunsVersions.pins(lake, None).await,
         };
-        let mut pins = Pins::default();
-        for t in lake.list_tables().await? {
-            let version = if t == releases {
-                marker
-            } else if let Some(v) = released.get(&t) {
-                Some(*v)
-            } else {
-                lake.version(&t).await?
-            };
-            if let Some(v) = version {
-                pins.tables.insert(t, v);
-            }
-        }
-        Ok(pins)
+        pin_all(lake, &releases, marker, &released).await
     }
 }
 
@@ -161,4 +135,28 @@ async fn recorded_versions(
         }
     }
     Ok(out)
+}
+
+/// Every table of the lake pinned: `record` (the table the marker is a version of) at `marker`,
+/// each table of `pinned` at its version there, every other table at its latest version.
+async fn pin_all(
+    lake: &Lake,
+    record: &TableName,
+    marker: Option<i64>,
+    pinned: &BTreeMap<TableName, i64>,
+) -> Result<Pins> {
+    let mut pins = Pins::default();
+    for t in lake.list_tables().await? {
+        let version = if &t == record {
+            marker
+        } else if let Some(v) = pinned.get(&t) {
+            Some(*v)
+        } else {
+            lake.version(&t).await?
+        };
+        if let Some(v) = version {
+            pins.tables.insert(t, v);
+        }
+    }
+    Ok(pins)
 }

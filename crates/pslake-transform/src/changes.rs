@@ -42,8 +42,14 @@ pub(crate) enum Mode {
 
 impl Runner<'_> {
     /// How model `i` is rebuilt: partially only when the published table is what the recorded
-    /// inputs gave and exactly one input changed, the one its configuration names.
-    pub(crate) async fn mode(&self, i: usize, m: &Model) -> Result<Mode, String> {
+    /// inputs gave and exactly one input changed, the one its configuration names. `files` are
+    /// the published data files of a model kept by month (empty otherwise).
+    pub(crate) async fn mode(
+        &self,
+        i: usize,
+        m: &Model,
+        files: &[TableFile],
+    ) -> Result<Mode, String> {
         if self.opts.full_refresh || !self.lake_tables.contains(&m.name) {
             return Ok(Mode::Full);
         }
@@ -65,12 +71,10 @@ impl Runner<'_> {
             (Some(t), Some(c)) => changed.len() == 1 && **c == t.to_string(),
             _ => false,
         };
-        if m.partition_by.is_some() {
-            let files = self.published_files(m).await?;
-            if files.is_empty() || files.iter().any(|f| f.month.is_none()) {
-                // Not kept by month yet (built before partition_by): rebuilt whole once.
-                return Ok(Mode::Full);
-            }
+        if m.partition_by.is_some() && (files.is_empty() || files.iter().any(|f| f.month.is_none()))
+        {
+            // Not kept by month yet (built before partition_by): rebuilt whole once.
+            return Ok(Mode::Full);
         }
         if only(&m.new_rows_from) {
             let t = m.new_rows_from.as_ref().expect("checked by only()");

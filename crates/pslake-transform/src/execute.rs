@@ -268,7 +268,15 @@ impl Runner<'_> {
         let incremental = m.materialized == Materialization::Incremental
             && !self.opts.full_refresh
             && self.lake_tables.contains(&m.name);
-        let mode = self.mode(i, m).await?;
+        // A table kept by month: its published files, listed once (nothing commits to it before
+        // the publish).
+        let published_files =
+            if field.is_some() && !self.opts.full_refresh && self.lake_tables.contains(&m.name) {
+                self.published_files(m).await?
+            } else {
+                Vec::new()
+            };
+        let mode = self.mode(i, m, &published_files).await?;
         let df = match &mode {
             Mode::Full => df,
             Mode::Months(months) => {
@@ -320,12 +328,10 @@ impl Runner<'_> {
                     .map_err(|e| format!("reading the new rows: {e}"))?;
                 let mut months = changes::months_of_keys(published, new, m, field).await?;
                 months.extend(written);
-                let files: Vec<url::Url> = self
-                    .published_files(m)
-                    .await?
-                    .into_iter()
+                let files: Vec<url::Url> = published_files
+                    .iter()
                     .filter(|f| f.month.is_some_and(|mo| months.contains(&mo)))
-                    .map(|f| f.url)
+                    .map(|f| f.url.clone())
                     .collect();
                 let old = stream::files_provider(&files, schema.clone())
                     .and_then(|p| self.ctx.read_table(p))
@@ -359,9 +365,7 @@ impl Runner<'_> {
         let Some(months) = months else {
             return Ok((staged, None));
         };
-        let (replaced, kept): (Vec<_>, Vec<_>) = self
-            .published_files(m)
-            .await?
+        let (replaced, kept): (Vec<_>, Vec<_>) = published_files
             .into_iter()
             .partition(|f| f.month.is_some_and(|mo| months.contains(&mo)));
         let staged = staged.replacing(replaced.into_iter().map(|f| f.remove).collect());
