@@ -22,7 +22,8 @@ public class ServeJdbc {
             System.out.println("tables=" + tables);
             StringBuilder cols = new StringBuilder();
             try (ResultSet rs = md.getColumns(null, "canonical", "bookings", "%")) {
-                while (rs.next()) cols.append(rs.getString("COLUMN_NAME")).append(':').append(rs.getString("TYPE_NAME")).append(',');
+                while (rs.next()) cols.append(rs.getString("COLUMN_NAME")).append(':').append(rs.getString("TYPE_NAME"))
+                    .append('(').append(rs.getInt("COLUMN_SIZE")).append(',').append(rs.getInt("DECIMAL_DIGITS")).append(')').append(',');
             }
             System.out.println("columns=" + cols);
             try (Statement st = c.createStatement();

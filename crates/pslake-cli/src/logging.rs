@@ -17,7 +17,12 @@ pub(crate) struct LogArgs {
     log_format: String,
 }
 
-pub(crate) fn init(args: &LogArgs) {
+/// The scheduler's own events (each run's start and end, stops) are shown at the default level.
+const SCHEDULER_DIRECTIVE: &str = "pslake::cmd::schedule=info";
+
+/// Sets up logging; `scheduler`: `pslake schedule`, whose own events show at the default
+/// level (unless `-q` or `RUST_LOG` says otherwise).
+pub(crate) fn init(args: &LogArgs, scheduler: bool) {
     let level = match (args.quiet, args.verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -25,9 +30,16 @@ pub(crate) fn init(args: &LogArgs) {
         (false, 2) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::builder()
+    let mut filter = EnvFilter::builder()
         .with_default_directive(level.parse().expect("static level directive"))
         .from_env_lossy();
+    if scheduler && !args.quiet && args.verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
+        filter = filter.add_directive(
+            SCHEDULER_DIRECTIVE
+                .parse()
+                .expect("static scheduler directive"),
+        );
+    }
     let registry = tracing_subscriber::registry().with(filter);
     if args.log_format == "json" {
         registry

@@ -30,6 +30,10 @@ struct Cli {
 enum Commands {
     /// Extract, land, build, test and publish; with no pipeline, the demo on the embedded sandbox
     Run(cmd::run::RunArgs),
+    /// Run pipelines on their `schedule:` until SIGTERM/SIGINT; missed runs once at start
+    Schedule(cmd::schedule::ScheduleArgs),
+    /// Compact small files and delete files older than the retention (never the released versions')
+    Maintain(cmd::maintain::MaintainArgs),
     /// Extract every stream of a pipeline into the lake's raw tables
     Extract(cmd::extract::ExtractArgs),
     /// Build the SQL models into the lake (dbt-style selection with --select)
@@ -44,6 +48,12 @@ enum Commands {
     Show(cmd::build::ShowArgs),
     /// The PostgreSQL wire protocol over the lake, for BI tools (read only, password login)
     Serve(cmd::serve::ServeArgs),
+    /// The last runs, each stream's freshness, the released canonical tables, rejects and warnings
+    Status(cmd::status::StatusArgs),
+    /// A static HTML site: models, columns, tests and their last results, SQL, lineage graphs
+    Docs(cmd::docs::DocsArgs),
+    /// Where a column's values come from (down to the vendor fields), or a table's upstream and downstream
+    Lineage(cmd::lineage::LineageArgs),
     /// Check pipelines, SQL models and model metadata without network access
     Validate(cmd::extract::ValidateArgs),
     /// The vendor-API emulator on loopback, with injectable faults
@@ -57,7 +67,7 @@ enum Commands {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(&cli.log);
+    logging::init(&cli.log, matches!(cli.command, Commands::Schedule(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -80,6 +90,8 @@ fn main() -> ExitCode {
 async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
     match command {
         Commands::Run(args) => Box::pin(cmd::run::run(args)).await,
+        Commands::Schedule(args) => Box::pin(cmd::schedule::schedule(args)).await,
+        Commands::Maintain(args) => cmd::maintain::maintain(args).await,
         Commands::Extract(args) => cmd::extract::run(args).await,
         Commands::Build(args) => cmd::build::build(args).await,
         Commands::Test(args) => cmd::build::test(args).await,
@@ -87,6 +99,9 @@ async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
         Commands::Query(args) => cmd::build::query(args).await,
         Commands::Show(args) => cmd::build::show(args).await,
         Commands::Serve(args) => cmd::serve::serve(args).await,
+        Commands::Status(args) => cmd::status::status(args).await,
+        Commands::Docs(args) => cmd::docs::docs(args).await,
+        Commands::Lineage(args) => cmd::lineage::lineage(args).await,
         Commands::Validate(args) => cmd::extract::validate(args).await,
         Commands::Sandbox(args) => cmd::sandbox::sandbox(args).await,
         Commands::Fixtures { command } => cmd::sandbox::fixtures(command).await,

@@ -3,7 +3,11 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pslake_extract::StreamProgress;
 
 use crate::cmd::run::ModelProgress;
 
@@ -27,15 +31,21 @@ impl Progress {
         }
     }
 
-    /// A spinner with a message, ticking until finished.
-    pub(crate) fn spinner(&self, message: String) -> ProgressBar {
-        let bar = ProgressBar::with_draw_target(None, self.target());
-        bar.set_style(
+    /// One line per stream as its pages arrive: records so far and records per second, under a
+    /// spinner naming the whole. [`StreamLines::finish`] clears them.
+    pub(crate) fn streams(&self, message: String) -> StreamLines {
+        let multi = MultiProgress::with_draw_target(self.target());
+        let head = multi.add(ProgressBar::new_spinner());
+        head.set_style(
             ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("static template"),
         );
-        bar.set_message(message);
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
+        head.set_message(message);
+        head.enable_steady_tick(Duration::from_millis(120));
+        StreamLines {
+            multi,
+            head,
+            bars: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// A bar over `n` models, showing the one running.
@@ -46,5 +56,52 @@ impl Progress {
                 .expect("static template"),
         );
         ModelProgress::new(bar)
+    }
+}
+
+/// The per-stream lines of an extraction (see [`Progress::streams`]).
+pub(crate) struct StreamLines {
+    multi: MultiProgress,
+    head: ProgressBar,
+    bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+}
+
+impl StreamLines {
+    /// The callback the extractor calls after every page.
+    pub(crate) fn callback(&self) -> StreamProgress {
+        let multi = self.multi.clone();
+        let bars = self.bars.clone();
+        StreamProgress(Arc::new(move |table: &str, received: u64| {
+            let Ok(mut bars) = bars.lock() else { return };
+            let bar = bars.entry(table.to_string()).or_insert_with(|| {
+                let bar = multi.add(ProgressBar::no_length());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "  {prefix:<34} {human_pos:>10} records {rate:>12}",
+                    )
+                    .expect("static template")
+                    .with_key(
+                        "rate",
+                        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0}/s", s.per_sec());
+                        },
+                    ),
+                );
+                bar.set_prefix(table.to_string());
+                bar
+            });
+            bar.set_position(received);
+        }))
+    }
+
+    /// Clears every line.
+    pub(crate) fn finish(self) {
+        if let Ok(bars) = self.bars.lock() {
+            for b in bars.values() {
+                b.finish_and_clear();
+            }
+        }
+        self.head.finish_and_clear();
+        let _ = self.multi.clear();
     }
 }

@@ -76,9 +76,9 @@ pub enum Error {
     SchemaDrift {
         /// `system.stream`.
         stream: String,
-        /// Column (and path).
+        /// Column.
         field: String,
-        /// What failed, how often, an example record key.
+        /// Its path, what failed, how often, an example record key.
         detail: String,
     },
     /// Reading the file drop failed.
@@ -142,3 +142,38 @@ impl Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The most of a value or message kept in a reject row or an error (the whole record stays in
+/// the reject's `raw`): a 1 MB string in a bad field must not become a 1 MB message.
+pub(crate) const SHOWN_BYTES: usize = 1000;
+
+/// `s`, cut at [`SHOWN_BYTES`] (on a character boundary) with its full length noted.
+pub(crate) fn clip(s: String) -> String {
+    if s.len() <= SHOWN_BYTES {
+        return s;
+    }
+    let mut end = SHOWN_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &s[..end], s.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_clipped_on_a_character_boundary() {
+        assert_eq!(clip("short".into()), "short");
+        let long = "é".repeat(SHOWN_BYTES); // 2 bytes each
+        let c = clip(long.clone());
+        assert!(c.starts_with(&long[..SHOWN_BYTES]), "{c}");
+        assert!(
+            c.ends_with(&format!("… ({} bytes in all)", 2 * SHOWN_BYTES)),
+            "{c}"
+        );
+        let odd = format!("a{long}");
+        assert!(clip(odd).len() < SHOWN_BYTES + 40);
+    }
+}

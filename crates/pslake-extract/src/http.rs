@@ -610,6 +610,14 @@ impl SystemClient {
             Err(e) => return Err(transient(self.scrub.scrub(&describe(&e)), None)),
         };
         let status = resp.status();
+        // named when a body is not JSON: an HTML error page from a proxy says so at once
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|t| !t.contains("json"))
+            .map(|t| format!(", content-type {t}"))
+            .unwrap_or_default();
         let retry_after = resp
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -635,7 +643,9 @@ impl SystemClient {
             return match read {
                 Ok(t) => Ok(t),
                 Err(BodyError::Invalid(e)) => Err(transient(
-                    format!("{status} with an incomplete or invalid JSON body ({len} bytes): {e}"),
+                    format!(
+                        "{status} with an incomplete or invalid JSON body ({len} bytes{content_type}): {e}"
+                    ),
                     None,
                 )),
                 Err(BodyError::Fatal(e)) => Err(Attempt::Fatal(e)),

@@ -13,6 +13,8 @@
 //! - secrets never appear in logs, errors, reports or tables (see [`redact`]).
 #![warn(missing_docs)]
 
+#[cfg(test)]
+mod bad_input;
 mod batch;
 pub mod error;
 mod files;
@@ -31,5 +33,6 @@ mod values;
 pub use batch::{RULE_MISSING, RULE_UNPARSEABLE, arrow_type, raw_schemas};
 pub use error::{Error, Result, RetryHint};
 pub use run::{
-    ExtractOptions, ExtractReport, StreamReport, StreamStatus, extract, unknown_selectors,
+    ExtractOptions, ExtractReport, ProgressFn, StreamProgress, StreamReport, StreamStatus, extract,
+    unknown_selectors,
 };

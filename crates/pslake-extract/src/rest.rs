@@ -8,9 +8,16 @@
 //! `concurrency + 1` pages wait there, and rows are flushed to the lake in chunks while the
 //! next pages are fetched. Offset and page-number paging fetch the remaining pages concurrently
 //! once the first page tells the total.
+//!
+//! An API that misbehaves ends the stream with an error naming it, never a hang: a page whose
+//! records repeat an earlier page's of the same parameter set (a server that ignores the
+//! offset or page number, or loops back), a next URL or cursor seen before, and more requests
+//! than the stream's `max_pages` (a server that always has more).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, stream};
@@ -20,7 +27,7 @@ use url::Url;
 use pslake_core::pipeline::{JsonPath, Method, Paginator, ParamLocation};
 
 use crate::batch::{PageOutcome, StreamPlan};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, clip};
 use crate::http::{Body, BodyError, Request, SystemClient};
 use crate::json::{Scalar, get_path};
 use crate::page::ScanError;
@@ -39,11 +46,14 @@ pub(crate) struct Page {
     /// The page's rows, rejects and counters.
     pub(crate) out: PageOutcome,
     /// Records on the page (before rejects and the client-side filter).
-    records: usize,
+    pub(crate) records: usize,
     /// The values at the paging paths ([`paging_paths`]) as text.
     values: Vec<Option<String>>,
     /// The text of the last record's keyset key (keyset paging only).
     last_key: Option<String>,
+    /// A fingerprint of the page's records (their count, the first and the last record's
+    /// JSON); `None` without records. Two pages with the same one hold the same records.
+    fingerprint: Option<u64>,
 }
 
 impl Page {
@@ -120,12 +130,19 @@ pub(crate) fn decode(
     let page_error = |message: String| {
         BodyError::Fatal(Error::Page {
             url: url.to_string(),
-            message,
+            message: clip(message),
         })
     };
     let text =
         std::str::from_utf8(body).map_err(|e| page_error(format!("body is not UTF-8: {e}")))?;
     let scanned = plan.scan.page(text).map_err(|e| match e {
+        // Complete JSON the decoder cannot read (a number past `f64` where the paging looks,
+        // `{"meta": 1e400}`) would fail the same way on every attempt: not worth a retry.
+        ScanError::Json(e)
+            if !e.is_eof() && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() =>
+        {
+            page_error(format!("the page is JSON but cannot be read: {e}"))
+        }
         ScanError::Json(e) => BodyError::Invalid(e.to_string()),
         ScanError::Shape(message) => page_error(message),
     })?;
@@ -150,6 +167,17 @@ pub(crate) fn decode(
             .filter(|s| !s.is_empty()),
         _ => None,
     };
+    let fingerprint = match (scanned.records.first(), scanned.records.last()) {
+        (Some(first), Some(last)) => {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write_usize(scanned.records.len());
+            h.write(first.get().as_bytes());
+            h.write_u8(0xff);
+            h.write(last.get().as_bytes());
+            Some(h.finish())
+        }
+        _ => None,
+    };
     let mut out = plan.outcome();
     let extracted_at = chrono::Utc::now().timestamp_micros();
     plan.push_all(
@@ -165,6 +193,7 @@ pub(crate) fn decode(
         records: scanned.records.len(),
         values,
         last_key,
+        fingerprint,
     })
 }
 
@@ -307,19 +336,69 @@ struct Fetcher<'c> {
     min_cursor: Option<i64>,
     /// The parameter set's cursor column (`None`: the stream's).
     cursor_column: Option<usize>,
+    /// `system.stream`, for messages.
+    label: &'c str,
+    /// Requests made for the stream so far, every parameter set together.
+    requests: &'c AtomicU64,
+    /// The fingerprint of each page with records this parameter set fetched, with its URL.
+    seen: Mutex<HashMap<u64, String>>,
 }
 
 impl Fetcher<'_> {
-    /// Fetches one page and decodes it (in one pass, off the async threads).
+    /// Fails at once when the API announces more pages than the stream may read (`pages`
+    /// including the first, which `first` is), rather than after reading `max_pages` of them.
+    fn check_total(&self, first: &Page, pages: u64, what: impl Fn() -> String) -> Result<()> {
+        let max = self.plan.stream.max_pages;
+        let before = self.requests.load(Ordering::Relaxed).saturating_sub(1);
+        if before.saturating_add(pages) > max {
+            return Err(Error::Page {
+                url: first.url.clone(),
+                message: format!(
+                    "stream {}: the API announces {} ({pages} requests), more than `max_pages: {max}`: a wrong total, or the stream needs a higher `max_pages`",
+                    self.label,
+                    what()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Fetches one page and decodes it (in one pass, off the async threads). Fails instead of
+    /// fetching past the stream's `max_pages`, and on a page that repeats an earlier one.
     async fn page(&self, req: &Request) -> Result<Page> {
         let url = redact_url(&req.url);
+        let max = self.plan.stream.max_pages;
+        if self.requests.fetch_add(1, Ordering::Relaxed) >= max {
+            return Err(Error::Page {
+                url,
+                message: format!(
+                    "stream {}: {max} pages read and the API still has more (`max_pages: {max}`): it pages forever, or the stream needs a higher `max_pages`",
+                    self.label
+                ),
+            });
+        }
         let (plan, min_cursor, cursor_column) =
             (self.plan.clone(), self.min_cursor, self.cursor_column);
-        self.client
+        let page = self
+            .client
             .fetch_with(req, move |body: Bytes| {
                 decode(&plan, &body, &url, min_cursor, cursor_column)
             })
-            .await
+            .await?;
+        if let Some(f) = page.fingerprint {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(first) = seen.get(&f) {
+                return Err(Error::Page {
+                    url: page.url.clone(),
+                    message: format!(
+                        "stream {}: the page repeats the records of {first}: the API is looping (does it ignore the paging parameter?)",
+                        self.label
+                    ),
+                });
+            }
+            seen.insert(f, page.url.clone());
+        }
+        Ok(page)
     }
 }
 
@@ -357,10 +436,14 @@ async fn offset_query(
         None => None,
     };
     if let Some(total) = total {
-        let offsets: Vec<u64> = (1..)
-            .map(|i| i * limit)
-            .take_while(|o| *o < total && *o < max)
-            .collect();
+        let end = total.min(max);
+        f.check_total(&first, end.div_ceil(limit), || {
+            format!("{total} records, {limit} a page")
+        })?;
+        // lazy: `end` comes from the page, it may be absurd
+        let offsets = (1..)
+            .map_while(|i: u64| i.checked_mul(limit))
+            .take_while(move |o| *o < end);
         // A total at the cap may itself be capped: one more window tells (it comes back empty
         // when the table held exactly that many).
         let capped = total >= max;
@@ -383,7 +466,7 @@ async fn offset_query(
         return Ok(key);
     }
     let mut page = first;
-    let mut offset = 0;
+    let mut offset: u64 = 0;
     loop {
         let more = match o.has_more_path {
             Some(h) => page.value(plan, h).is_some_and(|v| v == "true"),
@@ -391,7 +474,7 @@ async fn offset_query(
         };
         // At the cap, a full page may hide more even when the API says none (a capped
         // has-more): with a keyset, the next window tells.
-        let at_cap = offset + limit >= max;
+        let at_cap = offset.saturating_add(limit) >= max;
         let full = at_cap && cap.is_some() && page.records as u64 >= limit;
         if (more || full) && at_cap {
             let key = match cap {
@@ -405,7 +488,7 @@ async fn offset_query(
         if !more {
             return Ok(None);
         }
-        offset += limit;
+        offset = offset.saturating_add(limit);
         page = f.page(&req_at(offset)).await?;
     }
 }
@@ -422,6 +505,8 @@ pub(crate) async fn produce(
     let ep = &plan.stream.endpoint;
     let base = client.base_url().await?;
     let url = client.resolve(&base, &fill(&ep.path, start))?;
+    let label = format!("{}.{}", plan.system, plan.stream.name);
+    let requests = AtomicU64::new(0);
     let sets: Vec<BTreeMap<String, String>> = if ep.param_sets.is_empty() {
         vec![BTreeMap::new()]
     } else {
@@ -454,6 +539,9 @@ pub(crate) async fn produce(
             plan: plan.clone(),
             min_cursor,
             cursor_column,
+            label: &label,
+            requests: &requests,
+            seen: Mutex::new(HashMap::new()),
         };
         page_through(&f, &base, &t, tx).await?;
     }
@@ -492,6 +580,7 @@ async fn page_through(
         Paginator::None => send(tx, f.page(&t.request(&[], &[])).await?).await,
         Paginator::NextUrl { path, done_path } => {
             let mut req = t.request(&[], &[]);
+            let mut urls = HashSet::from([req.url.to_string()]);
             loop {
                 let page = f.page(&req).await?;
                 let next = page.value(plan, path);
@@ -503,6 +592,16 @@ async fn page_through(
                 match next {
                     Some(n) if !done && !n.is_empty() => {
                         let url = client.resolve(base, &n)?;
+                        if !urls.insert(url.to_string()) {
+                            return Err(Error::Page {
+                                url: redact_url(&req.url),
+                                message: format!(
+                                    "stream {}: the next URL {} was read before: the API is looping",
+                                    f.label,
+                                    redact_url(&url)
+                                ),
+                            });
+                        }
                         req = Request {
                             method: Method::Get,
                             url,
@@ -539,7 +638,10 @@ async fn page_through(
                         if !seen.insert(c.clone()) {
                             return Err(Error::Page {
                                 url: redact_url(&req.url),
-                                message: format!("the cursor `{c}` repeats: the API is looping"),
+                                message: format!(
+                                    "stream {}: the cursor `{c}` repeats: the API is looping",
+                                    f.label
+                                ),
                             });
                         }
                         req = if uses_placeholder {
@@ -598,7 +700,8 @@ async fn page_through(
                     return Err(Error::Page {
                         url: redact_url(&q.url),
                         message: format!(
-                            "keyset paging made no progress: the last key `{key}` is not after `{last}` (the query must order by the key, ascending)"
+                            "stream {}: keyset paging made no progress: the last key `{key}` is not after `{last}` (the query must order by the key, ascending)",
+                            f.label
                         ),
                     });
                 }
@@ -617,8 +720,9 @@ async fn page_through(
                 None => None,
             };
             if let Some(total) = total {
+                f.check_total(&first, total, || format!("{total} pages"))?;
                 send(tx, first).await?;
-                let last = start + total.saturating_sub(1);
+                let last = start.saturating_add(total.saturating_sub(1));
                 let mut pages = stream::iter((start + 1)..=last)
                     .map(|n| {
                         let r = req_at(n);

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 
 use pslake_core::Sensitive;
 use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind, load::parse_start};
-use pslake_lake::Lake;
 use pslake_lake::ops::{self, RunRecord, StreamState};
+use pslake_lake::{Lake, fault_point};
 
 use crate::batch::StreamPlan;
 use crate::error::{Error, Result};
@@ -47,6 +47,23 @@ pub struct ExtractOptions {
     /// Run the deletion reconciliation of every selected stream that declares `reconcile`, due
     /// or not (`--reconcile`).
     pub reconcile: bool,
+    /// Told after every page how many records a stream has received so far (a terminal's
+    /// per-stream progress).
+    pub progress: Option<StreamProgress>,
+}
+
+/// A callback with a stream's raw table name (`kantata_time_entries`) and the records it has
+/// received so far in this run; called after every page, from the stream's task.
+#[derive(Clone)]
+pub struct StreamProgress(pub Arc<ProgressFn>);
+
+/// What [`StreamProgress`] calls: the raw table's name and the records received so far.
+pub type ProgressFn = dyn Fn(&str, u64) + Send + Sync;
+
+impl std::fmt::Debug for StreamProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamProgress")
+    }
 }
 
 impl ExtractOptions {
@@ -104,6 +121,12 @@ pub struct StreamReport {
     pub retries: u64,
     /// Undeclared fields seen (kept in `_raw`): schema drift to review.
     pub new_fields: Vec<String>,
+    /// Records whose primary key an earlier record of this run had (REST streams: overlapping
+    /// or repeated pages). They land like the others; staging keeps the latest row per key, and
+    /// two different records with one key fail the stream's `duplicate_key` data test.
+    pub duplicates: u64,
+    /// Bytes of the records landed (their Arrow size before Parquet encoding).
+    pub bytes: u64,
     /// Cursor before the run.
     pub cursor_before: Option<String>,
     /// Cursor after the run.
@@ -255,6 +278,7 @@ pub async fn extract(
         let scrub = scrub.clone();
         let full = options.full_refresh;
         let force_reconcile = options.reconcile;
+        let progress = options.progress.clone();
         let span = tracing::info_span!("stream", system = %system, stream = %stream.name, run_id = %run_id);
         tracing::Instrument::instrument(async move {
             let t0 = Instant::now();
@@ -272,6 +296,8 @@ pub async fn extract(
                 pages: 0,
                 retries: 0,
                 new_fields: Vec::new(),
+                duplicates: 0,
+                bytes: 0,
                 cursor_before: cursor_before.clone(),
                 cursor_after: cursor_before,
                 files: Vec::new(),
@@ -285,11 +311,11 @@ pub async fn extract(
             let r = match src.as_ref() {
                 Src::Broken(msg) => Err(Error::Config(msg.clone())),
                 Src::Rest(client) => {
-                    let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, force_reconcile, ops_lock, &mut rep).await;
+                    let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, force_reconcile, ops_lock, progress.as_ref(), &mut rep).await;
                     rep.retries = client.retries.load(std::sync::atomic::Ordering::Relaxed);
                     r
                 }
-                Src::Files(loc) => run_files(loc, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, &mut rep).await,
+                Src::Files(loc) => run_files(loc, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, progress.as_ref(), &mut rep).await,
             };
             if let Err(e) = r {
                 let error = scrub.scrub(&e.to_string());
@@ -343,7 +369,7 @@ pub async fn extract(
             rows: Some(received as i64),
             rows_landed: Some(landed as i64),
             rows_rejected: Some(rejected as i64),
-            bytes: None,
+            bytes: Some(report.streams.iter().map(|s| s.bytes as i64).sum()),
             error: (!failed.is_empty()).then(|| scrub.scrub(&failed.join("; "))),
             details: serde_json::to_string(&report.streams)
                 .ok()
@@ -416,6 +442,7 @@ async fn run_rest(
     full: bool,
     force_reconcile: bool,
     ops_lock: Arc<Mutex<()>>,
+    progress: Option<&StreamProgress>,
     rep: &mut StreamReport,
 ) -> Result<()> {
     let plan = Arc::new(StreamPlan::new(system, stream, run_id, false));
@@ -427,8 +454,10 @@ async fn run_rest(
         started: Utc::now(),
     });
     let previous = previous_cursor(stream, state, full);
-    let mut acc =
-        Accumulator::new(lake.clone(), &plan, ops_lock.clone()).skipping_unchanged(!full, previous);
+    let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone())
+        .skipping_unchanged(!full, previous)
+        .counting_duplicates()
+        .reporting(progress.cloned());
     let r = crate::rest::run(client, plan.clone(), start, min, &mut acc).await;
     finish(
         &plan,
@@ -484,6 +513,7 @@ async fn run_files(
     state: Option<&StreamState>,
     full: bool,
     ops_lock: Arc<Mutex<()>>,
+    progress: Option<&StreamProgress>,
     rep: &mut StreamReport,
 ) -> Result<()> {
     let plan = Arc::new(StreamPlan::new(system, stream, run_id, true));
@@ -495,7 +525,8 @@ async fn run_files(
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default()
     };
-    let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone());
+    let mut acc =
+        Accumulator::new(lake.clone(), &plan, ops_lock.clone()).reporting(progress.cloned());
     let r = crate::files::run(location, plan.clone(), &already, &mut acc).await;
     let (r, files) = match r {
         Ok(f) => (Ok(()), f),
@@ -534,9 +565,10 @@ async fn finish(
             .find(|(_, n)| **n == acc.received)
             .map(|(c, _)| Error::SchemaDrift {
                 stream: format!("{}.{}", plan.system, stream.name),
-                field: format!("{}` (path `{}", c.name, c.path),
+                field: c.name.clone(),
                 detail: format!(
-                    "is {} in all {} records (e.g. record {})",
+                    "(path `{}`) is {} in all {} records (e.g. record {})",
+                    c.path,
                     if c.required {
                         "missing or unparseable"
                     } else {
@@ -574,6 +606,19 @@ async fn finish(
     rep.pages = acc.pages;
     rep.raw_version = acc.raw_version;
     rep.new_fields = acc.unknown.iter().cloned().collect();
+    rep.duplicates = acc.duplicates;
+    rep.bytes = acc.bytes;
+    if let Some((key, first, again)) = &acc.duplicate_example {
+        tracing::warn!(
+            system = %plan.system,
+            stream = %stream.name,
+            duplicates = acc.duplicates,
+            key = %key,
+            first_page = first,
+            again_page = again,
+            "records repeat a primary key an earlier record of this run had: they landed; staging keeps the latest row per key, and the duplicate_key data test fails the run when they differ"
+        );
+    }
     result?;
     flushed?;
     rejected?;
@@ -634,10 +679,12 @@ async fn finish(
         reconciled_at,
         updated_at: Utc::now(),
     };
+    fault_point(format_args!("extract:before_cursor:{}", stream.table));
     {
         let _g = ops_lock.lock().await;
         ops::append_stream_state(lake, &st).await?;
     }
+    fault_point(format_args!("extract:after_cursor:{}", stream.table));
     match reconcile_error {
         Some(e) => Err(e),
         None => Ok(()),

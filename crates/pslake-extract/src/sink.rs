@@ -7,8 +7,17 @@
 //!
 //! Invariant: the cursor advances only after every chunk of the stream is committed; the state
 //! row is written by [`crate::run`] strictly after the last raw commit.
+//!
+//! Duplicate keys (REST streams, [`Accumulator::counting_duplicates`]): pages overlap when the
+//! source changes while it is paged (offset paging over inserts) or when it repeats itself. A
+//! record whose primary key an earlier record of the same run had still lands (the raw table
+//! keeps what the source sent: staging keeps the latest row per key, and two different records
+//! with one key in one landing fail the stream's `duplicate_key` data test, a table rule of
+//! SPEC section 5 that blocks publishing); it is counted in `duplicates` and the stream logs a
+//! warning naming the first such key, so a repeat is never silent.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -19,10 +28,11 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use pslake_lake::ops::RejectRow;
-use pslake_lake::{Lake, TableName};
+use pslake_lake::{Lake, TableName, fault_point};
 
 use crate::batch::{PageOutcome, StreamPlan};
 use crate::error::Result;
+use crate::run::StreamProgress;
 
 /// Rows buffered before a raw commit.
 pub(crate) const FLUSH_ROWS: usize = 250_000;
@@ -54,6 +64,16 @@ pub(crate) struct Accumulator {
     /// Rows not landed because they equal what is already landed (see [`Accumulator::unchanged`]).
     pub(crate) unchanged: u64,
     incremental_column: Option<String>,
+    /// The fingerprint of each primary key received so far in this run, with the page that
+    /// brought it first. `None`: repeats are not looked for (file drops, where a later file
+    /// restating a key is an update).
+    seen: Option<HashMap<u64, u64>>,
+    /// Records whose key an earlier record of the run had (see the module docs).
+    pub(crate) duplicates: u64,
+    /// Told the records received so far after every page.
+    progress: Option<StreamProgress>,
+    /// The first of them: its key and the pages of the first record and of it.
+    pub(crate) duplicate_example: Option<(String, u64, u64)>,
 }
 
 /// What a commit needs: the raw table and how to tell the rows already landed.
@@ -116,7 +136,17 @@ impl Accumulator {
                 .incremental
                 .as_ref()
                 .map(|i| plan.stream.columns[i.column].name.clone()),
+            seen: None,
+            duplicates: 0,
+            progress: None,
+            duplicate_example: None,
         }
+    }
+
+    /// Counts the records whose key an earlier record of the run had (see the module docs).
+    pub(crate) fn counting_duplicates(mut self) -> Self {
+        self.seen = Some(HashMap::new());
+        self
     }
 
     /// Leaves out records equal to what is already landed: an incremental stream's records that
@@ -138,9 +168,22 @@ impl Accumulator {
         self
     }
 
+    /// Reports the records received after every page to `progress`.
+    pub(crate) fn reporting(mut self, progress: Option<StreamProgress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
     /// Takes a decoded page's rows and counters; flushes when enough rows are buffered.
     pub(crate) async fn absorb(&mut self, plan: &StreamPlan, out: &mut PageOutcome) -> Result<()> {
+        fault_point(format_args!(
+            "extract:page:{}:{}",
+            self.landing.table.name, self.pages
+        ));
         self.received += out.received;
+        if let Some(p) = &self.progress {
+            (p.0)(&self.landing.table.name, self.received);
+        }
         self.rejected += out.rejected;
         self.filtered += out.filtered;
         self.rejects.append(&mut out.rejects);
@@ -158,7 +201,9 @@ impl Accumulator {
         if self.example_key.is_none() {
             self.example_key = out.example_key.take();
         }
+        let keys = std::mem::take(&mut out.row_keys);
         if let Some(b) = plan.finish(out)? {
+            self.note_duplicates(plan, &b, &keys);
             self.pending_rows += b.num_rows();
             self.bytes += b.get_array_memory_size() as u64;
             self.pending.push(b);
@@ -173,6 +218,36 @@ impl Accumulator {
             self.flush_rejects().await?;
         }
         Ok(())
+    }
+
+    /// Counts the rows of `batch` (one page's, `keys` per row) whose key an earlier row of the
+    /// run had, on an earlier page or on this one.
+    fn note_duplicates(&mut self, plan: &StreamPlan, batch: &RecordBatch, keys: &[Option<u64>]) {
+        let Some(seen) = self.seen.as_mut() else {
+            return;
+        };
+        let page = self.pages;
+        for (row, key) in keys.iter().enumerate() {
+            let Some(key) = key else { continue };
+            let first = match seen.entry(*key) {
+                Entry::Vacant(v) => {
+                    v.insert(page);
+                    continue;
+                }
+                Entry::Occupied(o) => *o.get(),
+            };
+            self.duplicates += 1;
+            if self.duplicate_example.is_none() {
+                let raw = batch
+                    .column_by_name("_raw")
+                    .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+                    .expect("a stream's batch has a text `_raw` column");
+                let key = plan
+                    .key_of_raw(raw.value(row))
+                    .unwrap_or_else(|| "(no key)".into());
+                self.duplicate_example = Some((key, first, page));
+            }
+        }
     }
 
     /// Commits the buffered rows to the raw table (one Delta commit) and waits for every
@@ -245,6 +320,7 @@ impl Landing {
             });
         }
         let v = self.lake.append(&self.table, batches).await?;
+        fault_point(format_args!("extract:after_commit:{}", self.table.name));
         tracing::debug!(table = %self.table, rows = kept, version = v, "raw rows committed");
         Ok(Landed {
             rows: kept,

@@ -122,8 +122,16 @@ pub(crate) fn parse_int(t: &str) -> Result<i64, String> {
     if let Ok(v) = t.parse::<i64>() {
         return Ok(v);
     }
+    let out_of_range = || format!("`{t}` is out of the integer range");
     match parse_decimal(t, 38, 0) {
-        Ok(v) => i64::try_from(v).map_err(|_| format!("`{t}` is out of the integer range")),
+        Ok(v) => i64::try_from(v).map_err(|_| out_of_range()),
+        // a whole number past even a decimal(38): `1e300`
+        Err(_)
+            if t.parse::<f64>()
+                .is_ok_and(|f| f.is_finite() && f.abs() >= 9.2e18) =>
+        {
+            Err(out_of_range())
+        }
         Err(_) => Err(format!("`{t}` is not an integer")),
     }
 }
@@ -153,15 +161,20 @@ pub(crate) fn parse_decimal(t: &str, precision: u8, scale: i8) -> Result<i128, S
         return Err(err());
     }
     // digits as one integer, with the decimal point `frac_len - exp` places from the right
+    // (in i64: an exponent near i32::MIN or MAX must not overflow)
     let digits: String = format!("{int_part}{frac_part}");
     let digits = digits.trim_start_matches('0');
-    let point = frac_part.len() as i32 - exp; // number of digits after the point
-    let shift = scale as i32 - point; // multiply by 10^shift
+    if digits.is_empty() {
+        // zero, whatever its exponent (`0e999999999` must not scale a zero that many times)
+        return Ok(0);
+    }
+    let point = frac_part.len() as i64 - i64::from(exp); // number of digits after the point
+    let shift = i64::from(scale) - point; // multiply by 10^shift
     let mut value: i128 = 0;
     let kept: &str = if shift >= 0 {
         digits
     } else {
-        let drop = (-shift) as usize;
+        let drop = usize::try_from(-shift).unwrap_or(usize::MAX);
         if drop >= digits.len() {
             if digits.bytes().any(|b| b != b'0') {
                 return Err(format!("`{t}` has more than {scale} decimal places"));
@@ -182,7 +195,8 @@ pub(crate) fn parse_decimal(t: &str, precision: u8, scale: i8) -> Result<i128, S
             .ok_or_else(err)?;
     }
     if shift > 0 {
-        for _ in 0..shift {
+        // a nonzero value times more than 10^38 overflows long before the loop ends
+        for _ in 0..shift.min(40) {
             value = value.checked_mul(10).ok_or_else(err)?;
         }
     }
@@ -271,12 +285,14 @@ pub(crate) fn parse_timestamp_with(t: &str, f: &str) -> Result<i64, String> {
         .map_err(|_| format!("`{t}` is not a datetime in the declared format `{f}`"))
 }
 
-/// Formats a stored cursor: timestamps as RFC 3339 UTC with microseconds, dates as `YYYY-MM-DD`.
+/// Formats a stored cursor: timestamps as RFC 3339 UTC with microseconds, dates as `YYYY-MM-DD`
+/// (`""` for a value outside chrono's range, which no parsed value is).
 pub(crate) fn format_cursor(v: i64, ty: DataType) -> String {
     match ty {
-        DataType::Date => (EPOCH + chrono::Duration::days(v))
-            .format("%Y-%m-%d")
-            .to_string(),
+        DataType::Date => chrono::TimeDelta::try_days(v)
+            .and_then(|d| EPOCH.checked_add_signed(d))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
         _ => DateTime::<Utc>::from_timestamp_micros(v)
             .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
             .unwrap_or_default(),

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
@@ -43,11 +44,17 @@ impl TableName {
         }
     }
 
-    /// Parses `schema.name`.
+    /// Parses `schema.name`; `None` unless both parts are [`TableName::is_plain`].
     pub fn parse(s: &str) -> Option<Self> {
         let (schema, name) = s.split_once('.')?;
-        (!schema.is_empty() && !name.is_empty() && !name.contains('.'))
-            .then(|| Self::new(schema, name))
+        (Self::is_plain(schema) && Self::is_plain(name)).then(|| Self::new(schema, name))
+    }
+
+    /// Whether `part` can be a schema or table name: ASCII letters, digits and `_`, nothing else.
+    /// Each part is a folder of the lake (`<root>/<schema>/<name>/`), so this is what keeps a name
+    /// from leaving the lake root: no `/`, no `..`, no `%2F` that a URL would decode.
+    pub fn is_plain(part: &str) -> bool {
+        !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
     }
 }
 
@@ -62,6 +69,17 @@ impl fmt::Display for TableName {
 pub struct Lake {
     root: Url,
     storage_options: HashMap<String, String>,
+    /// Publishes in progress through this handle and its clones ([`Lake::is_publishing`]).
+    publishing: Arc<AtomicUsize>,
+}
+
+/// Counts one publish in progress while it lives.
+pub(crate) struct PublishingGuard(Arc<AtomicUsize>);
+
+impl Drop for PublishingGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Lake {
@@ -92,7 +110,22 @@ impl Lake {
         Ok(Self {
             root,
             storage_options: HashMap::new(),
+            publishing: Arc::default(),
         })
+    }
+
+    /// Whether a release is being published or rolled forward through this handle (or a clone
+    /// of it) right now: from the intent's write to the release rows. A caller that abandons a
+    /// writing task (a scheduler stopping) waits for this to be false first, so no publish is
+    /// left half done; anywhere else, dropping the task is like a crash the next writer recovers.
+    pub fn is_publishing(&self) -> bool {
+        self.publishing.load(Ordering::SeqCst) > 0
+    }
+
+    /// Marks a publish in progress until the guard is dropped.
+    pub(crate) fn publishing_guard(&self) -> PublishingGuard {
+        self.publishing.fetch_add(1, Ordering::SeqCst);
+        PublishingGuard(self.publishing.clone())
     }
 
     /// Adds object-store options (credentials, endpoint) used for every table.
@@ -115,6 +148,11 @@ impl Lake {
 
     /// The URL of table `t`: `<root>/<schema>/<name>/`.
     pub fn table_url(&self, t: &TableName) -> Url {
+        // Every name reaching here was checked where it came from (pipeline, project, lake).
+        debug_assert!(
+            TableName::is_plain(&t.schema) && TableName::is_plain(&t.name),
+            "table name {t} is not plain"
+        );
         self.root
             .join(&format!("{}/{}/", t.schema, t.name))
             .expect("schema and table names are plain path segments")
@@ -366,6 +404,14 @@ impl Lake {
                     let (Some(s), Some(n)) = (schema.filename(), table.filename()) else {
                         continue;
                     };
+                    if !TableName::is_plain(s) || !TableName::is_plain(n) {
+                        tracing::warn!(
+                            schema = s,
+                            table = n,
+                            "a Delta table whose folder is not a plain name is not read"
+                        );
+                        continue;
+                    }
                     tables.push(TableName::new(s, n));
                 }
             }

@@ -5,7 +5,8 @@
 //! path. [`Lake`] appends, overwrites and registers those tables in a DataFusion session;
 //! [`ops`] holds the `_pslake` operational tables (runs, stream state, rejects, warnings);
 //! [`release`] publishes a build's tables as one release and rolls an interrupted one forward;
-//! [`Lake::lock`] keeps one writer per lake;
+//! [`Lake::lock`] keeps one writer per lake; [`Lake::maintain`] compacts and vacuums the tables
+//! ([`maintain`]);
 //! [`reconcile`] compares a source's current keys with a raw table's live keys (deletions).
 //!
 //! Invariant: every write of data is one Delta commit (a publish whose documentation changed on an
@@ -15,8 +16,10 @@
 
 mod docs;
 mod error;
+mod fault;
 mod lake;
 mod lock;
+pub mod maintain;
 mod months;
 pub mod ops;
 pub mod reconcile;
@@ -25,8 +28,10 @@ mod staged;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
+pub use fault::{FAULT_VAR, fault_point};
 pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};
 pub use lock::{LOCK_PATH, LakeLock, LockHolder};
+pub use maintain::TableMaintenance;
 pub use months::{Month, TableFile};
-pub use release::{ReleaseMember, fault_point};
+pub use release::ReleaseMember;
 pub use staged::{Staged, TARGET_FILE_SIZE};

@@ -1,8 +1,9 @@
 //! One writer per lake: the lock object `_pslake/lock`.
 //!
-//! Every writing command (`run`, `extract`, `build`) takes the lock before it writes and
-//! releases it at the end. The lock is created with a put-if-absent (`PutMode::Create`, atomic
-//! on a local disk and on S3, GCS and Azure), and holds who took it: pid, host, command, time.
+//! Every writing command (`run`, `extract`, `build`, `maintain`, each run of `schedule`) takes
+//! the lock before it writes and releases it at the end. The lock is created with a
+//! put-if-absent (`PutMode::Create`, atomic on a local disk and on S3, GCS and Azure), and holds
+//! who took it: pid, host, command, time.
 //! A second writer waits (polling) up to a given time, then fails naming the holder. A lock whose
 //! process is gone on this host (a writer killed before it could release) is stale: it is taken
 //! over, with a warning. A lock from another host cannot be checked and is never taken over.

@@ -349,6 +349,46 @@ pub async fn append_runs(lake: &Lake, rows: &[RunRecord]) -> Result<()> {
     lake.append(&runs_table(), vec![b]).await.map(|_| ())
 }
 
+/// When the last extraction of `pipeline` started (the start of its last `pslake run` or
+/// `extract`, whatever its outcome), from `_pslake.runs`; `None` when the lake has no such run.
+/// A run killed before its extraction was recorded does not count.
+pub async fn last_run_started(lake: &Lake, pipeline: &str) -> Result<Option<DateTime<Utc>>> {
+    use datafusion::functions_aggregate::expr_fn::max;
+    use datafusion::prelude::{col as column, lit};
+    let t = runs_table();
+    let Some(table) = lake.open(&t).await? else {
+        return Ok(None);
+    };
+    let df_err = |source| Error::DataFusion {
+        context: format!("reading {t}"),
+        source: Box::new(source),
+    };
+    let ctx = datafusion::prelude::SessionContext::new();
+    let provider = table.table_provider().await.map_err(df_err)?;
+    let batches = ctx
+        .read_table(provider)
+        .and_then(|df| {
+            df.filter(
+                column("pipeline")
+                    .eq(lit(pipeline))
+                    .and(column("stage").eq(lit("extract"))),
+            )?
+            .aggregate(vec![], vec![max(column("started_at")).alias("last")])
+        })
+        .map_err(df_err)?
+        .collect()
+        .await
+        .map_err(df_err)?;
+    let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+        return Ok(None);
+    };
+    let last = col::<TimestampMicrosecondArray>(b, "last", &ts_type())?;
+    Ok(last
+        .is_valid(0)
+        .then(|| DateTime::from_timestamp_micros(last.value(0)))
+        .flatten())
+}
+
 /// A data-quality warning (SPEC section 5): reported and stored, never blocking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WarningRow {
@@ -595,6 +635,39 @@ mod tests {
             rejected_at: t0,
         };
         append_rejects(&lake, &[reject]).await.expect("rejects");
+        // the start of a pipeline's last extraction, whatever became of it
+        assert_eq!(last_run_started(&lake, "demo").await.expect("none"), None);
+        let run = |pipeline: &str, stage: &str, at: i64| RunRecord {
+            run_id: format!("r{at}"),
+            pipeline: pipeline.into(),
+            stage: stage.into(),
+            status: "failed".into(),
+            started_at: t0 + chrono::Duration::seconds(at),
+            ended_at: t0 + chrono::Duration::seconds(at + 1),
+            rows: None,
+            rows_landed: None,
+            rows_rejected: None,
+            bytes: None,
+            error: None,
+            details: None,
+        };
+        append_runs(
+            &lake,
+            &[
+                run("demo", "extract", 10),
+                run("demo", "extract", 20),
+                run("demo", "build", 30),
+                run("other", "extract", 40),
+            ],
+        )
+        .await
+        .expect("runs");
+        assert_eq!(
+            last_run_started(&lake, "demo").await.expect("last"),
+            Some(t0 + chrono::Duration::seconds(20))
+        );
+        assert_eq!(last_run_started(&lake, "x'y").await.expect("none"), None);
+
         let rows = lake
             .query("SELECT rule, value FROM _pslake.rejects")
             .await

@@ -32,6 +32,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
+use crate::fault::fault_point;
 use crate::ops::{self, ReleaseRow};
 use crate::{Error, Lake, Result, Staged, TableDocs, TableName};
 
@@ -89,18 +90,6 @@ pub struct IntentTable {
     pub base_version: Option<i64>,
 }
 
-/// Aborts the process when `PSLAKE_FAULT` names `point` (crash tests; a no-op when unset).
-///
-/// Points: `publish:after_intent`, `publish:after_table:<n>` (after the n-th table commit,
-/// from 1), `publish:before_release` (every table committed, no release rows),
-/// `publish:after_release` (release rows committed, intent not deleted).
-pub fn fault_point(point: &str) {
-    if std::env::var("PSLAKE_FAULT").is_ok_and(|f| f == point) {
-        tracing::error!(point, "PSLAKE_FAULT: aborting the process");
-        std::process::abort();
-    }
-}
-
 impl Intent {
     async fn new(lake: &Lake, run_id: &str, members: Vec<ReleaseMember>) -> Result<Self> {
         let mut base = Vec::new();
@@ -155,6 +144,20 @@ impl Lake {
         object_store::path::Path::from_iter(parts)
     }
 
+    /// Writes `body` at `rel` under the lake root (segments split on `/`), replacing what was
+    /// there: run artifacts such as `_pslake/artifacts/run_results.json`.
+    pub async fn put_object(&self, rel: &str, body: Vec<u8>) -> Result<()> {
+        let (store, base) = self.root_store()?;
+        let mut parts: Vec<String> = base.parts().map(|p| p.as_ref().to_string()).collect();
+        parts.extend(rel.split('/').filter(|p| !p.is_empty()).map(str::to_string));
+        let path = object_store::path::Path::from_iter(parts);
+        store
+            .put(&path, PutPayload::from(body))
+            .await
+            .map_err(self.object_err("writing", &path))?;
+        Ok(())
+    }
+
     fn object_err(
         &self,
         action: &str,
@@ -180,6 +183,7 @@ impl Lake {
         if members.is_empty() {
             return Ok(BTreeMap::new());
         }
+        let _publishing = self.publishing_guard();
         let intent = Intent::new(self, run_id, members).await?;
         self.write_intent(&intent).await?;
         fault_point("publish:after_intent");
@@ -245,6 +249,7 @@ impl Lake {
         if intents.is_empty() {
             return Ok(Vec::new());
         }
+        let _publishing = self.publishing_guard();
         let releases = ops::load_releases(self, None).await?;
         let mut rolled = Vec::new();
         for intent in intents {
@@ -298,7 +303,7 @@ impl Lake {
                 }
             };
             versions.insert(t, version);
-            fault_point(&format!("publish:after_table:{}", n + 1));
+            fault_point(format_args!("publish:after_table:{}", n + 1));
         }
         fault_point("publish:before_release");
         let released_at = Utc::now();

@@ -58,6 +58,14 @@ impl Staged {
         &self.schema
     }
 
+    /// Bytes of the files written.
+    pub fn bytes(&self) -> u64 {
+        self.adds
+            .iter()
+            .map(|a| u64::try_from(a.size).unwrap_or(0))
+            .sum()
+    }
+
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -81,6 +81,7 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
         .map(|t| ((t.name.schema.as_str(), t.name.name.as_str()), *t))
         .collect();
     let mut descriptions = Descriptions::new();
+    let mut typmods = Typmods::new();
     for b in &batches {
         let oids = b.column(0).as_primitive::<Int64Type>();
         let (Ok(schemas), Ok(names)) = (
@@ -100,9 +101,13 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
             }
             let schema = t.provider.schema();
             for (n, f) in schema.fields().iter().enumerate() {
+                // pg_attribute numbers columns from 1 in schema order.
+                let attnum = n as i64 + 1;
                 if let Some(c) = t.docs.columns.get(f.name()) {
-                    // pg_attribute numbers columns from 1 in schema order.
-                    descriptions.insert((oid, n as i64 + 1), c.clone());
+                    descriptions.insert((oid, attnum), c.clone());
+                }
+                if let Some(m) = numeric_typmod(f.data_type()) {
+                    typmods.insert((oid, attnum), m);
                 }
             }
         }
@@ -116,11 +121,22 @@ pub(crate) async fn install(ctx: &SessionContext, tables: &[&LoadedTable]) -> Re
     let description_table = description_table(&inner, &descriptions)
         .await
         .map_err(df_err("building pg_description"))?;
+    let attribute = inner
+        .table("pg_attribute")
+        .await
+        .map_err(df_err("reading pg_attribute"))?
+        .map(|inner| {
+            Arc::new(Attributes {
+                inner,
+                typmods: Arc::new(typmods),
+            }) as Arc<dyn TableProvider>
+        });
     root.register_schema(
         "pg_catalog",
         Arc::new(PgCatalog {
             inner,
             description: description_table,
+            attribute,
         }),
     )
     .map_err(df_err("registering pg_catalog"))?;
@@ -176,11 +192,104 @@ async fn description_table(
     Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
-/// `pg_catalog` with our `pg_description`; every other table is the crate's.
+/// (table OID, column number) → `atttypmod` of a numeric column.
+type Typmods = HashMap<(i64, i64), i32>;
+
+/// PostgreSQL's type modifier of `numeric(p, s)`: `((p << 16) | s) + 4`; `None` for other types.
+fn numeric_typmod(t: &DataType) -> Option<i32> {
+    match t {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => {
+            Some(((i32::from(*p) << 16) | (i32::from(*s) & 0xffff)) + 4)
+        }
+        _ => None,
+    }
+}
+
+/// The crate's `pg_attribute` with each numeric column's precision and scale in `atttypmod`
+/// (the crate writes -1 for every column), so `format_type(atttypid, atttypmod)` says
+/// `numeric(18,2)`: SQLAlchemy and JDBC's `getColumns` reflect precision and scale from it.
+#[derive(Debug)]
+struct Attributes {
+    inner: Arc<dyn TableProvider>,
+    typmods: Arc<Typmods>,
+}
+
+impl Attributes {
+    fn with_typmods(&self, b: RecordBatch) -> DfResult<RecordBatch> {
+        let schema = b.schema();
+        let (Ok(rel), Ok(num), Ok(m)) = (
+            schema.index_of("attrelid"),
+            schema.index_of("attnum"),
+            schema.index_of("atttypmod"),
+        ) else {
+            return Ok(b);
+        };
+        let rel = arrow::compute::cast(b.column(rel), &DataType::Int64)?;
+        let num = arrow::compute::cast(b.column(num), &DataType::Int64)?;
+        let old = arrow::compute::cast(b.column(m), &DataType::Int32)?;
+        let (rel, num, old) = (
+            rel.as_primitive::<Int64Type>(),
+            num.as_primitive::<Int64Type>(),
+            old.as_primitive::<arrow::datatypes::Int32Type>(),
+        );
+        let typmods: arrow::array::Int32Array = (0..b.num_rows())
+            .map(|i| {
+                if old.is_null(i) {
+                    return None;
+                }
+                Some(
+                    self.typmods
+                        .get(&(rel.value(i), num.value(i)))
+                        .copied()
+                        .unwrap_or(old.value(i)),
+                )
+            })
+            .collect();
+        let mut columns = b.columns().to_vec();
+        columns[m] = arrow::compute::cast(&typmods, schema.field(m).data_type())?;
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
+}
+
+#[async_trait]
+impl TableProvider for Attributes {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> datafusion::logical_expr::TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn datafusion::catalog::Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[datafusion::prelude::Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        // A few hundred rows, made when read: read them whole, mend, then scan as asked.
+        let plan = self.inner.scan(state, None, &[], None).await?;
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx())
+            .await?
+            .into_iter()
+            .map(|b| self.with_typmods(b))
+            .collect::<DfResult<Vec<_>>>()?;
+        MemTable::try_new(self.schema(), vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+/// `pg_catalog` with our `pg_description` and `pg_attribute`; every other table is the crate's.
 #[derive(Debug)]
 struct PgCatalog {
     inner: Arc<dyn SchemaProvider>,
     description: Arc<dyn TableProvider>,
+    attribute: Option<Arc<dyn TableProvider>>,
 }
 
 #[async_trait]
@@ -192,6 +301,11 @@ impl SchemaProvider for PgCatalog {
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
         if name.eq_ignore_ascii_case("pg_description") {
             return Ok(Some(self.description.clone()));
+        }
+        if name.eq_ignore_ascii_case("pg_attribute")
+            && let Some(a) = &self.attribute
+        {
+            return Ok(Some(a.clone()));
         }
         self.inner.table(name).await
     }

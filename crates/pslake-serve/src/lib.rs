@@ -17,6 +17,7 @@
 
 pub mod catalog;
 pub mod config;
+mod coop;
 mod error;
 mod hooks;
 mod rewrite;

@@ -171,6 +171,7 @@ impl Shared {
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
         let state = SessionStateBuilder::new_from_existing(base.as_ref().clone())
             .with_runtime_env(runtime)
+            .with_physical_optimizer_rule(Arc::new(crate::coop::CooperativeJoins))
             .build();
         Ok(SessionContext::new_with_state(state))
     }

@@ -16,11 +16,11 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use pslake_lake::ops::{self, RejectRow, RunRecord, WarningRow};
-use pslake_lake::{Lake, ReleaseMember, TableName};
+use pslake_lake::{Lake, ReleaseMember, TableName, fault_point};
 
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
@@ -30,7 +30,7 @@ use crate::planning::{
     BuildOptions, base_context, plan_models, register_empty_self, with_unmaterialized_ancestors,
 };
 use crate::project::Project;
-use crate::report::{BuildReport, ModelStatus, Reporter, TestOutcome};
+use crate::report::{BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome};
 use crate::select;
 
 /// Builds the selected models: plan all, then compute, check, test and publish each
@@ -152,6 +152,7 @@ pub async fn build(
         }
         match running.next().await {
             Some((i, outcome)) => {
+                fault_point(format_args!("build:after_model:{}", outcome.result.model));
                 done.insert(i, outcome.result.status == ModelStatus::Ok);
                 outcomes.push(outcome);
             }
@@ -159,8 +160,34 @@ pub async fn build(
         }
     }
 
+    // The build's rejects and warnings are logs of this run: written before the publish, so a
+    // crash after the release (whose models the next run reuses, not rebuilds) loses none.
+    let rejects: Vec<RejectRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.rejects))
+        .collect();
+    let warnings: Vec<WarningRow> = outcomes
+        .iter_mut()
+        .flat_map(|o| std::mem::take(&mut o.warnings))
+        .collect();
+    ops::append_rejects(lake, &rejects).await?;
+    ops::append_warnings(lake, &warnings).await?;
+
+    // Bytes each model wrote (its staged files), for the run records.
+    let bytes: HashMap<String, u64> = outcomes
+        .iter()
+        .filter_map(|o| {
+            o.publish
+                .as_ref()
+                .map(|w| (o.result.model.clone(), w.staged.bytes()))
+        })
+        .collect();
+
     // Publish: all audited tables, in dependency order, only when the whole build passed.
     let passed = outcomes.iter().all(|o| o.result.status == ModelStatus::Ok);
+    if passed {
+        fault_point("build:before_publish");
+    }
     if passed {
         let position: HashMap<String, usize> = order
             .iter()
@@ -196,16 +223,7 @@ pub async fn build(
         }
     }
 
-    let rejects: Vec<RejectRow> = outcomes
-        .iter_mut()
-        .flat_map(|o| std::mem::take(&mut o.rejects))
-        .collect();
-    let warnings: Vec<WarningRow> = outcomes
-        .iter_mut()
-        .flat_map(|o| std::mem::take(&mut o.warnings))
-        .collect();
-    ops::append_rejects(lake, &rejects).await?;
-    ops::append_warnings(lake, &warnings).await?;
+    fault_point("build:after_release");
     let mut records: Vec<RunRecord> = outcomes
         .iter()
         .map(|o| {
@@ -218,6 +236,13 @@ pub async fn build(
                 "version": r.version,
                 "tests": { "passed": count(TestOutcome::Pass), "failed": count(TestOutcome::Fail) + count(TestOutcome::Error), "warned": count(TestOutcome::Warn) },
                 "warnings": r.tests.iter().filter(|t| t.outcome == TestOutcome::Warn).filter_map(|t| t.message.clone()).collect::<Vec<_>>(),
+                // Each test's result, for `pslake docs` (empty when the tests did not run again).
+                "test_results": r.tests.iter().map(|t| serde_json::json!({
+                    "test": t.name,
+                    "outcome": t.outcome.as_str(),
+                    "failures": t.failures,
+                    "message": t.message.as_deref().map(|m| m.chars().take(500).collect::<String>()),
+                })).collect::<Vec<_>>(),
             });
             RunRecord {
                 run_id: opts.run_id.clone(),
@@ -229,7 +254,7 @@ pub async fn build(
                 rows: (r.materialized != "view" && !r.reused).then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
                 rows_landed: None,
                 rows_rejected: (r.materialized == "rejects").then(|| i64::try_from(r.rows).unwrap_or(i64::MAX)),
-                bytes: None,
+                bytes: bytes.get(&r.model).map(|b| i64::try_from(*b).unwrap_or(i64::MAX)),
                 error: match &r.status {
                     ModelStatus::Ok => None,
                     ModelStatus::Failed(m) | ModelStatus::Skipped(m) => Some(m.clone()),
@@ -259,7 +284,7 @@ pub async fn build(
         ),
         rows_landed: None,
         rows_rejected: Some(i64::try_from(rejects.len()).unwrap_or(i64::MAX)),
-        bytes: None,
+        bytes: Some(i64::try_from(bytes.values().sum::<u64>()).unwrap_or(i64::MAX)),
         error: (!failed.is_empty()).then(|| failed.join("; ")),
         details: Some(
             serde_json::json!({
@@ -274,6 +299,11 @@ pub async fn build(
         ),
     });
     ops::append_runs(lake, &records).await?;
+    let results: Vec<(ModelResult, DateTime<Utc>)> = outcomes
+        .iter()
+        .map(|o| (o.result.clone(), o.started))
+        .collect();
+    crate::artifacts::write(lake, project, opts, &results, started).await?;
     Ok(BuildReport {
         run_id: opts.run_id.clone(),
         models: outcomes.into_iter().map(|o| o.result).collect(),

@@ -18,6 +18,7 @@
 //! The conventions are documented in the repository's `sql/README.md` and `models/README.md`.
 #![warn(missing_docs)]
 
+pub mod artifacts;
 mod build;
 mod changes;
 mod checks;
@@ -29,7 +30,9 @@ mod error;
 mod execute;
 mod fingerprint;
 mod jinja;
+mod last_results;
 mod latest_row;
+mod lineage;
 mod merge;
 mod offline;
 mod outputs;
@@ -50,6 +53,8 @@ mod yaml_lines;
 
 pub use build::build;
 pub use error::{Error, Problem, ProjectErrors, Result};
+pub use last_results::{LastResults, RecordedTest, last_results};
+pub use lineage::{ColumnLineage, ColumnRef, Flow, Lineage, LineageTree, ModelLineage, lineage};
 pub use offline::validate_plans;
 pub use plan::{Plan, PlanStep, SchemaChange, plan};
 pub use planning::BuildOptions;
@@ -63,5 +68,5 @@ pub use report::{
     TestResult,
 };
 pub use run_dates::{RunDates, last_run_dates};
-pub use settings::{SETTINGS_FILE, Settings, parse_size};
+pub use settings::{DEFAULT_RETENTION, MaintainSettings, SETTINGS_FILE, Settings, parse_size};
 pub use testing::test;

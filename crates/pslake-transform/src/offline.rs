@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use arrow::datatypes::SchemaRef;
 use chrono::Utc;
+use datafusion::prelude::SessionContext;
 use pslake_lake::TableName;
 
 use crate::error::Problem;
@@ -26,6 +27,38 @@ pub async fn validate_plans(
     project: &Project,
     raw_tables: &[(TableName, SchemaRef)],
 ) -> Vec<Problem> {
+    let (ctx, mut problems) = offline_context(project, raw_tables);
+    let declared: BTreeSet<&TableName> = raw_tables.iter().map(|(t, _)| t).collect();
+    for m in project.models() {
+        for r in &m.refs {
+            if r.table.schema == "raw" && !declared.contains(&r.table) {
+                problems.push(Problem::new(
+                    &m.file,
+                    (r.line > 0).then_some(r.line),
+                    format!(
+                        "model {}: table {} is not declared by any pipeline (pipelines/*.yml)",
+                        m.name, r.table
+                    ),
+                ));
+            }
+        }
+    }
+    // Models reading an undeclared raw table are reported above and skipped, with their
+    // downstream models.
+    let all: BTreeSet<usize> = (0..project.models().len()).collect();
+    let order = dag::order(project, &all);
+    let planned = plan_models(project, &ctx, &order, true).await;
+    problems.extend(planned.problems);
+    problems
+}
+
+/// The session models are planned in without a lake: an empty table for each of `raw_tables` and
+/// the `_pslake` tables, `pslake.run_context` (dated today) and the seeds; with the problems met
+/// registering them.
+pub(crate) fn offline_context(
+    project: &Project,
+    raw_tables: &[(TableName, SchemaRef)],
+) -> (SessionContext, Vec<Problem>) {
     let ctx = session::new_context();
     let mut problems = Vec::new();
     for (t, schema) in raw_tables
@@ -50,27 +83,5 @@ pub async fn validate_plans(
         ));
     }
     problems.extend(session::register_seeds(&ctx, project));
-
-    let declared: BTreeSet<&TableName> = raw_tables.iter().map(|(t, _)| t).collect();
-    for m in project.models() {
-        for r in &m.refs {
-            if r.table.schema == "raw" && !declared.contains(&r.table) {
-                problems.push(Problem::new(
-                    &m.file,
-                    (r.line > 0).then_some(r.line),
-                    format!(
-                        "model {}: table {} is not declared by any pipeline (pipelines/*.yml)",
-                        m.name, r.table
-                    ),
-                ));
-            }
-        }
-    }
-    // Models reading an undeclared raw table are reported above and skipped, with their
-    // downstream models.
-    let all: BTreeSet<usize> = (0..project.models().len()).collect();
-    let order = dag::order(project, &all);
-    let planned = plan_models(project, &ctx, &order, true).await;
-    problems.extend(planned.problems);
-    problems
+    (ctx, problems)
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use pslake_lake::{Lake, TableName};
 
@@ -176,6 +177,8 @@ pub(crate) struct Planned {
     pub(crate) problems: Vec<Problem>,
     /// Models not planned, with why (only when missing lake tables are skipped).
     pub(crate) skipped: HashMap<usize, String>,
+    /// The unoptimized logical plan of each model that planned (for lineage).
+    pub(crate) plans: HashMap<usize, LogicalPlan>,
 }
 
 /// Plans every model of `order` in `ctx` (which it modifies: each model's planned schema is
@@ -191,6 +194,7 @@ pub(crate) async fn plan_models(
         schemas: HashMap::new(),
         problems: Vec::new(),
         skipped: HashMap::new(),
+        plans: HashMap::new(),
     };
     for &i in order {
         let m = &project.models()[i];
@@ -314,6 +318,7 @@ pub(crate) async fn plan_models(
             }
         }
         out.schemas.insert(i, schema);
+        out.plans.insert(i, df.logical_plan().clone());
     }
     out
 }

@@ -58,6 +58,18 @@ pub enum TestOutcome {
     Error,
 }
 
+impl TestOutcome {
+    /// `pass`, `fail`, `warn` or `error`, as `_pslake.runs` records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+}
+
 /// One test's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestResult {

@@ -18,7 +18,7 @@ pub struct RunDates {
     pub history_start: NaiveDate,
 }
 
-fn strings(batch: &arrow::array::RecordBatch, column: usize) -> Result<StringArray> {
+pub(crate) fn strings(batch: &arrow::array::RecordBatch, column: usize) -> Result<StringArray> {
     let array = arrow::compute::cast(batch.column(column), &DataType::Utf8).map_err(|source| {
         Error::Arrow {
             context: "reading _pslake.runs".into(),

@@ -61,10 +61,13 @@ pub(crate) fn new_build_context(settings: &Settings) -> SessionContext {
         .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
         .build_arc()
     {
-        Ok(runtime) => with_rules(SessionContext::new_with_config_rt(
-            session_config(),
-            runtime,
-        )),
+        Ok(runtime) => {
+            let mut config = session_config();
+            if let Some(n) = settings.threads {
+                config = config.with_target_partitions(n);
+            }
+            with_rules(SessionContext::new_with_config_rt(config, runtime))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "no memory pool; building without a memory limit");
             new_context()

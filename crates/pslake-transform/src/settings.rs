@@ -3,6 +3,9 @@
 //! ```yaml
 //! name: demo
 //! memory_limit: 25%      # or 2GiB, 512MiB, 4GB, a number of bytes
+//! threads: 4             # partitions a build's plans run in; default: the machine's cores
+//! maintain:
+//!   retention: 7d         # `pslake maintain` deletes files removed longer ago than this
 //! ```
 //!
 //! `memory_limit` bounds the DataFusion memory pool every model build runs in; operators that
@@ -11,10 +14,14 @@
 //! file and the line.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::error::Problem;
+
+/// The environment variable that overrides `threads`.
+pub(crate) const THREADS_VAR: &str = "PSLAKE_THREADS";
 
 /// The settings file's name, at the project root.
 pub const SETTINGS_FILE: &str = "pslake.yml";
@@ -26,6 +33,31 @@ pub struct Settings {
     pub name: Option<String>,
     /// Bytes the memory pool of a build may hold before operators spill.
     pub memory_limit: u64,
+    /// Partitions (threads) a build's plans run in; `None`: one per core. `PSLAKE_THREADS`
+    /// overrides the file. The published tables do not depend on it (SPEC's exact rules: no
+    /// floating-point sum whose order can vary).
+    pub threads: Option<usize>,
+    /// `pslake maintain`'s settings.
+    pub maintain: MaintainSettings,
+}
+
+/// The `maintain:` section of `pslake.yml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintainSettings {
+    /// Data files a table stopped using longer ago than this are deleted (the versions that used
+    /// them can no longer be read); default 7 days. `--retention` overrides it.
+    pub retention: Duration,
+}
+
+/// The default of `maintain.retention`: Delta's own default for VACUUM.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86400);
+
+impl Default for MaintainSettings {
+    fn default() -> Self {
+        Self {
+            retention: DEFAULT_RETENTION,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -33,6 +65,8 @@ impl Default for Settings {
         Self {
             name: None,
             memory_limit: fraction_of_memory(0.25),
+            threads: None,
+            maintain: MaintainSettings::default(),
         }
     }
 }
@@ -42,14 +76,44 @@ impl Default for Settings {
 struct RawSettings {
     name: Option<String>,
     memory_limit: Option<serde_yaml_ng::Value>,
+    threads: Option<usize>,
+    maintain: Option<RawMaintain>,
     /// `pslake serve`'s section, read by `pslake-serve` (checked there, not here).
     #[serde(rename = "serve")]
     _serve: Option<serde_yaml_ng::Value>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaintain {
+    retention: Option<String>,
+}
+
 impl Settings {
     /// Reads `root/pslake.yml` (defaults when there is none).
     pub fn load(root: &Path) -> Result<Settings, Problem> {
+        let mut settings = Self::load_file(root)?;
+        if let Ok(t) = std::env::var(THREADS_VAR) {
+            let n = t
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    Problem::new(
+                        Path::new(THREADS_VAR),
+                        None,
+                        format!(
+                            "{THREADS_VAR}: cannot read {t:?} (a number of threads, at least 1)"
+                        ),
+                    )
+                })?;
+            settings.threads = Some(n);
+        }
+        Ok(settings)
+    }
+
+    fn load_file(root: &Path) -> Result<Settings, Problem> {
         let file = PathBuf::from(SETTINGS_FILE);
         let path = root.join(&file);
         let text = match fs_err::read_to_string(&path) {
@@ -62,10 +126,18 @@ impl Settings {
         let Some(raw) = raw else {
             return Ok(Settings::default());
         };
+        if raw.threads == Some(0) {
+            return Err(Problem::new(&file, None, "threads: at least 1"));
+        }
         let mut settings = Settings {
             name: raw.name,
+            threads: raw.threads,
             ..Settings::default()
         };
+        if let Some(r) = raw.maintain.and_then(|m| m.retention) {
+            settings.maintain.retention = pslake_core::pipeline::parse_duration(&r)
+                .map_err(|e| Problem::new(&file, None, format!("maintain.retention: {e}")))?;
+        }
         if let Some(v) = raw.memory_limit {
             let text = match &v {
                 serde_yaml_ng::Value::String(s) => s.clone(),
@@ -163,6 +235,23 @@ mod tests {
         let e = Settings::load(dir.path()).expect_err("typo");
         assert!(e.to_string().contains("pslake.yml"), "{e}");
         assert!(e.to_string().contains("memory_limt"), "{e}");
+        fs_err::write(
+            dir.path().join(SETTINGS_FILE),
+            "maintain:\n  retention: 36h\n",
+        )
+        .expect("write");
+        let s = Settings::load(dir.path()).expect("read");
+        assert_eq!(s.maintain.retention, Duration::from_secs(36 * 3600));
+        fs_err::write(dir.path().join(SETTINGS_FILE), "maintain: {retain: 1d}\n").expect("write");
+        let e = Settings::load(dir.path()).expect_err("typo");
+        assert!(e.to_string().contains("retain"), "{e}");
+        fs_err::write(
+            dir.path().join(SETTINGS_FILE),
+            "maintain: {retention: soon}\n",
+        )
+        .expect("write");
+        let e = Settings::load(dir.path()).expect_err("bad duration");
+        assert!(e.to_string().contains("maintain.retention"), "{e}");
         fs_err::write(dir.path().join(SETTINGS_FILE), "memory_limit: lots\n").expect("write");
         let e = Settings::load(dir.path()).expect_err("bad size");
         assert!(e.to_string().contains("lots"), "{e}");

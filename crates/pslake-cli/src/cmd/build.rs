@@ -253,7 +253,19 @@ async fn run_dates(
     }
 }
 
-fn load_project(dir: &Path) -> anyhow::Result<Project> {
+pub(crate) fn load_project(dir: &Path) -> anyhow::Result<Project> {
+    if !dir.join("sql").is_dir() {
+        let shown = if dir.as_os_str().is_empty() || dir == Path::new(".") {
+            std::env::current_dir().unwrap_or_else(|_| dir.to_path_buf())
+        } else {
+            dir.to_path_buf()
+        };
+        return Err(UsageError(format!(
+            "{} is not a pslake project (no sql/ folder): run from the project folder (the repository root for the demo) or pass --project DIR",
+            shown.display()
+        ))
+        .into());
+    }
     Project::load(dir).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
 }
 
@@ -263,7 +275,7 @@ fn open_lake(location: &str) -> anyhow::Result<Lake> {
 
 /// A lake that must exist already (commands that only read it): a local folder that does not
 /// exist is a usage error naming it. Object-store lakes are not checked here.
-fn open_existing_lake(location: &str) -> anyhow::Result<Lake> {
+pub(crate) fn open_existing_lake(location: &str) -> anyhow::Result<Lake> {
     let lake = open_lake(location)?;
     if let Some(path) = lake.local_path()
         && !path.is_dir()

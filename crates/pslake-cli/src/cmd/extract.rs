@@ -80,8 +80,15 @@ pub(crate) async fn run(args: ExtractArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let lake = source.lake(args.lake.as_deref())?;
+    let lines = crate::progress::Progress::new().streams(format!(
+        "extracting {} systems",
+        source.pipeline.systems.len()
+    ));
+    options.progress = Some(lines.callback());
     crate::cmd::writer::locked(&lake, "extract", &args.lock, async {
-        let report = extract(&source.pipeline, &lake, &options).await?;
+        let report = extract(&source.pipeline, &lake, &options).await;
+        lines.finish();
+        let report = report?;
         source.close().await;
         let mut out = std::io::stdout().lock();
         if args.json {
@@ -209,7 +216,7 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `path` itself, or the `*.yml`/`*.yaml` files of the folder `path`, sorted.
-fn pipeline_files(path: &std::path::Path) -> Vec<PathBuf> {
+pub(crate) fn pipeline_files(path: &std::path::Path) -> Vec<PathBuf> {
     if !path.is_dir() {
         return vec![path.to_path_buf()];
     }

@@ -2,11 +2,16 @@
 //! as `anyhow::Error` and are printed with their cause chain by `main`.
 
 pub(crate) mod build;
+pub(crate) mod docs;
 pub(crate) mod extract;
+pub(crate) mod lineage;
+pub(crate) mod maintain;
 pub(crate) mod run;
 pub(crate) mod sandbox;
+pub(crate) mod schedule;
 pub(crate) mod serve;
 pub(crate) mod source;
+pub(crate) mod status;
 pub(crate) mod writer;
 
 /// An error that is the user's to fix (bad flags, bad configuration): exit code 2.

@@ -6,13 +6,14 @@
 //! published table stays at its previous version.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use pslake_extract::{ExtractOptions, extract};
+use pslake_lake::Lake;
 use pslake_transform::{BuildOptions, ModelStatus, Project, Reporter};
 
 use super::UsageError;
@@ -61,79 +62,140 @@ pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("invalid date '{s}': expected YYYY-MM-DD"))
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let project = Project::load(&args.project).map_err(|e| UsageError(format!("{e}")))?;
-    let mut source = Source::open(
-        args.pipeline.as_deref(),
-        args.fixtures.as_deref(),
-        &args.project,
-    )
-    .await?;
-    let lake = source.lake(args.lake.as_deref())?;
-    crate::cmd::writer::locked(&lake, "run", &args.lock, async {
-        let missing = |what: &str| {
-            UsageError(format!(
-                "no {what}: set it in the pipeline, pass --as-of, or name a manifest"
-            ))
-        };
-        let as_of = args
-            .as_of
-            .or(source.pipeline.as_of)
-            .or(source.manifest.as_ref().map(|m| m.as_of))
-            .ok_or_else(|| missing("as_of"))?;
-        let history_start = source
-            .pipeline
-            .history_start
-            .or(source.manifest.as_ref().map(|m| m.history_start))
-            .ok_or_else(|| missing("history_start"))?;
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let progress = Progress::new();
-
-        let mut options = ExtractOptions::new();
-        options.full_refresh = args.full_refresh;
-        options.reconcile = args.reconcile;
-        options.run_id = Some(run_id.clone());
-        options.secrets = source.secrets.clone();
-        let spinner = progress.spinner(format!(
-            "extracting {} systems",
-            source.pipeline.systems.len()
-        ));
-        let report = extract(&source.pipeline, &lake, &options)
-            .await
-            .context("extract failed")?;
-        spinner.finish_and_clear();
-        source.close().await;
-        let mut out = std::io::stdout().lock();
-        write_extract_summary(&mut out, &report)?;
-        if !report.is_success() {
-            writeln!(
-                out,
-                "\nextraction failed; nothing was built, every published table keeps its previous version"
-            )?;
-            return Ok(ExitCode::from(1));
+impl RunArgs {
+    /// The arguments of one run of `pslake schedule`: the pipeline (`None`: the demo) as
+    /// `pslake run` would take them, everything else at its default.
+    pub(crate) fn scheduled(
+        pipeline: Option<PathBuf>,
+        lake: Option<String>,
+        fixtures: Option<PathBuf>,
+        project: PathBuf,
+        lock: crate::cmd::writer::LockArgs,
+    ) -> Self {
+        Self {
+            lock,
+            pipeline,
+            lake,
+            as_of: None,
+            select: None,
+            exclude: None,
+            full_refresh: false,
+            reconcile: false,
+            fixtures,
+            project,
         }
-        drop(out);
+    }
 
-        let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
-        opts.select = args.select.clone();
-        opts.exclude = args.exclude.clone();
-        opts.full_refresh = args.full_refresh;
-        opts.pipeline = source.pipeline.name.clone();
-        let reporter = progress.model_reporter(project.models().len());
-        let build = pslake_transform::build(&project, &lake, &opts, &reporter)
-            .await
-            .context("build failed")?;
-        reporter.finish();
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "\n{build}")?;
-        writeln!(out, "\nrun {run_id}: as of {as_of}, lake {}", lake.root())?;
-        Ok(if build.is_success() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        })
-    })
+    /// The project root.
+    pub(crate) fn project(&self) -> &Path {
+        &self.project
+    }
+
+    /// Opens the run's source: its pipeline, or the demo with its embedded sandbox.
+    pub(crate) async fn source(&self) -> anyhow::Result<Source> {
+        Source::open(
+            self.pipeline.as_deref(),
+            self.fixtures.as_deref(),
+            &self.project,
+        )
+        .await
+    }
+
+    /// The run's lake.
+    pub(crate) fn lake(&self, source: &Source) -> anyhow::Result<Lake> {
+        source.lake(self.lake.as_deref())
+    }
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let project = load_project(&args.project)?;
+    let mut source = args.source().await?;
+    let lake = args.lake(&source)?;
+    crate::cmd::writer::locked(
+        &lake,
+        "run",
+        &args.lock,
+        run_locked(&args, &project, &mut source, &lake),
+    )
     .await
+}
+
+/// The project (`sql/`, `models/`, `pslake.yml`) at `root`; its problems, or no project there,
+/// are a usage error (see [`super::build::load_project`]).
+pub(crate) fn load_project(root: &Path) -> anyhow::Result<Project> {
+    super::build::load_project(root)
+}
+
+/// What `pslake run` does once it holds the lake's lock: extract, build, test, publish, report
+/// on stdout. Each run of `pslake schedule` is this too.
+pub(crate) async fn run_locked(
+    args: &RunArgs,
+    project: &Project,
+    source: &mut Source,
+    lake: &Lake,
+) -> anyhow::Result<ExitCode> {
+    let missing = |what: &str| {
+        UsageError(format!(
+            "no {what}: set it in the pipeline, pass --as-of, or name a manifest"
+        ))
+    };
+    let as_of = args
+        .as_of
+        .or(source.pipeline.as_of)
+        .or(source.manifest.as_ref().map(|m| m.as_of))
+        .ok_or_else(|| missing("as_of"))?;
+    let history_start = source
+        .pipeline
+        .history_start
+        .or(source.manifest.as_ref().map(|m| m.history_start))
+        .ok_or_else(|| missing("history_start"))?;
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let progress = Progress::new();
+
+    let mut options = ExtractOptions::new();
+    options.full_refresh = args.full_refresh;
+    options.reconcile = args.reconcile;
+    options.run_id = Some(run_id.clone());
+    options.secrets = source.secrets.clone();
+    let lines = progress.streams(format!(
+        "extracting {} systems",
+        source.pipeline.systems.len()
+    ));
+    options.progress = Some(lines.callback());
+    let report = extract(&source.pipeline, lake, &options).await;
+    lines.finish();
+    let report = report.context("extract failed")?;
+    source.close().await;
+    let mut out = std::io::stdout().lock();
+    write_extract_summary(&mut out, &report)?;
+    if !report.is_success() {
+        writeln!(
+            out,
+            "\nextraction failed; nothing was built, every published table keeps its previous version"
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    drop(out);
+    pslake_lake::fault_point("run:after_extract");
+
+    let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
+    opts.select = args.select.clone();
+    opts.exclude = args.exclude.clone();
+    opts.full_refresh = args.full_refresh;
+    opts.pipeline = source.pipeline.name.clone();
+    let reporter = progress.model_reporter(project.models().len());
+    let build = pslake_transform::build(project, lake, &opts, &reporter)
+        .await
+        .context("build failed")?;
+    reporter.finish();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "\n{build}")?;
+    writeln!(out, "\nrun {run_id}: as of {as_of}, lake {}", lake.root())?;
+    Ok(if build.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Progress for the transform stage: one bar over the models.

@@ -39,17 +39,7 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let lake = pslake_lake::Lake::parse(&args.lake).map_err(|e| UsageError(e.to_string()))?;
-    if let Some(path) = lake.local_path()
-        && !path.is_dir()
-    {
-        return Err(UsageError(format!(
-            "lake {} does not exist ({}); `pslake run` creates it",
-            args.lake,
-            path.display()
-        ))
-        .into());
-    }
+    let lake = super::build::open_existing_lake(&args.lake)?;
     let overrides = Overrides {
         listen: args.listen,
         max_connections: args.max_connections,

@@ -37,6 +37,7 @@ pub(crate) fn count(rt: &tokio::runtime::Runtime, lake: &Lake, sql: &str) -> i64
 fn every_command_has_help_and_bad_usage_exits_2() {
     for cmd in [
         "run", "extract", "build", "test", "plan", "query", "show", "validate", "sandbox",
+        "lineage", "docs",
     ] {
         let out = pslake(&[cmd, "--help"]);
         assert!(out.status.success(), "pslake {cmd} --help:\n{}", show(&out));
@@ -352,18 +353,7 @@ fn table_rule_edge_cases_block_publishing_and_previous_versions_stay_readable() 
 #[test]
 fn a_freshly_generated_firm_runs_end_to_end() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let firm = dir.path().join("firm");
-    let out = pslake(&[
-        "fixtures",
-        "generate",
-        "--out",
-        firm.to_str().expect("utf8"),
-        "--scale",
-        "0.03",
-        "--seed",
-        "11",
-    ]);
-    assert!(out.status.success(), "generate:\n{}", show(&out));
+    let firm = crate::support::generate_firm(dir.path(), "0.03", "11");
     assert!(
         firm.join("manifest.json").is_file() && firm.join("kantata/time_entries.jsonl").is_file()
     );
@@ -584,5 +574,61 @@ fn records_deleted_in_the_source_leave_the_canonical_tables_after_reconcile() {
             )
         ),
         1
+    );
+}
+
+/// Outside a project folder, `pslake run` says in one line which folder it needs.
+#[test]
+fn run_outside_a_project_says_in_one_line_what_it_needs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = crate::support::pslake_in(dir.path(), &["run"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("is not a pslake project") && err.contains("--project"),
+        "{err}"
+    );
+}
+
+/// On a terminal the extraction shows a line per stream (records so far, records per second);
+/// without one (a pipe, a scheduler's log) nothing of it is drawn.
+#[test]
+fn extraction_progress_per_stream_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = dir.path().join("lake");
+    let cmd = format!(
+        "{} run --fixtures {} --lake {}",
+        env!("CARGO_BIN_EXE_pslake"),
+        repo_root().join("fixtures").display(),
+        lake.display()
+    );
+    // `script` gives the run a pseudo-terminal
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", show(&out));
+    let line = text
+        .split(['\r', '\n'])
+        .find(|l| l.contains("kantata_time_entries") && l.contains(" records "))
+        .unwrap_or_else(|| panic!("a progress line for kantata_time_entries:\n{text}"));
+    assert!(line.trim_end().contains("/s"), "{line}");
+
+    let piped = pslake(&[
+        "run",
+        "--fixtures",
+        repo_root().join("fixtures").to_str().expect("utf8"),
+        "--lake",
+        dir.path().join("lake2").to_str().expect("utf8"),
+    ]);
+    assert!(piped.status.success(), "{}", show(&piped));
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains(" records "),
+        "no progress lines without a terminal:\n{}",
+        show(&piped)
     );
 }

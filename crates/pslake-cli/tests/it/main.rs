@@ -1,14 +1,23 @@
 //! End-to-end tests of the `pslake` binary: one test binary, a module per area.
 
 mod after_run;
+mod artifacts;
+mod determinism;
+mod docs;
 mod e2e;
+mod faults;
 mod hubspot_archive;
 mod interop;
+mod kill;
+mod maintain;
 mod messy;
 mod netsuite_dates;
 mod print_env;
 mod query;
 mod reliability;
+mod schedule;
+mod security;
 mod serve;
 mod static_checks;
+mod status;
 mod support;

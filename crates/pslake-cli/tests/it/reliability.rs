@@ -1,46 +1,12 @@
-//! Issue 10: a publish is one release, a crash mid-publish is rolled forward by the next writing
-//! command, and one writer at a time holds a lake.
-//!
-//! The crash test aborts `pslake run` at the fault points `PSLAKE_FAULT` names (compiled in, a
-//! no-op when unset), then runs it again, and compares every canonical table with what an
-//! uninterrupted run published.
+//! Issue 10: one writer at a time holds a lake (the crash tests are in `kill.rs`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pslake_lake::{Lake, TableName, ops};
 
-use crate::support::{CANONICAL, pslake, repo_root, rows, show};
-
-fn run_cmd(lake: &Path, fault: Option<&str>, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pslake"));
-    c.args(["run", "--fixtures"])
-        .arg(repo_root().join("fixtures"))
-        .arg("--lake")
-        .arg(lake)
-        .args(extra)
-        .current_dir(repo_root())
-        .env("NO_COLOR", "1")
-        .env_remove("PSLAKE_FAULT");
-    if let Some(f) = fault {
-        c.env("PSLAKE_FAULT", f);
-    }
-    c
-}
-
-fn canonical(rt: &tokio::runtime::Runtime, lake: &Lake) -> BTreeMap<String, Vec<String>> {
-    CANONICAL
-        .iter()
-        .map(|t| {
-            (
-                t.to_string(),
-                rows(rt, lake, &format!("SELECT * FROM canonical.{t}")),
-            )
-        })
-        .collect()
-}
+use crate::support::{CANONICAL, pslake, repo_root, show};
 
 /// Released version (last complete release) and latest version of every canonical table.
 fn versions(
@@ -68,115 +34,10 @@ fn versions(
 }
 
 #[test]
-fn a_run_killed_mid_publish_is_rolled_forward_to_what_an_uninterrupted_run_publishes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lake_dir = dir.path().join("lake");
-    let out = run_cmd(&lake_dir, None, &[]).output().expect("run");
-    assert!(out.status.success(), "clean run:\n{}", show(&out));
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
-    let reference = canonical(&rt, &lake);
-    assert!(reference.values().all(|r| !r.is_empty()), "{reference:?}");
-    let (released, latest) = versions(&rt, &lake);
-    assert_eq!(
-        released, latest,
-        "a clean run releases every canonical table"
-    );
-
-    for fault in [
-        "publish:after_intent",
-        "publish:after_table:2",
-        "publish:before_release",
-        "publish:after_release",
-    ] {
-        let before = versions(&rt, &lake).1;
-        let out = run_cmd(&lake_dir, Some(fault), &["--full-refresh"])
-            .output()
-            .expect("run");
-        assert_eq!(
-            out.status.code(),
-            None,
-            "{fault}: killed by a signal\n{}",
-            show(&out)
-        );
-        let pending = rt.block_on(lake.pending_intents()).expect("intents");
-        assert_eq!(pending.len(), 1, "{fault}: the intent stays");
-        let (released, latest) = versions(&rt, &lake);
-        if fault != "publish:after_release" {
-            // readers through pslake still see the previous release
-            assert_eq!(released, before, "{fault}");
-        }
-        if fault == "publish:after_table:2" {
-            // the intent's first two tables are committed, not released; the others untouched
-            let all = rt
-                .block_on(ops::released_versions(&lake, None))
-                .expect("releases")
-                .expect("a release record");
-            for (n, it) in pending[0].tables.iter().enumerate() {
-                let t = TableName::parse(&it.table).expect("name");
-                let newest = rt.block_on(lake.version(&t)).expect("version");
-                let rel = all.get(&t).copied();
-                if n < 2 {
-                    assert_eq!(newest, rel.map(|v| v + 1), "{fault}: {t} committed");
-                } else {
-                    assert_eq!(newest, rel, "{fault}: {t} not committed");
-                }
-            }
-        } else if fault == "publish:before_release" {
-            // every table committed, none released
-            for (t, v) in &latest {
-                assert_eq!(Some(*v), released.get(t).map(|r| r + 1), "{fault}: {t}");
-            }
-        } else {
-            // nothing committed yet, or the release already complete
-            assert_eq!(released, latest, "{fault}");
-        }
-
-        let out = run_cmd(&lake_dir, None, &[]).output().expect("rerun");
-        assert!(out.status.success(), "{fault}: rerun\n{}", show(&out));
-        assert!(
-            rt.block_on(lake.pending_intents())
-                .expect("intents")
-                .is_empty(),
-            "{fault}: intent completed and deleted"
-        );
-        let crashed = &pending[0].run_id;
-        let rows_of_crashed: Vec<ops::ReleaseRow> = rt
-            .block_on(ops::load_releases(&lake, None))
-            .expect("releases")
-            .into_iter()
-            .filter(|r| &r.run_id == crashed)
-            .collect();
-        assert_eq!(
-            rows_of_crashed.len(),
-            pending[0].tables.len(),
-            "{fault}: one release row per table of the intent"
-        );
-        for t in CANONICAL {
-            assert!(
-                rows_of_crashed.iter().any(|r| r.table.name == *t),
-                "{fault}: canonical.{t} in the rolled-forward release"
-            );
-        }
-        let (released, latest) = versions(&rt, &lake);
-        assert_eq!(released, latest, "{fault}: every canonical table released");
-        assert_eq!(
-            canonical(&rt, &lake),
-            reference,
-            "{fault}: same tables as a clean run"
-        );
-        assert!(
-            !lake_dir.join("_pslake/lock").exists(),
-            "{fault}: lock released"
-        );
-    }
-}
-
-#[test]
 fn two_writers_on_one_lake_wait_for_each_other_or_the_second_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_dir = dir.path().join("lake");
-    let out = run_cmd(&lake_dir, None, &[]).output().expect("run");
+    let out = crate::kill::run_cmd(&lake_dir, &[]).output().expect("run");
     assert!(out.status.success(), "run:\n{}", show(&out));
     let lake_arg = lake_dir.to_str().expect("utf8");
     let build = |wait: &str| {

@@ -159,7 +159,11 @@ fn psql_browses_and_queries_like_pslake_query() {
         );
     }
     let columns = serve.psql(&["-c", "\\d canonical.bookings"]);
-    assert!(columns.contains("amount_usd,numeric"), "\\d: {columns}");
+    // precision and scale from pg_attribute.atttypmod, as PostgreSQL prints them
+    assert!(
+        columns.contains("amount_usd,numeric(18,2)"),
+        "\\d: {columns}"
+    );
     assert!(columns.contains("booking_date,date"), "\\d: {columns}");
     // \d+: every column of the Delta schema, in order, with its description from the model.
     let verbose = serve.psql(&["-c", "\\d+ canonical.bookings"]);
@@ -182,8 +186,10 @@ fn psql_browses_and_queries_like_pslake_query() {
         fs_err::read_to_string(repo_root().join("models/canonical.yml")).expect("models yml");
     let amount_usd = verbose
         .lines()
-        .find(|l| l.starts_with("amount_usd,numeric,"))
+        .find(|l| l.starts_with("amount_usd,numeric(18,2),"))
         .unwrap_or_else(|| panic!("\\d+: {verbose}"));
+    // the type's own comma is not a field separator
+    let amount_usd = amount_usd.replacen("numeric(18,2)", "numeric", 1);
     let description = amount_usd.splitn(9, ',').nth(8).unwrap_or_default();
     assert!(
         !description.is_empty() && models.contains(description),
@@ -434,7 +440,14 @@ fn sqlalchemy_type(arrow: &str) -> String {
         "Int64" => "BIGINT",
         "Float32" => "REAL",
         "Float64" => "DOUBLE PRECISION",
-        a if a.starts_with("Decimal") => "NUMERIC",
+        a if a.starts_with("Decimal") => {
+            // Decimal128(18, 2) -> NUMERIC(18, 2), as SQLAlchemy reflects numeric(18,2)
+            let args = a
+                .split_once('(')
+                .map(|(_, r)| r.trim_end_matches(')'))
+                .unwrap_or_default();
+            return format!("NUMERIC({args})");
+        }
         a if a.starts_with("Timestamp") => "TIMESTAMP",
         other => panic!("no SQLAlchemy type known for {other}"),
     };
@@ -476,7 +489,11 @@ fn jdbc_metadata_and_query() {
     for t in CANONICAL {
         assert!(line("tables=").contains(&format!("{t},")), "{text}");
     }
-    assert!(line("columns=").contains("amount_usd:numeric"), "{text}");
+    // getColumns: COLUMN_SIZE and DECIMAL_DIGITS are the precision and scale
+    assert!(
+        line("columns=").contains("amount_usd:numeric(18,2)"),
+        "{text}"
+    );
     assert!(line("columns=").contains("booking_date:date"), "{text}");
     assert_eq!(line("usd_type="), "numeric");
     let rows: String = text
@@ -596,6 +613,70 @@ fn the_statement_timeout_ends_a_long_query_and_the_server_keeps_answering() {
     assert!(!ok && err.contains("statement timeout"), "{err}");
     assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
     assert_eq!(serve.psql(&["-c", count]), query_csv(demo_lake(), count));
+}
+
+/// Billions of rows out of two small inputs: a join makes them without reading anything more.
+const CROSS_JOIN: &str =
+    "SELECT sum((a.value * b.value) % 7) FROM range(0, 100000) a, range(0, 100000) b";
+
+#[test]
+fn a_runaway_cross_join_is_ended_by_the_timeout_while_others_are_answered() {
+    let serve = Serve::start(
+        demo_lake(),
+        &repo_root(),
+        &["--statement-timeout", "2s"],
+        &[],
+    );
+    let (ok, err, took) = timed_psql(&serve, &["-c", CROSS_JOIN]);
+    assert!(!ok, "10^10 rows within 2 s?");
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    // Before the joins yielded (crate::coop in pslake-serve) this took 77 s.
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+
+    // Two runaway joins under a longer timeout hold both cores; a third client is still answered.
+    let serve = Serve::start(
+        demo_lake(),
+        &repo_root(),
+        &["--statement-timeout", "12s"],
+        &[],
+    );
+    let spawn = || {
+        let port = serve.port.to_string();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let out = Command::new("psql")
+                .arg(format!(
+                    "host=127.0.0.1 port={port} user=pslake dbname=pslake sslmode=disable"
+                ))
+                .args(["-X", "-A", "-t", "-c", CROSS_JOIN])
+                .env("PGPASSWORD", PASSWORD)
+                .output()
+                .expect("psql");
+            (out, started.elapsed())
+        })
+    };
+    let runaways = [spawn(), spawn()];
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let count = "SELECT count(*) FROM canonical.bookings";
+    let started = std::time::Instant::now();
+    assert_eq!(serve.psql(&["-c", count]), query_csv(demo_lake(), count));
+    let answered = started.elapsed();
+    for r in runaways {
+        let (out, took) = r.join().expect("thread");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("statement timeout"),
+            "{}",
+            show(&out)
+        );
+        assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    }
+    assert!(
+        answered < std::time::Duration::from_secs(8),
+        "answered in {answered:?} beside two runaway joins"
+    );
 }
 
 #[test]

@@ -45,6 +45,23 @@ pub(crate) fn show(out: &Output) -> String {
     )
 }
 
+/// `pslake fixtures generate --scale <scale> --seed <seed>` into `<dir>/firm`; returns it.
+pub(crate) fn generate_firm(dir: &Path, scale: &str, seed: &str) -> PathBuf {
+    let firm = dir.join("firm");
+    let out = pslake(&[
+        "fixtures",
+        "generate",
+        "--out",
+        firm.to_str().expect("utf8"),
+        "--scale",
+        scale,
+        "--seed",
+        seed,
+    ]);
+    assert!(out.status.success(), "generate:\n{}", show(&out));
+    firm
+}
+
 /// Runs the demo (`pslake run`) on `fixtures` into a new lake under `dir`; returns the lake path.
 pub(crate) fn run_demo(dir: &Path, fixtures: &Path, extra: &[&str]) -> (PathBuf, Output) {
     let lake = dir.join("lake");
@@ -109,8 +126,13 @@ pub(crate) fn rows(
     let batches = rt
         .block_on(lake.query(sql))
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    lines(&batches)
+}
+
+/// The rows of `batches` as `a|b|c` lines, sorted.
+pub(crate) fn lines(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
     let mut out = Vec::new();
-    for b in &batches {
+    for b in batches {
         for r in 0..b.num_rows() {
             let cells: Vec<String> = b
                 .columns()
@@ -122,4 +144,29 @@ pub(crate) fn rows(
     }
     out.sort();
     out
+}
+
+/// Every Delta table of the lake read by Python `deltalake` and DuckDB (`read_lake.py`); its
+/// `schema.table<TAB>rows` lines.
+pub(crate) fn read_with_python(lake: &Path, what: &str) -> String {
+    let script = repo_root().join("tests/python/read_lake.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(lake)
+        .output()
+        .expect("python3 runs (scripts/test installs deltalake and duckdb)");
+    assert!(
+        out.status.success(),
+        "{what}: a Delta table of the lake is unreadable\n{}",
+        show(&out)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for t in CANONICAL {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("canonical.{t}\t"))),
+            "{what}: canonical.{t} read by both: {text}"
+        );
+    }
+    text.into_owned()
 }

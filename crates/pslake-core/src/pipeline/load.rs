@@ -133,6 +133,22 @@ impl Problems {
         });
     }
 
+    /// Records a problem at the line of the top-level key `key` (unindented, so a system's
+    /// setting of the same name is not taken for it).
+    fn at_top(&mut self, key: &str, message: impl Into<String>) {
+        let prefix = format!("{key}:");
+        let line = self
+            .text
+            .lines()
+            .position(|l| l.starts_with(&prefix))
+            .map(|i| i + 1);
+        self.list.push(ConfigProblem {
+            file: self.file.clone(),
+            line,
+            message: message.into(),
+        });
+    }
+
     /// Like [`Problems::at`] with the first needle list that matches in full (a setting
     /// inherited from `resource_defaults` sits before the resource), else the first list.
     fn at_any(&mut self, candidates: &[&[&str]], message: impl Into<String>) {
@@ -261,6 +277,17 @@ fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
                 None
             }
         });
+    let timezone = match raw.timezone.as_deref().map(str::trim) {
+        None => chrono_tz::UTC,
+        Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+            p.at_top(
+                "timezone",
+                format!("unknown time zone `{name}` (an IANA name such as Europe/Paris, or UTC)"),
+            );
+            chrono_tz::UTC
+        }),
+    };
+    let retry = run_retry(raw.retry.as_ref(), p);
     let mut date = |key: &str, v: &Option<String>| -> Option<chrono::NaiveDate> {
         v.as_deref().and_then(
             |s| match chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
@@ -355,12 +382,34 @@ fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
         path: path.to_path_buf(),
         lake: raw.lake,
         schedule,
+        timezone,
+        retry,
         as_of,
         history_start,
         manifest,
         secrets_file,
         systems,
     }
+}
+
+/// The pipeline's `retry:` (scheduled runs), defaults filled in.
+fn run_retry(raw: Option<&RawRunRetry>, p: &mut Problems) -> RunRetry {
+    let mut retry = RunRetry::default();
+    let Some(raw) = raw else {
+        return retry;
+    };
+    match raw.attempts {
+        Some(0) => p.at_top("retry", "retry: attempts must be at least 1 (1: no retry)"),
+        Some(n) => retry.attempts = n,
+        None => {}
+    }
+    if let Some(b) = &raw.backoff {
+        match parse_duration(b) {
+            Ok(d) => retry.backoff = d,
+            Err(e) => p.at_top("retry", format!("retry: backoff: {e}")),
+        }
+    }
+    retry
 }
 
 fn is_ident(s: &str) -> bool {
@@ -776,6 +825,15 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
         columns: r.columns.clone().or_else(|| d.columns.clone()),
         pattern: r.pattern.clone().or_else(|| d.pattern.clone()),
         reconcile,
+        freshness: match (&d.freshness, &r.freshness) {
+            (None, None) => None,
+            (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+            (Some(df), Some(rf)) => Some(RawFreshness {
+                warn_after: rf.warn_after.clone().or_else(|| df.warn_after.clone()),
+                error_after: rf.error_after.clone().or_else(|| df.error_after.clone()),
+            }),
+        },
+        max_pages: r.max_pages.or(d.max_pages),
     }
 }
 
@@ -1196,6 +1254,7 @@ fn build_stream(
             })
         }
     };
+    let freshness = build_freshness(r.freshness.as_ref(), p, &ctx, &[&at_s, &at_r]);
     let reconcile = r.reconcile.as_ref().and_then(|rc| {
         build_reconcile(
             rc,
@@ -1233,6 +1292,17 @@ fn build_stream(
             format!("{ctx}: a files stream needs a `pattern` such as `fx_rates_*.csv`"),
         );
     }
+    let max_pages = match r.max_pages {
+        Some(0) => {
+            p.at(
+                &[&at_s, &at_r, "max_pages:"],
+                format!("{ctx}: max_pages must be at least 1"),
+            );
+            1
+        }
+        Some(n) => n,
+        None => DEFAULT_MAX_PAGES,
+    };
     Some(Stream {
         name: rname.to_string(),
         table,
@@ -1244,7 +1314,51 @@ fn build_stream(
         columns,
         pattern: r.pattern,
         reconcile,
+        freshness,
+        max_pages,
     })
+}
+
+/// A stream's `freshness`: two durations, `warn_after` not above `error_after`.
+fn build_freshness(
+    f: Option<&RawFreshness>,
+    p: &mut Problems,
+    ctx: &str,
+    at: &[&str],
+) -> Freshness {
+    let Some(f) = f else {
+        return Freshness::default();
+    };
+    let mut read = |key: &str, v: &Option<String>| -> Option<Duration> {
+        let text = v.as_deref()?;
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let mut own: Vec<&str> = at.to_vec();
+                own.push(key);
+                let mut defaults: Vec<&str> = at[..1].to_vec();
+                defaults.extend(["resource_defaults:", key]);
+                p.at_any(&[&own, &defaults], format!("{ctx}: freshness {key} {e}"));
+                None
+            }
+        }
+    };
+    let warn_after = read("warn_after:", &f.warn_after);
+    let error_after = read("error_after:", &f.error_after);
+    if let (Some(w), Some(e)) = (warn_after, error_after)
+        && w > e
+    {
+        let mut own: Vec<&str> = at.to_vec();
+        own.push("freshness:");
+        p.at_any(
+            &[&own],
+            format!("{ctx}: freshness warn_after is longer than error_after"),
+        );
+    }
+    Freshness {
+        warn_after,
+        error_after,
+    }
 }
 
 /// The keys pass of a stream: `every`, and the stream's endpoint with the reconcile changes.
@@ -1417,6 +1531,57 @@ systems:
 "#;
 
     #[test]
+    fn schedule_time_zone_and_retry_policy() {
+        let p = parse(GOOD).expect("valid");
+        assert_eq!(p.timezone, chrono_tz::UTC);
+        assert_eq!(p.retry, RunRetry::default());
+
+        let text = GOOD.replace(
+            "schedule: \"0 0 6 * * *\"\n",
+            "schedule: \"0 0 6 * * *\"\ntimezone: Europe/Paris\nretry: {attempts: 3, backoff: 30s}\n",
+        );
+        let p = parse(&text).expect("valid");
+        assert_eq!(p.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(
+            p.retry,
+            RunRetry {
+                attempts: 3,
+                backoff: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(p.retry.wait_after(1), Duration::from_secs(30));
+        assert_eq!(p.retry.wait_after(2), Duration::from_secs(60));
+
+        // every problem reported, each at its top-level line (not a system's `retry:`)
+        let text = GOOD
+            .replace(
+                "schedule: \"0 0 6 * * *\"\n",
+                "schedule: \"0 0 6 * * *\"\ntimezone: Europe/Pariss\n",
+            )
+            .replace(
+                "      auth: {type: bearer, token: \"${env:ACME_TOKEN}\"}\n",
+                "      auth: {type: bearer, token: \"${env:ACME_TOKEN}\"}\n      retry: {max_attempts: 3}\n",
+            )
+            + "retry: {attempts: 0, backoff: soon}\n";
+        let problems = parse(&text).expect_err("invalid");
+        let lines: Vec<(Option<usize>, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        let line_of = |key: &str| text.lines().position(|l| l.starts_with(key)).map(|i| i + 1);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0].0, line_of("timezone:"), "{lines:?}");
+        assert!(lines[0].1.contains("Europe/Pariss"), "{lines:?}");
+        assert_eq!(lines[1].0, line_of("retry:"), "{lines:?}");
+        assert!(lines[1].1.contains("at least 1"), "{lines:?}");
+        assert!(lines[2].1.contains("bad duration `soon`"), "{lines:?}");
+
+        let text = GOOD.to_string() + "retry: {attempts: 2, wait: 1m}\n";
+        let problems = parse(&text).expect_err("unknown key");
+        assert!(problems[0].message.contains("wait"), "{problems:?}");
+    }
+
+    #[test]
     fn defaults_merge_and_interpolate() {
         let p = parse(GOOD).expect("valid");
         assert_eq!(p.lake, "./lake");
@@ -1429,6 +1594,35 @@ systems:
         assert_eq!(
             s.incremental.as_ref().map(|i| i.lag),
             Some(Duration::from_secs(300))
+        );
+        assert_eq!(s.max_pages, DEFAULT_MAX_PAGES);
+    }
+
+    #[test]
+    fn max_pages_is_inherited_overridden_and_at_least_one() {
+        let text = GOOD.replace(
+            "      primary_key: [id]\n",
+            "      primary_key: [id]\n      max_pages: 500\n",
+        );
+        assert_eq!(
+            parse(&text).expect("valid").systems[0].streams[0].max_pages,
+            500
+        );
+        let own = text.replace(
+            "      - name: things\n",
+            "      - name: things\n        max_pages: 7\n",
+        );
+        assert_eq!(
+            parse(&own).expect("valid").systems[0].streams[0].max_pages,
+            7
+        );
+        let zero = text.replace("max_pages: 500", "max_pages: 0");
+        let problems = parse(&zero).expect_err("invalid");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("max_pages must be at least 1")),
+            "{problems:?}"
         );
     }
 

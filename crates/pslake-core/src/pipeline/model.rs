@@ -17,6 +17,10 @@ pub struct Pipeline {
     pub lake: String,
     /// Cron schedule.
     pub schedule: Option<cron::Schedule>,
+    /// The time zone `schedule` is read in (UTC unless `timezone:` names another).
+    pub timezone: chrono_tz::Tz,
+    /// What `pslake schedule` does when a scheduled run fails.
+    pub retry: RunRetry,
     /// `as_of` (from the file, else the manifest).
     pub as_of: Option<NaiveDate>,
     /// `history_start` (from the file, else the manifest).
@@ -27,6 +31,33 @@ pub struct Pipeline {
     pub secrets_file: Option<PathBuf>,
     /// Source systems in file order.
     pub systems: Vec<System>,
+}
+
+/// The retry policy of scheduled runs: a failed run is tried again after `backoff`, then twice
+/// that, and so on, up to `attempts` runs per slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRetry {
+    /// Runs per slot, the first included (at least 1; 1 means no retry).
+    pub attempts: u32,
+    /// The wait before the second attempt; each further wait doubles.
+    pub backoff: Duration,
+}
+
+impl Default for RunRetry {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RunRetry {
+    /// The wait after failed attempt `attempt` (1-based): `backoff × 2^(attempt-1)`.
+    pub fn wait_after(&self, attempt: u32) -> Duration {
+        self.backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+    }
 }
 
 /// A source system.
@@ -212,7 +243,26 @@ pub struct Stream {
     pub pattern: Option<String>,
     /// Deletion reconciliation (REST streams only); None = deletions are not looked for.
     pub reconcile: Option<Reconcile>,
+    /// Requests one run of the stream may make (REST only; a keys pass has its own count):
+    /// an API that never stops paging fails the stream here instead of running forever.
+    pub max_pages: u64,
+    /// How old the last successful extract may be before `pslake status` flags it.
+    pub freshness: Freshness,
 }
+
+/// How old a stream's last successful extract may be (`freshness:` of a stream or of
+/// `resource_defaults`); `None`: not checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// Older than this: a warning.
+    pub warn_after: Option<Duration>,
+    /// Older than this: an error.
+    pub error_after: Option<Duration>,
+}
+
+/// [`Stream::max_pages`] when the pipeline declares none: far above any stream of the demo
+/// at scale 100 (Kantata time entries: about 3,800 pages), far below forever.
+pub const DEFAULT_MAX_PAGES: u64 = 100_000;
 
 /// Deletion reconciliation: every `every`, a pass over the source that reads only the primary
 /// keys, with no incremental filter, and marks the landed records whose key is gone as deleted.

@@ -19,6 +19,12 @@ pub struct RawPipeline {
     /// Cron expression (seconds field first, as the `cron` crate reads it).
     #[serde(default)]
     pub schedule: Option<String>,
+    /// The IANA time zone `schedule` is read in (`Europe/Paris`); default UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// What `pslake schedule` does when a scheduled run fails.
+    #[serde(default)]
+    pub retry: Option<RawRunRetry>,
     /// The reporting `as_of` date (`YYYY-MM-DD`).
     #[serde(default)]
     pub as_of: Option<String>,
@@ -33,6 +39,18 @@ pub struct RawPipeline {
     pub secrets_file: Option<String>,
     /// The source systems.
     pub systems: Vec<RawSystem>,
+}
+
+/// The retry policy of scheduled runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRunRetry {
+    /// Runs per slot, the first included.
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// The wait before the second attempt, e.g. `5m`; doubles for each further attempt.
+    #[serde(default)]
+    pub backoff: Option<String>,
 }
 
 /// One source system.
@@ -236,6 +254,25 @@ pub struct RawResource {
     /// the source as deleted (tombstones).
     #[serde(default)]
     pub reconcile: Option<RawReconcile>,
+    /// Requests one run of the stream may make (each parameter set and keyset window counted);
+    /// past it the stream fails rather than page on forever. Default 100000.
+    #[serde(default)]
+    pub max_pages: Option<u64>,
+    /// How old the last successful extract may be (`pslake status`).
+    #[serde(default)]
+    pub freshness: Option<RawFreshness>,
+}
+
+/// `freshness: {warn_after: 26h, error_after: 48h}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFreshness {
+    /// Older than this: flagged as a warning.
+    #[serde(default)]
+    pub warn_after: Option<String>,
+    /// Older than this: an error (`pslake status` exits 1).
+    #[serde(default)]
+    pub error_after: Option<String>,
 }
 
 /// Deletion reconciliation of a stream (`reconcile: {every: 7d, endpoint: {...}}`).

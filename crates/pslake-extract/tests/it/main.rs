@@ -1,5 +1,8 @@
 //! Integration tests of the extractor against the sandbox (and small in-test servers).
 
+/// APIs that misbehave: paginators that loop, endless pages, duplicate keys, bodies that are not
+/// JSON, records of the wrong type, schema drift.
+mod bad_input;
 mod common;
 /// Faults: retries, 401 refresh, a stream that exhausts its retries fails alone.
 mod faults;

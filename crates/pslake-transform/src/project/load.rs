@@ -68,6 +68,16 @@ pub(super) fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Projec
                 }
             };
             let name = TableName::new(&schema, stem.to_lowercase());
+            if !TableName::is_plain(&name.schema) || !TableName::is_plain(&name.name) {
+                problems.push(Problem::new(
+                    &relfile,
+                    None,
+                    format!(
+                        "model `{name}`: a folder and file name must be letters, digits and `_` (each names a folder of the lake)"
+                    ),
+                ));
+                continue;
+            }
             let refs = match deps::table_refs(&sql) {
                 Ok(r) => r,
                 Err(e) => {
@@ -121,6 +131,14 @@ pub(super) fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Projec
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or_default();
+            if !TableName::is_plain(stem) {
+                problems.push(Problem::new(
+                    rel(root, &file),
+                    None,
+                    format!("seed `{stem}`: a seed's file name must be letters, digits and `_`"),
+                ));
+                continue;
+            }
             seeds.push(Seed {
                 name: TableName::new("seeds", stem.to_lowercase()),
                 file: rel(root, &file),
