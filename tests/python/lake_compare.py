@@ -188,7 +188,9 @@ def compare(lake, ref, tables=None):
     """All differences between the lake and one reference result, table by table.
 
     By default: every SPEC section 4 table, the rejects, and the SPEC 4b tables the lake has
-    (pslake does not build them yet; absent ones are listed by `missing_4b`)."""
+    (reference_model.TABLES_4B: dim_employee_history, project_setup, billing, forecast_accuracy;
+    those the lake does not have yet are listed by `missing_4b`). forecast_accuracy is matched on
+    (snapshot_date, practice), the firm-wide row's practice being NULL."""
     tables = tables or reference_model.TABLES + ["rejects"] + [t for t in reference_model.TABLES_4B if has_table(lake, t)]
     out = {}
     for t in tables:

@@ -119,10 +119,13 @@ R17 Backlog rows start at the first snapshot on or after the earlier of the proj
     revenue. revenue_to_date at a snapshot = revenue of every month up to the snapshot's month.
 R18 Employee versions (SPEC 4b): Worker_History rows when present, else one version from Workers
     valid from Hire_Date. fct_time_entry cost and margin labour use the version of the work date;
-    utilization's standard day uses the version of each day and its practice the version of the
-    week's Monday (history_start for the first week); capacity_plan and dim_employee the current
-    (latest) version / the Workers record. dim_employee.hourly_cost is money (2 places),
-    weekly_hours and budget_hours are hours (4 places).
+    a utilization week takes one version, the one valid on its Monday (history_start for the
+    first week), for both its standard day (weekly hours / 5 on every day of the week) and its
+    practice; capacity_plan and dim_employee the current (latest) version / the Workers record.
+    dim_employee.hourly_cost is money (2 places), weekly_hours and budget_hours are hours (4 places).
+    (Corrected on re-reading SPEC 4b: the standard day used to follow the version of each day, so
+    a change effective mid-week split the week; SPEC: "a utilization week takes the version valid
+    on its Monday (or on history_start for the first week)".)
 R19 Utilization numerators count approved hours dated inside [history_start, as_of] and inside the
     week (employment is already enforced by the reject rule). Time off: approved entries summed
     per employee-day, removed up to what the holiday left (a holiday removes the whole day).
@@ -149,8 +152,54 @@ R23 SPEC 4b. dim_employee_history: one row per version (R18), valid_to = the nex
     to date (all months, before history_start too) in the project currency, each invoice line
     converted at its month's rates, then both at the row month's rate; wip_days is computed in
     the project currency and published as a ratio (6 places); unknown revenue makes the row's
-    revenue figures NULL. forecast_accuracy is not computed: it needs OpportunityHistory /
-    propertiesWithHistory, which the fixtures do not carry.
+    revenue figures NULL. dim_employee_history takes each version's job_profile from its own
+    Worker_History row (corrected: it was taken by position from the rows in file order, wrong
+    when the report lists an employee's rows out of date order).
+R24 forecast_accuracy snapshots: every month end s on or after history_start whose horizon, the
+    last day of the third month after s's month, is on or before as_of (s = Jan 31 -> horizon
+    Apr 30); the window is (s, horizon]. Only month ends: as_of is no snapshot (unlike backlog).
+R25 Which opportunities: Salesforce Opportunity records and HubSpot deals as they are now, when
+    live now: not IsDeleted, not archived, not gone from the source (R21). A record deleted in its
+    source leaves every canonical table, so a deleted or archived opportunity is in no snapshot,
+    past ones included, whatever its history says. History rows carry no practice and no
+    currency: both are the current record's. History rows (or a deal's propertiesWithHistory) of
+    an opportunity with no current record are not used.
+R26 Salesforce state at s: the opportunity's OpportunityHistory rows that are not IsDeleted, whose
+    time, CreatedDate (when the change was made), is at or before the end of day s in UTC (its UTC
+    date <= s); the latest (by CreatedDate, then SystemModstamp, then Id) gives StageName, Amount,
+    Probability / 100 and CloseDate at s. Closed at s = StageName 'Closed Won' or 'Closed Lost'
+    (history rows carry no IsClosed / IsWon; these are the closed stages of SPEC 2's stage list).
+    An opportunity with no such row at or before s is not counted at s (the current record is
+    never a stand-in for missing history). OpportunityHistory is a declared stream (key Id): a
+    value that does not parse rejects the row at landing (R2), under stream OpportunityHistory.
+R27 HubSpot state at s, from the deal's propertiesWithHistory as currently landed: for each of
+    dealstage, amount, closedate, hs_deal_stage_probability the value whose timestamp is the latest
+    at or before the end of day s in UTC (ties: the entry listed first, HubSpot lists newest
+    first); "" is NULL, closedate is the UTC date, the probability is already a fraction. A deal is
+    counted at s only when its dealstage has a value at or before s; closed at s = dealstage
+    closedwon or closedlost (hs_is_closed_won's history is not requested); another property with
+    no value at s is NULL. A deal without propertiesWithHistory is never counted. The lists are
+    not a declared column: an entry whose timestamp does not parse is ignored and a value that
+    does not parse is NULL; neither rejects the deal.
+R28 Forecast at s: an opportunity counts when it is open at s and its close date at s falls in
+    (s, horizon] (where its close date moved later does not matter); it adds amount x probability
+    (both as of s) x the rate of its current currency in s's month, summed exactly. A NULL amount or
+    probability adds nothing and needs no rate. A counted opportunity whose currency has no rate
+    in s's month makes its practice's and the firm's weighted_forecast_usd NULL (SPEC 4: a derived
+    USD figure without a rate is NULL, never 0; the row is still published, accuracy NULL).
+R29 Actual at s: the `won` rows of the published bookings table (R10, R11) dated in (s, horizon],
+    every booking type, amount_local x the rate of the event's currency in s's month (not the
+    booking month's); a missing rate makes actual_won_usd NULL. amount_change and debook rows do
+    not count, and a `won` row counts even when the opportunity was later reopened, lost, deleted
+    or archived (the bookings table keeps it beside its debook); a re-won opportunity's second
+    `won` counts too. An event's practice is its booking row's (the opportunity's latest, R11).
+R30 Rows: per snapshot, one row per practice that has at least one counted opportunity (R28) or
+    one `won` row in the window (R29), whatever the amounts (so a practice row may show 0.00 and
+    0.00); plus always one firm-wide row, practice NULL, over every counted opportunity and won
+    row, those without a practice included (they appear only there). accuracy = 1 - |forecast -
+    actual| / actual from the exact sums, 6 places, NULL when actual is 0 or either figure is NULL
+    (it can be negative); money rounded half-up to cents once. Sorted by snapshot, practice, firm
+    row last.
 """
 
 import csv
@@ -162,7 +211,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-TABLES_4B = ["dim_employee_history", "project_setup", "billing"]  # SPEC 4b (forecast_accuracy: see R23)
+TABLES_4B = ["dim_employee_history", "project_setup", "billing", "forecast_accuracy"]  # SPEC 4b
 
 TABLES = [
     "dim_customer",
@@ -193,6 +242,7 @@ KEYS = {
     "dim_employee_history": ["employee_id", "valid_from"],
     "project_setup": ["opportunity_id"],
     "billing": ["project_id", "month"],
+    "forecast_accuracy": ["snapshot_date", "practice"],
 }
 
 PROJECT_STATUS = {"1": "completed", "2": "active", "3": "cancelled", "4": "pending", "5": "planned", "6": "on_hold"}
@@ -398,6 +448,40 @@ def p_bool(v):
     raise Unparseable(v)
 
 
+HS_HISTORY = {"dealstage": p_string, "amount": p_num, "closedate": p_utc_date, "hs_deal_stage_probability": p_num}
+
+
+def p_hs_history(v):
+    """HubSpot propertiesWithHistory -> {property: [(UTC datetime, position in the list, value)]} (R27).
+
+    Never unparseable (the lists are not a declared column): an entry whose timestamp does not
+    parse is left out, a value that does not parse is NULL."""
+    out = {}
+    if not isinstance(v, dict):
+        return out
+    for prop, parser in HS_HISTORY.items():
+        entries = v.get(prop)
+        if not isinstance(entries, list):
+            continue
+        lst = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict):
+                continue
+            try:
+                ts = p_timestamp(e.get("timestamp"))
+            except Unparseable:
+                continue
+            if ts is None:
+                continue
+            try:
+                val = parser(e.get("value"))
+            except Unparseable:
+                val = None
+            lst.append((ts, i, val))
+        out[prop] = lst
+    return out
+
+
 S, D, NSD, TS, UD, I, N, B = p_string, p_date, p_ns_date, p_timestamp, p_utc_date, p_int, p_num, p_bool
 
 # (system, stream): file, key fields, {name: (path, parser)}  -- the declared raw schema
@@ -421,7 +505,12 @@ STREAMS = {
         "start": ("properties.start_date", D), "end": ("properties.end_date", D),
         "parent": ("properties.parent_deal_id", S), "customer": ("properties.netsuite_customer_id", S),
         "modstamp": ("properties.hs_lastmodifieddate", TS), "archived": ("archived", B),
-        "archived_at": ("archivedAt", TS), "updated_at": ("updatedAt", TS)}),
+        "archived_at": ("archivedAt", TS), "updated_at": ("updatedAt", TS),
+        "history": ("propertiesWithHistory", p_hs_history)}),
+    ("salesforce", "OpportunityHistory"): ("salesforce/OpportunityHistory.jsonl", ["Id"], {
+        "id": ("Id", S), "opp": ("OpportunityId", S), "stage": ("StageName", S), "amount": ("Amount", N),
+        "probability": ("Probability", N), "close_date": ("CloseDate", D), "created": ("CreatedDate", TS),
+        "is_deleted": ("IsDeleted", B), "modstamp": ("SystemModstamp", TS)}),
     ("netsuite", "currency"): ("netsuite/currency.jsonl", ["id"], {"id": ("id", S), "symbol": ("symbol", S)}),
     ("netsuite", "customer"): ("netsuite/customer.jsonl", ["id"], {
         "id": ("id", S), "name": ("companyname", S), "sf_account": ("custentity_sf_account_id", S),
@@ -682,6 +771,7 @@ def _opps(st):
             "practice": d["practice"], "amount": d["amount"], "currency": d["currency"],
             "close_date": d["close_date"], "probability": d["probability"], "est_hours": d["est_hours"],
             "start": d["start"], "end": d["end"], "change_date": cd.date() if cd else None,
+            "hs_history": d["history"],
         }
     return out
 
@@ -796,11 +886,11 @@ def build(st, log):
     for eid, w in workers.items():
         if hist.get(eid):
             vs = sorted(hist[eid], key=lambda h: h["from"] or dt.date.min)
-            versions[eid] = [{"from": h["from"], "practice": h["practice"], "weekly": h["weekly"], "cost": h["cost"],
-                              "cost_currency": h["cost_currency"]} for h in vs]
+            versions[eid] = [{"from": h["from"], "practice": h["practice"], "job_profile": h["job_profile"],
+                              "weekly": h["weekly"], "cost": h["cost"], "cost_currency": h["cost_currency"]} for h in vs]
         else:
-            versions[eid] = [{"from": w["hire"], "practice": w["practice"], "weekly": w["weekly"], "cost": w["cost"],
-                              "cost_currency": w["cost_currency"]}]
+            versions[eid] = [{"from": w["hire"], "practice": w["practice"], "job_profile": w["job_profile"],
+                              "weekly": w["weekly"], "cost": w["cost"], "cost_currency": w["cost_currency"]}]
 
     def version(eid, d):
         vs = versions[eid]
@@ -1176,14 +1266,15 @@ def build(st, log):
             continue
         wk = monday(lo)
         while wk <= hi:
+            wv = version(eid, max(wk, hs))  # the week's version (R18): its Monday's, history_start's for the first week
             cap = hd = to = Fraction(0)
             for d in days(max(wk, lo), min(wk + dt.timedelta(days=6), hi)):
-                dc = day_capacity(eid, d, version(eid, d))
+                dc = day_capacity(eid, d, wv)
                 if dc:
                     cap, hd, to = cap + dc[0], hd + dc[1], to + dc[2]
             b, nb = week_hours.get((eid, wk), (Fraction(0), Fraction(0)))
             util.append({
-                "employee_id": eid, "week_start": wk, "practice": version(eid, max(wk, hs))["practice"],
+                "employee_id": eid, "week_start": wk, "practice": wv["practice"],
                 "capacity_hours": hours_cell(cap), "holiday_hours": hours_cell(hd), "time_off_hours": hours_cell(to),
                 "billable_hours": hours_cell(b), "nonbillable_hours": hours_cell(nb),
                 "billable_utilization": ratio(b, cap), "productive_utilization": ratio(b + nb, cap)})
@@ -1246,7 +1337,7 @@ def build(st, log):
             nxt = vs[i + 1]["from"] if i + 1 < len(vs) else None
             hist_rows.append({
                 "employee_id": eid, "valid_from": v["from"], "valid_to": nxt, "practice": v["practice"],
-                "job_profile": (hist[eid][i]["job_profile"] if hist.get(eid) else workers[eid]["job_profile"]),
+                "job_profile": v["job_profile"],
                 "weekly_hours": hours_cell(v["weekly"]), "hourly_cost": money(v["cost"]),
                 "cost_currency": v["cost_currency"], "is_current": nxt is None})
     out["dim_employee_history"] = hist_rows
@@ -1311,10 +1402,117 @@ def build(st, log):
             "overbilled_usd": money(mul(overbilled, rate)), "wip_days": wip})
     out["billing"] = billing
 
+    # ---- SPEC 4b: forecast_accuracy (R24-R30)
+    out["forecast_accuracy"] = forecast_accuracy(st, _opps(st), bookings)
+
     out["rejects"] = sorted(({k: r[k] for k in ("system", "stream", "key", "rule")} for r in rejects),
                             key=lambda r: (r["system"], r["stream"], r["key"]))
     out["_waiting"] = dict(out["_waiting"])
     return out
+
+
+# ---------------------------------------------------------------- SPEC 4b forecast_accuracy
+
+
+SF_CLOSED_STAGES = ("Closed Won", "Closed Lost")  # R26: history rows carry no IsClosed
+HS_CLOSED_STAGES = ("closedwon", "closedlost")  # R27
+
+
+def forecast_snapshots(hs, as_of):
+    """[(s, horizon)]: month ends s on or after history_start whose horizon, the last day of the
+    third month after s's month, is on or before as_of (R24)."""
+    out = []
+    m = month_start(hs)
+    while True:
+        s, horizon = month_end(m), month_end(add_months(m, 3))
+        if horizon > as_of:
+            return out
+        if s >= hs:
+            out.append((s, horizon))
+        m = add_months(m, 1)
+
+
+def _sf_state_at(rows, s):
+    """The latest non-deleted OpportunityHistory row created at or before the end of day s (UTC), or None (R26)."""
+    best = None
+    for h in rows:
+        if h["created"].date() > s:
+            continue
+        k = (h["created"], h["modstamp"] or h["created"], h["id"] or "")
+        if best is None or k > best[0]:
+            best = (k, h)
+    if best is None:
+        return None
+    h = best[1]
+    return {"closed": h["stage"] in SF_CLOSED_STAGES, "amount": h["amount"], "close_date": h["close_date"],
+            "probability": h["probability"] / 100 if h["probability"] is not None else None}
+
+
+def _hs_value_at(entries, s):
+    """(found, value) of one HubSpot property's history at the end of day s (UTC) (R27)."""
+    best = None
+    for ts, i, val in entries:
+        if ts.date() > s:
+            continue
+        k = (ts, -i)  # latest timestamp; on a tie the entry listed first (HubSpot lists newest first)
+        if best is None or k > best[0]:
+            best = (k, val)
+    return (False, None) if best is None else (True, best[1])
+
+
+def _hs_state_at(history, s):
+    found, stage = _hs_value_at(history.get("dealstage", []), s)
+    if not found:
+        return None
+    return {"closed": stage in HS_CLOSED_STAGES,
+            "amount": _hs_value_at(history.get("amount", []), s)[1],
+            "close_date": _hs_value_at(history.get("closedate", []), s)[1],
+            "probability": _hs_value_at(history.get("hs_deal_stage_probability", []), s)[1]}
+
+
+def forecast_accuracy(st, opps, bookings):
+    """SPEC 4b item 14 from the opportunities' history, the current records and the bookings rows (R24-R30)."""
+    sf_hist = defaultdict(list)
+    for h in st.recs[("salesforce", "OpportunityHistory")].values():
+        if h["is_deleted"] or h["created"] is None or h["opp"] is None:
+            continue
+        sf_hist[h["opp"]].append(h)
+    live = [o for _, o in sorted(opps.items()) if not o["deleted"]]  # R25: current state decides deletion
+    won = [b for b in bookings if b["event_type"] == "won"]
+    FIRM = object()
+    rows = []
+    for s, horizon in forecast_snapshots(st.history_start, st.as_of):
+        fc = defaultdict(Fraction)  # practice (or FIRM) -> exact USD, None when a rate is missing
+        ac = defaultdict(Fraction)
+        seen = set()
+        for o in live:
+            if o["system"] == "salesforce":
+                at = _sf_state_at(sf_hist.get(o["id"], []), s)
+            else:
+                at = _hs_state_at(o["hs_history"] or {}, s)
+            if at is None or at["closed"] or at["close_date"] is None or not (s < at["close_date"] <= horizon):
+                continue
+            seen.add(o["practice"])
+            if at["amount"] is None or at["probability"] is None:
+                v = Fraction(0)  # R28: adds nothing, needs no rate
+            else:
+                v = mul(at["amount"] * at["probability"], st.rate(o["currency"], s))
+            for k in (o["practice"], FIRM):
+                fc[k] = add(fc[k], v)
+        for b in won:
+            if not (s < b["booking_date"] <= horizon):
+                continue
+            seen.add(b["practice"])
+            v = mul(b["_amount"], st.rate(b["currency"], s))
+            for k in (b["practice"], FIRM):
+                ac[k] = add(ac[k], v)
+        practices = sorted(p for p in seen if p is not None)
+        for k in practices + [FIRM]:
+            f, a = fc[k], ac[k]
+            acc = None if f is None or a is None or a == 0 else _round(1 - abs(f - a) / a, 6)
+            rows.append({"snapshot_date": s, "practice": None if k is FIRM else k, "weighted_forecast_usd": money(f),
+                         "actual_won_usd": money(a), "accuracy": acc})
+    return rows
 
 
 # ---------------------------------------------------------------- entry points
@@ -1343,7 +1541,7 @@ if __name__ == "__main__":
     base = args[0] if args else "fixtures"
     runs = overlay_runs(base) if "--runs" in sys.argv else [[base]]
     for k, res in enumerate(compute_runs(runs, reconcile="--no-reconcile" not in sys.argv), start=1):
-        print(f"after run {k}:", ", ".join(f"{t} {len(res[t])}" for t in TABLES), f"rejects {len(res['rejects'])}")
+        print(f"after run {k}:", ", ".join(f"{t} {len(res[t])}" for t in TABLES + TABLES_4B), f"rejects {len(res['rejects'])}")
         print("  waiting", res["_waiting"], "table rules", res["_table_rules"])
         for r in res["rejects"]:
             print("  reject", r["system"], r["stream"], r["key"], r["rule"])

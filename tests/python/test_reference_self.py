@@ -444,3 +444,307 @@ def test_billing(runs):
     # run 1, no February EUR rate: USD figures NULL, wip_days (project currency) still 2500 / (2500 / 90)
     assert cells(("200003", d(2026, 2, 1)))[4] == D("90.000000")
     assert tuple(b1[("200003", d(2026, 2, 1))][c] for c in ("revenue_to_date_usd", "unbilled_usd", "wip_days")) == (None, None, D("90.000000"))
+
+
+# ---------------------------------------------------------------- tiny firms built in the test
+
+FA_RATES = [("EUR", "2026-01", "1.25"), ("EUR", "2026-02", "1.20"), ("EUR", "2026-03", "1.10"), ("EUR", "2026-04", "1.10"),
+            ("EUR", "2026-05", "1.10")]
+
+
+def write_firm(root, as_of, history_start, files, rates=()):
+    """A fixture directory from scratch: files {relative path: [records]}, rates [(currency, YYYY-MM, usd_per_unit)]."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "manifest.json").write_text(json.dumps({"as_of": as_of, "history_start": history_start}))
+    for rel, recs in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    months = {}
+    for cur, mon, r in rates:
+        months.setdefault(mon, []).append(f"{cur},{mon},{r}")
+    for mon, rows in months.items():
+        (root / "treasury").mkdir(exist_ok=True)
+        (root / "treasury" / f"fx_rates_{mon}.csv").write_text("currency,month,usd_per_unit\n" + "\n".join(rows) + "\n")
+    return str(root)
+
+
+def sf_opp(oid, stage, amount, close, practice, currency="USD", probability=50.0, deleted=False):
+    won, closed = stage == "Closed Won", stage in ("Closed Won", "Closed Lost")
+    return {"Id": oid, "AccountId": None, "Name": oid, "StageName": stage, "Amount": amount, "CurrencyIsoCode": currency,
+            "CloseDate": close, "Probability": 100.0 if won else probability, "Type": "New Business", "IsClosed": closed,
+            "IsWon": won, "IsDeleted": deleted, "Billing_Type__c": "Time and Materials", "Practice__c": practice,
+            "Estimated_Hours__c": None, "Start_Date__c": None, "End_Date__c": None, "Parent_Opportunity__c": None,
+            "SystemModstamp": "2026-04-20T10:00:00.000+0000"}
+
+
+def sf_hist(hid, oid, created, stage, amount, probability, close, deleted=False):
+    return {"Id": hid, "OpportunityId": oid, "StageName": stage, "Amount": amount, "Probability": probability,
+            "CloseDate": close, "CreatedDate": created, "IsDeleted": deleted, "SystemModstamp": created}
+
+
+def hs_deal(did, stage, amount, close, practice, currency, probability, history=None, archived=False):
+    rec = {"id": did, "properties": {
+        "dealname": f"deal {did}", "dealstage": stage, "amount": amount, "deal_currency_code": currency,
+        "closedate": close + "T00:00:00.000Z", "hs_is_closed_won": "true" if stage == "closedwon" else "false",
+        "hs_deal_stage_probability": probability, "dealtype": "newbusiness", "billing_type": "time_and_materials",
+        "practice": practice, "estimated_hours": "", "start_date": "", "end_date": "", "parent_deal_id": "",
+        "netsuite_customer_id": "", "hs_lastmodifieddate": "2026-03-05T10:00:00.000Z"},
+        "archived": archived, "updatedAt": "2026-03-05T10:00:00.000Z"}
+    if archived:
+        rec["archivedAt"] = "2026-03-20T10:00:00.000Z"
+    if history is not None:
+        rec["propertiesWithHistory"] = history
+    return rec
+
+
+def hv(*pairs):
+    """A propertiesWithHistory list, newest first as HubSpot sends it, from (value, timestamp) pairs."""
+    return [{"value": v, "timestamp": t, "sourceType": "CRM_UI"} for v, t in pairs]
+
+
+# ---------------------------------------------------------------- SPEC 4b forecast_accuracy (R24-R30)
+
+
+@pytest.fixture(scope="module")
+def fa_quarter(tmp_path_factory):
+    """as_of 2026-04-30, history_start 2026-01-01: the only snapshot is 2026-01-31 (horizon 2026-04-30;
+    Feb 28's horizon May 31 is after as_of). EUR 1.25 in January, 1.10 in April."""
+    root = tmp_path_factory.mktemp("fa_quarter")
+    opps = [
+        sf_opp("006A", "Closed Won", 20000.0, "2026-03-15", "Data"),
+        sf_opp("006E", "Closed Lost", 10000.0, "2026-02-20", "Cloud", currency="EUR", probability=0.0),
+        sf_opp("006F", "Closed Won", 5000.0, "2026-04-10", "Cloud", currency="EUR"),
+    ]
+    hist = [
+        sf_hist("017A1", "006A", "2026-01-15T10:00:00.000+0000", "Proposal/Price Quote", 20000.0, 50.0, "2026-03-15"),
+        sf_hist("017A2", "006A", "2026-03-15T16:00:00.000+0000", "Closed Won", 20000.0, 100.0, "2026-03-15"),
+        sf_hist("017E1", "006E", "2026-01-20T10:00:00.000+0000", "Negotiation/Review", 10000.0, 40.0, "2026-02-20"),
+        sf_hist("017E2", "006E", "2026-02-25T10:00:00.000+0000", "Closed Lost", 10000.0, 0.0, "2026-02-20"),
+        sf_hist("017F1", "006F", "2026-02-01T09:00:00.000+0000", "Qualification", 5000.0, 20.0, "2026-04-10"),
+        sf_hist("017F2", "006F", "2026-04-10T12:00:00.000+0000", "Closed Won", 5000.0, 100.0, "2026-04-10"),
+    ]
+    d_ = write_firm(root, "2026-04-30", "2026-01-01",
+                    {"salesforce/Opportunity.jsonl": opps, "salesforce/OpportunityHistory.jsonl": hist}, FA_RATES)
+    return rm.compute(d_)
+
+
+def fa_cells(res):
+    return {(r["snapshot_date"], r["practice"]): (r["weighted_forecast_usd"], r["actual_won_usd"], r["accuracy"])
+            for r in res["forecast_accuracy"]}
+
+
+def test_forecast_snapshots():
+    # Jan 31 -> Apr 30, Feb 28 -> May 31, Mar 31 -> Jun 30; Apr 30 -> Jul 31 is after as_of Jun 30
+    assert rm.forecast_snapshots(d(2026, 1, 1), d(2026, 6, 30)) == [
+        (d(2026, 1, 31), d(2026, 4, 30)), (d(2026, 2, 28), d(2026, 5, 31)), (d(2026, 3, 31), d(2026, 6, 30))]
+    # history_start mid-month: its month's end is the first snapshot; none when no horizon fits
+    assert rm.forecast_snapshots(d(2025, 11, 15), d(2026, 2, 28)) == [(d(2025, 11, 30), d(2026, 2, 28))]
+    assert rm.forecast_snapshots(d(2026, 1, 1), d(2026, 4, 29)) == []
+
+
+def test_forecast_accuracy_half_of_actual(fa_quarter):
+    c = fa_cells(fa_quarter)
+    # Data at 2026-01-31: 006A stood (row 017A1, 2026-01-15) at Proposal, 20000 USD x 50 % closing
+    # 2026-03-15 (inside (Jan 31, Apr 30]) -> forecast 10000; it was won at 20000 dated 2026-03-15
+    # -> actual 20000; accuracy 1 - |10000 - 20000| / 20000 = 0.5
+    assert c[(d(2026, 1, 31), "Data")] == (D("10000.00"), D("20000.00"), D("0.500000"))
+
+
+def test_forecast_accuracy_firm_row_is_the_sum_of_practices(fa_quarter):
+    c = fa_cells(fa_quarter)
+    assert set(c) == {(d(2026, 1, 31), "Cloud"), (d(2026, 1, 31), "Data"), (d(2026, 1, 31), None)}
+    # Cloud: 006E open at Jan 31 (017E1): 10000 EUR x 40 % x 1.25 (January, s's month) = 5000 USD (lost
+    # later: no actual); 006F has no history row until 2026-02-01: not in the forecast, but won
+    # 5000 EUR on 2026-04-10 -> actual at s's month rate 5000 x 1.25 = 6250 (not April's 1.10);
+    # accuracy 1 - 1250 / 6250 = 0.8
+    assert c[(d(2026, 1, 31), "Cloud")] == (D("5000.00"), D("6250.00"), D("0.800000"))
+    # firm: 10000 + 5000 = 15000, 20000 + 6250 = 26250; accuracy a ratio of the sums:
+    # 1 - 11250 / 26250 = 1 - 3/7 = 0.5714285.. (not the mean of 0.5 and 0.8)
+    assert c[(d(2026, 1, 31), None)] == (D("15000.00"), D("26250.00"), D("0.571429"))
+    f = [r for r in fa_quarter["forecast_accuracy"] if r["practice"] is not None]
+    assert sum(r["weighted_forecast_usd"] for r in f) == D("15000.00") and sum(r["actual_won_usd"] for r in f) == D("26250.00")
+
+
+@pytest.fixture(scope="module")
+def fa_slips(tmp_path_factory):
+    """as_of 2026-05-31: snapshots 2026-01-31 (horizon Apr 30) and 2026-02-28 (horizon May 31); all USD, practice Data."""
+    root = tmp_path_factory.mktemp("fa_slips")
+    opps = [
+        sf_opp("006B", "Proposal/Price Quote", 8000.0, "2026-08-31", "Data", probability=25.0),
+        sf_opp("006C", "Closed Won", 3000.0, "2026-01-20", "Data"),
+        sf_opp("006D", "Closed Won", 50000.0, "2026-03-01", "Data", deleted=True),
+        sf_opp("006G", "Value Proposition", 4000.0, "2026-02-10", "Data", probability=25.0),
+        sf_opp("006H", "Value Proposition", 2000.0, "2026-02-15", "Data"),
+    ]
+    hist = [
+        # 006B: closing 2026-04-20 at Jan 31; on Feb 5 it slips to Aug 31, out of both windows
+        sf_hist("017B1", "006B", "2026-01-10T09:00:00.000+0000", "Proposal/Price Quote", 8000.0, 25.0, "2026-04-20"),
+        sf_hist("017B2", "006B", "2026-02-05T09:00:00.000+0000", "Proposal/Price Quote", 8000.0, 25.0, "2026-08-31"),
+        # 006C: won on Jan 20, before s (its first row closing Mar 20 is superseded)
+        sf_hist("017C1", "006C", "2026-01-02T09:00:00.000+0000", "Prospecting", 3000.0, 10.0, "2026-03-20"),
+        sf_hist("017C2", "006C", "2026-01-20T15:00:00.000+0000", "Closed Won", 3000.0, 100.0, "2026-01-20"),
+        # 006D: open at Jan 31 (would add 45000), won Mar 1, deleted now
+        sf_hist("017D1", "006D", "2026-01-12T09:00:00.000+0000", "Negotiation/Review", 50000.0, 90.0, "2026-03-01"),
+        sf_hist("017D2", "006D", "2026-03-01T09:00:00.000+0000", "Closed Won", 50000.0, 100.0, "2026-03-01"),
+        # 006G: created at 23:30 UTC on s itself: counts at s
+        sf_hist("017G1", "006G", "2026-01-31T23:30:00.000+0000", "Value Proposition", 4000.0, 25.0, "2026-02-10"),
+        # 006H: 20:00 at -05:00 on Jan 31 is 01:00 UTC on Feb 1: after the end of s
+        sf_hist("017H1", "006H", "2026-01-31T20:00:00.000-0500", "Value Proposition", 2000.0, 50.0, "2026-02-15"),
+    ]
+    d_ = write_firm(root, "2026-05-31", "2026-01-01",
+                    {"salesforce/Opportunity.jsonl": opps, "salesforce/OpportunityHistory.jsonl": hist}, FA_RATES)
+    return rm.compute(d_)
+
+
+def test_forecast_accuracy_as_of_s_close_date_won_before_and_deleted(fa_slips):
+    c = fa_cells(fa_slips)
+    # Jan 31: 006B by its as-of-s close date 2026-04-20: 8000 x 25 % = 2000 (the later slip to Aug 31
+    # does not take it out); 006G 4000 x 25 % = 1000; 006C was Closed Won at s (and its won event,
+    # 2026-01-20, is before the window); 006D is deleted: nowhere (not 45000 in the forecast, never
+    # booked, so not 50000 in the actual); 006H's row is after the end of day s in UTC.
+    # Forecast 2000 + 1000 = 3000
+    assert c[(d(2026, 1, 31), "Data")][:2] == (D("3000.00"), D("0.00"))
+    assert c[(d(2026, 1, 31), None)][:2] == (D("3000.00"), D("0.00"))
+    assert not any(b["opportunity_id"] == "006D" for b in fa_slips["bookings"])
+    # Feb 28: 006B closes Aug 31 (> May 31), 006G Feb 10 and 006H Feb 15 (<= s): nothing counted and no
+    # won event in (Feb 28, May 31]: no Data row, the firm row alone with 0.00 and 0.00
+    assert (d(2026, 2, 28), "Data") not in c
+    assert c[(d(2026, 2, 28), None)] == (D("0.00"), D("0.00"), None)
+    assert len(c) == 3
+
+
+def test_forecast_accuracy_null_when_actual_is_zero(fa_slips):
+    c = fa_cells(fa_slips)
+    # Jan 31: forecast 3000 but nothing won in (Jan 31, Apr 30]: 1 - |3000 - 0| / 0 is undefined -> NULL
+    assert c[(d(2026, 1, 31), "Data")] == (D("3000.00"), D("0.00"), None)
+    assert c[(d(2026, 1, 31), None)][2] is None
+
+
+@pytest.fixture(scope="module")
+def fa_hubspot(tmp_path_factory):
+    """HubSpot deals with propertiesWithHistory; as_of 2026-04-30: one snapshot, 2026-01-31. No GBP rates."""
+    root = tmp_path_factory.mktemp("fa_hubspot")
+    deals = [
+        hs_deal("9101", "closedwon", "12000", "2026-03-05", "Strategy", "EUR", "1.0", history={
+            "dealstage": hv(("closedwon", "2026-03-05T10:00:00.000Z"), ("contractsent", "2026-01-25T10:00:00.000Z"),
+                            ("appointmentscheduled", "2026-01-05T10:00:00.000Z")),
+            "amount": hv(("12000", "2026-02-10T10:00:00.000Z"), ("8000", "2026-01-05T10:00:00.000Z")),
+            "closedate": hv(("2026-03-05T00:00:00.000Z", "2026-03-05T10:00:00.000Z"),
+                            ("2026-03-31T00:00:00.000Z", "2026-01-31T23:59:00.000Z"),
+                            ("2026-01-30T00:00:00.000Z", "2026-01-05T10:00:00.000Z")),
+            "hs_deal_stage_probability": hv(("1.0", "2026-03-05T10:00:00.000Z"), ("0.9", "2026-01-25T10:00:00.000Z"),
+                                            ("0.2", "2026-01-05T10:00:00.000Z"))}),
+        # archived now: nowhere, though open at s with 50000 x 0.4
+        hs_deal("9102", "qualifiedtobuy", "50000", "2026-03-01", "Strategy", "EUR", "0.4", archived=True, history={
+            "dealstage": hv(("qualifiedtobuy", "2026-01-10T10:00:00.000Z")),
+            "amount": hv(("50000", "2026-01-10T10:00:00.000Z")),
+            "closedate": hv(("2026-03-01T00:00:00.000Z", "2026-01-10T10:00:00.000Z")),
+            "hs_deal_stage_probability": hv(("0.4", "2026-01-10T10:00:00.000Z"))}),
+        # no propertiesWithHistory: its state at s is unknown, not counted
+        hs_deal("9103", "contractsent", "7000", "2026-02-15", "Strategy", "EUR", "0.5"),
+        # GBP, no GBP rate in January: counted, its USD value unknown
+        hs_deal("9104", "presentationscheduled", "1000", "2026-03-10", "Cloud", "GBP", "0.5", history={
+            "dealstage": hv(("presentationscheduled", "2026-01-08T10:00:00.000Z")),
+            "amount": hv(("1000", "2026-01-08T10:00:00.000Z")),
+            "closedate": hv(("2026-03-10T00:00:00.000Z", "2026-01-08T10:00:00.000Z")),
+            "hs_deal_stage_probability": hv(("0.5", "2026-01-08T10:00:00.000Z"))}),
+    ]
+    d_ = write_firm(root, "2026-04-30", "2026-01-01", {"hubspot/deals.jsonl": deals}, FA_RATES)
+    return rm.compute(d_)
+
+
+def test_forecast_accuracy_hubspot_properties_with_history(fa_hubspot):
+    c = fa_cells(fa_hubspot)
+    # 9101 at 2026-01-31 (each property's latest value at or before the end of Jan 31, UTC):
+    # dealstage contractsent (Jan 25; closedwon only Mar 5) -> open; amount 8000 (Jan 5; 12000 only
+    # Feb 10); closedate 2026-03-31 (set at 23:59 UTC on Jan 31 itself; the Jan 5 value Jan 30 would
+    # be before s) -> inside (Jan 31, Apr 30]; probability 0.9 (Jan 25).
+    # forecast 8000 x 0.9 x 1.25 = 9000 USD; won now at 12000 EUR dated 2026-03-05 -> actual at
+    # January's rate 12000 x 1.25 = 15000; accuracy 1 - 6000 / 15000 = 0.6.
+    # 9102 (archived) and 9103 (no history) add nothing.
+    assert c[(d(2026, 1, 31), "Strategy")] == (D("9000.00"), D("15000.00"), D("0.600000"))
+    assert set(c) == {(d(2026, 1, 31), "Strategy"), (d(2026, 1, 31), "Cloud"), (d(2026, 1, 31), None)}
+
+
+def test_forecast_accuracy_missing_rate_is_null_not_zero(fa_hubspot):
+    c = fa_cells(fa_hubspot)
+    # 9104: 1000 GBP x 0.5 counted at Jan 31, no GBP rate for 2026-01: Cloud's forecast NULL, its row
+    # still published; the firm's forecast NULL too (never 9000 as if the GBP deal were 0)
+    assert c[(d(2026, 1, 31), "Cloud")] == (None, D("0.00"), None)
+    assert c[(d(2026, 1, 31), None)] == (None, D("15000.00"), None)
+
+
+# ---------------------------------------------------------------- SPEC 4b employee versions (R18, R23)
+
+
+def raise_firm(root, with_raise):
+    """One employee, 10 approved billable hours a month on a USD T&M project, 2026-01..06.
+    Worker_History: Consultant/Data/40 h/50 USD from 2020-01-01; Part-time Consultant/Cloud/20 h/50 USD
+    from Wednesday 2026-03-04; with_raise adds Senior Consultant/Cloud/20 h/60 USD from 2026-06-01
+    (the Workers record then shows the current 60). Rows written out of date order on purpose."""
+    def wh(eff, profile, practice, weekly, cost):
+        return {"Employee_ID": "100001", "Effective_Date": eff, "Practice": practice, "Job_Profile": profile,
+                "Scheduled_Weekly_Hours": weekly, "Hourly_Cost_Rate": cost, "Cost_Rate_Currency": "USD"}
+    hist = ([wh("2026-06-01", "Senior Consultant", "Cloud", "20", "60.00")] if with_raise else []) + [
+        wh("2020-01-01", "Consultant", "Data", "40", "50.00"), wh("2026-03-04", "Part-time Consultant", "Cloud", "20", "50.00")]
+    cur = ("Senior Consultant", "60.00") if with_raise else ("Part-time Consultant", "50.00")
+    worker = {"Employee_ID": "100001", "Worker": "Erin One", "Email": "erin@tiny.test", "Worker_Type": "Employee",
+              "Job_Profile": cur[0], "Practice": "Cloud", "Cost_Center": "CC1", "Location_Country": "US",
+              "Hire_Date": "2020-01-01", "Termination_Date": "", "Scheduled_Weekly_Hours": "20", "Hourly_Cost_Rate": cur[1],
+              "Cost_Rate_Currency": "USD", "Last_Updated": "2026-06-01T09:00:00.000-07:00"}
+    entries = [{"id": f"50{i}", "workspace_id": "301", "user_id": "801", "date_performed": day, "time_in_minutes": 600,
+                "billable": True, "approved": True, "rate_in_cents": 10000, "currency": "USD", "notes": "",
+                "updated_at": "2026-06-20T10:00:00-05:00"}
+               for i, day in enumerate(["2026-01-15", "2026-02-16", "2026-03-16", "2026-04-15", "2026-05-15", "2026-06-15"], 1)]
+    files = {
+        "netsuite/currency.jsonl": [{"id": "1", "symbol": "USD", "name": "US Dollar"}],
+        "netsuite/customer.jsonl": [{"id": "10001", "entityid": "CUS-1", "companyname": "Alpha", "custentity_sf_account_id": "",
+                                     "currency": "1", "lastmodifieddate": "1/2/2026"}],
+        "netsuite/job.jsonl": [{"id": "200001", "entityid": "PRJ-1", "companyname": "Alpha - T&M", "parent": "10001",
+                                "entitystatus": "2", "jobbillingtype": "TM", "startdate": "1/1/2026", "projectedenddate": "12/31/2026",
+                                "currency": "1", "custentity_crm_opportunity_id": "", "custentity_budget_hours": "",
+                                "custentity_practice": "Data", "datecreated": "1/2/2026", "lastmodifieddate": "1/2/2026"}],
+        "kantata/workspaces.jsonl": [{"id": "301", "title": "ws", "external_reference": "PRJ-1",
+                                      "status": {"key": 310, "message": "In Progress", "color": "green"}, "currency": "USD",
+                                      "start_date": "2026-01-01", "due_date": "2026-12-31", "archived": False,
+                                      "updated_at": "2026-01-02T10:00:00-05:00"}],
+        "kantata/users.jsonl": [{"id": "801", "full_name": "Erin One", "email_address": "erin@tiny.test",
+                                 "external_reference": "100001", "updated_at": "2026-01-02T10:00:00-05:00"}],
+        "kantata/time_entries.jsonl": entries,
+        "workday/Workers.jsonl": [worker],
+        "workday/Worker_History.jsonl": hist,
+    }
+    return write_firm(root, "2026-06-30", "2026-01-01", files)
+
+
+def test_raise_in_june_leaves_earlier_margin_unchanged(tmp_path):
+    before = rm.compute(raise_firm(tmp_path / "before", False))
+    after = rm.compute(raise_firm(tmp_path / "after", True))
+    lab = lambda res: {r["month"]: r["labor_cost_usd"] for r in res["margin"]}  # noqa: E731
+    # before the raise: 10 h x 50 = 500.00 every month (the March 4 change keeps the rate at 50)
+    assert lab(before) == {d(2026, m, 1): D("500.00") for m in range(1, 7)}
+    # after a raise to 60 effective 2026-06-01: January-May keep 10 h x 50 = 500.00; June 10 h x 60 = 600.00
+    # (the current Workers rate, 60, would have made every month 600.00)
+    assert lab(after) == {**{d(2026, m, 1): D("500.00") for m in range(1, 6)}, d(2026, 6, 1): D("600.00")}
+    t = by(after["fct_time_entry"], "time_entry_id")
+    assert (t["505"]["cost_amount_usd"], t["506"]["cost_amount_usd"]) == (D("500.00"), D("600.00"))
+    # gross margin of May unchanged too: 10 h x 100 - 500 = 500
+    assert by(after["margin"], "month")[d(2026, 5, 1)]["gross_margin_usd"] == D("500.00")
+
+
+def test_employee_history_versions_and_utilization_week(tmp_path):
+    res = rm.compute(raise_firm(tmp_path / "firm", True))
+    h = by(res["dim_employee_history"], "valid_from")
+    # the report lists 2026-06-01 first: each version keeps its own row's job profile
+    cells = lambda r: (r["valid_to"], r["practice"], r["job_profile"], r["weekly_hours"], r["hourly_cost"], r["is_current"])  # noqa: E731
+    assert cells(h[d(2020, 1, 1)]) == (d(2026, 3, 4), "Data", "Consultant", D("40.0000"), D("50.00"), False)
+    assert cells(h[d(2026, 3, 4)]) == (d(2026, 6, 1), "Cloud", "Part-time Consultant", D("20.0000"), D("50.00"), False)
+    assert cells(h[d(2026, 6, 1)]) == (None, "Cloud", "Senior Consultant", D("20.0000"), D("60.00"), True)
+    u = by(res["utilization"], "week_start")
+    # week of Monday 2026-03-02 takes Monday's version (40 h, Data) for every day: 5 x 8 = 40, though 20 h
+    # a week applies from Wednesday (per day it would be 8 + 8 + 4 + 4 + 4 = 28)
+    assert (u[d(2026, 3, 2)]["capacity_hours"], u[d(2026, 3, 2)]["practice"]) == (D("40.0000"), "Data")
+    # next week: 5 x 4 = 20, Cloud; the 10 h of Monday 2026-03-16 -> 10 / 20 = 0.5
+    assert (u[d(2026, 3, 9)]["capacity_hours"], u[d(2026, 3, 9)]["practice"]) == (D("20.0000"), "Cloud")
+    assert u[d(2026, 3, 16)]["billable_utilization"] == D("0.500000")
