@@ -7,6 +7,8 @@
 -- rejected either; they wait for a later as_of (quality.warnings_after_as_of counts them).
 -- An entry in another currency than its project's is also carried in the project currency:
 -- amount x rate(entry currency) / rate(project currency), at the work month's rates.
+-- The cost rate is the employee's version valid on the work date (SPEC 4b: a raise never rewrites
+-- past margin; before the first version the first applies): intermediate.int_employee_versions.
 WITH resolved AS (
     SELECT
         t.time_entry_id,
@@ -26,8 +28,8 @@ WITH resolved AS (
         e.employee_id,
         e.hire_date,
         e.termination_date,
-        e.hourly_cost_rate,
-        e.cost_currency,
+        v.hourly_cost_rate,
+        v.cost_currency,
         j.currency                              AS project_currency,
         CAST(date_trunc('month', t.work_date) AS DATE) AS work_month
     FROM staging.stg_kantata_time_entries t
@@ -35,6 +37,10 @@ WITH resolved AS (
     LEFT JOIN staging.stg_netsuite_job j       ON j.project_code = w.project_code
     LEFT JOIN staging.stg_kantata_users u      ON u.user_id = t.user_id
     LEFT JOIN staging.stg_workday_workers e    ON e.employee_id = u.employee_id
+    LEFT JOIN intermediate.int_employee_versions v
+           ON v.employee_id = e.employee_id
+          AND (v.applies_from IS NULL OR t.work_date >= v.applies_from)
+          AND (v.valid_to IS NULL OR t.work_date < v.valid_to)
     CROSS JOIN pslake.run_context rc
     WHERE NOT t.is_deleted AND (t.work_date IS NULL OR t.work_date <= rc.as_of)
 ),

@@ -27,7 +27,8 @@ SELECT
     cr.symbol                          AS currency,
     j.custentity_crm_opportunity_id    AS crm_opportunity_id,
     j.custentity_budget_hours          AS budget_hours,
-    j.custentity_practice              AS practice
+    j.custentity_practice              AS practice,
+    j.datecreated                      AS created_date
 FROM ranked j
 LEFT JOIN cur cr
        ON cr.id = j.currency AND cr.rn = 1 AND NOT coalesce(cr._deleted, false)

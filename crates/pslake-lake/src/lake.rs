@@ -242,8 +242,31 @@ impl Lake {
             .map(version_i64))
     }
 
-    /// The provenance of `t`'s latest commit (the commit metadata a writer recorded, e.g. the run
-    /// id), or `None` when the table does not exist.
+    /// The version of `t`'s latest commit that wrote rows: maintenance commits on top of it
+    /// (`pslake maintain`'s OPTIMIZE and VACUUM, which change no row) are not counted, so a
+    /// model built from version 12 of a table that was compacted and vacuumed since still reads
+    /// as built from its current content. `None` when the table does not exist.
+    pub async fn content_version(&self, t: &TableName) -> Result<Option<i64>> {
+        let Some(table) = self.open(t).await? else {
+            return Ok(None);
+        };
+        let Some(latest) = table.version() else {
+            return Ok(None);
+        };
+        let mut history = table.history(Some(MAINTENANCE_LOOKBACK));
+        let mut maintenance = 0;
+        while let Some(commit) = history.try_next().await.map_err(self.delta_err(t))? {
+            if !is_maintenance(commit.operation.as_deref()) {
+                break;
+            }
+            maintenance += 1;
+        }
+        Ok(Some(version_i64(latest) - maintenance))
+    }
+
+    /// The provenance of `t`'s latest commit that wrote rows (the commit metadata a writer
+    /// recorded, e.g. the run id; maintenance commits are passed over as in
+    /// [`Lake::content_version`]), or `None` when the table does not exist.
     pub async fn last_commit_info(
         &self,
         t: &TableName,
@@ -251,11 +274,13 @@ impl Lake {
         let Some(table) = self.open(t).await? else {
             return Ok(None);
         };
-        let mut history = table.history(Some(1));
-        match history.try_next().await.map_err(self.delta_err(t))? {
-            Some(commit) => Ok(Some(commit.info)),
-            None => Ok(None),
+        let mut history = table.history(Some(MAINTENANCE_LOOKBACK));
+        while let Some(commit) = history.try_next().await.map_err(self.delta_err(t))? {
+            if !is_maintenance(commit.operation.as_deref()) {
+                return Ok(Some(commit.info));
+            }
         }
+        Ok(None)
     }
 
     /// Appends `batches` to `t` in one commit, creating the table from the batches' schema when
@@ -485,6 +510,15 @@ pub fn expose_deleted(
     } else {
         Ok(provider)
     }
+}
+
+/// How many commits back [`Lake::content_version`] looks past maintenance commits (a
+/// `pslake maintain` makes at most three on a table: OPTIMIZE, VACUUM START, VACUUM END).
+const MAINTENANCE_LOOKBACK: usize = 64;
+
+/// A Delta operation that changes no row of the table.
+fn is_maintenance(operation: Option<&str>) -> bool {
+    matches!(operation, Some("OPTIMIZE" | "VACUUM START" | "VACUUM END"))
 }
 
 pub(crate) fn version_i64(v: u64) -> i64 {

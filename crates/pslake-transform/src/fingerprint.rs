@@ -122,7 +122,8 @@ async fn version(
     if let Some(v) = cache.get(t) {
         return Ok(*v);
     }
-    let v = lake.version(t).await?;
+    // Maintenance (compaction, vacuum) changes no row: it does not make the readers stale.
+    let v = lake.content_version(t).await?;
     cache.insert(t.clone(), v);
     Ok(v)
 }

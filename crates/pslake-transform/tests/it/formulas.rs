@@ -17,6 +17,7 @@
 
 mod fx;
 mod helpers;
+mod history;
 
 use helpers::*;
 

@@ -10,4 +10,6 @@
 ('EX2-M', '0', 'T-EX2', true, false, 'E1', -50.00, NULL, '2026-02-10'),
 ('EX2', '1', 'T-EX2', false, false, 'P6', 50.00, 'Travel', '2026-02-10'),
 ('EX3-M', '0', 'T-EX3', true, false, 'E1', -10.00, NULL, '2026-02-12'),
-('EX3', '1', 'T-EX3', false, false, 'P1', 10.00, 'Travel', '2026-02-12')
+('EX3', '1', 'T-EX3', false, false, 'P1', 10.00, 'Travel', '2026-02-12'),
+('IL5-M', '0', 'T-IL5', true, false, 'P5', 4000.00, NULL, '2026-01-10'),
+('IL5', '1', 'T-IL5', false, false, 'P5', -4000.00, NULL, '2026-01-10')

@@ -1,2 +1,2 @@
--- id varchar, entityid varchar, companyname varchar, parent varchar, entitystatus varchar, jobbillingtype varchar, startdate date, projectedenddate date, currency varchar, custentity_crm_opportunity_id varchar, custentity_budget_hours double, custentity_practice varchar, lastmodifieddate date
-('P2', 'PRJ-002', 'Acme fixed fee', 'C1', '2', 'FBI', '2026-01-01', '2026-12-31', '1', '006B', NULL, 'Data', '2026-03-01')
+-- id varchar, entityid varchar, companyname varchar, parent varchar, entitystatus varchar, jobbillingtype varchar, startdate date, projectedenddate date, currency varchar, custentity_crm_opportunity_id varchar, custentity_budget_hours double, custentity_practice varchar, lastmodifieddate date, datecreated date
+('P2', 'PRJ-002', 'Acme fixed fee', 'C1', '2', 'FBI', '2026-01-01', '2026-12-31', '1', '006B', NULL, 'Data', '2026-03-01', NULL)

@@ -1,2 +1,2 @@
--- id varchar, entityid varchar, companyname varchar, parent varchar, entitystatus varchar, jobbillingtype varchar, startdate date, projectedenddate date, currency varchar, custentity_crm_opportunity_id varchar, custentity_budget_hours double, custentity_practice varchar, lastmodifieddate date
-('P1', 'PRJ-001', 'Acme T&M', 'C1', '7', 'TM', '2026-01-01', '2026-06-30', '1', '006A', 100, 'Data', '2026-03-01')
+-- id varchar, entityid varchar, companyname varchar, parent varchar, entitystatus varchar, jobbillingtype varchar, startdate date, projectedenddate date, currency varchar, custentity_crm_opportunity_id varchar, custentity_budget_hours double, custentity_practice varchar, lastmodifieddate date, datecreated date
+('P1', 'PRJ-001', 'Acme T&M', 'C1', '7', 'TM', '2026-01-01', '2026-06-30', '1', '006A', 100, 'Data', '2026-03-01', NULL)
