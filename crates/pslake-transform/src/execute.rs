@@ -378,7 +378,11 @@ impl Runner<'_> {
     }
 
     /// What a model's commit records: the run, the model and its fingerprint.
-    pub(crate) fn commit_metadata(&self, i: usize, m: &Model) -> serde_json::Map<String, serde_json::Value> {
+    pub(crate) fn commit_metadata(
+        &self,
+        i: usize,
+        m: &Model,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut metadata = serde_json::Map::new();
         metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
         metadata.insert("pslake.model".into(), m.name.to_string().into());

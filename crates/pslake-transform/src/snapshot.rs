@@ -329,7 +329,12 @@ impl Runner<'_> {
     }
 
     /// No NULL and no duplicate key among the model's rows, no NULL `updated_at`.
-    async fn check_rows(&self, m: &Model, cfg: &SnapshotConfig, new: &Staged) -> Result<(), String> {
+    async fn check_rows(
+        &self,
+        m: &Model,
+        cfg: &SnapshotConfig,
+        new: &Staged,
+    ) -> Result<(), String> {
         let rows = || stream::read_staged(&self.ctx, new).map_err(df_err("reading the rows"));
         let keys: Vec<Expr> = m.unique_key.iter().map(|k| ident(k)).collect();
         let key_list = m.unique_key.join(", ");
@@ -525,7 +530,6 @@ impl Runner<'_> {
         session::register_provider(&self.ctx, &m.name, visible.into_view())
             .map_err(|e| format!("registering the result: {e}"))
     }
-
 }
 
 /// The versions this build opens: the model's rows whose key has no current version, or whose
@@ -535,92 +539,95 @@ impl Runner<'_> {
     reason = "the relations and settings of one comparison"
 )]
 fn opening(
-        m: &Model,
-        cfg: &SnapshotConfig,
-        source: &Schema,
-        rows: DataFrame,
-        current: DataFrame,
-        closed: DataFrame,
-        at: DateTime<Utc>,
-    ) -> Result<DataFrame, String> {
-        let err = df_err("comparing the rows with the current versions");
-        let new = rows.clone().alias(NEW).map_err(&err)?;
-        let cur = current.clone().alias(CUR).map_err(&err)?;
-        let mut joined = new
-            .join_on(cur, JoinType::Left, on(m, NEW, CUR))
-            .map_err(&err)?;
-        let no_current = q(CUR, IS_CURRENT).is_null();
-        let valid_from = match &cfg.strategy {
-            SnapshotStrategy::Check { .. } => later(time_literal(at), q(CUR, VALID_FROM)),
-            SnapshotStrategy::Timestamp { updated_at } => {
-                // A key with no current version: the end of its last version, if it had one
-                // (the keys of the model's rows not current, semi-joined with the closed
-                // versions: only their key and valid_to are read).
-                let keys: Vec<Expr> = m.unique_key.iter().map(|k| ident(k)).collect();
-                let without = rows
-                    .alias("__pslake_rows")
-                    .and_then(|r| {
-                        r.join_on(
-                            current.alias("__pslake_cur")?,
-                            JoinType::LeftAnti,
-                            on(m, "__pslake_rows", "__pslake_cur"),
-                        )
-                    })
-                    .and_then(|r| {
-                        r.select(
-                            m.unique_key
-                                .iter()
-                                .map(|k| q("__pslake_rows", k).alias(k))
-                                .collect::<Vec<_>>(),
-                        )
-                    })
-                    .and_then(|r| r.alias("__pslake_without"))
-                    .map_err(&err)?;
-                let mut projection: Vec<Expr> = m
-                    .unique_key
-                    .iter()
-                    .map(|k| q("__pslake_closed", k).alias(k))
-                    .collect();
-                projection.push(q("__pslake_closed", VALID_TO).alias(VALID_TO));
-                let ended = closed
-                    .alias("__pslake_closed")
-                    .and_then(|c| {
-                        c.join_on(
-                            without,
-                            JoinType::LeftSemi,
-                            on(m, "__pslake_closed", "__pslake_without"),
-                        )
-                    })
-                    .and_then(|c| c.select(projection))
-                    .and_then(|c| c.aggregate(keys, vec![max(ident(VALID_TO)).alias(LAST_END)]))
-                    .and_then(|c| c.alias(ENDED))
-                    .map_err(&err)?;
-                joined = joined
-                    .join_on(ended, JoinType::Left, on(m, NEW, ENDED))
-                    .map_err(&err)?;
-                let start = updated(NEW, updated_at);
-                let last_end = q(ENDED, LAST_END);
-                when(
-                    last_end.clone().is_not_null().and(last_end.clone().gt_eq(start.clone())),
-                    later(time_literal(at), last_end),
-                )
-                .otherwise(later(start, q(CUR, VALID_FROM)))
-                .map_err(&err)?
-            }
-        };
-        let opens = no_current.or(changed(m, cfg, source).is_true());
-        let mut exprs: Vec<Expr> = source
-            .fields()
-            .iter()
-            .map(|f| q(NEW, f.name()).alias(f.name()))
-            .collect();
-        exprs.push(valid_from.alias(VALID_FROM));
-        exprs.push(null_time().alias(VALID_TO));
-        exprs.push(lit(true).alias(IS_CURRENT));
-        joined
-            .filter(opens)
-            .and_then(|j| j.select(exprs))
-            .map_err(&err)
+    m: &Model,
+    cfg: &SnapshotConfig,
+    source: &Schema,
+    rows: DataFrame,
+    current: DataFrame,
+    closed: DataFrame,
+    at: DateTime<Utc>,
+) -> Result<DataFrame, String> {
+    let err = df_err("comparing the rows with the current versions");
+    let new = rows.clone().alias(NEW).map_err(&err)?;
+    let cur = current.clone().alias(CUR).map_err(&err)?;
+    let mut joined = new
+        .join_on(cur, JoinType::Left, on(m, NEW, CUR))
+        .map_err(&err)?;
+    let no_current = q(CUR, IS_CURRENT).is_null();
+    let valid_from = match &cfg.strategy {
+        SnapshotStrategy::Check { .. } => later(time_literal(at), q(CUR, VALID_FROM)),
+        SnapshotStrategy::Timestamp { updated_at } => {
+            // A key with no current version: the end of its last version, if it had one
+            // (the keys of the model's rows not current, semi-joined with the closed
+            // versions: only their key and valid_to are read).
+            let keys: Vec<Expr> = m.unique_key.iter().map(|k| ident(k)).collect();
+            let without = rows
+                .alias("__pslake_rows")
+                .and_then(|r| {
+                    r.join_on(
+                        current.alias("__pslake_cur")?,
+                        JoinType::LeftAnti,
+                        on(m, "__pslake_rows", "__pslake_cur"),
+                    )
+                })
+                .and_then(|r| {
+                    r.select(
+                        m.unique_key
+                            .iter()
+                            .map(|k| q("__pslake_rows", k).alias(k))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .and_then(|r| r.alias("__pslake_without"))
+                .map_err(&err)?;
+            let mut projection: Vec<Expr> = m
+                .unique_key
+                .iter()
+                .map(|k| q("__pslake_closed", k).alias(k))
+                .collect();
+            projection.push(q("__pslake_closed", VALID_TO).alias(VALID_TO));
+            let ended = closed
+                .alias("__pslake_closed")
+                .and_then(|c| {
+                    c.join_on(
+                        without,
+                        JoinType::LeftSemi,
+                        on(m, "__pslake_closed", "__pslake_without"),
+                    )
+                })
+                .and_then(|c| c.select(projection))
+                .and_then(|c| c.aggregate(keys, vec![max(ident(VALID_TO)).alias(LAST_END)]))
+                .and_then(|c| c.alias(ENDED))
+                .map_err(&err)?;
+            joined = joined
+                .join_on(ended, JoinType::Left, on(m, NEW, ENDED))
+                .map_err(&err)?;
+            let start = updated(NEW, updated_at);
+            let last_end = q(ENDED, LAST_END);
+            when(
+                last_end
+                    .clone()
+                    .is_not_null()
+                    .and(last_end.clone().gt_eq(start.clone())),
+                later(time_literal(at), last_end),
+            )
+            .otherwise(later(start, q(CUR, VALID_FROM)))
+            .map_err(&err)?
+        }
+    };
+    let opens = no_current.or(changed(m, cfg, source).is_true());
+    let mut exprs: Vec<Expr> = source
+        .fields()
+        .iter()
+        .map(|f| q(NEW, f.name()).alias(f.name()))
+        .collect();
+    exprs.push(valid_from.alias(VALID_FROM));
+    exprs.push(null_time().alias(VALID_TO));
+    exprs.push(lit(true).alias(IS_CURRENT));
+    joined
+        .filter(opens)
+        .and_then(|j| j.select(exprs))
+        .map_err(&err)
 }
 
 /// The current versions this build closes (their key gone, with `invalidate_hard_deletes`, or

@@ -142,9 +142,11 @@ pub(crate) async fn stage_in(
     schema: &SchemaRef,
     folder: &str,
 ) -> Result<Staged, String> {
-    Ok(stage_layout(lake, table, df, schema, Layout::Folder(folder))
-        .await?
-        .0)
+    Ok(
+        stage_layout(lake, table, df, schema, Layout::Folder(folder))
+            .await?
+            .0,
+    )
 }
 
 /// Where staged files go in their table's folder.

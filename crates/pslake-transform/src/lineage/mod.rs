@@ -136,7 +136,10 @@ pub async fn lineage(project: &Project, raw_tables: &[(TableName, SchemaRef)]) -
             .iter()
             // A snapshot's table has three columns its SQL does not return: the build
             // computes them (no input column flows into them).
-            .zip(deps.into_iter().chain(std::iter::repeat_with(Default::default)))
+            .zip(
+                deps.into_iter()
+                    .chain(std::iter::repeat_with(Default::default)),
+            )
             .map(|(f, deps)| ColumnLineage {
                 name: f.name().clone(),
                 data_type: f.data_type().clone(),

@@ -13,9 +13,9 @@ use super::{
     ColumnSpec, Materialization, Model, Severity, SnapshotConfig, SnapshotStrategy, TestKind,
     TestSpec, parse_type,
 };
-use crate::snapshot::{IS_CURRENT, SNAPSHOT_COLUMNS, VALID_FROM, VALID_TO};
 use crate::datatests::parse_test;
 use crate::error::Problem;
+use crate::snapshot::{IS_CURRENT, SNAPSHOT_COLUMNS, VALID_FROM, VALID_TO};
 use crate::yaml_lines::YamlLines;
 
 pub(super) struct YamlCtx<'a> {
@@ -531,9 +531,8 @@ fn snapshot_config(model: &Model, keys: SnapshotKeys) -> Result<SnapshotConfig, 
             }
             match keys.check_cols {
                 None => {
-                    problems.push(
-                        "strategy: check needs check_cols: a list of columns, or all".into(),
-                    );
+                    problems
+                        .push("strategy: check needs check_cols: a list of columns, or all".into());
                     None
                 }
                 Some(OneOrMany::One(s)) if s.trim().eq_ignore_ascii_case("all") => {
@@ -650,7 +649,11 @@ fn snapshot_contract(columns: &[ColumnSpec]) -> Vec<String> {
     let boolean = parse_type("boolean").expect("a known type");
     columns[columns.len() - 3..]
         .iter()
-        .zip([("timestamp", &timestamp), ("timestamp", &timestamp), ("boolean", &boolean)])
+        .zip([
+            ("timestamp", &timestamp),
+            ("timestamp", &timestamp),
+            ("boolean", &boolean),
+        ])
         .filter(|(c, (_, t))| c.data_type.as_ref().is_some_and(|d| d != *t))
         .map(|(c, (name, _))| {
             format!(

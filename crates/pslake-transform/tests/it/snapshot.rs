@@ -273,8 +273,10 @@ async fn closed_files(f: &Fixture) -> Vec<String> {
         .expect("files");
     let paths: Vec<String> = files.into_iter().map(|t| t.remove.path).collect();
     assert!(
-        paths.iter().all(|p| p.starts_with("pslake_snapshot-current/")
-            || p.starts_with("pslake_snapshot-closed/")),
+        paths
+            .iter()
+            .all(|p| p.starts_with("pslake_snapshot-current/")
+                || p.starts_with("pslake_snapshot-closed/")),
         "every file in one of the two folders: {paths:?}"
     );
     paths
@@ -495,7 +497,11 @@ models:
         panic!("the test fails on the new history: {r}");
     };
     assert!(msg.contains("expression_is_true"), "{msg}");
-    assert_eq!(f.version("history.snap").await, version, "nothing published");
+    assert_eq!(
+        f.version("history.snap").await,
+        version,
+        "nothing published"
+    );
     assert_eq!(
         history(&f).await,
         ["A|open|2026-01-05|2026-01-31T00:00:00Z||true"]
@@ -525,10 +531,7 @@ async fn models_downstream_read_the_history() {
     ok(&f, "r1", "2026-01-31").await;
     land(&f, &[("A", Some("won"), "2026-02-05")]).await;
     ok(&f, "r2", "2026-02-28").await;
-    assert_eq!(
-        f.rows("SELECT * FROM canonical.changes").await,
-        ["A|2|won"]
-    );
+    assert_eq!(f.rows("SELECT * FROM canonical.changes").await, ["A|2|won"]);
 }
 
 #[test]
@@ -659,8 +662,10 @@ async fn small_closed_files_are_folded_into_one() {
     let rows = history(&f).await;
     assert_eq!(rows.len(), 18, "{rows:#?}");
     assert_eq!(
-        f.rows("SELECT count(*), min(valid_from), max(valid_to) FROM history.snap WHERE NOT is_current")
-            .await,
+        f.rows(
+            "SELECT count(*), min(valid_from), max(valid_to) FROM history.snap WHERE NOT is_current"
+        )
+        .await,
         ["17|2026-01-01T00:00:00Z|2026-01-18T00:00:00Z"]
     );
     assert_eq!(
