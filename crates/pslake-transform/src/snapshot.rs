@@ -336,7 +336,7 @@ impl Runner<'_> {
         new: &Staged,
     ) -> Result<(), String> {
         let rows = || stream::read_staged(&self.ctx, new).map_err(df_err("reading the rows"));
-        let keys: Vec<Expr> = m.unique_key.iter().map(|k| ident(k)).collect();
+        let keys: Vec<Expr> = m.unique_key.iter().map(ident).collect();
         let key_list = m.unique_key.join(", ");
         let null_key = keys
             .iter()
@@ -534,10 +534,6 @@ impl Runner<'_> {
 
 /// The versions this build opens: the model's rows whose key has no current version, or whose
 /// row changed, each valid from its start, current.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the relations and settings of one comparison"
-)]
 fn opening(
     m: &Model,
     cfg: &SnapshotConfig,
@@ -560,7 +556,7 @@ fn opening(
             // A key with no current version: the end of its last version, if it had one
             // (the keys of the model's rows not current, semi-joined with the closed
             // versions: only their key and valid_to are read).
-            let keys: Vec<Expr> = m.unique_key.iter().map(|k| ident(k)).collect();
+            let keys: Vec<Expr> = m.unique_key.iter().map(ident).collect();
             let without = rows
                 .alias("__pslake_rows")
                 .and_then(|r| {

@@ -79,7 +79,7 @@ async fn history(f: &Fixture) -> Vec<String> {
         .await
 }
 
-fn result<'a>(report: &'a BuildReport) -> &'a pslake_transform::ModelResult {
+fn result(report: &BuildReport) -> &pslake_transform::ModelResult {
     report
         .models
         .iter()
