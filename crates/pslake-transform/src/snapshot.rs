@@ -18,9 +18,11 @@
 //! version from its `updated_at` (a DATE read as 00:00 UTC); a key that disappears is closed at
 //! the snapshot time. No version ends before it starts: a boundary earlier than the version's
 //! own `valid_from` is moved to it, and a key that comes back with an `updated_at` not after the
-//! end of its last version opens at the snapshot time instead. The snapshot time is recorded
-//! in the commit (`pslake.snapshot_time`); a build whose snapshot time is earlier than the one
-//! of the last change fails: history only moves forward.
+//! end of its last version opens at the snapshot time instead. A version that would end at the
+//! instant it starts (a second change seen with the same `as_of`) is not kept: the history is
+//! as of each `as_of`, one version per key and `valid_from`. The snapshot time is recorded in
+//! the commit (`pslake.snapshot_time`); a build whose snapshot time is earlier than the one of
+//! the last change fails: history only moves forward.
 //!
 //! Layout: the table's current versions are data files under `pslake_snapshot-current/`, closed
 //! versions under `pslake_snapshot-closed/` (a plain Delta table to any reader: no extra column,
@@ -284,15 +286,17 @@ impl Runner<'_> {
         }
         let at = snapshot_time(self.opts.as_of);
         let exists = self.lake_tables.contains(&m.name);
-        if exists {
-            self.check_forward(m, at).await?;
-        }
+        let last_change = if exists {
+            self.check_forward(m, at).await?
+        } else {
+            None
+        };
         // The model's rows, staged once (the comparison reads them several times); never
         // committed.
         let new = stream::stage(self.lake, &m.name, df, source).await?;
         let mut pieces = Vec::new();
         let result = self
-            .compare(i, m, &new, source, at, exists, &mut pieces, outcome)
+            .compare(i, m, &new, source, at, last_change, &mut pieces, outcome)
             .await;
         self.lake.discard_staged(new).await;
         if result.is_err() {
@@ -303,8 +307,12 @@ impl Runner<'_> {
         result
     }
 
-    /// Fails when the run's snapshot time is before the last change's.
-    async fn check_forward(&self, m: &Model, at: DateTime<Utc>) -> Result<(), String> {
+    /// The snapshot time of the last change; fails when the run's is before it.
+    async fn check_forward(
+        &self,
+        m: &Model,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, String> {
         let info = self
             .lake
             .last_commit_info(&m.name)
@@ -324,7 +332,7 @@ impl Runner<'_> {
                 last.date_naive(),
                 m.name
             )),
-            _ => Ok(()),
+            _ => Ok(last),
         }
     }
 
@@ -431,10 +439,11 @@ impl Runner<'_> {
         new: &Staged,
         source: &SchemaRef,
         at: DateTime<Utc>,
-        exists: bool,
+        last_change: Option<DateTime<Utc>>,
         pieces: &mut Vec<Staged>,
         outcome: &mut crate::execute::Outcome,
     ) -> Result<(), String> {
+        let exists = self.lake_tables.contains(&m.name);
         let cfg = m
             .snapshot
             .as_ref()
@@ -463,11 +472,25 @@ impl Runner<'_> {
         let opening = opening(m, cfg, source, rows()?, current.clone(), closed, at)?;
         let opened = stream::stage_in(self.lake, &m.name, opening, &table, CURRENT_DIR).await?;
         pieces.push(opened.clone());
-        let (closing, kept) = closing_and_kept(m, cfg, source, current, rows()?, at)?;
-        let closed_now = stream::stage_in(self.lake, &m.name, closing, &table, CLOSED_DIR).await?;
+        let closing = closing_and_kept(m, cfg, source, current, rows()?, at)?;
+        let closed_now =
+            stream::stage_in(self.lake, &m.name, closing.written, &table, CLOSED_DIR).await?;
         pieces.push(closed_now.clone());
-        let changes = opened.rows() + closed_now.rows();
+        let mut changes = opened.rows() + closed_now.rows();
         outcome.result.rows = changes;
+        // Nothing written: a version may still go without a trace (it would end where it
+        // starts), only when it started at this snapshot time or later (a build with the same
+        // as_of as the last change, or a timestamp version).
+        let may_drop = matches!(cfg.strategy, SnapshotStrategy::Timestamp { .. })
+            || last_change.is_some_and(|t| t >= at);
+        if exists && changes == 0 && may_drop {
+            changes += closing
+                .dropped
+                .count()
+                .await
+                .map_err(df_err("comparing the current versions with the rows"))?
+                as u64;
+        }
         if exists && changes == 0 && files.other.is_empty() {
             // Nothing changed: no commit; the published table is this build's result.
             for p in pieces.drain(..) {
@@ -475,7 +498,7 @@ impl Runner<'_> {
             }
             return Ok(());
         }
-        let kept = stream::stage_in(self.lake, &m.name, kept, &table, CURRENT_DIR).await?;
+        let kept = stream::stage_in(self.lake, &m.name, closing.kept, &table, CURRENT_DIR).await?;
         pieces.push(kept.clone());
         let mut removed: Vec<_> = files
             .current
@@ -635,7 +658,7 @@ fn closing_and_kept(
     current: DataFrame,
     rows: DataFrame,
     at: DateTime<Utc>,
-) -> Result<(DataFrame, DataFrame), String> {
+) -> Result<Closing, String> {
     let err = df_err("comparing the current versions with the rows");
     let cur = current.alias(CUR).map_err(&err)?;
     let new = rows.alias(NEW).map_err(&err)?;
@@ -664,20 +687,42 @@ fn closing_and_kept(
         .collect();
     let mut closing = own.clone();
     closing.push(q(CUR, VALID_FROM).alias(VALID_FROM));
-    closing.push(valid_to.alias(VALID_TO));
+    closing.push(valid_to.clone().alias(VALID_TO));
     closing.push(lit(false).alias(IS_CURRENT));
     let mut kept = own;
     kept.extend(SNAPSHOT_COLUMNS.iter().map(|c| q(CUR, c).alias(*c)));
-    let closing_rows = joined
+    // A version that would end where it starts (a second change at the same snapshot time) is
+    // not kept: no instant has it, and the key keeps one version per start.
+    let lasts = valid_to.clone().gt(q(CUR, VALID_FROM));
+    let written = joined
         .clone()
-        .filter(closes.clone())
+        .filter(closes.clone().and(lasts.clone()))
         .and_then(|j| j.select(closing))
         .map_err(&err)?;
-    let kept_rows = joined
+    let dropped = joined
+        .clone()
+        .filter(closes.clone().and(!lasts))
+        .and_then(|j| j.select(vec![q(CUR, IS_CURRENT)]))
+        .map_err(&err)?;
+    let kept = joined
         .filter(!closes)
         .and_then(|j| j.select(kept))
         .map_err(&err)?;
-    Ok((closing_rows, kept_rows))
+    Ok(Closing {
+        written,
+        dropped,
+        kept,
+    })
+}
+
+/// What a build does to the current versions.
+struct Closing {
+    /// The versions it closes, with their end.
+    written: DataFrame,
+    /// The versions it closes at their own start: removed, not written.
+    dropped: DataFrame,
+    /// The versions it keeps current, as they are.
+    kept: DataFrame,
 }
 
 #[cfg(test)]

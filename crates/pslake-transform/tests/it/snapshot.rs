@@ -715,3 +715,61 @@ async fn a_history_table_written_otherwise_is_taken_over() {
     // every file now in the two folders (`closed_files` checks), the old closed version moved
     assert_eq!(closed_files(&f).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_second_change_at_the_same_snapshot_time_replaces_the_version_it_opened() {
+    let f = Fixture::new();
+    project(&f, "unique_key: id, strategy: check, check_cols: [status]");
+    land(
+        &f,
+        &[
+            ("A", Some("open"), "2026-01-05"),
+            ("B", Some("open"), "2026-01-06"),
+        ],
+    )
+    .await;
+    ok(&f, "r1", "2026-01-31").await;
+    land(
+        &f,
+        &[
+            ("A", Some("won"), "2026-02-05"),
+            ("B", Some("open"), "2026-01-06"),
+        ],
+    )
+    .await;
+    ok(&f, "r2", "2026-02-28").await;
+    // Same as_of, A changes again: the version opened at 2026-02-28 is replaced, not closed
+    // at the instant it started.
+    land(
+        &f,
+        &[
+            ("A", Some("lost"), "2026-02-06"),
+            ("B", Some("open"), "2026-01-06"),
+        ],
+    )
+    .await;
+    let r = ok(&f, "r3", "2026-02-28").await;
+    assert_eq!(result(&r).rows, 1, "one version opened, none closed");
+    assert_eq!(
+        history(&f).await,
+        [
+            "A|lost|2026-02-06|2026-02-28T00:00:00Z||true",
+            "A|open|2026-01-05|2026-01-31T00:00:00Z|2026-02-28T00:00:00Z|false",
+            "B|open|2026-01-06|2026-01-31T00:00:00Z||true",
+        ]
+    );
+    // Same as_of again, A gone: its version of 2026-02-28 goes (no row is written, but the
+    // build commits).
+    land(&f, &[("B", Some("open"), "2026-01-06")]).await;
+    let version = f.version("history.snap").await;
+    let r = ok(&f, "r4", "2026-02-28").await;
+    assert_eq!(result(&r).rows, 0);
+    assert!(f.version("history.snap").await > version, "a commit");
+    assert_eq!(
+        history(&f).await,
+        [
+            "A|open|2026-01-05|2026-01-31T00:00:00Z|2026-02-28T00:00:00Z|false",
+            "B|open|2026-01-06|2026-01-31T00:00:00Z||true",
+        ]
+    );
+}
