@@ -18,6 +18,7 @@ mod reliability;
 mod schedule;
 mod security;
 mod serve;
+mod snapshot;
 mod static_checks;
 mod status;
 mod support;
