@@ -196,7 +196,7 @@ systems:
     // the reject names the row's key and keeps the row
     let rejects = query_strings(
         &lake,
-        "SELECT coalesce(key, '') || '|' || rule || '|' || field || '|' || raw FROM _pslake.rejects WHERE stream = 'deal_history'",
+        "SELECT coalesce(key, '') || '|' || rule || '|' || field || '|' || _raw FROM _pslake.rejects WHERE stream = 'deal_history'",
     )
     .await;
     assert_eq!(
