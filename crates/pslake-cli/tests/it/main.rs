@@ -6,6 +6,7 @@ mod determinism;
 mod docs;
 mod e2e;
 mod faults;
+mod histories;
 mod hubspot_archive;
 mod interop;
 mod kill;

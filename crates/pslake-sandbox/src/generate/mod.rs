@@ -24,6 +24,7 @@ mod calendar;
 mod emit;
 mod finance;
 mod firm;
+mod history;
 mod ledger;
 mod messy;
 mod reference;
