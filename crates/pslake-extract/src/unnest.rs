@@ -205,7 +205,10 @@ mod tests {
         let u = unnest(
             "propertiesWithHistory",
             Some("property"),
-            &[("deal_id", "id"), ("modified", "properties.hs_lastmodifieddate")],
+            &[
+                ("deal_id", "id"),
+                ("modified", "properties.hs_lastmodifieddate"),
+            ],
         );
         let a = raw(
             r#"{"id":"7","properties":{"hs_lastmodifieddate":"2026-03-02T00:00:00Z"},
@@ -213,7 +216,8 @@ mod tests {
             "amount":[],"closedate":null,"note":{"value":"x"}}}"#,
         );
         let b = raw(r#"{"id":"8"}"#);
-        let c = raw(r#"{"id":"9","propertiesWithHistory":{"amount":[{"value":"5","property":"no"}]}}"#);
+        let c =
+            raw(r#"{"id":"9","propertiesWithHistory":{"amount":[{"value":"5","property":"no"}]}}"#);
         let rows = rows(&u, &[a, b, c]).unwrap();
         assert_eq!(
             texts(&rows),
@@ -251,6 +255,9 @@ mod tests {
         let rows = rows(&u, &[raw("[1]")]).unwrap();
         assert_eq!(texts(&rows), vec!["[1]"]);
         let e = super::rows(&u, &[raw(r#"{"h":[]}"#), raw(r#"{"h":"oops"}"#)]).unwrap_err();
-        assert!(e.contains("record 2") && e.contains("`h` is \"oops\""), "{e}");
+        assert!(
+            e.contains("record 2") && e.contains("`h` is \"oops\""),
+            "{e}"
+        );
     }
 }

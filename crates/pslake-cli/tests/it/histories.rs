@@ -34,13 +34,11 @@ fn listed_history_entries(fixtures: &Path) -> i64 {
         &fs_err::read_to_string(fixtures.join("manifest.json")).expect("manifest"),
     )
     .expect("manifest json");
-    let as_of = chrono::NaiveDate::parse_from_str(
-        manifest["as_of"].as_str().expect("as_of"),
-        "%Y-%m-%d",
-    )
-    .expect("date");
-    let purge_before = as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc()
-        - chrono::Duration::days(90);
+    let as_of =
+        chrono::NaiveDate::parse_from_str(manifest["as_of"].as_str().expect("as_of"), "%Y-%m-%d")
+            .expect("date");
+    let purge_before =
+        as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - chrono::Duration::days(90);
     records(fixtures, "hubspot", "deals")
         .iter()
         .filter(|d| {
@@ -51,7 +49,12 @@ fn listed_history_entries(fixtures: &Path) -> i64 {
                     >= purge_before
             }
         })
-        .flat_map(|d| d["propertiesWithHistory"].as_object().expect("histories").values())
+        .flat_map(|d| {
+            d["propertiesWithHistory"]
+                .as_object()
+                .expect("histories")
+                .values()
+        })
         .map(|list| list.as_array().expect("a list").len() as i64)
         .sum()
 }
@@ -70,14 +73,19 @@ fn history_streams_land_from_the_fixtures_and_a_directory_without_them_still_run
     let entries = listed_history_entries(&fixtures);
     let versions = records(&fixtures, "workday", "Worker_History").len() as i64;
     let jobs = records(&fixtures, "netsuite", "job").len() as i64;
-    assert!(history > 100 && entries > 100 && versions > 10, "{history} {entries} {versions}");
+    assert!(
+        history > 100 && entries > 100 && versions > 10,
+        "{history} {entries} {versions}"
+    );
     assert_eq!(
         n("SELECT count(*) FROM raw.salesforce_opportunityhistory"),
         history
     );
     assert_eq!(n("SELECT count(*) FROM raw.hubspot_deal_history"), entries);
     assert_eq!(
-        n("SELECT count(DISTINCT deal_id || property || CAST(timestamp AS VARCHAR)) FROM raw.hubspot_deal_history"),
+        n(
+            "SELECT count(DISTINCT deal_id || property || CAST(timestamp AS VARCHAR)) FROM raw.hubspot_deal_history"
+        ),
         entries,
         "the primary key (deal_id, property, timestamp) is unique"
     );
@@ -100,7 +108,13 @@ fn history_streams_land_from_the_fixtures_and_a_directory_without_them_still_run
         "SELECT arrow_typeof(amount) AS a, arrow_typeof(probability) AS p, arrow_typeof(close_date) AS c, \
          arrow_typeof(created_date) AS d, arrow_typeof(is_deleted) AS x FROM raw.salesforce_opportunityhistory LIMIT 1",
     );
-    for ty in ["Decimal128(18, 2)", "Float64", "Date32", "Timestamp", "Boolean"] {
+    for ty in [
+        "Decimal128(18, 2)",
+        "Float64",
+        "Date32",
+        "Timestamp",
+        "Boolean",
+    ] {
         assert!(t.contains(ty), "{ty}: {t}");
     }
     let t = types(
@@ -123,8 +137,10 @@ fn history_streams_land_from_the_fixtures_and_a_directory_without_them_still_run
         n("SELECT count(*) FROM raw.salesforce_opportunity")
     );
     assert_eq!(
-        n("SELECT count(*) FROM raw.netsuite_job j JOIN raw.salesforce_opportunity o \
-           ON o.id = j.custentity_crm_opportunity_id WHERE j.datecreated <= o.close_date"),
+        n(
+            "SELECT count(*) FROM raw.netsuite_job j JOIN raw.salesforce_opportunity o \
+           ON o.id = j.custentity_crm_opportunity_id WHERE j.datecreated <= o.close_date"
+        ),
         0
     );
 
@@ -148,7 +164,11 @@ fn history_streams_land_from_the_fixtures_and_a_directory_without_them_still_run
         write_records(&old, system, stream, &recs);
     }
     let (lake_dir, out) = run_demo(&tmp.path().join("old-run"), &old, &[]);
-    assert!(out.status.success(), "an old fixture directory runs:\n{}", show(&out));
+    assert!(
+        out.status.success(),
+        "an old fixture directory runs:\n{}",
+        show(&out)
+    );
     let lake = Lake::parse(lake_dir.to_str().expect("utf8")).expect("lake");
     let n = |sql: &str| count(&rt, &lake, sql);
     for table in [
@@ -157,7 +177,11 @@ fn history_streams_land_from_the_fixtures_and_a_directory_without_them_still_run
         "workday_worker_history",
     ] {
         // the table is there, empty, so models reading it build
-        assert_eq!(n(&format!("SELECT count(*) FROM raw.{table}")), 0, "raw.{table}");
+        assert_eq!(
+            n(&format!("SELECT count(*) FROM raw.{table}")),
+            0,
+            "raw.{table}"
+        );
     }
     assert_eq!(
         n("SELECT count(*) FROM raw.netsuite_job WHERE datecreated IS NULL"),

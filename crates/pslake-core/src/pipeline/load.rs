@@ -1186,7 +1186,9 @@ fn build_stream(
             if path.is_root() {
                 p.at_any(
                     at,
-                    format!("{ctx}: unnest needs a `path` inside the record (not the record itself)"),
+                    format!(
+                        "{ctx}: unnest needs a `path` inside the record (not the record itself)"
+                    ),
                 );
             }
             let mut names: Vec<&str> = u.parent.iter().map(|(n, _)| n.as_str()).collect();
@@ -2080,14 +2082,23 @@ systems:
                 // in the order written
                 parent: vec![
                     ("deal_id".into(), JsonPath::parse("id")),
-                    ("modified".into(), JsonPath::parse("properties.hs_lastmodifieddate")),
+                    (
+                        "modified".into(),
+                        JsonPath::parse("properties.hs_lastmodifieddate")
+                    ),
                 ],
             })
         );
         for (u, needle) in [
             ("{path: $}", "unnest needs a `path` inside the record"),
-            ("{path: h, key_as: id, parent: {id: id}}", "names the field `id` twice"),
-            ("{path: h, parent: {a.b: id}}", "must be a plain, non-empty key"),
+            (
+                "{path: h, key_as: id, parent: {id: id}}",
+                "names the field `id` twice",
+            ),
+            (
+                "{path: h, parent: {a.b: id}}",
+                "must be a plain, non-empty key",
+            ),
             ("{path: h, parent: {a: id, a: x}}", "duplicate"),
             ("{path: h, key: k}", "unknown field `key`"),
         ] {

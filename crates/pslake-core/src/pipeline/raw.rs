@@ -447,14 +447,19 @@ pub struct RawUnnest {
 }
 
 /// A YAML mapping of strings as its pairs, in file order (a duplicate key is an error).
-fn ordered_pairs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+fn ordered_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(String, String)>, D::Error> {
     struct V;
     impl<'de> serde::de::Visitor<'de> for V {
         type Value = Vec<(String, String)>;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a mapping of field names to dotted paths")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out: Vec<(String, String)> = Vec::new();
             while let Some((k, v)) = m.next_entry::<String, String>()? {
                 if out.iter().any(|(n, _)| *n == k) {

@@ -176,7 +176,10 @@ async fn every_stream_lands_and_matches_the_fixtures() {
     .await
     .into_iter()
     .collect();
-    assert_eq!(landed, entries, "one row per history entry, as HubSpot sent it");
+    assert_eq!(
+        landed, entries,
+        "one row per history entry, as HubSpot sent it"
+    );
     let created = query_strings(
         &lake,
         "SELECT CAST(count(*) AS VARCHAR) FROM raw.netsuite_job WHERE datecreated IS NOT NULL",

@@ -36,7 +36,9 @@ fn deal(i: usize, changed: bool) -> Value {
             json!({"value": "closedwon", "timestamp": "2026-03-20T09:00:00.000Z", "sourceType": "CRM_UI"}),
         );
     }
-    let mut amount = vec![json!({"value": format!("{}00.00", i + 1), "timestamp": "2026-01-05T10:00:00.000Z", "sourceType": "CRM_UI"})];
+    let mut amount = vec![
+        json!({"value": format!("{}00.00", i + 1), "timestamp": "2026-01-05T10:00:00.000Z", "sourceType": "CRM_UI"}),
+    ];
     if i == 7 {
         amount.push(json!({"value": "1.00", "sourceType": "IMPORT"}));
     }
@@ -57,7 +59,9 @@ async fn deals(
 ) -> Response {
     let from: usize = q.get("after").map(|a| a.parse().unwrap()).unwrap_or(0);
     let changed = changed.load(Ordering::SeqCst);
-    let results: Vec<Value> = (from..(from + 4).min(10)).map(|i| deal(i, changed)).collect();
+    let results: Vec<Value> = (from..(from + 4).min(10))
+        .map(|i| deal(i, changed))
+        .collect();
     let next = (from + 4 < 10).then(|| json!({"next": {"after": (from + 4).to_string()}}));
     let mut page = json!({ "results": results });
     if let Some(n) = next {
@@ -77,7 +81,8 @@ async fn orders() -> Response {
 }
 
 async fn broken() -> Response {
-    axum::Json(json!({"orders": [{"no": 1, "lines": []}, {"no": 2, "lines": "oops"}]})).into_response()
+    axum::Json(json!({"orders": [{"no": 1, "lines": []}, {"no": 2, "lines": "oops"}]}))
+        .into_response()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,13 +164,19 @@ systems:
 
     // the parent stream is untouched by its sibling's unnest
     let s = by(&r, "deals");
-    assert_eq!((s.status.clone(), s.received, s.landed, s.pages), (StreamStatus::Succeeded, 10, 10, 3));
+    assert_eq!(
+        (s.status.clone(), s.received, s.landed, s.pages),
+        (StreamStatus::Succeeded, 10, 10, 3)
+    );
 
     // 10 deals: 2 stage entries each, 1 amount entry each except deal 3 (no history), deal 5
     // (an empty amount list) and deal 7 (2 amount entries, one without its timestamp: rejected)
     let s = by(&r, "deal_history");
     assert_eq!(s.status, StreamStatus::Succeeded, "{s:?}");
-    assert_eq!((s.received, s.landed, s.rejected, s.pages), (9 * 2 + 8 + 1, 9 * 2 + 8, 1, 3));
+    assert_eq!(
+        (s.received, s.landed, s.rejected, s.pages),
+        (9 * 2 + 8 + 1, 9 * 2 + 8, 1, 3)
+    );
     assert_eq!(s.new_fields, vec!["sourceType".to_string()]);
     let rows = query_strings(
         &lake,

@@ -20,9 +20,7 @@ use rand::seq::SliceRandom;
 
 use super::Result;
 use super::calendar::{add_months, history_start, hubspot_dt, iso, month_start, salesforce_dt};
-use super::emit::{
-    HsDealHistory, HsHistoryEntry, SfOpportunityHistory, WdWorkerHistory, num,
-};
+use super::emit::{HsDealHistory, HsHistoryEntry, SfOpportunityHistory, WdWorkerHistory, num};
 use super::firm::{
     Crm, Firm, Kind, Outcome, hs_probability, rng_for, sf_id, sf_probability, weighted,
 };
@@ -357,7 +355,10 @@ pub(crate) fn worker_history(firm: &Firm, ei: usize) -> Vec<WorkerVersion> {
         .map_or(e.last_updated, |t| t - Duration::days(1))
         .min(e.last_updated);
     let in_window = month_firsts((e.hire + Duration::days(60)).max(history_start()), until);
-    let before = month_firsts(e.hire + Duration::days(180), history_start() - Duration::days(1));
+    let before = month_firsts(
+        e.hire + Duration::days(180),
+        history_start() - Duration::days(1),
+    );
     // mid-year merit cycles: 1 January and 1 April first
     let pick = |rng: &mut rand_chacha::ChaCha8Rng, days: &[NaiveDate]| -> Option<NaiveDate> {
         if days.is_empty() {
@@ -405,7 +406,7 @@ pub(crate) fn worker_history(firm: &Firm, ei: usize) -> Vec<WorkerVersion> {
     }
     // Newest first: each change's version holds the values in force from its date on; undoing
     // the change gives the values before it (several changes on one date make one version).
-    changes.sort_by(|a, b| b.0.cmp(&a.0));
+    changes.sort_by_key(|c| std::cmp::Reverse(c.0));
     let mut cur = current;
     let mut out: Vec<WorkerVersion> = Vec::new();
     for (d, change) in changes {

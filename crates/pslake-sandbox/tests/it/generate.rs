@@ -291,7 +291,12 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         let h = r["propertiesWithHistory"].as_object().expect("histories");
         assert_eq!(
             h.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["dealstage", "amount", "closedate", "hs_deal_stage_probability"]
+            [
+                "dealstage",
+                "amount",
+                "closedate",
+                "hs_deal_stage_probability"
+            ]
         );
         for (name, list) in h {
             let list = list.as_array().expect("a list");
@@ -308,8 +313,14 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
                     t
                 })
                 .collect();
-            assert!(stamps.windows(2).all(|w| w[0] > w[1]), "{name}: newest first");
-            assert!(stamps[0] <= v, "{name}: no change after hs_lastmodifieddate");
+            assert!(
+                stamps.windows(2).all(|w| w[0] > w[1]),
+                "{name}: newest first"
+            );
+            assert!(
+                stamps[0] <= v,
+                "{name}: no change after hs_lastmodifieddate"
+            );
         }
     }
     for r in load(dir, "salesforce", "OpportunityHistory") {
@@ -321,7 +332,10 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         }
     }
     for r in load(dir, "workday", "Worker_History") {
-        assert!(r.values().all(Value::is_string), "workday values are strings");
+        assert!(
+            r.values().all(Value::is_string),
+            "workday values are strings"
+        );
         assert!(iso_date(s(&r, "Effective_Date")));
         assert!(currencies.contains(&s(&r, "Cost_Rate_Currency")));
     }

@@ -518,6 +518,9 @@ fn later_runs_move_the_cursor_of_every_edit_and_delete_only_planted_records() {
             }
         }
     }
-    assert_eq!(added, 3, "run 2 raises one and loses one, run 3 wins one again");
+    assert_eq!(
+        added, 3,
+        "run 2 raises one and loses one, run 3 wins one again"
+    );
     assert!(edits >= 6, "{edits} edited records");
 }

@@ -120,11 +120,19 @@ async fn deal_histories_come_only_when_asked_with_the_asked_properties_50_a_page
 
     // not asked: no propertiesWithHistory at all, 100 a page
     let (plain, pages) = hubspot_list(&c, &base, false, HS_PROPS, 100).await;
-    assert!(plain.iter().all(|d| d.get("propertiesWithHistory").is_none()));
+    assert!(
+        plain
+            .iter()
+            .all(|d| d.get("propertiesWithHistory").is_none())
+    );
     let live = all.iter().filter(|d| d["archived"] == false).count();
     assert_eq!((plain.len(), pages), (live, live.div_ceil(100)));
     let (found, _) = hubspot_search(&c, &base, json!({"limit": 200})).await;
-    assert!(found.iter().all(|d| d.get("propertiesWithHistory").is_none()));
+    assert!(
+        found
+            .iter()
+            .all(|d| d.get("propertiesWithHistory").is_none())
+    );
 
     // asked: exactly the asked properties, in the order asked, [] where the deal has none;
     // limit=100 is served 50 a page, and the next link asks again
@@ -172,10 +180,19 @@ async fn deal_histories_come_only_when_asked_with_the_asked_properties_50_a_page
         let keys: Vec<&String> = d.as_object().expect("deal").keys().collect();
         assert_eq!(
             keys,
-            ["id", "properties", "propertiesWithHistory", "archived", "updatedAt"],
+            [
+                "id",
+                "properties",
+                "propertiesWithHistory",
+                "archived",
+                "updatedAt"
+            ],
             "the histories follow the properties"
         );
-        let fixture = all.iter().find(|f| f["id"] == d["id"]).expect("a fixture deal");
+        let fixture = all
+            .iter()
+            .find(|f| f["id"] == d["id"])
+            .expect("a fixture deal");
         let h = &d["propertiesWithHistory"];
         let names: Vec<&String> = h.as_object().expect("histories").keys().collect();
         assert_eq!(names, ["amount", "dealstage", "closedate"]);
@@ -208,8 +225,12 @@ async fn deal_histories_come_only_when_asked_with_the_asked_properties_50_a_page
     let v: Value = r.json().await.expect("json");
     let archived = v["results"].as_array().expect("results");
     assert!(!archived.is_empty());
-    assert!(archived.iter().all(|d| d["propertiesWithHistory"]["dealstage"].is_array()
-        && d["archivedAt"].is_string()));
+    assert!(
+        archived
+            .iter()
+            .all(|d| d["propertiesWithHistory"]["dealstage"].is_array()
+                && d["archivedAt"].is_string())
+    );
     sb.shutdown().await;
 }
 

@@ -384,7 +384,12 @@ pub(crate) async fn hubspot_search(c: &Client, base: &str, mut body: Value) -> (
     }
 }
 
-pub(crate) async fn netsuite_all(c: &Client, base: &str, q: &str, limit: usize) -> (Vec<Value>, usize) {
+pub(crate) async fn netsuite_all(
+    c: &Client,
+    base: &str,
+    q: &str,
+    limit: usize,
+) -> (Vec<Value>, usize) {
     let token = Credentials::default().netsuite_token;
     let mut offset = 0;
     let mut out = Vec::new();

@@ -13,9 +13,9 @@ use crate::generate::calendar::{as_of, hubspot_dt, iso, salesforce_dt, ymd};
 use crate::generate::emit::{HsDeal, HsDealProperties, HsHistoryEntry, SfOpportunity, num};
 use crate::generate::firm::{Firm, Outcome, base_fx, sf_id};
 use crate::generate::history::{OppVersion, at, hs_history, hs_time, sf_history_rows};
-use crate::generate::{Error, Result};
 use crate::generate::reference::PRACTICES;
 use crate::generate::writer::JsonlWriter;
+use crate::generate::{Error, Result};
 
 /// The cursor stamps of runs 2 and 3: on the `as_of` date, after every cursor of run 1.
 fn sf_stamp(run: usize) -> String {
@@ -288,7 +288,11 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
         },
         won,
     ]);
-    debug_assert_eq!(hs_time(won_at), stamp, "the last entries are the deal's stamp");
+    debug_assert_eq!(
+        hs_time(won_at),
+        stamp,
+        "the last entries are the deal's stamp"
+    );
     let entry = |value: &str, run: usize, source: &str| HsHistoryEntry {
         value: value.to_owned(),
         timestamp: hs_stamp(run),
@@ -366,7 +370,10 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
         ("/properties/hs_deal_stage_probability", "0".into()),
         ("/properties/hs_lastmodifieddate", hs_stamp(3).into()),
         ("/propertiesWithHistory/dealstage", stage_run3),
-        ("/propertiesWithHistory/hs_deal_stage_probability", prob_run3),
+        (
+            "/propertiesWithHistory/hs_deal_stage_probability",
+            prob_run3,
+        ),
         ("/updatedAt", hs_stamp(3).into()),
     ]));
     plan.appended.push(w.finish()?);
