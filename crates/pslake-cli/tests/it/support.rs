@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The ten canonical tables of SPEC section 4.
+/// The canonical tables of SPEC sections 4 and 4b.
 pub(crate) const CANONICAL: &[&str] = &[
     "dim_customer",
     "dim_project",
@@ -15,6 +15,10 @@ pub(crate) const CANONICAL: &[&str] = &[
     "utilization",
     "capacity_plan",
     "margin",
+    "dim_employee_history",
+    "project_setup",
+    "billing",
+    "forecast_accuracy",
 ];
 
 /// The repository root (two levels above this crate).
