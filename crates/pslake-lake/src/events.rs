@@ -46,6 +46,70 @@ pub struct EventRow {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
+/// A request `pslake listen` refused (bad or missing signature, too old): kept in
+/// `_pslake.refused` for the record, without its body (only its size and hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRow {
+    /// The trigger's path.
+    pub path: String,
+    /// The trigger's system.
+    pub source: String,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// Why it was refused, e.g. `signature does not match`.
+    pub reason: String,
+    /// The body's size in bytes.
+    pub body_bytes: i64,
+    /// Hex SHA-256 of the body.
+    pub body_sha256: String,
+}
+
+/// `_pslake.refused`.
+pub fn refused_table() -> TableName {
+    TableName::new(ops::SCHEMA, "refused")
+}
+
+/// Appends refused requests to `_pslake.refused` in one commit.
+pub async fn append_refused(lake: &Lake, rows: &[RefusedRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("received_at", ts_type(), false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("body_bytes", DataType::Int64, false),
+        Field::new("body_sha256", DataType::Utf8, false),
+    ]));
+    let s = |f: &dyn Fn(&RefusedRow) -> &str| -> ArrayRef {
+        Arc::new(rows.iter().map(|r| Some(f(r))).collect::<StringArray>())
+    };
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            s(&|r| &r.path),
+            s(&|r| &r.source),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.received_at.timestamp_micros()))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            s(&|r| &r.reason),
+            Arc::new(arrow::array::Int64Array::from_iter_values(
+                rows.iter().map(|r| r.body_bytes),
+            )),
+            s(&|r| &r.body_sha256),
+        ],
+    )
+    .map_err(|source| Error::Arrow {
+        context: "building refused rows".into(),
+        source: Box::new(source),
+    })?;
+    lake.append(&refused_table(), vec![batch]).await.map(|_| ())
+}
+
 /// `_pslake.events`.
 pub fn events_table() -> TableName {
     TableName::new(ops::SCHEMA, "events")
