@@ -9,6 +9,7 @@ mod faults;
 mod hubspot_archive;
 mod interop;
 mod kill;
+mod listen;
 mod maintain;
 mod messy;
 mod netsuite_dates;
