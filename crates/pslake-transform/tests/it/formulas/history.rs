@@ -75,11 +75,18 @@ async fn a_raise_in_month_six_leaves_months_one_to_five_of_margin_unchanged() {
     let (_b, with) = june_firm(true).await;
     let before = rows(&without, MARGIN_BEFORE_JUNE).await;
     assert!(before.len() >= 5, "margin rows before June: {before:?}");
-    assert!(before.iter().any(|r| r.starts_with("P1|2026-01-01|1500.00|600.00|")));
+    assert!(
+        before
+            .iter()
+            .any(|r| r.starts_with("P1|2026-01-01|1500.00|600.00|"))
+    );
     assert_eq!(rows(&with, MARGIN_BEFORE_JUNE).await, before);
     assert_eq!(rows(&without, P1_JUNE).await, vec!["1200.00|400.00|800.00"]);
     assert_eq!(rows(&with, P1_JUNE).await, vec!["1200.00|480.00|720.00"]);
-    assert_eq!(rows(&without, COSTS).await, vec!["T03|500.00", "T30|400.00"]);
+    assert_eq!(
+        rows(&without, COSTS).await,
+        vec!["T03|500.00", "T30|400.00"]
+    );
     assert_eq!(rows(&with, COSTS).await, vec!["T03|500.00", "T30|480.00"]);
 }
 
