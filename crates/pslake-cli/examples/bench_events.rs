@@ -188,7 +188,9 @@ async fn main() -> Res<()> {
     let lake_dir = work.join("lake");
     let log = |name: &str| -> Res<std::fs::File> { Ok(std::fs::File::create(work.join(name))?) };
     let status = Command::new(&pslake)
-        .args(["fixtures", "generate", "--seed", "7", "--scale", &scale, "--out"])
+        .args([
+            "fixtures", "generate", "--seed", "7", "--scale", &scale, "--out",
+        ])
         .arg(&firm)
         .stdout(Stdio::null())
         .stderr(log("generate.log")?)
@@ -232,13 +234,23 @@ async fn main() -> Res<()> {
     wait_http(&format!("{sandbox_url}/health"), Duration::from_secs(120)).await?;
     let lake_arg = lake_dir.to_str().ok_or("utf8")?.to_string();
     let t = Instant::now();
-    let status = cmd(&["run", "--pipeline", "pipelines/demo.yml", "--lake", &lake_arg])
-        .stdout(log("run.log")?)
-        .stderr(log("run.err")?)
-        .status()?;
+    let status = cmd(&[
+        "run",
+        "--pipeline",
+        "pipelines/demo.yml",
+        "--lake",
+        &lake_arg,
+    ])
+    .stdout(log("run.log")?)
+    .stderr(log("run.err")?)
+    .status()?;
     let first_run_s = t.elapsed().as_secs_f64();
     if !status.success() {
-        return Err(format!("the first run failed: see {}", work.join("run.log").display()).into());
+        return Err(format!(
+            "the first run failed: see {}",
+            work.join("run.log").display()
+        )
+        .into());
     }
     println!("first run (full extract and build): {first_run_s:.1} s");
     let _listener = Proc(

@@ -66,7 +66,12 @@ impl Drop for Proc {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, log: impl Fn() -> String) {
+fn wait_until(
+    what: &str,
+    timeout: Duration,
+    mut ok: impl FnMut() -> bool,
+    log: impl Fn() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if ok() {
@@ -149,11 +154,22 @@ fn a_deal_closed_in_the_sandbox_reaches_bookings_and_bad_or_repeated_deliveries_
         ],
         &envs,
     );
-    let logs = || format!("--- sandbox\n{}\n--- listen\n{}", sandbox.log(), listener.log());
+    let logs = || {
+        format!(
+            "--- sandbox\n{}\n--- listen\n{}",
+            sandbox.log(),
+            listener.log()
+        )
+    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let http = reqwest::Client::new();
     let up = |url: String| {
-        rt.block_on(async { http.get(url).send().await.is_ok_and(|r| r.status().is_success()) })
+        rt.block_on(async {
+            http.get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
     };
     wait_until(
         "the sandbox and the listener to answer",
@@ -233,7 +249,10 @@ fn a_deal_closed_in_the_sandbox_reaches_bookings_and_bad_or_repeated_deliveries_
     let again = send(&good);
     assert_eq!(again.status(), 200, "a duplicate is acknowledged");
     let again: serde_json::Value = rt.block_on(again.json()).expect("json");
-    assert_eq!((again["accepted"].clone(), again["duplicates"].clone()), (0.into(), 1.into()));
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (0.into(), 1.into())
+    );
     wait_until(
         "the repeated event to be processed",
         Duration::from_secs(180),

@@ -239,9 +239,7 @@ pub(crate) fn build_triggers(
             other => {
                 bad(
                     at("signature:"),
-                    format!(
-                        "{what}: unknown signature `{other}` (hubspot_v3, pslake_hmac_sha256)"
-                    ),
+                    format!("{what}: unknown signature `{other}` (hubspot_v3, pslake_hmac_sha256)"),
                 );
                 ok = false;
                 None
@@ -268,7 +266,9 @@ pub(crate) fn build_triggers(
         if t.events.is_empty() || t.events.iter().any(|e| e.trim().is_empty()) {
             bad(
                 at("events:"),
-                format!("{what}: `events` must list at least one event type, e.g. deal.propertyChange"),
+                format!(
+                    "{what}: `events` must list at least one event type, e.g. deal.propertyChange"
+                ),
             );
             ok = false;
         }
@@ -289,9 +289,7 @@ pub(crate) fn build_triggers(
                 None => {
                     bad(
                         at(s),
-                        format!(
-                            "{what}: stream `{s}` is not a `system.stream` of this pipeline"
-                        ),
+                        format!("{what}: stream `{s}` is not a `system.stream` of this pipeline"),
                     );
                     ok = false;
                 }

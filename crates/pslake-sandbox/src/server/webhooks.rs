@@ -152,7 +152,12 @@ pub(crate) async fn hubspot_close_won(
         push_history(&mut record, k, v, &stamp);
     }
     let archived = record.get("archived") == Some(&Value::Bool(true));
-    table.edit(i, record.to_string().into_bytes(), at.timestamp_millis(), archived);
+    table.edit(
+        i,
+        record.to_string().into_bytes(),
+        at.timestamp_millis(),
+        archived,
+    );
     state.cache.clear();
     let occurred = at.timestamp_millis();
     let object: Value = id
@@ -214,7 +219,12 @@ pub(crate) async fn salesforce_close_won(
         obj.insert("SystemModstamp".into(), Value::String(stamp.clone()));
     }
     let deleted = record.get("IsDeleted") == Some(&Value::Bool(true));
-    table.edit(i, record.to_string().into_bytes(), at.timestamp_millis(), deleted);
+    table.edit(
+        i,
+        record.to_string().into_bytes(),
+        at.timestamp_millis(),
+        deleted,
+    );
     state.cache.clear();
     let n = state.webhooks.next_event.fetch_add(1, Ordering::Relaxed);
     let mut event = json!({
@@ -285,7 +295,8 @@ fn deliver(state: &AppState, d: Delivery) -> bool {
                     let body = Value::Array(events).to_string();
                     let url = format!("{target}/hubspot");
                     let ts = Utc::now().timestamp_millis().to_string();
-                    let sig = hubspot_v3_signature(&hubspot_secret, "POST", &url, body.as_bytes(), &ts);
+                    let sig =
+                        hubspot_v3_signature(&hubspot_secret, "POST", &url, body.as_bytes(), &ts);
                     (
                         url,
                         body,
@@ -358,7 +369,12 @@ pub fn hubspot_v3_signature(
 ) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let mut ctx = hmac::Context::with_key(&key);
-    for part in [method.as_bytes(), uri.as_bytes(), body, timestamp.as_bytes()] {
+    for part in [
+        method.as_bytes(),
+        uri.as_bytes(),
+        body,
+        timestamp.as_bytes(),
+    ] {
         ctx.update(part);
     }
     base64::engine::general_purpose::STANDARD.encode(ctx.sign().as_ref())

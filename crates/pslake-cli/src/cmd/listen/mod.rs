@@ -113,7 +113,8 @@ pub(crate) async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let missing = |what: &str| UsageError(format!("no {what}: set it in the pipeline or its manifest"));
+    let missing =
+        |what: &str| UsageError(format!("no {what}: set it in the pipeline or its manifest"));
     let as_of = p
         .as_of
         .or(source.manifest.as_ref().map(|m| m.as_of))
@@ -126,9 +127,9 @@ pub(crate) async fn listen(args: ListenArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| UsageError(e.to_string()))?;
     let mut routes = Vec::new();
     for t in &p.triggers {
-        let secret = secrets.resolve(&t.secret).map_err(|e| {
-            UsageError(format!("trigger {} of {}: {e}", t.path, p.path.display()))
-        })?;
+        let secret = secrets
+            .resolve(&t.secret)
+            .map_err(|e| UsageError(format!("trigger {} of {}: {e}", t.path, p.path.display())))?;
         routes.push(Arc::new(Route {
             trigger: t.clone(),
             secret,

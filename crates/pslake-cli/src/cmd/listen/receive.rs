@@ -471,7 +471,9 @@ mod tests {
         assert_eq!(verify(&r, &Method::POST, &uri, &h, body, now), Ok(()));
         h.insert(
             PSLAKE_SIGNATURE,
-            pslake_signature("other", &ts, body).parse().expect("header"),
+            pslake_signature("other", &ts, body)
+                .parse()
+                .expect("header"),
         );
         assert_eq!(
             verify(&r, &Method::POST, &uri, &h, body, now),
