@@ -340,7 +340,7 @@ pub(crate) async fn receive(
             duplicates += 1;
             continue;
         }
-        let listed = t.events.iter().any(|x| *x == e.event_type);
+        let listed = t.events.contains(&e.event_type);
         if !listed {
             ignored += 1;
         }
