@@ -1,6 +1,7 @@
 //! `pslake listen` with `pslake sandbox --webhook-target`, as separate processes over real HTTP:
 //! a deal closed in the sandbox reaches `canonical.bookings`; a request with a bad signature is
-//! refused with 401 and recorded in `_pslake.refused`; a delivery repeated adds nothing.
+//! refused with 401 and recorded in `_pslake.refused`; a delivery repeated adds nothing; an
+//! event stored by a listener that then crashed is processed when the listener starts again.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,12 @@ impl Proc {
 
     fn log(&self) -> String {
         fs_err::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGKILL: a crash.
+    fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -138,22 +145,25 @@ fn a_deal_closed_in_the_sandbox_reaches_bookings_and_bad_or_repeated_deliveries_
         .collect();
     envs.push(("PSLAKE_SANDBOX_URL".into(), sandbox_url.clone()));
     envs.push(("PSLAKE_FIXTURES".into(), fixtures.display().to_string()));
-    let listener = Proc::start(
-        "listen",
-        dir.path(),
-        &[
-            "listen".into(),
-            "--pipeline".into(),
-            "pipelines/demo.yml".into(),
-            "--lake".into(),
-            lake_arg.clone(),
-            "--listen".into(),
-            format!("127.0.0.1:{listen_port}"),
-            "--debounce".into(),
-            "500ms".into(),
-        ],
-        &envs,
-    );
+    let start_listener = |name: &str, debounce: &str| {
+        Proc::start(
+            name,
+            dir.path(),
+            &[
+                "listen".into(),
+                "--pipeline".into(),
+                "pipelines/demo.yml".into(),
+                "--lake".into(),
+                lake_arg.clone(),
+                "--listen".into(),
+                format!("127.0.0.1:{listen_port}"),
+                "--debounce".into(),
+                debounce.into(),
+            ],
+            &envs,
+        )
+    };
+    let listener = start_listener("listen", "500ms");
     let logs = || {
         format!(
             "--- sandbox\n{}\n--- listen\n{}",
@@ -272,5 +282,49 @@ fn a_deal_closed_in_the_sandbox_reaches_bookings_and_bad_or_repeated_deliveries_
     );
     assert_eq!(rows(&rt, &lake, &won), vec!["1"], "still one won booking");
     drop(listener);
+
+    // a crash between storing an event and its refresh: the next start processes it
+    let crashing = start_listener("listen-crash", "10m");
+    wait_until(
+        "the listener to answer again",
+        Duration::from_secs(120),
+        || up(format!("{listen_url}/_pslake/health")),
+        || crashing.log(),
+    );
+    let body = body.replace("990001", "990002");
+    let ts = chrono::Utc::now().timestamp_millis().to_string();
+    let signature = hubspot_v3_signature(
+        &creds.hubspot_client_secret,
+        "POST",
+        &format!("{listen_url}/hubspot"),
+        body.as_bytes(),
+        &ts,
+    );
+    let resp = rt
+        .block_on(
+            http.post(format!("{listen_url}/hubspot"))
+                .header("X-HubSpot-Signature-v3", &signature)
+                .header("X-HubSpot-Request-Timestamp", &ts)
+                .body(body.clone())
+                .send(),
+        )
+        .expect("POST /hubspot");
+    assert_eq!(resp.status(), 200, "{}", crashing.log());
+    crashing.crash();
+    let state =
+        "SELECT count(*), count(processed_run_id) FROM _pslake.events WHERE event_id = '990002'";
+    assert_eq!(
+        rows(&rt, &lake, state),
+        vec!["1|0"],
+        "stored, not processed"
+    );
+    let restarted = start_listener("listen-restarted", "500ms");
+    wait_until(
+        "the stored event to be processed after the restart",
+        Duration::from_secs(180),
+        || rows(&rt, &lake, state) == vec!["2|1"],
+        || restarted.log(),
+    );
+    drop(restarted);
     drop(sandbox);
 }
