@@ -28,6 +28,7 @@ FIXTURES = Path(os.environ.get("PSLAKE_TEST_FIXTURES", ROOT / "fixtures"))
 STREAMS = [
     ("salesforce", "Account", "Id", "id"),
     ("salesforce", "Opportunity", "Id", "id"),
+    ("salesforce", "OpportunityHistory", "Id", "id"),
     ("hubspot", "deals", "id", "id"),
     ("netsuite", "customer", "id", "id"),
     ("netsuite", "job", "id", "id"),

@@ -28,6 +28,7 @@ mod rest;
 mod run;
 pub mod secrets;
 mod sink;
+mod unnest;
 mod values;
 
 pub use batch::{RULE_MISSING, RULE_UNPARSEABLE, arrow_type, raw_schemas};

@@ -512,6 +512,7 @@ mod tests {
             path: JsonPath::parse(path),
             keyed_by: None,
             strip: vec![],
+            unnest: None,
         }
     }
 
@@ -598,6 +599,7 @@ mod tests {
                 type_filter: type_filter.map(|(f, v)| (f.into(), v.into())),
             }),
             strip: vec![],
+            unnest: None,
         }
     }
 
@@ -627,6 +629,7 @@ mod tests {
                 type_filter: None,
             }),
             strip: vec![],
+            unnest: None,
         };
         let scan = Scan::new(&sel, vec![]);
         let page = r#"{"m":{"a":{"x":1},"2":{"x":2}},"refs":[{"ref":2},{"other":1,"ref":"a"}]}"#;

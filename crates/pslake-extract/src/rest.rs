@@ -180,13 +180,21 @@ pub(crate) fn decode(
     };
     let mut out = plan.outcome();
     let extracted_at = chrono::Utc::now().timestamp_micros();
-    plan.push_all(
-        &mut out,
-        &scanned.records,
-        extracted_at,
-        min_cursor,
-        cursor_column,
-    );
+    match &plan.stream.records.unnest {
+        // the common case: the page's records, borrowed, are the rows
+        None => plan.push_all(
+            &mut out,
+            &scanned.records,
+            extracted_at,
+            min_cursor,
+            cursor_column,
+        ),
+        Some(u) => {
+            let rows = crate::unnest::rows(u, &scanned.records).map_err(page_error)?;
+            let rows: Vec<&serde_json::value::RawValue> = rows.iter().map(AsRef::as_ref).collect();
+            plan.push_all(&mut out, &rows, extracted_at, min_cursor, cursor_column);
+        }
+    }
     Ok(Page {
         url: url.to_string(),
         out,

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::array::RecordBatch;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
@@ -18,7 +19,7 @@ use tokio::sync::Mutex;
 use pslake_core::Sensitive;
 use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind, load::parse_start};
 use pslake_lake::ops::{self, RunRecord, StreamState};
-use pslake_lake::{Lake, fault_point};
+use pslake_lake::{Lake, TableName, fault_point};
 
 use crate::batch::StreamPlan;
 use crate::error::{Error, Result};
@@ -622,6 +623,14 @@ async fn finish(
     result?;
     flushed?;
     rejected?;
+    // A stream that has landed nothing yet still gets its raw table, empty, with the declared
+    // columns: models reading it build over a source without such records (SPEC section 6: a
+    // fixture directory without a stream's file runs).
+    let table = TableName::new("raw", &stream.table);
+    if acc.raw_version.is_none() && lake.version(&table).await?.is_none() {
+        let empty = RecordBatch::new_empty(plan.schema.clone());
+        rep.raw_version = Some(lake.append(&table, vec![empty]).await?);
+    }
     let cursor = match (&stream.incremental, acc.cursor_max) {
         (Some(inc), Some(max)) => {
             let ty = stream.columns[inc.column].data_type;

@@ -10,7 +10,7 @@
 //! [`reconcile`] compares a source's current keys with a raw table's live keys (deletions).
 //!
 //! Invariant: every write of data is one Delta commit (a publish whose documentation changed on an
-//! existing table adds one metadata-only commit after it, see [`Lake::publish`]). A failed write leaves the table at its previous
+//! existing table adds one metadata-only commit after it, see [`Lake::commit_staged`]). A failed write leaves the table at its previous
 //! version, which is what lets a failed run leave every published table readable.
 #![warn(missing_docs)]
 

@@ -16,7 +16,9 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Add, Remove, StructField, StructType};
 use deltalake::operations::create::CreateBuilder;
-use deltalake::operations::write::writer::{DeltaWriter, WriterConfig};
+use deltalake::operations::write::writer::{
+    DeltaWriter, PartitionWriter, PartitionWriterConfig, WriterConfig,
+};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -175,6 +177,86 @@ impl Lake {
                     staged.adds.extend(adds);
                     staged.rows += rows;
                 }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            self.discard_staged(staged).await;
+            return Err(e);
+        }
+        Ok(staged)
+    }
+
+    /// [`Lake::stage`] with every file written under the folder `folder` of the table (a plain
+    /// name such as `pslake_snapshot-current`), so a later build tells these files from the
+    /// table's others by their path ([`crate::TableFile`]). Committing nothing.
+    pub async fn stage_in(
+        &self,
+        t: &TableName,
+        schema: SchemaRef,
+        folder: &str,
+        streams: Vec<SendableRecordBatchStream>,
+    ) -> Result<Staged> {
+        let table = self.handle(t).await?;
+        let store = table.log_store().object_store(None);
+        let config = PartitionWriterConfig::try_new(
+            schema.clone(),
+            Default::default(),
+            None,
+            NonZeroU64::new(TARGET_FILE_SIZE),
+            None,
+            None,
+            Some(object_store::path::Path::from(folder)),
+        )
+        .map_err(self.delta_err(t))?;
+        let mut writers: FuturesUnordered<_> = streams
+            .into_iter()
+            .map(|mut stream| {
+                let store = store.clone();
+                let config = config.clone();
+                let table_name = t.clone();
+                let delta_err = self.delta_err(t);
+                async move {
+                    let mut writer = PartitionWriter::try_with_config(
+                        store,
+                        config,
+                        DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
+                        None,
+                    )
+                    .map_err(&delta_err)?;
+                    let mut rows = 0u64;
+                    while let Some(batch) = stream.next().await {
+                        let batch = match batch {
+                            Ok(b) => b,
+                            Err(e) => {
+                                let _ = writer.abort().await;
+                                return Err(Error::DataFusion {
+                                    context: format!("computing {table_name}"),
+                                    source: Box::new(e),
+                                });
+                            }
+                        };
+                        if batch.num_rows() == 0 {
+                            continue;
+                        }
+                        rows += batch.num_rows() as u64;
+                        if let Err(e) = writer.write(&batch).await {
+                            let _ = writer.abort().await;
+                            return Err(delta_err(e));
+                        }
+                    }
+                    let adds = writer.close().await.map_err(&delta_err)?;
+                    Ok::<_, Error>((adds, rows))
+                }
+            })
+            .collect();
+        let mut staged = Staged::empty(t.clone(), self.table_url(t), schema);
+        let mut first_error = None;
+        while let Some(result) = writers.next().await {
+            match result {
+                Ok((adds, rows)) => staged.push(adds, rows),
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }

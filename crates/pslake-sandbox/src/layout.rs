@@ -17,8 +17,10 @@ pub struct StreamId {
     pub stream: &'static str,
 }
 
-/// Every API stream of SPEC section 2, in a stable order. The treasury drop is files, not a stream
-/// of records, and is listed separately ([`TREASURY_DIR`]).
+/// Every API stream of SPEC sections 2 and 4b, in a stable order. The treasury drop is files, not
+/// a stream of records, and is listed separately ([`TREASURY_DIR`]). A fixture directory may lack
+/// any of them: the sandbox serves a missing file as an empty stream (HubSpot's deal histories
+/// are not a stream of their own: they ride on `hubspot/deals.jsonl`, `propertiesWithHistory`).
 pub const STREAMS: &[StreamId] = &[
     StreamId {
         system: "salesforce",
@@ -27,6 +29,10 @@ pub const STREAMS: &[StreamId] = &[
     StreamId {
         system: "salesforce",
         stream: "Opportunity",
+    },
+    StreamId {
+        system: "salesforce",
+        stream: "OpportunityHistory",
     },
     StreamId {
         system: "hubspot",
@@ -87,6 +93,10 @@ pub const STREAMS: &[StreamId] = &[
     StreamId {
         system: "workday",
         stream: "Holidays",
+    },
+    StreamId {
+        system: "workday",
+        stream: "Worker_History",
     },
 ];
 

@@ -1,5 +1,6 @@
 //! Model contracts: the output's column names (in order), types and not-null constraints, as
-//! declared in `models/*.yml`. Checked at plan time on the planned schema and again on the data
+//! declared in `models/*.yml` (for a snapshot, the columns its SQL returns: the three it adds
+//! are the snapshot's own, see [`crate::snapshot`]). Checked at plan time on the planned schema and again on the data
 //! before anything is committed. Lossless widenings (Utf8View → Utf8, Int32 → Int64, a timestamp
 //! in another unit or zone → Timestamp(µs, UTC), a wider decimal of the same scale) are cast;
 //! everything else fails naming model, column, expected and actual.
@@ -67,7 +68,7 @@ impl std::fmt::Display for ContractError {
 /// A model has an enforced contract when at least one of its columns declares a `data_type`;
 /// columns listed without types are otherwise only documentation and test targets.
 pub(crate) fn enforced(model: &Model) -> bool {
-    model.columns.iter().any(|c| c.data_type.is_some())
+    model.output_columns().iter().any(|c| c.data_type.is_some())
 }
 
 /// The contract's violations by the schema `actual`; the output schema when there are none.
@@ -82,7 +83,7 @@ pub(crate) fn check_schema(
             .iter()
             .map(|f| {
                 let not_null = model
-                    .columns
+                    .output_columns()
                     .iter()
                     .any(|c| c.name == *f.name() && c.not_null);
                 Field::new(f.name(), normalized(f.data_type()), !not_null)
@@ -91,7 +92,11 @@ pub(crate) fn check_schema(
         return Ok(Arc::new(Schema::new(fields)));
     }
     let got: Vec<&str> = actual.fields().iter().map(|f| f.name().as_str()).collect();
-    let want: Vec<&str> = model.columns.iter().map(|c| c.name.as_str()).collect();
+    let want: Vec<&str> = model
+        .output_columns()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     if got != want {
         let missing: Vec<&str> = want.iter().filter(|w| !got.contains(w)).copied().collect();
         let extra: Vec<&str> = got.iter().filter(|g| !want.contains(g)).copied().collect();
@@ -121,7 +126,12 @@ pub(crate) fn check_schema(
         return Err(errors);
     }
     let mut fields = Vec::new();
-    for (index, (spec, field)) in model.columns.iter().zip(actual.fields()).enumerate() {
+    for (index, (spec, field)) in model
+        .output_columns()
+        .iter()
+        .zip(actual.fields())
+        .enumerate()
+    {
         let target = match &spec.data_type {
             Some(expected) if compatible(field.data_type(), expected) => expected.clone(),
             Some(expected) => {

@@ -126,7 +126,7 @@ impl Runner<'_> {
         (i, outcome)
     }
 
-    fn reference(m: &Model) -> TableReference {
+    pub(crate) fn reference(m: &Model) -> TableReference {
         TableReference::partial(m.name.schema.as_str(), m.name.name.as_str())
     }
 
@@ -156,6 +156,11 @@ impl Runner<'_> {
             }
             Materialization::Table | Materialization::Incremental | Materialization::Append => {
                 self.table(i, m, df, &schema, outcome)
+                    .await
+                    .map_err(|e| failed(m, e))?;
+            }
+            Materialization::Snapshot => {
+                self.snapshot(i, m, df, &schema, outcome)
                     .await
                     .map_err(|e| failed(m, e))?;
             }
@@ -373,7 +378,11 @@ impl Runner<'_> {
     }
 
     /// What a model's commit records: the run, the model and its fingerprint.
-    fn commit_metadata(&self, i: usize, m: &Model) -> serde_json::Map<String, serde_json::Value> {
+    pub(crate) fn commit_metadata(
+        &self,
+        i: usize,
+        m: &Model,
+    ) -> serde_json::Map<String, serde_json::Value> {
         let mut metadata = serde_json::Map::new();
         metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
         metadata.insert("pslake.model".into(), m.name.to_string().into());
@@ -513,7 +522,7 @@ pub(crate) async fn register_view(
 }
 
 /// What `models/*.yml` says about a model, for its Delta metadata (blank text is no text).
-fn table_docs(m: &Model) -> TableDocs {
+pub(crate) fn table_docs(m: &Model) -> TableDocs {
     let text = |d: &Option<String>| {
         d.as_deref()
             .map(str::trim)

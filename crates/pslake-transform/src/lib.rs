@@ -46,6 +46,7 @@ mod select;
 mod session;
 mod settings;
 mod small_side;
+mod snapshot;
 mod stream;
 mod testing;
 mod typecheck;
@@ -59,8 +60,8 @@ pub use offline::validate_plans;
 pub use plan::{Plan, PlanStep, SchemaChange, plan};
 pub use planning::BuildOptions;
 pub use project::{
-    ColumnSpec, Materialization, Model, Project, Seed, Severity, TestKind, TestSpec, parse_type,
-    validate,
+    ColumnSpec, Materialization, Model, Project, Seed, Severity, SnapshotConfig, SnapshotStrategy,
+    TestKind, TestSpec, parse_type, validate,
 };
 pub use query::{Preview, query, query_context, show};
 pub use report::{

@@ -18,6 +18,7 @@ use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::project::{Materialization, Model, Project};
 use crate::session;
+use crate::snapshot;
 use crate::typecheck;
 
 /// What to build and with which run context.
@@ -301,6 +302,24 @@ pub(crate) async fn plan_models(
                 out.skipped.insert(i, "did not plan".into());
                 continue;
             }
+        };
+        // A snapshot's table is its rows' columns and the three it adds.
+        let schema = if m.materialized == Materialization::Snapshot {
+            let problems = snapshot::check_output(m, &schema);
+            if !problems.is_empty() {
+                for p in problems {
+                    out.problems.push(Problem::new(
+                        &m.file,
+                        None,
+                        format!("model {}: {p}", m.name),
+                    ));
+                }
+                out.skipped.insert(i, "did not plan".into());
+                continue;
+            }
+            snapshot::table_schema(&schema)
+        } else {
+            schema
         };
         if let Err(e) = session::register_batches(ctx, &m.name, schema.clone(), Vec::new()) {
             out.problems

@@ -21,7 +21,7 @@ use crate::contract;
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::planning::{BuildOptions, register_empty_self};
-use crate::project::Project;
+use crate::project::{Materialization, Project};
 use crate::select;
 use crate::session;
 
@@ -88,7 +88,12 @@ pub async fn query_context(
         }
         let view = async {
             register_empty_self(&ctx, m)?;
-            let df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
+            let mut df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
+            if m.materialized == Materialization::Snapshot {
+                // What its first build would publish: every row a current version.
+                df = crate::snapshot::first_versions(df, m, opts.as_of)
+                    .map_err(|e| e.strip_backtrace())?;
+            }
             let view = ViewTable::new(df.into_unoptimized_plan(), Some(m.sql.clone()));
             session::register_provider(&ctx, &m.name, Arc::new(view)).map_err(|e| e.to_string())
         }

@@ -126,6 +126,46 @@ pub(crate) async fn stage_kept(
     schema: &SchemaRef,
     by_month: Option<&str>,
 ) -> Result<(Staged, BTreeSet<Month>), String> {
+    let layout = match by_month {
+        Some(field) => Layout::ByMonth(field),
+        None => Layout::Plain,
+    };
+    stage_layout(lake, table, df, schema, layout).await
+}
+
+/// [`stage`], every file under the folder `folder` of the table (a snapshot's current and
+/// closed versions, see [`crate::snapshot`]).
+pub(crate) async fn stage_in(
+    lake: &Lake,
+    table: &TableName,
+    df: DataFrame,
+    schema: &SchemaRef,
+    folder: &str,
+) -> Result<Staged, String> {
+    Ok(
+        stage_layout(lake, table, df, schema, Layout::Folder(folder))
+            .await?
+            .0,
+    )
+}
+
+/// Where staged files go in their table's folder.
+enum Layout<'a> {
+    /// At the root.
+    Plain,
+    /// In month folders of this DATE column.
+    ByMonth(&'a str),
+    /// In this folder.
+    Folder(&'a str),
+}
+
+async fn stage_layout(
+    lake: &Lake,
+    table: &TableName,
+    df: DataFrame,
+    schema: &SchemaRef,
+    layout: Layout<'_>,
+) -> Result<(Staged, BTreeSet<Month>), String> {
     let task = Arc::new(df.task_ctx());
     let plan = df
         .create_physical_plan()
@@ -137,13 +177,17 @@ pub(crate) async fn stage_kept(
         .into_iter()
         .map(|s| conformed(s, schema.clone(), nulls.clone()))
         .collect();
-    let (staged, months) = match by_month {
-        Some(field) => {
+    let (staged, months) = match layout {
+        Layout::ByMonth(field) => {
             lake.stage_by_month(table, schema.clone(), field, streams)
                 .await
         }
-        None => lake
+        Layout::Plain => lake
             .stage(table, schema.clone(), streams)
+            .await
+            .map(|s| (s, BTreeSet::new())),
+        Layout::Folder(folder) => lake
+            .stage_in(table, schema.clone(), folder, streams)
             .await
             .map(|s| (s, BTreeSet::new())),
     }

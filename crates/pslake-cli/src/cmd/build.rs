@@ -67,7 +67,7 @@ pub(crate) struct BuildArgs {
     lock: crate::cmd::writer::LockArgs,
     #[command(flatten)]
     common: ProjectArgs,
-    /// Rebuild incremental models from scratch
+    /// Rebuild incremental models from scratch (snapshots keep their history)
     #[arg(long)]
     full_refresh: bool,
     /// How many independent models may run at once (default: the number of CPUs)

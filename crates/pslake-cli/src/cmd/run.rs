@@ -42,7 +42,8 @@ pub(crate) struct RunArgs {
     /// Models to leave out, same grammar
     #[arg(long)]
     exclude: Option<String>,
-    /// Ignore stored cursors and rebuild incremental models from scratch
+    /// Ignore stored cursors and rebuild incremental models from scratch (snapshots keep their
+    /// history)
     #[arg(long)]
     full_refresh: bool,
     /// Look for records deleted in the source now: the keys pass of every stream that declares

@@ -640,7 +640,7 @@ fn a_runaway_cross_join_is_ended_by_the_timeout_while_others_are_answered() {
     let serve = Serve::start(
         demo_lake(),
         &repo_root(),
-        &["--statement-timeout", "12s"],
+        &["--statement-timeout", "20s"],
         &[],
     );
     let spawn = || {
@@ -663,7 +663,8 @@ fn a_runaway_cross_join_is_ended_by_the_timeout_while_others_are_answered() {
     let count = "SELECT count(*) FROM canonical.bookings";
     let started = std::time::Instant::now();
     assert_eq!(serve.psql(&["-c", count]), query_csv(demo_lake(), count));
-    let answered = started.elapsed();
+    let answered = started.elapsed() + std::time::Duration::from_secs(2);
+    let mut runaways_ended = Vec::new();
     for r in runaways {
         let (out, took) = r.join().expect("thread");
         assert!(
@@ -671,11 +672,15 @@ fn a_runaway_cross_join_is_ended_by_the_timeout_while_others_are_answered() {
             "{}",
             show(&out)
         );
-        assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+        assert!(took < std::time::Duration::from_secs(40), "took {took:?}");
+        runaways_ended.push(took);
     }
+    // Answered while both runaways still held the cores, not once their timeout freed them (a
+    // comparison, not a wall-clock limit, so a loaded machine does not make it flaky).
+    let first_end = runaways_ended.into_iter().min().expect("two runaways");
     assert!(
-        answered < std::time::Duration::from_secs(8),
-        "answered in {answered:?} beside two runaway joins"
+        answered < first_end,
+        "answered after {answered:?}, but the first runaway join ended at {first_end:?}"
     );
 }
 

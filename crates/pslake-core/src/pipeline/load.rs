@@ -815,6 +815,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
             path: rr.path.clone().or_else(|| dr.path.clone()),
             keyed_by: rr.keyed_by.clone().or_else(|| dr.keyed_by.clone()),
             strip: rr.strip.clone().or_else(|| dr.strip.clone()),
+            unnest: rr.unnest.clone().or_else(|| dr.unnest.clone()),
         }),
     };
     let reconcile = match (&d.reconcile, &r.reconcile) {
@@ -1206,6 +1207,39 @@ fn build_stream(
             }
         }),
         strip: records.strip.clone().unwrap_or_default(),
+        unnest: records.unnest.as_ref().map(|u| {
+            let path = JsonPath::parse(&subst(&u.path));
+            let at: &[&[&str]] = &[&[&at_s, &at_r, "unnest"], &[&at_s, "unnest"]];
+            if path.is_root() {
+                p.at_any(
+                    at,
+                    format!(
+                        "{ctx}: unnest needs a `path` inside the record (not the record itself)"
+                    ),
+                );
+            }
+            let mut names: Vec<&str> = u.parent.iter().map(|(n, _)| n.as_str()).collect();
+            names.extend(u.key_as.as_deref());
+            for (i, n) in names.iter().enumerate() {
+                if n.is_empty() || n.contains('.') {
+                    p.at_any(
+                        at,
+                        format!("{ctx}: unnest field name `{n}` must be a plain, non-empty key"),
+                    );
+                } else if names[..i].contains(n) {
+                    p.at_any(at, format!("{ctx}: unnest names the field `{n}` twice"));
+                }
+            }
+            Unnest {
+                path,
+                key_as: u.key_as.clone(),
+                parent: u
+                    .parent
+                    .iter()
+                    .map(|(n, path)| (n.clone(), JsonPath::parse(&subst(path))))
+                    .collect(),
+            }
+        }),
     };
 
     // incremental
@@ -2056,6 +2090,52 @@ systems:
     }
 
     #[test]
+    fn unnest_selector() {
+        let nested = |u: &str| {
+            GOOD.replace(
+                "records: {path: \"{name}\"}",
+                &format!("records: {{path: \"{{name}}\", unnest: {u}}}"),
+            )
+        };
+        let p = parse(&nested(
+            "{path: propertiesWithHistory, key_as: property, parent: {deal_id: id, modified: properties.hs_lastmodifieddate}}",
+        ))
+        .expect("valid");
+        assert_eq!(
+            p.systems[0].streams[0].records.unnest,
+            Some(Unnest {
+                path: JsonPath::parse("propertiesWithHistory"),
+                key_as: Some("property".into()),
+                // in the order written
+                parent: vec![
+                    ("deal_id".into(), JsonPath::parse("id")),
+                    (
+                        "modified".into(),
+                        JsonPath::parse("properties.hs_lastmodifieddate")
+                    ),
+                ],
+            })
+        );
+        for (u, needle) in [
+            ("{path: $}", "unnest needs a `path` inside the record"),
+            (
+                "{path: h, key_as: id, parent: {id: id}}",
+                "names the field `id` twice",
+            ),
+            (
+                "{path: h, parent: {a.b: id}}",
+                "must be a plain, non-empty key",
+            ),
+            ("{path: h, parent: {a: id, a: x}}", "duplicate"),
+            ("{path: h, key: k}", "unknown field `key`"),
+        ] {
+            let e = parse(&nested(u)).unwrap_err();
+            assert!(e[0].message.contains(needle), "{u}: {e:?}");
+            assert!(e[0].line.is_some(), "{u}: {e:?}");
+        }
+    }
+
+    #[test]
     fn missing_variable_without_default() {
         let bad = GOOD.replace(
             "${PSLAKE_TEST_NOPE_LAKE:-./lake}",
@@ -2074,8 +2154,11 @@ systems:
             .iter()
             .flat_map(|s| s.streams.iter().map(|t| t.table.as_str()))
             .collect();
-        assert_eq!(tables.len(), 18, "{tables:?}");
+        assert_eq!(tables.len(), 21, "{tables:?}");
         for t in [
+            "salesforce_opportunityhistory",
+            "hubspot_deal_history",
+            "workday_worker_history",
             "netsuite_currency",
             "netsuite_transaction",
             "netsuite_transactionline",
@@ -2107,6 +2190,17 @@ systems:
         for t in ["hubspot_deals", "workday_workers", "treasury_fx_rates"] {
             assert!(!reconciled.contains(&t), "{t} in {reconciled:?}");
         }
+        // SPEC 4b: the deals' property histories are nested rows of the deals listing
+        let history = p
+            .systems
+            .iter()
+            .flat_map(|s| s.streams.iter())
+            .find(|s| s.table == "hubspot_deal_history")
+            .expect("deal_history");
+        let unnest = history.records.unnest.as_ref().expect("unnested");
+        assert_eq!(unnest.key_as.as_deref(), Some("property"));
+        assert_eq!(history.primary_key, ["deal_id", "property", "timestamp"]);
+        assert_eq!(history.endpoint.params["limit"], "50");
         let keys = |table: &str| {
             p.systems
                 .iter()

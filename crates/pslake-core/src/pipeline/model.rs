@@ -448,7 +448,28 @@ pub struct RecordSelector {
     pub keyed_by: Option<KeyedBy>,
     /// Top-level fields stripped from `_raw`.
     pub strip: Vec<String>,
+    /// Nested rows: each record becomes one row per element found here (None: the record is
+    /// the row).
+    pub unnest: Option<Unnest>,
 }
+
+/// Nested rows of a record (a child table, as in dlt): the elements of the array at `path`, or
+/// of every array of the object at `path`, each become a row. A row is the element (an object;
+/// any other value is put under `value`) with, in front, the `parent` fields copied from the
+/// record and the `key_as` field holding the element's object key (for an array: its index).
+/// The stream's columns, primary key and cursor address that row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unnest {
+    /// Where the rows sit in the record.
+    pub path: JsonPath,
+    /// The field that receives the object key (or array index) of each row.
+    pub key_as: Option<String>,
+    /// `(field, path in the record)`: record values copied into each row, in order.
+    pub parent: Vec<(String, JsonPath)>,
+}
+
+/// The field a non-object element of an [`Unnest`] is put under.
+pub const UNNEST_VALUE_FIELD: &str = "value";
 
 /// A keyed object map's references, in record order.
 #[derive(Debug, Clone, PartialEq, Eq)]

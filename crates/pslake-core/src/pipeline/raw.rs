@@ -428,6 +428,52 @@ pub struct RawRecords {
     /// Top-level fields removed from each record before it is stored (Salesforce `attributes`).
     #[serde(default)]
     pub strip: Option<Vec<String>>,
+    /// Each record holds nested rows (a child table, as in dlt): land one row per element of
+    /// the array (or of each array of the object) at `unnest.path` instead of the record.
+    #[serde(default)]
+    pub unnest: Option<RawUnnest>,
+}
+
+/// Nested rows of a record: `{path: propertiesWithHistory, key_as: property, parent: {deal_id: id}}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUnnest {
+    /// Dotted path, in the record, of an array of rows, or of an object whose values are arrays
+    /// of rows (each key names its array).
+    pub path: String,
+    /// A field added to each row holding its object key (for an array: its index).
+    #[serde(default)]
+    pub key_as: Option<String>,
+    /// Fields added to each row from the record: `{name: dotted path in the record}`, in order.
+    #[serde(default, deserialize_with = "ordered_pairs")]
+    pub parent: Vec<(String, String)>,
+}
+
+/// A YAML mapping of strings as its pairs, in file order (a duplicate key is an error).
+fn ordered_pairs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<(String, String)>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a mapping of field names to dotted paths")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out: Vec<(String, String)> = Vec::new();
+            while let Some((k, v)) = m.next_entry::<String, String>()? {
+                if out.iter().any(|(n, _)| *n == k) {
+                    return Err(serde::de::Error::custom(format!("duplicate field `{k}`")));
+                }
+                out.push((k, v));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
 }
 
 /// A keyed map's references: `{refs: results, id_field: id, type_field: key, type_value: "{name}"}`.

@@ -9,6 +9,7 @@ use crate::common::*;
 const STREAMS: &[(&str, &str, &str, &str)] = &[
     ("salesforce", "Account", "Id", "id"),
     ("salesforce", "Opportunity", "Id", "id"),
+    ("salesforce", "OpportunityHistory", "Id", "id"),
     ("hubspot", "deals", "id", "id"),
     ("netsuite", "customer", "id", "id"),
     ("netsuite", "job", "id", "id"),
@@ -45,7 +46,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
         "{:#?}",
         report.failed().collect::<Vec<_>>()
     );
-    assert_eq!(report.streams.len(), 18);
+    assert_eq!(report.streams.len(), 21);
 
     for (system, stream, key, col) in STREAMS {
         let recs = fixture_records(&fixtures, system, stream);
@@ -136,6 +137,57 @@ async fn every_stream_lands_and_matches_the_fixtures() {
     )
     .await;
     assert_eq!(n, vec![hol.to_string()]);
+    // SPEC 4b: worker versions (pk employee_id, effective_date), one row per deal history
+    // entry, job creation dates
+    let versions = fixture_records(&fixtures, "workday", "Worker_History");
+    let n = query_strings(
+        &lake,
+        "SELECT CAST(count(DISTINCT employee_id || '|' || CAST(effective_date AS VARCHAR)) AS VARCHAR) FROM raw.workday_worker_history",
+    )
+    .await;
+    assert_eq!(n, vec![versions.len().to_string()]);
+    let mut entries = BTreeSet::new();
+    for d in fixture_records(&fixtures, "hubspot", "deals") {
+        for (property, list) in d["propertiesWithHistory"].as_object().unwrap() {
+            for e in list.as_array().unwrap() {
+                entries.insert(format!(
+                    "{}|{property}|{}|{}",
+                    d["id"].as_str().unwrap(),
+                    e["value"].as_str().unwrap(),
+                    e["timestamp"].as_str().unwrap()
+                ));
+            }
+        }
+    }
+    assert!(entries.len() > 100);
+    let r = report
+        .streams
+        .iter()
+        .find(|r| r.stream == "deal_history")
+        .unwrap();
+    assert_eq!(
+        (r.received, r.landed, r.rejected),
+        (entries.len() as u64, entries.len() as u64, 0)
+    );
+    let landed: BTreeSet<String> = query_strings(
+        &lake,
+        "SELECT deal_id || '|' || property || '|' || value || '|' ||          to_char(timestamp, '%Y-%m-%dT%H:%M:%S%.3fZ') FROM raw.hubspot_deal_history",
+    )
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(
+        landed, entries,
+        "one row per history entry, as HubSpot sent it"
+    );
+    let created = query_strings(
+        &lake,
+        "SELECT CAST(count(*) AS VARCHAR) FROM raw.netsuite_job WHERE datecreated IS NOT NULL",
+    )
+    .await;
+    let jobs = fixture_records(&fixtures, "netsuite", "job").len();
+    assert_eq!(created, vec![jobs.to_string()]);
+
     let fx_files = std::fs::read_dir(fixtures.join("treasury"))
         .unwrap()
         .count();
@@ -247,7 +299,7 @@ async fn every_stream_lands_and_matches_the_fixtures() {
 
     // state and run record
     let states = pslake_lake::ops::load_stream_states(&lake).await.unwrap();
-    assert_eq!(states.len(), 18);
+    assert_eq!(states.len(), 21);
     let runs = query_strings(
         &lake,
         "SELECT status FROM _pslake.runs WHERE stage = 'extract'",

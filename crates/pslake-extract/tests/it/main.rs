@@ -24,3 +24,5 @@ mod reconcile;
 mod retry_rules;
 /// Planted secrets appear in no log line, error, report or table.
 mod secrets;
+/// Nested rows (`records.unnest`): one row per element, parent fields, key, primary key, `_raw`.
+mod unnest;

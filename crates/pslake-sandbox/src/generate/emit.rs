@@ -15,10 +15,8 @@ use super::calendar::{
     add_months, as_of, history_start, holidays, hubspot_dt, iso, kantata_dt, month_start, netsuite,
     salesforce_dt, weekdays_between, workday_dt,
 };
-use super::firm::{Crm, Firm, Kind, Outcome, Project, rng_for};
-use super::reference::{
-    COUNTRIES, HS_STAGES, LEVELS, NS_CURRENCIES, PRACTICES, SF_STAGES, ns_currency_id,
-};
+use super::firm::{Crm, Firm, Kind, Outcome, Project, hs_probability, rng_for, sf_probability};
+use super::reference::{COUNTRIES, LEVELS, NS_CURRENCIES, PRACTICES, ns_currency_id};
 use super::writer::JsonlWriter;
 
 /// The offset of the firm's head office, used for Kantata timestamps of shared records.
@@ -72,8 +70,45 @@ pub(crate) struct SfOpportunity {
 pub(crate) struct HsDeal {
     pub(crate) id: String,
     pub(crate) properties: HsDealProperties,
+    /// SPEC section 4b; the sandbox serves it only to a request that asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) properties_with_history: Option<HsDealHistory>,
     pub(crate) archived: bool,
     pub(crate) updated_at: String,
+}
+
+/// A deal's `propertiesWithHistory`: each property's values, newest first.
+#[derive(Serialize, Default)]
+pub(crate) struct HsDealHistory {
+    pub(crate) dealstage: Vec<HsHistoryEntry>,
+    pub(crate) amount: Vec<HsHistoryEntry>,
+    pub(crate) closedate: Vec<HsHistoryEntry>,
+    pub(crate) hs_deal_stage_probability: Vec<HsHistoryEntry>,
+}
+
+/// One value a property had, from `timestamp` on.
+#[derive(Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct HsHistoryEntry {
+    pub(crate) value: String,
+    pub(crate) timestamp: String,
+    pub(crate) source_type: String,
+}
+
+/// Salesforce `OpportunityHistory` (SPEC section 4b): the opportunity as it stood from
+/// `CreatedDate` on.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct SfOpportunityHistory {
+    pub(crate) id: String,
+    pub(crate) opportunity_id: String,
+    pub(crate) stage_name: String,
+    pub(crate) amount: f64,
+    pub(crate) probability: f64,
+    pub(crate) close_date: String,
+    pub(crate) created_date: String,
+    pub(crate) is_deleted: bool,
+    pub(crate) system_modstamp: String,
 }
 
 #[derive(Serialize)]
@@ -120,6 +155,8 @@ pub(crate) struct NsJob {
     pub(crate) custentity_crm_opportunity_id: String,
     pub(crate) custentity_budget_hours: String,
     pub(crate) custentity_practice: String,
+    /// When the job was set up (SPEC section 4b).
+    pub(crate) datecreated: String,
     pub(crate) lastmodifieddate: String,
 }
 
@@ -246,6 +283,25 @@ pub(crate) struct WdWorker {
     pub(crate) last_updated: String,
 }
 
+/// Workday `Worker_History` (SPEC section 4b): a version of a worker, effective from its date.
+#[derive(Serialize)]
+pub(crate) struct WdWorkerHistory {
+    #[serde(rename = "Employee_ID")]
+    pub(crate) employee_id: String,
+    #[serde(rename = "Effective_Date")]
+    pub(crate) effective_date: String,
+    #[serde(rename = "Practice")]
+    pub(crate) practice: String,
+    #[serde(rename = "Job_Profile")]
+    pub(crate) job_profile: String,
+    #[serde(rename = "Scheduled_Weekly_Hours")]
+    pub(crate) scheduled_weekly_hours: String,
+    #[serde(rename = "Hourly_Cost_Rate")]
+    pub(crate) hourly_cost_rate: String,
+    #[serde(rename = "Cost_Rate_Currency")]
+    pub(crate) cost_rate_currency: String,
+}
+
 #[derive(Serialize)]
 pub(crate) struct WdTimeOff {
     #[serde(rename = "Time_Off_Entry_ID")]
@@ -306,6 +362,7 @@ pub(crate) fn write_reference_streams(
     let mut files = vec![
         write_salesforce_accounts(firm, dir)?,
         write_salesforce_opportunities(firm, dir, deliberate)?,
+        super::history::write_opportunity_history(firm, dir)?,
         write_hubspot_deals(firm, dir)?,
         write_netsuite_currencies(dir)?,
         write_netsuite_customers(firm, dir)?,
@@ -316,6 +373,7 @@ pub(crate) fn write_reference_streams(
     files.extend(write_allocations(firm, dir)?);
     files.push(write_stories(firm, dir)?);
     files.push(write_workers(firm, dir)?);
+    files.push(super::history::write_worker_history(firm, dir)?);
     files.push(write_holidays(dir)?);
     Ok(files)
 }
@@ -348,11 +406,7 @@ fn write_salesforce_opportunities(
             continue;
         }
         let c = &firm.clients[o.client];
-        let probability = match o.outcome {
-            Outcome::Open(s) => SF_STAGES[s].1,
-            Outcome::Won => 100.0,
-            Outcome::Lost => 0.0,
-        };
+        let probability = sf_probability(o.outcome);
         w.write(&SfOpportunity {
             id: o.id.clone(),
             account_id: c.sf_account.clone().unwrap_or_default(),
@@ -394,13 +448,12 @@ fn write_salesforce_opportunities(
 
 fn write_hubspot_deals(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
     let mut w = JsonlWriter::create(dir, "hubspot", "deals")?;
-    for o in firm.opps.iter().filter(|o| o.crm == Crm::HubSpot) {
+    for (oi, o) in firm.opps.iter().enumerate() {
+        if o.crm != Crm::HubSpot {
+            continue;
+        }
         let c = &firm.clients[o.client];
-        let probability = match o.outcome {
-            Outcome::Open(s) => HS_STAGES[s].1,
-            Outcome::Won => "1",
-            Outcome::Lost => "0",
-        };
+        let probability = hs_probability(o.outcome);
         let modified = hubspot_dt(o.modified, o.mod_secs, o.mod_secs % 1000);
         w.write(&HsDeal {
             id: o.id.clone(),
@@ -430,6 +483,9 @@ fn write_hubspot_deals(firm: &Firm, dir: &Path) -> Result<(PathBuf, u64)> {
                 netsuite_customer_id: c.ns_id.clone().unwrap_or_default(),
                 hs_lastmodifieddate: modified.clone(),
             },
+            properties_with_history: Some(super::history::hs_history(
+                &super::history::opp_history(firm, oi),
+            )),
             archived: o.removed,
             updated_at: modified,
         })?;
@@ -481,7 +537,8 @@ pub(crate) fn job_record(firm: &Firm, p: &Project) -> NsJob {
         custentity_crm_opportunity_id: p.opp.map(|o| firm.opps[o].id.clone()).unwrap_or_default(),
         custentity_budget_hours: p.budget_hours.map(num).unwrap_or_default(),
         custentity_practice: PRACTICES[p.practice].name.to_owned(),
-        lastmodifieddate: netsuite(p.modified.min(as_of())),
+        datecreated: netsuite(p.created),
+        lastmodifieddate: netsuite(p.modified.max(p.created).min(as_of())),
     }
 }
 
@@ -591,15 +648,19 @@ fn write_allocations(firm: &Firm, dir: &Path) -> Result<[(PathBuf, u64); 2]> {
     let mut next = 61_000_001u64;
     let mut next_resource = 71_000_001u64;
     let horizon = as_of() + Duration::weeks(26);
+    let mut pre_win = Vec::new();
     for (pi, p) in firm.projects.iter().enumerate() {
         if p.internal {
             continue;
         }
         let mut rng = rng_for(firm.seed, "allocations", pi as u64);
-        for m in &p.team {
+        for (k, m) in p.team.iter().enumerate() {
             let e = &firm.employees[m.emp];
             let resource_id = next_resource.to_string();
             next_resource += 1;
+            if k == 0 {
+                pre_win.push((pi, resource_id.clone()));
+            }
             let seated = (m.start - Duration::days(21)).min(as_of());
             res.write(&KtWorkspaceResource {
                 id: resource_id.clone(),
@@ -639,7 +700,62 @@ fn write_allocations(firm: &Firm, dir: &Path) -> Result<[(PathBuf, u64); 2]> {
             }
         }
     }
+    write_pre_win_allocations(firm, &mut w, &pre_win)?;
     Ok([res.finish()?, w.finish()?])
+}
+
+/// The first id of the allocations made before a win (see [`write_pre_win_allocations`]).
+const FIRST_PRE_WIN_ALLOCATION: u64 = 68_000_001;
+
+/// Some projects are staffed before their opportunity is won (SPEC section 4b): about a quarter
+/// of the won new business closed in the window (at least one) gets a hard allocation of its
+/// first team member's seat (`seats`: project and resource id) over the one to three weeks
+/// before the close date. They come after every other allocation, with ids from
+/// [`FIRST_PRE_WIN_ALLOCATION`], so the others keep theirs; they end before `as_of`, so no
+/// capacity plan counts them.
+fn write_pre_win_allocations(
+    firm: &Firm,
+    w: &mut JsonlWriter,
+    seats: &[(usize, String)],
+) -> Result<()> {
+    let eligible: Vec<&(usize, String)> = seats
+        .iter()
+        .filter(|(pi, _)| {
+            let p = &firm.projects[*pi];
+            p.opp.is_some_and(|oi| {
+                let o = &firm.opps[oi];
+                o.kind == Kind::NewBusiness && o.close >= history_start() + Duration::days(30)
+            })
+        })
+        .collect();
+    let mut chosen: Vec<&(usize, String)> = eligible
+        .iter()
+        .copied()
+        .filter(|(pi, _)| rng_for(firm.seed, "pre-win-staffing", *pi as u64).random_bool(0.25))
+        .collect();
+    if chosen.is_empty() {
+        chosen.extend(eligible.first().copied());
+    }
+    for (n, (pi, resource_id)) in chosen.into_iter().enumerate() {
+        let p = &firm.projects[*pi];
+        let close = firm.opps[p.opp.expect("eligible projects have one")].close;
+        let mut rng = rng_for(firm.seed, "pre-win-allocation", *pi as u64);
+        let start = close - Duration::days(rng.random_range(7..=21));
+        let end = close - Duration::days(1);
+        let e = &firm.employees[p.team[0].emp];
+        let days = weekdays_between(start, end).max(1);
+        let minutes = ((days as f64 * e.day_hours() * 0.5 * 4.0).round() as i64).max(1) * 15;
+        w.write(&KtWorkspaceAllocation {
+            id: (FIRST_PRE_WIN_ALLOCATION + n as u64).to_string(),
+            workspace_resource_id: resource_id.clone(),
+            start_date: iso(start),
+            end_date: iso(end),
+            minutes,
+            hard: true,
+            updated_at: kantata_dt(start - Duration::days(2), 14 * 3600 + 1800, HQ_OFFSET),
+        })?;
+    }
+    Ok(())
 }
 
 /// Every story of the firm (archived with their workspace), then a few deleted ones: on the

@@ -13,6 +13,9 @@
 //!   per employee and day through buffered writers, never collected.
 //! - Every cross-system key resolves, except the deliberate bad rows listed in
 //!   [`GenerateSummary::deliberate`] (only written when [`GenerateOptions::bad_rows`] is set).
+//! - The histories of SPEC section 4b (Salesforce `OpportunityHistory`, the deals'
+//!   `propertiesWithHistory`, Workday `Worker_History`) end where their records stand, and draw
+//!   from random streams of their own, so adding them moved no other record.
 //!
 //! [`write_edge_overlays`] derives the table-rule edge cases (`fixtures/edge/<case>/...`) from a
 //! generated directory. [`generate_messy`] writes the firm plus the messy situations (missing FX
@@ -24,6 +27,7 @@ mod calendar;
 mod emit;
 mod finance;
 mod firm;
+mod history;
 mod ledger;
 mod messy;
 mod reference;

@@ -17,6 +17,13 @@
 //! order); without `properties`, the defaults `amount, closedate, createdate, dealname,
 //! dealstage, hs_lastmodifieddate, hs_object_id, pipeline` present on the record. When nothing
 //! is dropped, the record is served byte for byte.
+//!
+//! Property histories (SPEC section 4b): a fixture deal may carry `propertiesWithHistory`
+//! (`{name: [{value, timestamp, sourceType}, ...]}`, newest first). The list endpoint serves it
+//! only to a request with `propertiesWithHistory=a,b` (repeatable), right after `properties`,
+//! with exactly the asked properties in the order asked (`[]` for one the fixture has no history
+//! of), and then serves at most [`HISTORY_LIMIT`] deals a page, as HubSpot does. Otherwise, and
+//! on the search endpoint, it is left out.
 
 use std::sync::Arc;
 
@@ -95,26 +102,59 @@ fn table(state: &AppState) -> &Table {
         .expect("every stream of STREAMS is loaded")
 }
 
-/// Append deal `raw` keeping only `props` inside `properties`.
-fn push_deal(out: &mut Vec<u8>, raw: &[u8], props: &[String]) {
+/// The member holding a deal's property histories (SPEC section 4b).
+const HISTORY: &str = "propertiesWithHistory";
+
+/// HubSpot's page size cap when a list request asks for `propertiesWithHistory`.
+pub(crate) const HISTORY_LIMIT: usize = 50;
+
+/// Append deal `raw` keeping only `props` inside `properties`, and `propertiesWithHistory` only
+/// when `history` asks for it: then with exactly the asked properties, in the order asked, each
+/// the fixture's list (newest first) or `[]` when the fixture has none. A deal needing no change
+/// is served byte for byte.
+fn push_deal(out: &mut Vec<u8>, raw: &[u8], props: &[String], history: Option<&[String]>) {
     let top = json::members(raw);
-    let Some(pm) = top.iter().find(|m| m.key == "properties") else {
-        out.extend_from_slice(raw);
-        return;
-    };
-    let inner = json::members(pm.value);
-    if inner.iter().all(|m| props.iter().any(|p| *p == m.key)) {
+    let pm = top.iter().find(|m| m.key == "properties");
+    let hm = top.iter().find(|m| m.key == HISTORY);
+    let inner = pm.map(|m| json::members(m.value)).unwrap_or_default();
+    let props_as_is = inner.iter().all(|m| props.iter().any(|p| *p == m.key));
+    if props_as_is && hm.is_none() && history.is_none() {
         out.extend_from_slice(raw);
         return;
     }
+    let push_history = |out: &mut Vec<u8>, asked: &[String]| {
+        let lists = hm.map(|m| json::members(m.value)).unwrap_or_default();
+        json::push_str(out, HISTORY);
+        out.extend_from_slice(b":{");
+        for (n, p) in asked.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            json::push_str(out, p);
+            out.push(b':');
+            match lists.iter().find(|l| l.key == p.as_str()) {
+                Some(l) if l.value.first() == Some(&b'[') => out.extend_from_slice(l.value),
+                _ => out.extend_from_slice(b"[]"),
+            }
+        }
+        out.push(b'}');
+    };
     out.push(b'{');
-    for (n, m) in top.iter().enumerate() {
-        if n > 0 {
+    let mut first = true;
+    let mut sep = |out: &mut Vec<u8>| {
+        if !first {
             out.push(b',');
         }
+        first = false;
+    };
+    for m in &top {
+        if m.key == HISTORY {
+            continue;
+        }
+        sep(out);
         json::push_str(out, &m.key);
         out.push(b':');
-        if m.key == "properties" {
+        if m.key == "properties" && !props_as_is {
             out.push(b'{');
             let mut first = true;
             for p in inner.iter().filter(|p| props.iter().any(|q| *q == p.key)) {
@@ -130,8 +170,28 @@ fn push_deal(out: &mut Vec<u8>, raw: &[u8], props: &[String]) {
         } else {
             out.extend_from_slice(m.value);
         }
+        if m.key == "properties"
+            && let Some(asked) = history
+        {
+            sep(out);
+            push_history(out, asked);
+        }
+    }
+    if pm.is_none()
+        && let Some(asked) = history
+    {
+        sep(out);
+        push_history(out, asked);
     }
     out.push(b'}');
+}
+
+/// A comma-separated list parameter's names.
+fn names(v: &str) -> impl Iterator<Item = String> + '_ {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 fn parse_after(s: &str) -> Option<usize> {
@@ -151,6 +211,7 @@ pub(crate) async fn list(
     let mut after = 0usize;
     let mut archived = false;
     let mut props: Option<Vec<String>> = None;
+    let mut history: Option<Vec<String>> = None;
     for (k, v) in url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes()) {
         match k.as_ref() {
             "limit" => match v.trim().parse::<usize>() {
@@ -162,14 +223,22 @@ pub(crate) async fn list(
                 None => return validation(&format!("invalid paging cursor '{v}'")),
             },
             "archived" => archived = v.eq_ignore_ascii_case("true"),
-            "properties" => props.get_or_insert_with(Vec::new).extend(
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from),
-            ),
+            "properties" => props.get_or_insert_with(Vec::new).extend(names(&v)),
+            HISTORY => {
+                let h = history.get_or_insert_with(Vec::new);
+                for n in names(&v) {
+                    if !h.contains(&n) {
+                        h.push(n);
+                    }
+                }
+            }
             _ => {}
         }
+    }
+    // HubSpot returns at most 50 records a page when property histories are asked for.
+    let history = history.filter(|h| !h.is_empty());
+    if history.is_some() {
+        limit = limit.min(HISTORY_LIMIT);
     }
     let st = state.clone();
     let rows = state
@@ -201,7 +270,7 @@ pub(crate) async fn list(
             out.push(b',');
         }
         let raw = records.raw(i);
-        push_deal(&mut out, raw, &props);
+        push_deal(&mut out, raw, &props, history.as_deref());
         if archived && json::member(raw, "archivedAt").is_none() {
             // serve the fallback archivedAt (updatedAt) as the last member
             if let Some(at) = archived_at(raw)
@@ -224,6 +293,11 @@ pub(crate) async fn list(
             let encoded: String =
                 url::form_urlencoded::byte_serialize(props.join(",").as_bytes()).collect();
             link.push_str(&format!("&properties={encoded}"));
+        }
+        if let Some(h) = &history {
+            let encoded: String =
+                url::form_urlencoded::byte_serialize(h.join(",").as_bytes()).collect();
+            link.push_str(&format!("&{HISTORY}={encoded}"));
         }
         if archived {
             link.push_str("&archived=true");
@@ -462,7 +536,8 @@ pub(crate) async fn search(
         if n > 0 {
             out.push(b',');
         }
-        push_deal(&mut out, records.raw(i), &props);
+        // the search endpoint has no property histories
+        push_deal(&mut out, records.raw(i), &props, None);
     }
     out.push(b']');
     if end < rows.len() {

@@ -10,12 +10,12 @@
 //! | system | route | auth |
 //! |---|---|---|
 //! | salesforce | `POST /services/oauth2/token` (`grant_type=client_credentials` or `refresh_token`) | client id and secret |
-//! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` | bearer from the token endpoint |
-//! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&archived`, `POST /crm/v3/objects/deals/search` | bearer |
+//! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` over `Account`, `Opportunity`, `OpportunityHistory` | bearer from the token endpoint |
+//! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&propertiesWithHistory&archived`, `POST /crm/v3/objects/deals/search` | bearer |
 //! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
 //! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` over `customer`, `job`, `currency`, `transaction`, `transactionline` | bearer from the token endpoint (or the fixed `netsuite_token`) |
 //! | kantata | `GET /api/v1/{workspaces,users,time_entries,workspace_resources,workspace_allocations,stories}.json?page&per_page&updated_after&include_archived&from_archived_workspaces&show_archived&show_deleted` | bearer |
-//! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays}?format=json` | HTTP Basic |
+//! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays,Worker_History}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
 //! | - | `GET /health` | none |
 //! | - | `POST /_sandbox/hubspot/deals/{id}/close-won`, `POST /_sandbox/salesforce/opportunities/{id}/close-won`: change the record, then send the vendor's signed notification ([`webhooks`]) | none |
@@ -26,7 +26,8 @@
 //! # Invariants
 //!
 //! - Every served record is the fixture line's bytes, except Salesforce's added `attributes` and
-//!   field projection (Salesforce `SELECT`, HubSpot `properties`); projections keep raw values.
+//!   field projection (Salesforce `SELECT`, HubSpot `properties` and `propertiesWithHistory`);
+//!   projections keep raw values. A fixture file that is missing is an empty stream.
 //!   NetSuite items are SuiteQL results over the fixture tables (see `netsuite_sql`): the
 //!   selected values as strings after `"links":[]`, NULLs left out, dates the query does not
 //!   format in the account's date-format preference.

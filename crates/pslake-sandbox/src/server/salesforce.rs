@@ -1,10 +1,12 @@
 //! Salesforce: OAuth token endpoint, SOQL `query` / `queryAll` and `nextRecordsUrl` paging.
 //!
-//! The SOQL subset: `SELECT f1, f2, ... FROM Account|Opportunity [WHERE cond [AND cond ...]]
-//! [ORDER BY SystemModstamp|Id [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n] [OFFSET n]` where a
-//! condition is `SystemModstamp <op> <datetime literal>` (unquoted, `Z`, `+0000` or `+00:00`) or
-//! `IsDeleted = true|false`. Keywords and field names are case-insensitive; fields come back in
-//! the canonical casing, in `SELECT` order. Without `ORDER BY`, records come in `Id` order.
+//! The SOQL subset: `SELECT f1, f2, ... FROM Account|Opportunity|OpportunityHistory [WHERE cond
+//! [AND cond ...]] [ORDER BY SystemModstamp|Id [ASC|DESC] [NULLS FIRST|LAST], ...] [LIMIT n]
+//! [OFFSET n]` where a condition is `SystemModstamp <op> <datetime literal>` (unquoted, `Z`,
+//! `+0000` or `+00:00`) or `IsDeleted = true|false`. Keywords and field names are
+//! case-insensitive; fields come back in the canonical casing, in `SELECT` order. Without
+//! `ORDER BY`, records come in `Id` order. A fixture directory without
+//! `salesforce/OpportunityHistory.jsonl` answers that object's queries with no records.
 //! `query` leaves out `IsDeleted = true` rows, `queryAll` keeps them. The matching row list is
 //! kept server-side under a locator (at most 2,000 locators, dropped after 15 idle minutes).
 
@@ -52,6 +54,27 @@ const OPPORTUNITY_FIELDS: &[&str] = &[
     "End_Date__c",
     "Parent_Opportunity__c",
     "SystemModstamp",
+];
+
+/// `OpportunityHistory` (SPEC section 4b): one row per change of an opportunity's stage, amount,
+/// probability or close date, read only (its `CreatedDate` is the change's time).
+const OPPORTUNITY_HISTORY_FIELDS: &[&str] = &[
+    "Id",
+    "OpportunityId",
+    "StageName",
+    "Amount",
+    "Probability",
+    "CloseDate",
+    "CreatedDate",
+    "IsDeleted",
+    "SystemModstamp",
+];
+
+/// The objects the sandbox queries, with the fields SPEC sections 2 and 4b give them.
+const OBJECTS: &[(&str, &[&str])] = &[
+    ("Account", ACCOUNT_FIELDS),
+    ("Opportunity", OPPORTUNITY_FIELDS),
+    ("OpportunityHistory", OPPORTUNITY_HISTORY_FIELDS),
 ];
 
 const MAX_LOCATORS: usize = 2000;
@@ -343,11 +366,10 @@ pub(crate) fn tokenize(q: &str) -> Result<Vec<Tok>, SoqlError> {
 }
 
 fn resolve_field(table: &Table, object: &'static str, name: &str) -> Result<String, SoqlError> {
-    let spec = if object == "Account" {
-        ACCOUNT_FIELDS
-    } else {
-        OPPORTUNITY_FIELDS
-    };
+    let spec = OBJECTS
+        .iter()
+        .find(|(o, _)| *o == object)
+        .map_or(&[][..], |(_, f)| *f);
     table
         .keys
         .iter()
@@ -393,9 +415,10 @@ fn parse_soql<'a>(
     }
     i += 1;
     let object = match toks.get(i) {
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("Account") => "Account",
-        Some(Tok::Word(w)) if w.eq_ignore_ascii_case("Opportunity") => "Opportunity",
-        Some(Tok::Word(w)) => return Err(SoqlError::InvalidType(w.clone())),
+        Some(Tok::Word(w)) => match OBJECTS.iter().find(|(o, _)| o.eq_ignore_ascii_case(w)) {
+            Some((o, _)) => *o,
+            None => return Err(SoqlError::InvalidType(w.clone())),
+        },
         _ => return Err(mal("expected an object name after FROM")),
     };
     i += 1;

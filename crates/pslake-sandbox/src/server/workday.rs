@@ -1,9 +1,10 @@
 //! Workday RaaS reports and the treasury drop folder.
 //!
 //! - `GET /ccx/service/customreport2/{tenant}/{owner}/{report}?format=json`, HTTP Basic, for
-//!   reports `Workers`, `Time_Off`, `Holidays` (any tenant and owner): `{"Report_Entry":[...]}`,
-//!   the whole report, entries in file order. Another `format` (or none, which is XML at Workday)
-//!   gets 400; an unknown report 404.
+//!   reports `Workers`, `Time_Off`, `Holidays` and `Worker_History` (SPEC section 4b; any tenant
+//!   and owner): `{"Report_Entry":[...]}`, the whole report, entries in file order (a report
+//!   whose fixture file is missing is empty). Another `format` (or none, which is XML at
+//!   Workday) gets 400; an unknown report 404.
 //! - `GET /treasury/`: a JSON array of `{name, size, last_modified}` of the `fx_rates_*.csv` files
 //!   now in `<fixtures>/treasury/` (listed on each request, so files dropped later appear);
 //!   `GET /treasury/{name}` returns one file as `text/csv`.
@@ -23,7 +24,7 @@ use super::json;
 use super::{AppState, query_pairs};
 use crate::layout::TREASURY_DIR;
 
-const REPORTS: &[&str] = &["Workers", "Time_Off", "Holidays"];
+const REPORTS: &[&str] = &["Workers", "Time_Off", "Holidays", "Worker_History"];
 
 fn error(status: StatusCode, message: &str) -> Response {
     let mut out = Vec::new();

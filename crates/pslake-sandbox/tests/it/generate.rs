@@ -150,7 +150,16 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
             "Opportunity",
             "Id AccountId Name StageName Amount CurrencyIsoCode CloseDate Probability Type IsClosed IsWon IsDeleted Billing_Type__c Practice__c Estimated_Hours__c Start_Date__c End_Date__c Parent_Opportunity__c SystemModstamp",
         ),
-        ("hubspot", "deals", "id properties archived updatedAt"),
+        (
+            "salesforce",
+            "OpportunityHistory",
+            "Id OpportunityId StageName Amount Probability CloseDate CreatedDate IsDeleted SystemModstamp",
+        ),
+        (
+            "hubspot",
+            "deals",
+            "id properties propertiesWithHistory archived updatedAt",
+        ),
         (
             "netsuite",
             "customer",
@@ -159,7 +168,7 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
         (
             "netsuite",
             "job",
-            "id entityid companyname parent entitystatus jobbillingtype startdate projectedenddate currency custentity_crm_opportunity_id custentity_budget_hours custentity_practice lastmodifieddate",
+            "id entityid companyname parent entitystatus jobbillingtype startdate projectedenddate currency custentity_crm_opportunity_id custentity_budget_hours custentity_practice datecreated lastmodifieddate",
         ),
         ("netsuite", "currency", "id symbol name"),
         (
@@ -213,6 +222,11 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
             "Time_Off_Entry_ID Employee_ID Date Hours Time_Off_Type Status",
         ),
         ("workday", "Holidays", "Country Date Holiday_Name"),
+        (
+            "workday",
+            "Worker_History",
+            "Employee_ID Effective_Date Practice Job_Profile Scheduled_Weekly_Hours Hourly_Cost_Rate Cost_Rate_Currency",
+        ),
     ];
     for (system, stream, names) in fields {
         let want: Vec<&str> = names.split(' ').collect();
@@ -273,6 +287,57 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
             .parse::<f64>()
             .expect("amount");
         assert!(r["archived"].is_boolean() && r["updatedAt"].is_string());
+        // SPEC 4b: each property's history, newest first, values strings as HubSpot writes them
+        let h = r["propertiesWithHistory"].as_object().expect("histories");
+        assert_eq!(
+            h.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "dealstage",
+                "amount",
+                "closedate",
+                "hs_deal_stage_probability"
+            ]
+        );
+        for (name, list) in h {
+            let list = list.as_array().expect("a list");
+            assert!(!list.is_empty());
+            assert_eq!(list[0]["value"], p[name], "{name}: the newest is the value");
+            let stamps: Vec<&str> = list
+                .iter()
+                .map(|e| {
+                    let keys: Vec<&String> = e.as_object().expect("entry").keys().collect();
+                    assert_eq!(keys, ["value", "timestamp", "sourceType"]);
+                    assert!(e["value"].is_string());
+                    let t = e["timestamp"].as_str().expect("timestamp");
+                    assert!(t.ends_with('Z') && t.len() == 24, "{t}");
+                    t
+                })
+                .collect();
+            assert!(
+                stamps.windows(2).all(|w| w[0] > w[1]),
+                "{name}: newest first"
+            );
+            assert!(
+                stamps[0] <= v,
+                "{name}: no change after hs_lastmodifieddate"
+            );
+        }
+    }
+    for r in load(dir, "salesforce", "OpportunityHistory") {
+        assert!(r["Amount"].is_number() && r["Probability"].is_number());
+        assert!(r["IsDeleted"].is_boolean() && iso_date(s(&r, "CloseDate")));
+        for k in ["CreatedDate", "SystemModstamp"] {
+            let stamp = s(&r, k);
+            assert!(stamp.ends_with(".000+0000"), "{stamp}");
+        }
+    }
+    for r in load(dir, "workday", "Worker_History") {
+        assert!(
+            r.values().all(Value::is_string),
+            "workday values are strings"
+        );
+        assert!(iso_date(s(&r, "Effective_Date")));
+        assert!(currencies.contains(&s(&r, "Cost_Rate_Currency")));
     }
     let ns_date = |v: &str| {
         let parts: Vec<&str> = v.split('/').collect();
@@ -304,6 +369,7 @@ fn streams_have_exactly_the_spec_fields_and_vendor_formats() {
                 continue;
             }
             for k in [
+                "datecreated",
                 "lastmodifieddate",
                 "linelastmodifieddate",
                 "trandate",

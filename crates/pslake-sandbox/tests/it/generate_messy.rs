@@ -189,6 +189,8 @@ fn run_one_is_the_clean_firm_plus_the_planted_records() {
     // NetSuite's planted lines come with their transactions: (headers, lines) appended
     let mut ns_headers: Vec<Rec> = Vec::new();
     let mut ns_lines: Vec<Rec> = Vec::new();
+    // the planted opportunities' histories (SPEC 4b): created, then won
+    let mut sf_history: Vec<Rec> = Vec::new();
     for f in all_files(clean.path()) {
         let a = std::fs::read(clean.path().join(&f)).expect("read");
         if f == fx {
@@ -210,6 +212,8 @@ fn run_one_is_the_clean_firm_plus_the_planted_records() {
             ns_headers.extend(recs);
         } else if f == Path::new("netsuite/transactionline.jsonl") {
             ns_lines.extend(recs);
+        } else if f == Path::new("salesforce/OpportunityHistory.jsonl") {
+            sf_history.extend(recs);
         } else {
             appended += added.lines().count();
         }
@@ -223,6 +227,16 @@ fn run_one_is_the_clean_firm_plus_the_planted_records() {
         records.count(),
         "one appended line per planted record"
     );
+    let planted_opps: BTreeSet<&str> = summary
+        .planted
+        .iter()
+        .filter(|p| p.stream == "Opportunity")
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(sf_history.len(), 2 * planted_opps.len());
+    for h in &sf_history {
+        assert!(planted_opps.contains(s(h, "OpportunityId")));
+    }
     // one transaction per planted NetSuite line, holding it and its mainline (and taxline)
     let planted_lines: BTreeSet<&str> = summary
         .planted
@@ -437,6 +451,7 @@ fn later_runs_move_the_cursor_of_every_edit_and_delete_only_planted_records() {
             || (r.contains_key("tranid") && planted_trans.contains(key(r)))
     };
     let mut edits = 0;
+    let mut added = 0;
     for (k, (overlay, files)) in summary.overlays.iter().enumerate() {
         let run = k + 2;
         for f in files
@@ -485,8 +500,27 @@ fn later_runs_move_the_cursor_of_every_edit_and_delete_only_planted_records() {
                     Some(_) => {}
                 }
             }
-            assert!(after.len() <= before.len(), "later runs add no records");
+            // A later run adds records only to a history: a planted opportunity's change is a
+            // new OpportunityHistory row, stamped like the change.
+            let before_ids: BTreeSet<&str> = before.iter().map(key).collect();
+            for (id, r) in &after {
+                if before_ids.contains(id.as_str()) {
+                    continue;
+                }
+                assert_eq!(
+                    (system, stream),
+                    ("salesforce", "OpportunityHistory"),
+                    "run {run} adds {id}"
+                );
+                assert!(planted.contains(s(r, "OpportunityId")), "run {run}: {id}");
+                assert!(cursor(system, r) > max_before, "run {run}: {id} cursor");
+                added += 1;
+            }
         }
     }
+    assert_eq!(
+        added, 3,
+        "run 2 raises one and loses one, run 3 wins one again"
+    );
     assert!(edits >= 6, "{edits} edited records");
 }

@@ -2,4 +2,5 @@
 
 mod generate;
 mod generate_messy;
+mod histories;
 mod server;

@@ -22,11 +22,11 @@ fn base_time() -> DateTime<Utc> {
 }
 
 /// A fixture directory written by the test, with the records it wrote.
-struct Fixture {
-    dir: tempfile::TempDir,
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
 }
 
-fn write_jsonl(dir: &Path, system: &str, stream: &str, records: &[Value]) {
+pub(crate) fn write_jsonl(dir: &Path, system: &str, stream: &str, records: &[Value]) {
     let d = dir.join(system);
     std::fs::create_dir_all(&d).expect("mkdir");
     let mut text = String::new();
@@ -37,7 +37,7 @@ fn write_jsonl(dir: &Path, system: &str, stream: &str, records: &[Value]) {
     std::fs::write(d.join(format!("{stream}.jsonl")), text).expect("write");
 }
 
-fn sf_stamp(i: usize) -> String {
+pub(crate) fn sf_stamp(i: usize) -> String {
     (base_time() + chrono::Duration::minutes(i as i64 * 53))
         .format("%Y-%m-%dT%H:%M:%S.000+0000")
         .to_string()
@@ -63,7 +63,7 @@ fn accounts(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn opportunities(n: usize) -> Vec<Value> {
+pub(crate) fn opportunities(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
             json!({"Id": format!("006SB{:013}", i * 13 + 5), "AccountId": format!("001SB{:013}", 7), "Name": format!("Opp {i}"),
@@ -75,7 +75,21 @@ fn opportunities(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn deals(n: usize) -> Vec<Value> {
+/// `OpportunityHistory` rows: three per opportunity of [`opportunities`], some deleted.
+pub(crate) fn opportunity_history(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let stage = ["Prospecting", "Proposal/Price Quote", "Closed Won"][i % 3];
+            let probability = [10, 75, 100][i % 3];
+            json!({"Id": format!("008SB{:013}", (n - i) * 11), "OpportunityId": format!("006SB{:013}", (i / 3) * 13 + 5),
+                "StageName": stage, "Amount": 1000 + i,
+                "Probability": probability, "CloseDate": "2026-03-02", "CreatedDate": sf_stamp((i * 5) % n),
+                "IsDeleted": i % 19 == 0, "SystemModstamp": sf_stamp((i * 5) % n)})
+        })
+        .collect()
+}
+
+pub(crate) fn deals(n: usize) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let id = (18_000_000_000u64 + (n - i) as u64 * 3).to_string();
@@ -96,7 +110,7 @@ fn deals(n: usize) -> Vec<Value> {
         .collect()
 }
 
-fn ns_rows(n: usize, stream: &str) -> Vec<Value> {
+pub(crate) fn ns_rows(n: usize, stream: &str) -> Vec<Value> {
     (0..n)
         .map(|i| {
             let id = (n - i + 100).to_string();
@@ -161,11 +175,13 @@ fn expected(stream: &str) -> Vec<Value> {
         "Workers" => workday_rows(20, "Workers"),
         "Time_Off" => workday_rows(15, "Time_Off"),
         "Holidays" => workday_rows(10, "Holidays"),
+        "Worker_History" => workday_rows(12, "Worker_History"),
+        "OpportunityHistory" => opportunity_history(430),
         other => panic!("unknown stream {other}"),
     }
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     for s in STREAMS {
         write_jsonl(dir.path(), s.system, s.stream, &expected(s.stream));
@@ -191,13 +207,13 @@ fn fixture() -> Fixture {
     Fixture { dir }
 }
 
-async fn start(dir: &Path, faults: Option<&str>) -> RunningSandbox {
+pub(crate) async fn start(dir: &Path, faults: Option<&str>) -> RunningSandbox {
     let mut config = SandboxConfig::new(dir);
     config.faults = faults.map(|f| FaultSpec::parse(f).expect("valid faults"));
     Sandbox::start(config).await.expect("sandbox starts")
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(30))
@@ -205,7 +221,7 @@ fn client() -> Client {
         .expect("client")
 }
 
-fn ids(records: &[Value], key: &str) -> Vec<String> {
+pub(crate) fn ids(records: &[Value], key: &str) -> Vec<String> {
     records
         .iter()
         .map(|r| match &r[key] {
@@ -215,7 +231,7 @@ fn ids(records: &[Value], key: &str) -> Vec<String> {
         .collect()
 }
 
-fn sorted_ids(records: &[Value], key: &str) -> Vec<String> {
+pub(crate) fn sorted_ids(records: &[Value], key: &str) -> Vec<String> {
     let mut v = ids(records, key);
     v.sort_by(|a, b| match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
@@ -226,7 +242,7 @@ fn sorted_ids(records: &[Value], key: &str) -> Vec<String> {
 
 // ---- per-vendor paging clients ----
 
-async fn sf_token(c: &Client, base: &str) -> String {
+pub(crate) async fn sf_token(c: &Client, base: &str) -> String {
     let creds = Credentials::default();
     let r = c
         .post(format!("{base}/services/oauth2/token"))
@@ -246,7 +262,7 @@ async fn sf_token(c: &Client, base: &str) -> String {
 }
 
 /// Follow `nextRecordsUrl`; returns the records (without `attributes`) and the page count.
-async fn sf_all(
+pub(crate) async fn sf_all(
     c: &Client,
     base: &str,
     token: &str,
@@ -304,7 +320,7 @@ async fn sf_all(
     (out, pages)
 }
 
-async fn hubspot_list(
+pub(crate) async fn hubspot_list(
     c: &Client,
     base: &str,
     archived: bool,
@@ -346,7 +362,7 @@ async fn hubspot_list(
     (out, pages)
 }
 
-async fn hubspot_search(c: &Client, base: &str, mut body: Value) -> (Vec<Value>, u64) {
+pub(crate) async fn hubspot_search(c: &Client, base: &str, mut body: Value) -> (Vec<Value>, u64) {
     let token = Credentials::default().hubspot_token;
     let mut out = Vec::new();
     loop {
@@ -368,7 +384,12 @@ async fn hubspot_search(c: &Client, base: &str, mut body: Value) -> (Vec<Value>,
     }
 }
 
-async fn netsuite_all(c: &Client, base: &str, q: &str, limit: usize) -> (Vec<Value>, usize) {
+pub(crate) async fn netsuite_all(
+    c: &Client,
+    base: &str,
+    q: &str,
+    limit: usize,
+) -> (Vec<Value>, usize) {
     let token = Credentials::default().netsuite_token;
     let mut offset = 0;
     let mut out = Vec::new();
@@ -473,7 +494,7 @@ async fn kantata_all_with(
     }
 }
 
-async fn workday_report(c: &Client, base: &str, report: &str) -> Vec<Value> {
+pub(crate) async fn workday_report(c: &Client, base: &str, report: &str) -> Vec<Value> {
     let creds = Credentials::default();
     let r = c
         .get(format!(
@@ -491,7 +512,8 @@ async fn workday_report(c: &Client, base: &str, report: &str) -> Vec<Value> {
 const SF_ACCOUNT_FIELDS: &str =
     "Id, Name, Industry, BillingCountry, CurrencyIsoCode, IsDeleted, SystemModstamp";
 const SF_OPP_FIELDS: &str = "Id, AccountId, Name, StageName, Amount, CurrencyIsoCode, CloseDate, Probability, Type, IsClosed, IsWon, IsDeleted, Billing_Type__c, Practice__c, Estimated_Hours__c, Start_Date__c, End_Date__c, Parent_Opportunity__c, SystemModstamp";
-const HS_PROPS: &str = "dealname,dealstage,amount,deal_currency_code,closedate,hs_is_closed_won,hs_deal_stage_probability,dealtype,billing_type,practice,estimated_hours,start_date,end_date,parent_deal_id,netsuite_customer_id,hs_lastmodifieddate";
+pub(crate) const SF_HISTORY_FIELDS: &str = "Id, OpportunityId, StageName, Amount, Probability, CloseDate, CreatedDate, IsDeleted, SystemModstamp";
+pub(crate) const HS_PROPS: &str = "dealname,dealstage,amount,deal_currency_code,closedate,hs_is_closed_won,hs_deal_stage_probability,dealtype,billing_type,practice,estimated_hours,start_date,end_date,parent_deal_id,netsuite_customer_id,hs_lastmodifieddate";
 
 /// The keys of `part(record)` over all records, in first-seen order.
 fn union_keys(records: &[Value], part: impl Fn(&Value) -> Value) -> Vec<String> {
@@ -551,6 +573,10 @@ fn hubspot_served(dir: &Path, exp: Vec<Value>) -> Vec<Value> {
         as_of.and_hms_opt(0, 0, 0).expect("midnight").and_utc() - chrono::Duration::days(90);
     exp.into_iter()
         .filter_map(|mut d| {
+            // property histories come only to a request that asks for them
+            d.as_object_mut()
+                .expect("a deal")
+                .shift_remove("propertiesWithHistory");
             if d["archived"] != json!(true) {
                 return Some(d);
             }
@@ -580,6 +606,8 @@ async fn page_everything(dir: &Path, expect: impl Fn(&str) -> Vec<Value>, small:
                     fields.join(", ")
                 } else if s.stream == "Account" {
                     SF_ACCOUNT_FIELDS.to_string()
+                } else if s.stream == "OpportunityHistory" {
+                    SF_HISTORY_FIELDS.to_string()
                 } else {
                     SF_OPP_FIELDS.to_string()
                 };

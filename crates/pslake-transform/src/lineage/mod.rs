@@ -134,7 +134,12 @@ pub async fn lineage(project: &Project, raw_tables: &[(TableName, SchemaRef)]) -
         let columns = schema
             .fields()
             .iter()
-            .zip(deps)
+            // A snapshot's table has three columns its SQL does not return: the build
+            // computes them (no input column flows into them).
+            .zip(
+                deps.into_iter()
+                    .chain(std::iter::repeat_with(Default::default)),
+            )
             .map(|(f, deps)| ColumnLineage {
                 name: f.name().clone(),
                 data_type: f.data_type().clone(),

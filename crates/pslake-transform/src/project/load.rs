@@ -98,6 +98,7 @@ pub(super) fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Projec
                 refs,
                 materialized,
                 unique_key: Vec::new(),
+                snapshot: None,
                 partition_by: None,
                 partition_input: None,
                 new_rows_from: None,

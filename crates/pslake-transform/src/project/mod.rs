@@ -39,6 +39,9 @@ pub enum Materialization {
     Rejects,
     /// Rows appended to `_pslake.warnings`.
     Warnings,
+    /// Every version of each key kept, with `valid_from`, `valid_to` and `is_current` (dbt's
+    /// snapshots): see [`SnapshotConfig`].
+    Snapshot,
 }
 
 impl Materialization {
@@ -50,6 +53,7 @@ impl Materialization {
             "append" => Self::Append,
             "rejects" => Self::Rejects,
             "warnings" => Self::Warnings,
+            "snapshot" => Self::Snapshot,
             _ => return None,
         })
     }
@@ -69,8 +73,37 @@ impl Materialization {
             Self::Append => "append",
             Self::Rejects => "rejects",
             Self::Warnings => "warnings",
+            Self::Snapshot => "snapshot",
         }
     }
+}
+
+/// How a snapshot tells that a key has a new version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotStrategy {
+    /// `strategy: check`: a new version when one of the checked columns differs from the
+    /// current version's (NULL-safe: NULL and a value differ, two NULLs do not); it is valid
+    /// from the snapshot time.
+    Check {
+        /// `check_cols: [..]`; `None` for `check_cols: all` (every column but the key).
+        columns: Option<Vec<String>>,
+    },
+    /// `strategy: timestamp`: a new version when `updated_at` is later than the current
+    /// version's; it is valid from that `updated_at`.
+    Timestamp {
+        /// The DATE or TIMESTAMP column.
+        updated_at: String,
+    },
+}
+
+/// The settings of a `materialized: snapshot` model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// How a new version is told.
+    pub strategy: SnapshotStrategy,
+    /// Whether a key gone from the model's output closes its current version
+    /// (`invalidate_hard_deletes: true`, `hard_deletes: invalidate`; the default).
+    pub invalidate_hard_deletes: bool,
 }
 
 /// Whether a failing test blocks publishing.
@@ -184,8 +217,10 @@ pub struct Model {
     pub refs: Vec<TableRef>,
     /// How the result is kept.
     pub materialized: Materialization,
-    /// Merge key for `incremental`.
+    /// Merge key for `incremental`, the key of a `snapshot`.
     pub unique_key: Vec<String>,
+    /// The settings of a `snapshot` model (`None` for every other materialization).
+    pub snapshot: Option<SnapshotConfig>,
     /// `partition_by`: the DATE column whose month each data file holds; a build that knows
     /// which months changed rewrites only theirs.
     pub partition_by: Option<String>,
@@ -211,6 +246,23 @@ impl Model {
     /// Whether the SQL reads the model's own (previously published) table.
     pub fn reads_itself(&self) -> bool {
         self.refs.iter().any(|r| r.table == self.name)
+    }
+
+    /// The contract columns the model's SQL returns: all of them, except for a snapshot the
+    /// columns the snapshot adds (`valid_from`, `valid_to`, `is_current`, listed last if at all).
+    pub(crate) fn output_columns(&self) -> &[ColumnSpec] {
+        let n = self.columns.len();
+        if self.materialized == Materialization::Snapshot
+            && n >= 3
+            && self.columns[n - 3..]
+                .iter()
+                .map(|c| c.name.as_str())
+                .eq(crate::snapshot::SNAPSHOT_COLUMNS)
+        {
+            &self.columns[..n - 3]
+        } else {
+            &self.columns
+        }
     }
 
     /// The models, seeds and lake tables this model needs, without itself.

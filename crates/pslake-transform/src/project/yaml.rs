@@ -9,9 +9,13 @@ use serde_yaml_ng::Value;
 
 use pslake_lake::TableName;
 
-use super::{ColumnSpec, Materialization, Model, Severity, TestKind, TestSpec, parse_type};
+use super::{
+    ColumnSpec, Materialization, Model, Severity, SnapshotConfig, SnapshotStrategy, TestKind,
+    TestSpec, parse_type,
+};
 use crate::datatests::parse_test;
 use crate::error::Problem;
+use crate::snapshot::{IS_CURRENT, SNAPSHOT_COLUMNS, VALID_FROM, VALID_TO};
 use crate::yaml_lines::YamlLines;
 
 pub(super) struct YamlCtx<'a> {
@@ -102,15 +106,19 @@ pub(super) fn apply_model(
         ))
     };
     model.description = rm.description;
+    let mut materialized_ok = true;
     if let Some(m) = rm.config.materialized.as_deref() {
         match Materialization::parse(m) {
             Some(m) => model.materialized = m,
-            None => problem(
-                problems,
-                format!(
-                    "unknown materialized '{m}' (expected view, table, incremental, append, rejects or warnings)"
-                ),
-            ),
+            None => {
+                materialized_ok = false;
+                problem(
+                    problems,
+                    format!(
+                        "unknown materialized '{m}' (expected view, table, incremental, append, rejects, warnings or snapshot)"
+                    ),
+                )
+            }
         }
     }
     model.unique_key = rm
@@ -123,6 +131,30 @@ pub(super) fn apply_model(
             problems,
             "materialized: incremental needs a unique_key".into(),
         );
+    }
+    let snapshot = SnapshotKeys {
+        strategy: rm.config.strategy,
+        check_cols: rm.config.check_cols,
+        updated_at: rm.config.updated_at,
+        invalidate_hard_deletes: rm.config.invalidate_hard_deletes,
+        hard_deletes: rm.config.hard_deletes,
+    };
+    if model.materialized == Materialization::Snapshot {
+        match snapshot_config(model, snapshot) {
+            Ok(c) => model.snapshot = Some(c),
+            Err(msgs) => {
+                for msg in msgs {
+                    problem(problems, msg);
+                }
+            }
+        }
+    } else if materialized_ok {
+        for key in snapshot.given() {
+            problem(
+                problems,
+                format!("{key} is a snapshot setting: it needs materialized: snapshot"),
+            );
+        }
     }
     for msg in partitioning(
         model,
@@ -212,6 +244,11 @@ pub(super) fn apply_model(
             not_null,
         });
     }
+    if model.materialized == Materialization::Snapshot {
+        for msg in snapshot_contract(&model.columns) {
+            problem(problems, msg);
+        }
+    }
     for (key, list) in [("data_tests", &rm.data_tests), ("tests", &rm.tests)] {
         for (n, t) in list.iter().enumerate() {
             let test_line = entry
@@ -293,6 +330,11 @@ struct RawConfig {
     partition_input: Option<String>,
     new_rows_from: Option<String>,
     tags: Option<OneOrMany>,
+    strategy: Option<String>,
+    check_cols: Option<OneOrMany>,
+    updated_at: Option<String>,
+    invalidate_hard_deletes: Option<bool>,
+    hard_deletes: Option<String>,
     #[serde(rename = "meta")]
     _meta: Option<Value>,
     #[serde(rename = "contract")]
@@ -416,4 +458,208 @@ fn partitioning(
         problems.push("new_rows_from needs materialized: incremental (the new rows are merged on the unique_key)".into());
     }
     problems
+}
+
+/// The snapshot settings of a model's `config:`, as written.
+struct SnapshotKeys {
+    strategy: Option<String>,
+    check_cols: Option<OneOrMany>,
+    updated_at: Option<String>,
+    invalidate_hard_deletes: Option<bool>,
+    hard_deletes: Option<String>,
+}
+
+impl SnapshotKeys {
+    /// The names of the settings given.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("strategy", self.strategy.is_some()),
+            ("check_cols", self.check_cols.is_some()),
+            ("updated_at", self.updated_at.is_some()),
+            (
+                "invalidate_hard_deletes",
+                self.invalidate_hard_deletes.is_some(),
+            ),
+            ("hard_deletes", self.hard_deletes.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(k, _)| k)
+        .collect()
+    }
+}
+
+/// A snapshot model's settings, or every problem with them.
+fn snapshot_config(model: &Model, keys: SnapshotKeys) -> Result<SnapshotConfig, Vec<String>> {
+    let mut problems = Vec::new();
+    if model.unique_key.is_empty() {
+        problems.push(
+            "materialized: snapshot needs a unique_key (the column, or list of columns, naming one row of its output)"
+                .to_string(),
+        );
+    }
+    if model.reads_itself() {
+        problems.push(format!(
+            "a snapshot cannot read its own table {} (the build compares the model's output with it)",
+            model.name
+        ));
+    }
+    let reserved = |what: &str, c: &str, problems: &mut Vec<String>| {
+        if SNAPSHOT_COLUMNS.contains(&c) {
+            problems.push(format!(
+                "{what}: {c} is a column the snapshot adds, not one of the model's"
+            ));
+        }
+    };
+    for k in &model.unique_key {
+        reserved("unique_key", k, &mut problems);
+    }
+    let strategy = match keys.strategy.as_deref().map(str::to_ascii_lowercase) {
+        None => {
+            problems.push(
+                "materialized: snapshot needs a strategy: check (with check_cols) or timestamp (with updated_at)"
+                    .into(),
+            );
+            None
+        }
+        Some(s) if s == "check" => {
+            if keys.updated_at.is_some() {
+                problems.push(
+                    "updated_at is a setting of strategy: timestamp (strategy: check compares check_cols)"
+                        .into(),
+                );
+            }
+            match keys.check_cols {
+                None => {
+                    problems
+                        .push("strategy: check needs check_cols: a list of columns, or all".into());
+                    None
+                }
+                Some(OneOrMany::One(s)) if s.trim().eq_ignore_ascii_case("all") => {
+                    Some(SnapshotStrategy::Check { columns: None })
+                }
+                Some(cols) => {
+                    let cols = cols.into_vec();
+                    if cols.is_empty() {
+                        problems.push(
+                            "check_cols is empty: list the columns to compare, or write all".into(),
+                        );
+                    }
+                    for c in &cols {
+                        reserved("check_cols", c, &mut problems);
+                    }
+                    Some(SnapshotStrategy::Check {
+                        columns: Some(cols),
+                    })
+                }
+            }
+        }
+        Some(s) if s == "timestamp" => {
+            if keys.check_cols.is_some() {
+                problems.push(
+                    "check_cols is a setting of strategy: check (strategy: timestamp compares updated_at)"
+                        .into(),
+                );
+            }
+            match keys.updated_at {
+                None => {
+                    problems.push(
+                        "strategy: timestamp needs updated_at: the DATE or TIMESTAMP column that says when a row last changed"
+                            .into(),
+                    );
+                    None
+                }
+                Some(u) => {
+                    reserved("updated_at", &u, &mut problems);
+                    Some(SnapshotStrategy::Timestamp { updated_at: u })
+                }
+            }
+        }
+        Some(_) => {
+            problems.push(format!(
+                "unknown snapshot strategy '{}' (expected check or timestamp)",
+                keys.strategy.unwrap_or_default()
+            ));
+            None
+        }
+    };
+    let from_hard_deletes = match keys.hard_deletes.as_deref().map(str::to_ascii_lowercase) {
+        None => None,
+        Some(h) if h == "invalidate" => Some(true),
+        Some(h) if h == "ignore" => Some(false),
+        Some(h) if h == "new_record" => {
+            problems.push(
+                "hard_deletes: new_record is not supported (invalidate closes the version of a key that is gone; ignore keeps it current)"
+                    .into(),
+            );
+            None
+        }
+        Some(_) => {
+            problems.push(format!(
+                "unknown hard_deletes '{}' (expected invalidate or ignore)",
+                keys.hard_deletes.unwrap_or_default()
+            ));
+            None
+        }
+    };
+    let invalidate_hard_deletes = match (keys.invalidate_hard_deletes, from_hard_deletes) {
+        (Some(a), Some(b)) if a != b => {
+            problems.push(format!(
+                "invalidate_hard_deletes: {a} and hard_deletes: {} disagree (give one)",
+                if b { "invalidate" } else { "ignore" }
+            ));
+            a
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b,
+        // SPEC 4b: a version closes when its key disappears.
+        (None, None) => true,
+    };
+    match strategy {
+        Some(strategy) if problems.is_empty() => Ok(SnapshotConfig {
+            strategy,
+            invalidate_hard_deletes,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// The problems of a snapshot model's contract: the columns the snapshot adds are listed last,
+/// all three in their order, with their types, or not at all (they are added).
+fn snapshot_contract(columns: &[ColumnSpec]) -> Vec<String> {
+    let listed: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| SNAPSHOT_COLUMNS.contains(&c.name.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    if listed.is_empty() {
+        return Vec::new();
+    }
+    let tail: Vec<&str> = columns[columns.len().saturating_sub(3)..]
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if listed.len() != 3 || tail != SNAPSHOT_COLUMNS {
+        return vec![format!(
+            "contract: a snapshot's columns {VALID_FROM}, {VALID_TO}, {IS_CURRENT} are listed last, in this order, or left out (the snapshot adds them)"
+        )];
+    }
+    let timestamp = parse_type("timestamp").expect("a known type");
+    let boolean = parse_type("boolean").expect("a known type");
+    columns[columns.len() - 3..]
+        .iter()
+        .zip([
+            ("timestamp", &timestamp),
+            ("timestamp", &timestamp),
+            ("boolean", &boolean),
+        ])
+        .filter(|(c, (_, t))| c.data_type.as_ref().is_some_and(|d| d != *t))
+        .map(|(c, (name, _))| {
+            format!(
+                "contract: column {}: a snapshot's {} is a {name}",
+                c.name, c.name
+            )
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ mod query;
 mod rebuild;
 mod release;
 mod select;
+mod snapshot;
 mod streaming;
 mod typecheck;
 

@@ -203,14 +203,47 @@ pub(crate) struct Opp {
 impl Opp {
     /// The stage label in this opportunity's CRM.
     pub(crate) fn stage(&self) -> &'static str {
-        match (self.crm, self.outcome) {
-            (Crm::Salesforce, Outcome::Open(i)) => SF_STAGES[i].0,
-            (Crm::Salesforce, Outcome::Won) => SF_STAGES[8].0,
-            (Crm::Salesforce, Outcome::Lost) => SF_STAGES[9].0,
-            (Crm::HubSpot, Outcome::Open(i)) => HS_STAGES[i].0,
-            (Crm::HubSpot, Outcome::Won) => HS_STAGES[5].0,
-            (Crm::HubSpot, Outcome::Lost) => HS_STAGES[6].0,
+        stage_label(self.crm, self.outcome)
+    }
+}
+
+impl Crm {
+    /// How many open stages the CRM's default pipeline has (before won and lost).
+    pub(crate) fn open_stages(self) -> usize {
+        match self {
+            Crm::Salesforce => SF_STAGES.len() - 2,
+            Crm::HubSpot => HS_STAGES.len() - 2,
         }
+    }
+}
+
+/// A stage's label in a CRM: Salesforce `StageName`, HubSpot `dealstage`.
+pub(crate) fn stage_label(crm: Crm, outcome: Outcome) -> &'static str {
+    match (crm, outcome) {
+        (Crm::Salesforce, Outcome::Open(i)) => SF_STAGES[i].0,
+        (Crm::Salesforce, Outcome::Won) => SF_STAGES[8].0,
+        (Crm::Salesforce, Outcome::Lost) => SF_STAGES[9].0,
+        (Crm::HubSpot, Outcome::Open(i)) => HS_STAGES[i].0,
+        (Crm::HubSpot, Outcome::Won) => HS_STAGES[5].0,
+        (Crm::HubSpot, Outcome::Lost) => HS_STAGES[6].0,
+    }
+}
+
+/// Salesforce's default `Probability` (0-100) of a stage.
+pub(crate) fn sf_probability(outcome: Outcome) -> f64 {
+    match outcome {
+        Outcome::Open(s) => SF_STAGES[s].1,
+        Outcome::Won => 100.0,
+        Outcome::Lost => 0.0,
+    }
+}
+
+/// HubSpot's `hs_deal_stage_probability` (a 0-1 string) of a stage.
+pub(crate) fn hs_probability(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Open(s) => HS_STAGES[s].1,
+        Outcome::Won => "1",
+        Outcome::Lost => "0",
     }
 }
 
@@ -251,6 +284,8 @@ pub(crate) struct Project {
     /// Whether the team records time (not pending, not cancelled).
     pub(crate) logs_time: bool,
     pub(crate) modified: NaiveDate,
+    /// When the ERP job was set up (NetSuite `datecreated`): days to weeks after the win.
+    pub(crate) created: NaiveDate,
     pub(crate) team: Vec<Member>,
 }
 
@@ -319,7 +354,29 @@ impl Firm {
         }
         firm.assign_customer_ids();
         firm.build_stories();
+        firm.date_jobs();
         firm
+    }
+
+    /// When each ERP job was set up (from a random stream of its own, so nothing else moves):
+    /// a won opportunity's job days to weeks after the win (never after `as_of`), a pending or
+    /// not-awarded job some days before it was last modified, the internal one at its start.
+    fn date_jobs(&mut self) {
+        for (pi, p) in self.projects.iter_mut().enumerate() {
+            let mut rng = rng_for(self.seed, "job-created", pi as u64);
+            p.created = if p.internal {
+                p.start
+            } else if let Some(oi) = p.opp {
+                let days = [
+                    rng.random_range(1..=7),
+                    rng.random_range(5..=21),
+                    rng.random_range(14..=45),
+                ][weighted(&mut rng, &[40, 45, 15])];
+                (self.opps[oi].close + Duration::days(days)).min(as_of())
+            } else {
+                p.modified - Duration::days(rng.random_range(0..=30))
+            };
+        }
     }
 
     fn build_clients(&mut self, n: usize) {
@@ -400,6 +457,7 @@ impl Firm {
             internal: true,
             logs_time: true,
             modified: history_start(),
+            created: ymd(2020, 1, 1),
             team: Vec::new(),
         });
     }
@@ -580,6 +638,7 @@ impl Firm {
             internal: false,
             logs_time: true,
             modified: o.close,
+            created: o.close,
             team,
         });
         let op = &mut self.opps[oi];
@@ -865,6 +924,7 @@ impl Firm {
                 internal: false,
                 logs_time: false,
                 modified,
+                created: modified,
                 team,
             });
         }

@@ -1,5 +1,7 @@
 //! The planted CRM records of the messy set: change orders on a Salesforce and a HubSpot
-//! project, which runs 2 and 3 raise, lose, win again and delete.
+//! project, which runs 2 and 3 raise, lose, win again and delete. Their histories (SPEC section
+//! 4b) follow: each change of a later run adds a Salesforce `OpportunityHistory` row (deleting
+//! an opportunity deletes its rows) or a new first entry to the deal's `propertiesWithHistory`.
 
 use std::path::Path;
 
@@ -7,12 +9,13 @@ use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::plant::{Cast, Change, Plan, cross, money, non_usd, planted};
-use crate::generate::Result;
 use crate::generate::calendar::{as_of, hubspot_dt, iso, salesforce_dt, ymd};
-use crate::generate::emit::{HsDeal, HsDealProperties, SfOpportunity, num};
-use crate::generate::firm::{Firm, base_fx, sf_id};
+use crate::generate::emit::{HsDeal, HsDealProperties, HsHistoryEntry, SfOpportunity, num};
+use crate::generate::firm::{Firm, Outcome, base_fx, sf_id};
+use crate::generate::history::{OppVersion, at, hs_history, hs_time, sf_history_rows};
 use crate::generate::reference::PRACTICES;
 use crate::generate::writer::JsonlWriter;
+use crate::generate::{Error, Result};
 
 /// The cursor stamps of runs 2 and 3: on the `as_of` date, after every cursor of run 1.
 fn sf_stamp(run: usize) -> String {
@@ -113,10 +116,48 @@ pub(super) fn opportunities(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Pla
         },
     ];
     let mut w = JsonlWriter::append(dir, "salesforce", "Opportunity")?;
+    let mut hw = JsonlWriter::append(dir, "salesforce", "OpportunityHistory")?;
+    // history row ids: a fixed range far above the generated ones
+    let mut next_row = FIRST_HISTORY_ROW;
     for co in cos {
         let id = sf_id("006", co.n);
         let amount = money(co.usd, co.currency);
         let modified = (co.close + chrono::Duration::days(1)).min(as_of());
+        // Created at the proposal stage three weeks before the close, won the day after it.
+        let won = OppVersion {
+            at: at(modified, 15 * 3600),
+            stage: Outcome::Won,
+            amount,
+            close: co.close,
+        };
+        let versions = [
+            OppVersion {
+                at: at(co.close - chrono::Duration::days(21), 10 * 3600),
+                stage: Outcome::Open(6),
+                ..won.clone()
+            },
+            won.clone(),
+        ];
+        let rows = sf_history_rows(&id, &versions, &mut next_row, None);
+        let row_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        for r in &rows {
+            hw.write(r)?;
+        }
+        // a later run's change: one more history row, as of that run's stamp
+        let mut history_row = |v: OppVersion| -> Result<Change> {
+            let row = sf_history_rows(&id, &[v], &mut next_row, None).remove(0);
+            let record = serde_json::to_string(&row).map_err(|source| Error::Json {
+                path: dir.join("salesforce/OpportunityHistory.jsonl"),
+                source,
+            })?;
+            Ok(Change::Append {
+                system: "salesforce",
+                stream: "OpportunityHistory",
+                id: row.id,
+                record,
+            })
+        };
+        let stamp = |run: usize| at(as_of(), (19 + run as u32) * 3600);
         w.write(&SfOpportunity {
             id: id.clone(),
             account_id: client.sf_account.clone().unwrap_or_default(),
@@ -158,6 +199,12 @@ pub(super) fn opportunities(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Pla
                     ("/Amount", raised.into()),
                     ("/SystemModstamp", sf_stamp(2).into()),
                 ]));
+                let v = OppVersion {
+                    at: stamp(2),
+                    amount: raised,
+                    ..won.clone()
+                };
+                plan.runs[0].push(history_row(v)?);
             }
             990_102 => {
                 plan.runs[0].push(set(vec![
@@ -166,6 +213,12 @@ pub(super) fn opportunities(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Pla
                     ("/IsWon", false.into()),
                     ("/SystemModstamp", sf_stamp(2).into()),
                 ]));
+                let lost = OppVersion {
+                    at: stamp(2),
+                    stage: Outcome::Lost,
+                    ..won.clone()
+                };
+                plan.runs[0].push(history_row(lost)?);
                 plan.runs[1].push(set(vec![
                     ("/StageName", "Closed Won".into()),
                     ("/CloseDate", iso(as_of()).into()),
@@ -173,17 +226,41 @@ pub(super) fn opportunities(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Pla
                     ("/IsWon", true.into()),
                     ("/SystemModstamp", sf_stamp(3).into()),
                 ]));
+                let again = OppVersion {
+                    at: stamp(3),
+                    close: as_of(),
+                    ..won.clone()
+                };
+                plan.runs[1].push(history_row(again)?);
             }
-            990_105 => plan.runs[0].push(set(vec![
-                ("/IsDeleted", true.into()),
-                ("/SystemModstamp", sf_stamp(2).into()),
-            ])),
+            990_105 => {
+                plan.runs[0].push(set(vec![
+                    ("/IsDeleted", true.into()),
+                    ("/SystemModstamp", sf_stamp(2).into()),
+                ]));
+                // deleting an opportunity deletes its history rows with it
+                for row_id in &row_ids {
+                    plan.runs[0].push(Change::Set {
+                        system: "salesforce",
+                        stream: "OpportunityHistory",
+                        id: row_id.clone(),
+                        fields: vec![
+                            ("/IsDeleted", true.into()),
+                            ("/SystemModstamp", sf_stamp(2).into()),
+                        ],
+                    });
+                }
+            }
             _ => {}
         }
     }
     plan.appended.push(w.finish()?);
+    plan.appended.push(hw.finish()?);
     Ok(())
 }
+
+/// The id number (`sf_id("008", n)`) of the first history row of the planted opportunities.
+const FIRST_HISTORY_ROW: u64 = 910_000_000;
 
 pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Result<()> {
     let parent = &firm.opps[cast.hs_parent];
@@ -195,6 +272,44 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
     let raised = amount + money(6_000.0, x);
     let close = ymd(2026, 7, 16);
     let stamp = hubspot_dt(close + chrono::Duration::days(1), 15 * 3600, 0);
+    // Created as contractsent three weeks before the close, won the day after it.
+    let won_at = at(close + chrono::Duration::days(1), 15 * 3600);
+    let won = OppVersion {
+        at: won_at,
+        stage: Outcome::Won,
+        amount,
+        close,
+    };
+    let history = hs_history(&[
+        OppVersion {
+            at: at(close - chrono::Duration::days(21), 10 * 3600),
+            stage: Outcome::Open(4),
+            ..won.clone()
+        },
+        won,
+    ]);
+    debug_assert_eq!(
+        hs_time(won_at),
+        stamp,
+        "the last entries are the deal's stamp"
+    );
+    let entry = |value: &str, run: usize, source: &str| HsHistoryEntry {
+        value: value.to_owned(),
+        timestamp: hs_stamp(run),
+        source_type: source.to_owned(),
+    };
+    // runs 2 and 3 put a new entry in front of a property's list
+    let newer = |list: &[HsHistoryEntry], e: HsHistoryEntry| -> Value {
+        let mut all = vec![e];
+        all.extend(list.iter().cloned());
+        serde_json::to_value(all).expect("entries serialize")
+    };
+    let amount_run2 = newer(&history.amount, entry(&format!("{raised:.2}"), 2, "CRM_UI"));
+    let stage_run3 = newer(&history.dealstage, entry("closedlost", 3, "CRM_UI"));
+    let prob_run3 = newer(
+        &history.hs_deal_stage_probability,
+        entry("0", 3, "CALCULATED"),
+    );
     let mut w = JsonlWriter::append(dir, "hubspot", "deals")?;
     w.write(&HsDeal {
         id: id.to_owned(),
@@ -216,6 +331,7 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
             netsuite_customer_id: client.ns_id.clone().unwrap_or_default(),
             hs_lastmodifieddate: stamp.clone(),
         },
+        properties_with_history: Some(history),
         archived: false,
         updated_at: stamp,
     })?;
@@ -245,6 +361,7 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
     plan.runs[0].push(set(vec![
         ("/properties/amount", format!("{raised:.2}").into()),
         ("/properties/hs_lastmodifieddate", hs_stamp(2).into()),
+        ("/propertiesWithHistory/amount", amount_run2),
         ("/updatedAt", hs_stamp(2).into()),
     ]));
     plan.runs[1].push(set(vec![
@@ -252,6 +369,11 @@ pub(super) fn deals(firm: &Firm, cast: &Cast, dir: &Path, plan: &mut Plan) -> Re
         ("/properties/hs_is_closed_won", "false".into()),
         ("/properties/hs_deal_stage_probability", "0".into()),
         ("/properties/hs_lastmodifieddate", hs_stamp(3).into()),
+        ("/propertiesWithHistory/dealstage", stage_run3),
+        (
+            "/propertiesWithHistory/hs_deal_stage_probability",
+            prob_run3,
+        ),
         ("/updatedAt", hs_stamp(3).into()),
     ]));
     plan.appended.push(w.finish()?);

@@ -193,9 +193,12 @@ impl Key {
 }
 
 /// Copies stream file `from` to `to` with `changes` applied: deleted records left out, edited
-/// ones re-serialized, every other line copied byte for byte. Fails when a change names a record
-/// that is not there.
+/// ones re-serialized, every other line copied byte for byte, new records appended. Fails when a
+/// change names a record that is not there (or, for a new one, that is).
 fn overlay_stream(from: &Path, to: &Path, changes: &[&Change]) -> Result<()> {
+    let (appended, changes): (Vec<&Change>, Vec<&Change>) = changes
+        .iter()
+        .partition(|c| matches!(c, Change::Append { .. }));
     let file = fs_err::File::open(from).map_err(|source| io(from, source))?;
     let json_err = |source| Error::Json {
         path: from.to_path_buf(),
@@ -212,12 +215,20 @@ fn overlay_stream(from: &Path, to: &Path, changes: &[&Change]) -> Result<()> {
         let key: Key = serde_json::from_str(&line).map_err(json_err)?;
         let mut record: Option<serde_json::Value> = None;
         let mut deleted = false;
+        if let Some(c) = appended.iter().find(|c| c.id() == key.key()) {
+            return Err(Error::Messy(format!(
+                "{} has a record {} already",
+                from.display(),
+                c.id()
+            )));
+        }
         for (i, c) in changes.iter().enumerate() {
             if c.id() != key.key() {
                 continue;
             }
             seen[i] = true;
             match c {
+                Change::Append { .. } => {}
                 Change::Delete { .. } => deleted = true,
                 Change::Set { fields, .. } => {
                     let v = match record.as_mut() {
@@ -245,6 +256,11 @@ fn overlay_stream(from: &Path, to: &Path, changes: &[&Change]) -> Result<()> {
             None => writeln!(out, "{line}"),
         };
         written.map_err(|source| io(to, source))?;
+    }
+    for c in &appended {
+        if let Change::Append { record, .. } = c {
+            writeln!(out, "{record}").map_err(|source| io(to, source))?;
+        }
     }
     out.flush().map_err(|source| io(to, source))?;
     if let Some(i) = seen.iter().position(|s| !s) {

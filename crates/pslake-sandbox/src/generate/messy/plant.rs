@@ -38,20 +38,28 @@ pub(super) enum Change {
         stream: &'static str,
         id: String,
     },
+    /// A new record `id`, appended to the overlaid file (an opportunity's new history row),
+    /// as its JSON line.
+    Append {
+        system: &'static str,
+        stream: &'static str,
+        id: String,
+        record: String,
+    },
 }
 
 impl Change {
     pub(super) fn stream(&self) -> (&'static str, &'static str) {
         match self {
-            Change::Set { system, stream, .. } | Change::Delete { system, stream, .. } => {
-                (system, stream)
-            }
+            Change::Set { system, stream, .. }
+            | Change::Delete { system, stream, .. }
+            | Change::Append { system, stream, .. } => (system, stream),
         }
     }
 
     pub(super) fn id(&self) -> &str {
         match self {
-            Change::Set { id, .. } | Change::Delete { id, .. } => id,
+            Change::Set { id, .. } | Change::Delete { id, .. } | Change::Append { id, .. } => id,
         }
     }
 }
