@@ -17,10 +17,11 @@ pub(crate) struct LogArgs {
     log_format: String,
 }
 
-/// The scheduler's own events (each run's start and end, stops) are shown at the default level.
-const SCHEDULER_DIRECTIVE: &str = "pslake::cmd::schedule=info";
+/// The long-running commands' own events (each run's start and end, stops) are shown at the
+/// default level.
+const SCHEDULER_DIRECTIVES: [&str; 2] = ["pslake::cmd::schedule=info", "pslake::cmd::listen=info"];
 
-/// Sets up logging; `scheduler`: `pslake schedule`, whose own events show at the default
+/// Sets up logging; `scheduler`: `pslake schedule` or `pslake listen`, whose own events show at the default
 /// level (unless `-q` or `RUST_LOG` says otherwise).
 pub(crate) fn init(args: &LogArgs, scheduler: bool) {
     let level = match (args.quiet, args.verbose) {
@@ -34,11 +35,9 @@ pub(crate) fn init(args: &LogArgs, scheduler: bool) {
         .with_default_directive(level.parse().expect("static level directive"))
         .from_env_lossy();
     if scheduler && !args.quiet && args.verbose == 0 && std::env::var_os("RUST_LOG").is_none() {
-        filter = filter.add_directive(
-            SCHEDULER_DIRECTIVE
-                .parse()
-                .expect("static scheduler directive"),
-        );
+        for d in SCHEDULER_DIRECTIVES {
+            filter = filter.add_directive(d.parse().expect("static scheduler directive"));
+        }
     }
     let registry = tracing_subscriber::registry().with(filter);
     if args.log_format == "json" {

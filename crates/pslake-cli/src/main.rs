@@ -32,6 +32,9 @@ enum Commands {
     Run(cmd::run::RunArgs),
     /// Run pipelines on their `schedule:` until SIGTERM/SIGINT; missed runs once at start
     Schedule(cmd::schedule::ScheduleArgs),
+    /// Receive vendor change notifications (HubSpot webhooks, Salesforce change events) and
+    /// refresh the affected streams and models within seconds, until SIGTERM/SIGINT
+    Listen(cmd::listen::ListenArgs),
     /// Compact small files and delete files older than the retention (never the released versions')
     Maintain(cmd::maintain::MaintainArgs),
     /// Extract every stream of a pipeline into the lake's raw tables
@@ -67,7 +70,10 @@ enum Commands {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(&cli.log, matches!(cli.command, Commands::Schedule(_)));
+    logging::init(
+        &cli.log,
+        matches!(cli.command, Commands::Schedule(_) | Commands::Listen(_)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,6 +97,7 @@ async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
     match command {
         Commands::Run(args) => Box::pin(cmd::run::run(args)).await,
         Commands::Schedule(args) => Box::pin(cmd::schedule::schedule(args)).await,
+        Commands::Listen(args) => Box::pin(cmd::listen::listen(args)).await,
         Commands::Maintain(args) => cmd::maintain::maintain(args).await,
         Commands::Extract(args) => cmd::extract::run(args).await,
         Commands::Build(args) => cmd::build::build(args).await,

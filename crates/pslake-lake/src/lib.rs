@@ -16,6 +16,7 @@
 
 mod docs;
 mod error;
+pub mod events;
 mod fault;
 mod lake;
 mod lock;

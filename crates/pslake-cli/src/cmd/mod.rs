@@ -5,6 +5,7 @@ pub(crate) mod build;
 pub(crate) mod docs;
 pub(crate) mod extract;
 pub(crate) mod lineage;
+pub(crate) mod listen;
 pub(crate) mod maintain;
 pub(crate) mod run;
 pub(crate) mod sandbox;

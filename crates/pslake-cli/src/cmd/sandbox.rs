@@ -36,6 +36,20 @@ pub(crate) struct SandboxArgs {
     /// `kill $PSLAKE_SANDBOX_PID` stops the sandbox
     #[arg(long)]
     print_env: bool,
+    /// Where change notifications go: the control endpoints
+    /// `POST /_sandbox/hubspot/deals/{id}/close-won` and
+    /// `POST /_sandbox/salesforce/opportunities/{id}/close-won` change the record, then send the
+    /// signed HubSpot webhook to BASE_URL/hubspot and the Salesforce callout to
+    /// BASE_URL/salesforce (`pslake listen`'s paths), retried with backoff while it is down
+    #[arg(long, value_name = "BASE_URL", value_parser = parse_target)]
+    webhook_target: Option<String>,
+}
+
+fn parse_target(s: &str) -> Result<String, String> {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(s.trim_end_matches('/').to_string()),
+        _ => Err(format!("invalid URL '{s}': expected http://HOST:PORT")),
+    }
 }
 
 fn parse_faults(s: &str) -> Result<FaultSpec, String> {
@@ -88,6 +102,7 @@ pub(crate) async fn sandbox(args: SandboxArgs) -> anyhow::Result<ExitCode> {
     config.listen = args.listen;
     config.faults = args.faults;
     config.netsuite_date_format = args.netsuite_date_format;
+    config.webhook_target = args.webhook_target.clone();
     let running = Sandbox::start(config)
         .await
         .map_err(|e| UsageError(format!("cannot start the sandbox: {e}")))?;

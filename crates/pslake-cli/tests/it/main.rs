@@ -10,6 +10,7 @@ mod histories;
 mod hubspot_archive;
 mod interop;
 mod kill;
+mod listen;
 mod maintain;
 mod messy;
 mod netsuite_dates;

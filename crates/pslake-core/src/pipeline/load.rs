@@ -377,6 +377,7 @@ fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
     if systems.is_empty() && p.list.is_empty() {
         p.at(&["systems:"], "the pipeline declares no systems");
     }
+    let triggers = build_triggers(raw.triggers, &systems, p);
     Pipeline {
         name: raw.name,
         path: path.to_path_buf(),
@@ -389,7 +390,33 @@ fn build(path: &Path, raw: RawPipeline, p: &mut Problems) -> Pipeline {
         manifest,
         secrets_file,
         systems,
+        triggers,
     }
+}
+
+/// The pipeline's `triggers:`, checked against its streams (see [`super::triggers`]).
+fn build_triggers(
+    raw: Vec<super::triggers::RawTrigger>,
+    systems: &[System],
+    p: &mut Problems,
+) -> Vec<super::triggers::Trigger> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let streams: Vec<(String, String)> = systems
+        .iter()
+        .flat_map(|s| s.streams.iter().map(|st| (s.name.clone(), st.name.clone())))
+        .collect();
+    let mut found = Vec::new();
+    let triggers = super::triggers::build_triggers(raw, &streams, &p.text, &mut found);
+    for (line, message) in found {
+        p.list.push(ConfigProblem {
+            file: p.file.clone(),
+            line,
+            message,
+        });
+    }
+    triggers
 }
 
 /// The pipeline's `retry:` (scheduled runs), defaults filled in.

@@ -10,6 +10,8 @@
 pub mod load;
 pub mod model;
 pub mod raw;
+pub mod triggers;
 
 pub use load::{ConfigProblem, load_pipeline, load_pipeline_with, parse_duration, validate_path};
 pub use model::*;
+pub use triggers::{EventFormat, SignatureScheme, Trigger};

@@ -31,6 +31,8 @@ pub struct Pipeline {
     pub secrets_file: Option<PathBuf>,
     /// Source systems in file order.
     pub systems: Vec<System>,
+    /// Change notifications `pslake listen` accepts, in file order.
+    pub triggers: Vec<super::triggers::Trigger>,
 }
 
 /// The retry policy of scheduled runs: a failed run is tried again after `backoff`, then twice

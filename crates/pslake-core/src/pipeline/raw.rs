@@ -39,6 +39,9 @@ pub struct RawPipeline {
     pub secrets_file: Option<String>,
     /// The source systems.
     pub systems: Vec<RawSystem>,
+    /// Vendor change notifications `pslake listen` accepts ([`super::triggers`]).
+    #[serde(default)]
+    pub triggers: Vec<super::triggers::RawTrigger>,
 }
 
 /// The retry policy of scheduled runs.

@@ -51,6 +51,8 @@ async fn planted_secrets_never_leak() {
         kantata_token: format!("kantok-{tag}"),
         workday_user: format!("wduser-{tag}"),
         workday_password: format!("wdpass-{tag}"),
+        hubspot_client_secret: format!("hubclient-{tag}"),
+        salesforce_callout_secret: format!("sfcallout-{tag}"),
     };
     let wrong_kantata = format!("kanwrong-{tag}");
     let tmp = tempfile::tempdir().unwrap();

@@ -18,6 +18,7 @@
 //! | workday | `GET /ccx/service/customreport2/{tenant}/{owner}/{Workers,Time_Off,Holidays,Worker_History}?format=json` | HTTP Basic |
 //! | treasury | `GET /treasury/` (JSON list), `GET /treasury/{fx_rates_YYYY-MM.csv}` | none |
 //! | - | `GET /health` | none |
+//! | - | `POST /_sandbox/hubspot/deals/{id}/close-won`, `POST /_sandbox/salesforce/opportunities/{id}/close-won`: change the record, then send the vendor's signed notification ([`webhooks`]) | none |
 //!
 //! Each vendor module documents its query subset and paging; [`Credentials::default`] lists the
 //! demo credentials.
@@ -49,6 +50,7 @@ pub mod netsuite_auth;
 mod netsuite_sql;
 mod salesforce;
 mod store;
+pub mod webhooks;
 mod workday;
 
 use std::collections::{BTreeMap, HashMap};
@@ -92,6 +94,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7070";
 /// | `kantata_token` | `sandbox-kantata-token` |
 /// | `workday_user` | `ISU_pslake` |
 /// | `workday_password` | `sandbox-workday-password` |
+/// | `hubspot_client_secret` | `sandbox-hubspot-client-secret` (signs webhooks) |
+/// | `salesforce_callout_secret` | `sandbox-salesforce-callout-secret` (signs Flow callouts) |
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// Salesforce connected-app client id (OAuth2 client credentials).
@@ -115,12 +119,16 @@ pub struct Credentials {
     pub workday_user: String,
     /// Workday integration system user's password.
     pub workday_password: String,
+    /// The HubSpot app's client secret, which signs its webhooks (`X-HubSpot-Signature-v3`).
+    pub hubspot_client_secret: String,
+    /// The shared secret the Salesforce Flow callout signs with (`X-Pslake-Signature`).
+    pub salesforce_callout_secret: String,
 }
 
 impl Credentials {
     /// The credentials under the secret names `pipelines/demo.yml` reads (`${secret:NAME}`), so a
     /// caller that embeds the sandbox can hand them to the extractor without writing them anywhere.
-    pub fn demo_secrets(&self) -> [(&'static str, &str); 9] {
+    pub fn demo_secrets(&self) -> [(&'static str, &str); 11] {
         [
             ("SALESFORCE_CLIENT_ID", &self.salesforce_client_id),
             ("SALESFORCE_CLIENT_SECRET", &self.salesforce_client_secret),
@@ -131,6 +139,8 @@ impl Credentials {
             ("KANTATA_TOKEN", &self.kantata_token),
             ("WORKDAY_USER", &self.workday_user),
             ("WORKDAY_PASSWORD", &self.workday_password),
+            ("HUBSPOT_CLIENT_SECRET", &self.hubspot_client_secret),
+            ("SALESFORCE_CALLOUT_SECRET", &self.salesforce_callout_secret),
         ]
     }
 }
@@ -148,6 +158,8 @@ impl Default for Credentials {
             kantata_token: "sandbox-kantata-token".into(),
             workday_user: "ISU_pslake".into(),
             workday_password: "sandbox-workday-password".into(),
+            hubspot_client_secret: "sandbox-hubspot-client-secret".into(),
+            salesforce_callout_secret: "sandbox-salesforce-callout-secret".into(),
         }
     }
 }
@@ -165,6 +177,8 @@ impl fmt::Debug for Credentials {
             .field("kantata_token", &"*********")
             .field("workday_user", &self.workday_user)
             .field("workday_password", &"*********")
+            .field("hubspot_client_secret", &"*********")
+            .field("salesforce_callout_secret", &"*********")
             .finish()
     }
 }
@@ -188,6 +202,9 @@ pub struct SandboxConfig {
     /// The NetSuite account's date-format preference: how SuiteQL writes a date that the query
     /// does not format with `TO_CHAR` (default `M/D/YYYY`, the fixtures' own format).
     pub netsuite_date_format: NetSuiteDateFormat,
+    /// Where the control endpoints' change notifications go (`<target>/hubspot`,
+    /// `<target>/salesforce`, the paths `pslake listen` serves); none: not sent.
+    pub webhook_target: Option<String>,
 }
 
 impl SandboxConfig {
@@ -201,6 +218,7 @@ impl SandboxConfig {
             netsuite_max_results: netsuite::MAX_RESULTS,
             netsuite_token_lifetime: Duration::from_secs(3600),
             netsuite_date_format: NetSuiteDateFormat::default(),
+            webhook_target: None,
         }
     }
 }
@@ -246,6 +264,7 @@ pub(crate) struct AppState {
     pub(crate) netsuite_max_results: usize,
     pub(crate) ns_auth: netsuite_auth::NsAuth,
     pub(crate) ns_queries: netsuite::NsQueries,
+    pub(crate) webhooks: webhooks::Webhooks,
 }
 
 /// The sandbox server.
@@ -285,6 +304,7 @@ impl Sandbox {
             netsuite_max_results: config.netsuite_max_results.max(1),
             ns_auth,
             ns_queries: netsuite::NsQueries::new(config.netsuite_date_format),
+            webhooks: webhooks::Webhooks::new(config.webhook_target),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -331,6 +351,14 @@ impl RunningSandbox {
     /// `http://127.0.0.1:PORT` (the loopback address when bound to an unspecified address).
     pub fn base_url(&self) -> String {
         self.state.base_url.clone()
+    }
+
+    /// Change notifications delivered (a 2xx) and attempts made so far.
+    pub fn webhook_deliveries(&self) -> (u64, u64) {
+        (
+            self.state.webhooks.delivered.load(Ordering::Relaxed),
+            self.state.webhooks.attempts.load(Ordering::Relaxed),
+        )
     }
 
     /// A snapshot of the request and fault counts.
@@ -444,6 +472,14 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/services/oauth2/token", post(salesforce::token))
         .route(netsuite_auth::TOKEN_PATH, post(netsuite_auth::token))
         .route("/health", get(health))
+        .route(
+            "/_sandbox/hubspot/deals/{id}/close-won",
+            post(webhooks::hubspot_close_won),
+        )
+        .route(
+            "/_sandbox/salesforce/opportunities/{id}/close-won",
+            post(webhooks::salesforce_close_won),
+        )
         .merge(salesforce)
         .merge(hubspot)
         .merge(netsuite)

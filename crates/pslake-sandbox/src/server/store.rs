@@ -14,7 +14,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use super::error::{Error, Result};
 use super::json;
@@ -228,9 +229,59 @@ pub(crate) struct Table {
     pub(crate) by_id: Arc<Vec<u32>>,
     /// Top-level keys seen (Salesforce and NetSuite, for field validation), first-seen order.
     pub(crate) keys: Vec<String>,
+    /// Whether any record was changed in memory ([`Table::edit`]): readers look in `edits`
+    /// only then, so an unchanged table costs one atomic load per read.
+    edited: AtomicBool,
+    /// Records changed in memory (the control endpoints' close-won), by record index.
+    edits: RwLock<HashMap<u32, Edit>>,
+}
+
+/// A record changed in memory: its new JSON and indexed values.
+#[derive(Debug, Clone)]
+struct Edit {
+    raw: Arc<[u8]>,
+    cursor: i64,
+    flag: bool,
 }
 
 impl Table {
+    /// The record with id `id`, if any.
+    pub(crate) fn find(&self, id: &Id) -> Option<u32> {
+        let by_id = &self.by_id;
+        let pos = by_id.partition_point(|&i| self.id(i) < *id);
+        by_id.get(pos).copied().filter(|&i| self.id(i) == *id)
+    }
+
+    /// Replaces record `i` in memory (its JSON, cursor and flag); every later read sees it.
+    pub(crate) fn edit(&self, i: u32, raw: Vec<u8>, cursor: i64, flag: bool) {
+        let mut edits = self.edits.write().unwrap_or_else(|p| p.into_inner());
+        edits.insert(
+            i,
+            Edit {
+                raw: raw.into(),
+                cursor,
+                flag,
+            },
+        );
+        self.edited.store(true, AtomicOrdering::Release);
+    }
+
+    fn edit_of(&self, i: u32) -> Option<Edit> {
+        if !self.edited.load(AtomicOrdering::Acquire) {
+            return None;
+        }
+        let edits = self.edits.read().unwrap_or_else(|p| p.into_inner());
+        edits.get(&i).cloned()
+    }
+
+    /// The largest cursor of the table (milliseconds since the epoch; `i64::MIN` for none).
+    pub(crate) fn max_cursor(&self) -> i64 {
+        (0..self.len() as u32)
+            .map(|i| self.cursor(i))
+            .max()
+            .unwrap_or(i64::MIN)
+    }
+
     /// A reader of the records' raw JSON.
     pub(crate) fn reader(&self) -> Reader<'_> {
         Reader {
@@ -238,6 +289,7 @@ impl Table {
             block: usize::MAX,
             buf: Vec::new(),
             dec: None,
+            edit: None,
         }
     }
 
@@ -248,12 +300,18 @@ impl Table {
 
     /// The cursor of record `i` (milliseconds since the epoch; `i64::MIN` when it has none).
     pub(crate) fn cursor(&self, i: u32) -> i64 {
-        self.cursors[i as usize]
+        match self.edit_of(i) {
+            Some(e) => e.cursor,
+            None => self.cursors[i as usize],
+        }
     }
 
     /// The flag of record `i` (Salesforce `IsDeleted`, HubSpot `archived`).
     pub(crate) fn flag(&self, i: u32) -> bool {
-        self.flags.get(i as usize).copied().unwrap_or(false)
+        match self.edit_of(i) {
+            Some(e) => e.flag,
+            None => self.flags.get(i as usize).copied().unwrap_or(false),
+        }
     }
 
     /// Record `i`'s block and byte range in that block.
@@ -300,6 +358,8 @@ impl Table {
             ids: Ids::Num(Vec::new()),
             by_id: Arc::new(Vec::new()),
             keys: Vec::new(),
+            edited: AtomicBool::new(false),
+            edits: RwLock::default(),
         }
     }
 }
@@ -312,11 +372,17 @@ pub(crate) struct Reader<'a> {
     block: usize,
     buf: Vec<u8>,
     dec: Option<zstd::bulk::Decompressor<'static>>,
+    /// The last edited record read.
+    edit: Option<Arc<[u8]>>,
 }
 
 impl Reader<'_> {
-    /// The raw JSON of record `i`: the fixture line's bytes, without surrounding whitespace.
+    /// The raw JSON of record `i`: the fixture line's bytes, without surrounding whitespace
+    /// (or its in-memory replacement, [`Table::edit`]).
     pub(crate) fn raw(&mut self, i: u32) -> &[u8] {
+        if let Some(e) = self.table.edit_of(i) {
+            return self.edit.insert(e.raw);
+        }
         let (b, start, end) = self.table.span(i);
         if self.block != b {
             let block = &self.table.blocks[b];
@@ -543,6 +609,8 @@ fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
         ids,
         by_id: Arc::new(by_id),
         keys,
+        edited: AtomicBool::new(false),
+        edits: RwLock::default(),
     })
 }
 
@@ -630,6 +698,14 @@ pub(crate) struct IndexCache {
 const INDEX_CACHE_ENTRIES: usize = 16;
 
 impl IndexCache {
+    /// Forgets every list (after a record changed in memory).
+    pub(crate) fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// The cached list for `key`, or compute it (outside the lock, on a blocking thread when the
     /// table is large) and remember it.
     pub(crate) async fn get_or_compute<F>(&self, key: String, big: bool, f: F) -> Arc<Vec<u32>>
