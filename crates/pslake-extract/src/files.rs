@@ -42,7 +42,9 @@ fn open_store(location: &str) -> Result<(Arc<dyn ObjectStore>, ObjPath)> {
     };
     if location.contains("://") {
         let url = url::Url::parse(location).map_err(|e| err(e.to_string()))?;
-        let (store, path) = object_store::parse_url(&url).map_err(|e| err(e.to_string()))?;
+        let options = pslake_lake::env_storage_options(&url);
+        let (store, path) =
+            object_store::parse_url_opts(&url, options.iter()).map_err(|e| err(e.to_string()))?;
         Ok((Arc::from(store), path))
     } else {
         let p = std::path::Path::new(location);

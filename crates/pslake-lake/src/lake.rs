@@ -64,8 +64,10 @@ impl fmt::Display for TableName {
     }
 }
 
-/// A lake root: a local folder or an object-store URL.
-#[derive(Debug, Clone)]
+/// A lake root: a local folder or an object-store URL (`s3://bucket/prefix`, `az://container/
+/// prefix`, `gs://bucket/prefix`), configured the object_store way from the environment
+/// ([`env_storage_options`]).
+#[derive(Clone)]
 pub struct Lake {
     root: Url,
     storage_options: HashMap<String, String>,
@@ -82,9 +84,39 @@ impl Drop for PublishingGuard {
     }
 }
 
+/// The storage options (credentials among them) are never shown: only their names.
+impl fmt::Debug for Lake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut keys: Vec<&String> = self.storage_options.keys().collect();
+        keys.sort();
+        f.debug_struct("Lake")
+            .field("root", &self.root.as_str())
+            .field("storage_options", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The environment variables that configure the object store of `url`'s scheme, as object_store's
+/// `from_env` builders read them: `AWS_*` for `s3://` and `s3a://`, `AZURE_*` for `az://`,
+/// `azure://`, `abfs://` and `abfss://`, `GOOGLE_*` for `gs://`; none for other schemes. Passed to
+/// object_store and delta-rs as storage options (`AWS_ENDPOINT_URL`, `AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`, `AWS_CONDITIONAL_PUT`, ...).
+pub fn env_storage_options(url: &Url) -> HashMap<String, String> {
+    let prefix = match url.scheme() {
+        "s3" | "s3a" => "AWS_",
+        "az" | "azure" | "abfs" | "abfss" | "adl" => "AZURE_",
+        "gs" => "GOOGLE_",
+        _ => return HashMap::new(),
+    };
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .collect()
+}
+
 impl Lake {
-    /// A lake at `location`: a path (relative paths are resolved against the current directory)
-    /// or a `file://` URL. Object-store URLs are accepted when the build has their handlers.
+    /// A lake at `location`: a path (relative paths are resolved against the current directory),
+    /// a `file://` URL, or an object-store URL (`s3://`, `az://`, `gs://`) configured from the
+    /// environment ([`env_storage_options`]).
     pub fn parse(location: &str) -> Result<Self> {
         let err = |reason: String| Error::Location {
             location: location.to_string(),
@@ -107,9 +139,19 @@ impl Lake {
         if !root.path().ends_with('/') {
             root.set_path(&format!("{}/", root.path()));
         }
+        if !matches!(
+            root.scheme(),
+            "file" | "s3" | "s3a" | "az" | "azure" | "abfs" | "abfss" | "gs"
+        ) {
+            return Err(err(format!(
+                "unsupported scheme {}: use a path, file://, s3://, az:// or gs://",
+                root.scheme()
+            )));
+        }
+        let storage_options = env_storage_options(&root);
         Ok(Self {
             root,
-            storage_options: HashMap::new(),
+            storage_options,
             publishing: Arc::default(),
         })
     }
@@ -128,10 +170,30 @@ impl Lake {
         PublishingGuard(self.publishing.clone())
     }
 
-    /// Adds object-store options (credentials, endpoint) used for every table.
+    /// Adds object-store options (credentials, endpoint) used for every table, over those read
+    /// from the environment.
     pub fn with_storage_options(mut self, options: HashMap<String, String>) -> Self {
-        self.storage_options = options;
+        self.storage_options.extend(options);
         self
+    }
+
+    /// Makes the lake's object store readable by `ctx` under its own URLs (`s3://bucket/...`), for
+    /// plans that read data files directly (staged files, a month's files) rather than through a
+    /// Delta table provider. Nothing to do for a local lake.
+    pub fn register_object_store(&self, ctx: &SessionContext) -> Result<()> {
+        if self.root.scheme() == "file" {
+            return Ok(());
+        }
+        let store_err = |source| Error::Store {
+            url: self.root.to_string(),
+            source: Box::new(source),
+        };
+        let mut bucket = self.root.clone();
+        bucket.set_path("/");
+        let (store, _) =
+            object_store::parse_url_opts(&bucket, self.storage_options.iter()).map_err(store_err)?;
+        ctx.register_object_store(&bucket, Arc::from(store));
+        Ok(())
     }
 
     /// The root URL, ending in `/`.

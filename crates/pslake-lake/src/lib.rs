@@ -30,7 +30,7 @@ mod staged;
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};
 pub use fault::{FAULT_VAR, fault_point};
-pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, expose_deleted};
+pub use lake::{DELETED, Lake, RAW_SCHEMA, TableName, env_storage_options, expose_deleted};
 pub use lock::{LOCK_PATH, LakeLock, LockHolder};
 pub use maintain::TableMaintenance;
 pub use months::{Month, TableFile};

@@ -205,6 +205,7 @@ pub(crate) async fn register_lake_at(
     lake: &Lake,
     pins: Option<&std::collections::BTreeMap<TableName, i64>>,
 ) -> crate::Result<Vec<TableName>> {
+    lake.register_object_store(ctx)?;
     let tables = lake.list_tables().await?;
     let state = Arc::new(ctx.state());
     for t in &tables {

@@ -12,6 +12,7 @@ mod interop;
 mod kill;
 mod listen;
 mod maintain;
+mod object_store;
 mod messy;
 mod netsuite_dates;
 mod print_env;
