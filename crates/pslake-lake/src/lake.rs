@@ -104,7 +104,7 @@ impl fmt::Debug for Lake {
 pub fn env_storage_options(url: &Url) -> HashMap<String, String> {
     let prefix = match url.scheme() {
         "s3" | "s3a" => "AWS_",
-        "az" | "azure" | "abfs" | "abfss" | "adl" => "AZURE_",
+        "az" | "azure" | "abfs" | "abfss" => "AZURE_",
         "gs" => "GOOGLE_",
         _ => return HashMap::new(),
     };
@@ -190,8 +190,8 @@ impl Lake {
         };
         let mut bucket = self.root.clone();
         bucket.set_path("/");
-        let (store, _) =
-            object_store::parse_url_opts(&bucket, self.storage_options.iter()).map_err(store_err)?;
+        let (store, _) = object_store::parse_url_opts(&bucket, self.storage_options.iter())
+            .map_err(store_err)?;
         ctx.register_object_store(&bucket, Arc::from(store));
         Ok(())
     }
@@ -612,6 +612,37 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn object_store_lakes_parse_and_never_show_their_credentials() {
+        let lake = Lake::parse("s3://analytics/pslake")
+            .expect("s3 lake")
+            .with_storage_options(HashMap::from([
+                (
+                    "AWS_SECRET_ACCESS_KEY".to_string(),
+                    "do-not-print-me".to_string(),
+                ),
+                ("AWS_REGION".to_string(), "eu-west-1".to_string()),
+            ]));
+        assert_eq!(lake.root().as_str(), "s3://analytics/pslake/");
+        let shown = format!("{lake:?}");
+        assert!(!shown.contains("do-not-print-me"), "{shown}");
+        assert!(shown.contains("AWS_SECRET_ACCESS_KEY"), "{shown}");
+        assert_eq!(
+            lake.table_url(&TableName::new("canonical", "bookings"))
+                .as_str(),
+            "s3://analytics/pslake/canonical/bookings/"
+        );
+        for ok in [
+            "az://container/lake",
+            "gs://bucket/lake",
+            "abfss://c@acct.dfs.core.windows.net/l",
+        ] {
+            Lake::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = Lake::parse("ftp://host/lake").expect_err("ftp is refused");
+        assert!(err.to_string().contains("unsupported scheme ftp"), "{err}");
+    }
 
     fn batch(ids: &[i64]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

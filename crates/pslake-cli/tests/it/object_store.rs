@@ -30,7 +30,14 @@ impl Moto {
             .expect("addr")
             .port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -81,7 +88,9 @@ impl Moto {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        Lake::parse(url).expect("lake").with_storage_options(options)
+        Lake::parse(url)
+            .expect("lake")
+            .with_storage_options(options)
     }
 }
 
@@ -138,7 +147,10 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
     let moto = Moto::start();
     let treasury = repo_root().join("fixtures/treasury");
     let uploaded = moto.python(SETUP, &[BUCKET, treasury.to_str().expect("utf8")]);
-    assert!(uploaded.contains(".csv"), "treasury files uploaded: {uploaded}");
+    assert!(
+        uploaded.contains(".csv"),
+        "treasury files uploaded: {uploaded}"
+    );
 
     // The project, its treasury drop moved to the bucket.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -220,7 +232,11 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
         let out = pslake_s3(&moto, &project, &args);
         assert!(out.status.success(), "{args:?}:\n{}", show(&out));
     }
-    let status = pslake_s3(&moto, &project, &["status", "--lake", &lake, "--format", "json"]);
+    let status = pslake_s3(
+        &moto,
+        &project,
+        &["status", "--lake", &lake, "--format", "json"],
+    );
     let status: serde_json::Value =
         serde_json::from_slice(&status.stdout).expect("status --format json");
     assert!(
@@ -239,7 +255,14 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
         pslake_s3_cmd(
             &moto,
             &project,
-            &["build", "--full-refresh", "--lake", &lake, "--lock-wait", "600"],
+            &[
+                "build",
+                "--full-refresh",
+                "--lake",
+                &lake,
+                "--lock-wait",
+                "600",
+            ],
         )
         .spawn()
         .expect("build starts")
@@ -267,7 +290,11 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
         .block_on(ops::released_versions(&s3, None))
         .expect("releases")
         .expect("a release");
-    assert_eq!(released.get(&bookings), Some(&after), "the last build is released");
+    assert_eq!(
+        released.get(&bookings),
+        Some(&after),
+        "the last build is released"
+    );
 
     // extract alone, then maintain with no retention: same rows.
     let out = pslake_s3(
@@ -298,7 +325,12 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
     BufReader::new(serve.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("serve prints its address");
-    let port = line.trim().rsplit(':').next().unwrap_or_default().to_string();
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let psql = Command::new("psql")
         .arg(format!(
             "host=127.0.0.1 port={port} user=pslake dbname=pslake sslmode=disable"
@@ -327,7 +359,11 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
                 .envs(moto.env())
                 .output()
                 .expect("python3 runs");
-            assert!(out.status.success(), "deltalake reads {t} at {lake}:\n{}", show(&out));
+            assert!(
+                out.status.success(),
+                "deltalake reads {t} at {lake}:\n{}",
+                show(&out)
+            );
             String::from_utf8(out.stdout).expect("utf8")
         };
         assert_eq!(read(&lake), read(&local), "canonical.{t}: Python deltalake");
@@ -362,13 +398,16 @@ fn concurrent_appends_on_s3_each_land_once() {
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // The table exists first (version 0), so the writers race on commits, not on creation.
-    rt.block_on(a.append(&table, vec![batch(0)])).expect("create");
+    rt.block_on(a.append(&table, vec![batch(0)]))
+        .expect("create");
     let versions = rt.block_on(async {
         let mut tasks = Vec::new();
         for i in 1..=12i64 {
             let lake = if i % 2 == 0 { a.clone() } else { b.clone() };
             let (t, rows) = (table.clone(), batch(i * 100));
-            tasks.push(tokio::spawn(async move { lake.append(&t, vec![rows]).await }));
+            tasks.push(tokio::spawn(
+                async move { lake.append(&t, vec![rows]).await },
+            ));
         }
         let mut versions = Vec::new();
         for t in tasks {
