@@ -345,7 +345,7 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
     let served = String::from_utf8_lossy(&psql.stdout).trim().to_string();
     let queried = canonical_rows(query(&local, count), "count local");
     assert!(
-        queried.iter().any(|l| *l == served),
+        queried.contains(&served),
         "psql on the S3 lake printed {served:?}, the local lake {queried:?}"
     );
 
