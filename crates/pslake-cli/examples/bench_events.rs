@@ -26,6 +26,8 @@ use datafusion::prelude::SessionContext;
 use pslake_lake::{Lake, TableName};
 use pslake_sandbox::server::Credentials;
 
+mod common;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const START: &str = "<!-- bench_events: start -->";
@@ -164,24 +166,8 @@ async fn main() -> Res<()> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()?;
-    let pslake = match pslake {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .map(|d| d.join("pslake"))
-            .ok_or("cannot locate the pslake binary; pass --pslake PATH")?,
-    };
-    if !pslake.is_file() {
-        return Err(format!(
-            "no pslake binary at {}: cargo build --release -p pslake-cli (or --pslake PATH)",
-            pslake.display()
-        )
-        .into());
-    }
+    let root = common::repo_root()?;
+    let pslake = common::pslake_binary(pslake)?;
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let firm = work.join("firm");

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const START: &str = "<!-- bench_models: start -->";
@@ -623,25 +625,8 @@ fn main() -> Res<()> {
         .split(',')
         .map(|s| s.trim().parse::<f64>())
         .collect::<Result<_, _>>()?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()?;
-    // the release binary next to this example's directory (target/release/examples/..)
-    let pslake = match pslake {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .and_then(Path::parent)
-            .map(|d| d.join("pslake"))
-            .ok_or("cannot locate the pslake binary; pass --pslake PATH")?,
-    };
-    if !pslake.is_file() {
-        return Err(format!(
-            "no pslake binary at {}: run `cargo build --release -p pslake-cli` first (or pass --pslake PATH)",
-            pslake.display()
-        )
-        .into());
-    }
+    let root = common::repo_root()?;
+    let pslake = common::pslake_binary(pslake)?;
     let check = Command::new(&python)
         .args(["-c", "import duckdb, deltalake"])
         .status()?;
