@@ -184,15 +184,10 @@ impl Lake {
         if self.root.scheme() == "file" {
             return Ok(());
         }
-        let store_err = |source| Error::Store {
-            url: self.root.to_string(),
-            source: Box::new(source),
-        };
         let mut bucket = self.root.clone();
         bucket.set_path("/");
-        let (store, _) = object_store::parse_url_opts(&bucket, self.storage_options.iter())
-            .map_err(store_err)?;
-        ctx.register_object_store(&bucket, Arc::from(store));
+        let (store, _) = self.store_at(&bucket)?;
+        ctx.register_object_store(&bucket, store);
         Ok(())
     }
 
@@ -222,12 +217,18 @@ impl Lake {
 
     /// The object store holding the lake and the root's path in it.
     pub(crate) fn root_store(&self) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
-        let (store, base) = object_store::parse_url_opts(&self.root, self.storage_options.iter())
+        self.store_at(&self.root)
+    }
+
+    /// The object store serving `url` (configured with the lake's storage options) and the
+    /// path of `url` in it.
+    fn store_at(&self, url: &Url) -> Result<(Arc<dyn ObjectStore>, object_store::path::Path)> {
+        let (store, path) = object_store::parse_url_opts(url, self.storage_options.iter())
             .map_err(|source| Error::Store {
-            url: self.root.to_string(),
-            source: Box::new(source),
-        })?;
-        Ok((Arc::from(store), base))
+                url: url.to_string(),
+                source: Box::new(source),
+            })?;
+        Ok((Arc::from(store), path))
     }
 
     pub(crate) fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
@@ -470,9 +471,7 @@ impl Lake {
             url: self.root.to_string(),
             source: Box::new(source),
         };
-        let (store, base) = object_store::parse_url_opts(&self.root, self.storage_options.iter())
-            .map_err(store_err)?;
-        let store: Arc<dyn ObjectStore> = Arc::from(store);
+        let (store, base) = self.root_store()?;
         let mut tables = Vec::new();
         let schemas = match store.list_with_delimiter(Some(&base)).await {
             Ok(listing) => listing.common_prefixes,

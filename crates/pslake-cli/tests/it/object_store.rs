@@ -4,7 +4,6 @@
 //! and Python `deltalake` reading the same bucket.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -313,36 +312,11 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
 
     // serve over the S3 lake: psql reads what `pslake query` reads.
     let count = "SELECT count(*), sum(amount_usd) FROM canonical.bookings";
-    let mut serve = pslake_s3_cmd(
-        &moto,
-        &project,
-        &["serve", "--lake", &lake, "--listen", "127.0.0.1:0"],
-    )
-    .env("PSLAKE_SERVE_PASSWORD", "s3-test-pw")
-    .spawn()
-    .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("serve prints its address");
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let psql = Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={port} user=pslake dbname=pslake sslmode=disable"
-        ))
-        .args(["-X", "-A", "-t", "-F", ",", "-c", count])
-        .env("PGPASSWORD", "s3-test-pw")
-        .output()
-        .expect("psql runs");
-    let _ = serve.kill();
-    let _ = serve.wait();
-    assert!(psql.status.success(), "psql over S3:\n{}", show(&psql));
-    let served = String::from_utf8_lossy(&psql.stdout).trim().to_string();
+    let env = moto.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let serve = crate::serve::Serve::start(&lake, &project, &[], &env);
+    let served = serve.psql(&["-c", count]).trim().to_string();
+    drop(serve);
     let queried = canonical_rows(query(&local, count), "count local");
     assert!(
         queried.contains(&served),

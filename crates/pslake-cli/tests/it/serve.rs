@@ -26,15 +26,22 @@ fn demo_lake() -> &'static Path {
 }
 
 /// A running `pslake serve`, stopped when dropped.
-struct Serve {
+pub(crate) struct Serve {
     child: Child,
     port: u16,
 }
 
 impl Serve {
-    fn start(lake: &Path, project: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve {
+    /// `pslake serve` on `lake` (a folder or an object-store URL) with `env` added.
+    pub(crate) fn start(
+        lake: impl AsRef<std::ffi::OsStr>,
+        project: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serve {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pslake"));
-        cmd.args(["serve", "--lake", lake.to_str().expect("utf8")])
+        cmd.args(["serve", "--lake"])
+            .arg(lake)
             .args(["--listen", "127.0.0.1:0", "--project"])
             .arg(project)
             .args(extra)
@@ -82,7 +89,7 @@ impl Serve {
         )
     }
 
-    fn psql(&self, args: &[&str]) -> String {
+    pub(crate) fn psql(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.psql_as("pslake", PASSWORD, args);
         assert!(ok, "psql {args:?} failed: {err}");
         out

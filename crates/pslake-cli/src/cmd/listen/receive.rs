@@ -89,36 +89,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Ref
         .ok_or(Refusal::MissingHeader(name))
 }
 
-/// HubSpot v3: `base64(HMAC-SHA256(secret, method + uri + body + timestamp))` (the sender's
-/// side; [`verify`] checks it without building the string twice).
-#[cfg(test)]
-fn hubspot_v3_signature(
-    secret: &str,
-    method: &str,
-    uri: &str,
-    body: &[u8],
-    timestamp: &str,
-) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(method.as_bytes());
-    ctx.update(uri.as_bytes());
-    ctx.update(body);
-    ctx.update(timestamp.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(ctx.sign().as_ref())
-}
-
-/// pslake's: `sha256=` + hex(HMAC-SHA256(secret, timestamp + "." + body)) (the sender's side).
-#[cfg(test)]
-fn pslake_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let mut ctx = hmac::Context::with_key(&key);
-    ctx.update(timestamp.as_bytes());
-    ctx.update(b".");
-    ctx.update(body);
-    format!("sha256={}", hex(ctx.sign().as_ref()))
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -391,6 +361,8 @@ mod tests {
     use std::time::Duration;
 
     use pslake_core::pipeline::ValueRef;
+    // The senders' side: the sandbox signs its webhooks and callouts with these.
+    use pslake_sandbox::server::webhooks::{hubspot_v3_signature, pslake_signature};
 
     use super::*;
 
