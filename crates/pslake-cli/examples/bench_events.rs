@@ -17,9 +17,8 @@
 //! appended when absent).
 #![allow(clippy::print_stdout, reason = "an example that prints its results")]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use datafusion::prelude::SessionContext;
@@ -28,34 +27,10 @@ use pslake_sandbox::server::Credentials;
 
 mod common;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+use common::{Proc, Res, free_port};
 
 const START: &str = "<!-- bench_events: start -->";
 const END: &str = "<!-- bench_events: end -->";
-
-fn free_port() -> Res<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A child process stopped (SIGTERM, then killed) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Open records to close: `(system, id)`, HubSpot and Salesforce alternately.
 fn open_records(firm: &Path, n: usize) -> Res<Vec<(&'static str, String)>> {
@@ -328,14 +303,7 @@ Latencies, in order: {}.\n{END}\n",
     );
     println!("\n{text}");
     if let Some(path) = write {
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let new = match (old.find(START), old.find(END)) {
-            (Some(a), Some(b)) if a < b => {
-                format!("{}{}{}", &old[..a], text.trim_end(), &old[b + END.len()..])
-            }
-            _ => format!("{}\n{}", old.trim_end(), text),
-        };
-        std::fs::write(&path, new)?;
+        common::write_section(&path, START, END, &text)?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -21,115 +21,15 @@
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 mod common;
 
-type Res<T> = Result<T, Box<dyn std::error::Error>>;
+use common::{Res, Sandbox, Timed, timed};
 
 const START: &str = "<!-- bench_models: start -->";
 const END: &str = "<!-- bench_models: end -->";
-
-/// One timed pslake process.
-#[derive(Clone, Copy, Default)]
-struct Timed {
-    seconds: f64,
-    peak_mib: f64,
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Runs `cmd` to its end, its output to `log`; wall time and its VmHWM (polled every 10 ms:
-/// a high-water mark, so the last reading before it exits is its peak but for the last few ms).
-fn timed(mut cmd: Command, log: &Path) -> Res<Timed> {
-    let out = std::fs::File::create(log)?;
-    let err = out.try_clone()?;
-    let t = Instant::now();
-    let mut child = cmd.stdout(out).stderr(err).spawn()?;
-    let pid = child.id();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(k) = vm_hwm_kib(pid) {
-            peak = peak.max(k);
-        }
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let seconds = t.elapsed().as_secs_f64();
-    if !status.success() {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(30).collect();
-        return Err(format!(
-            "{cmd:?} failed ({status}):\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        )
-        .into());
-    }
-    Ok(Timed {
-        seconds,
-        peak_mib: peak as f64 / 1024.0,
-    })
-}
-
-/// A sandbox process started by `pslake sandbox --print-env`; killed on drop.
-struct Sandbox {
-    pid: u32,
-    env: Vec<(String, String)>,
-}
-
-impl Sandbox {
-    fn start(pslake: &Path, fixtures: &Path) -> Res<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let out = Command::new(pslake)
-            .args(["sandbox", "--quiet", "--print-env", "--listen"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--fixtures")
-            .arg(fixtures)
-            .stderr(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            return Err(format!("pslake sandbox --print-env failed ({})", out.status).into());
-        }
-        let env = parse_exports(&String::from_utf8_lossy(&out.stdout));
-        let pid = env
-            .iter()
-            .find(|(k, _)| k == "PSLAKE_SANDBOX_PID")
-            .and_then(|(_, v)| v.parse().ok())
-            .ok_or("pslake sandbox --print-env printed no PSLAKE_SANDBOX_PID")?;
-        Ok(Self { pid, env })
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-    }
-}
-
-/// `export NAME='value'` lines (a value may span lines) into pairs.
-fn parse_exports(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("export ") {
-        rest = &rest[i + "export ".len()..];
-        let Some(eq) = rest.find("='") else { break };
-        let name = rest[..eq].to_string();
-        rest = &rest[eq + 2..];
-        let Some(close) = rest.find('\'') else { break };
-        out.push((name, rest[..close].to_string()));
-        rest = &rest[close + 1..];
-    }
-    out
-}
 
 /// The value of `"key":"..."` in a JSON line written by the generator (no escapes in it).
 fn json_str<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -585,22 +485,6 @@ fn section(results: &[ScaleResult], cpus: usize, scales_arg: &str) -> String {
 }
 
 /// Replaces this benchmark's section of `path` (between the markers), or appends it.
-fn write_section(path: &Path, section: &str) -> Res<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match (old.find(START), old.find(END)) {
-        (Some(a), Some(b)) if b > a => {
-            format!(
-                "{}{section}{}",
-                &old[..a],
-                old[b + END.len()..].trim_start_matches('\n')
-            )
-        }
-        _ => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
-}
-
 fn main() -> Res<()> {
     let mut scales_arg = "10,100".to_string();
     let mut write: Option<PathBuf> = None;
@@ -647,7 +531,7 @@ fn main() -> Res<()> {
     let text = section(&results, cpus, &scales_arg);
     println!("\n{text}");
     if let Some(path) = write {
-        write_section(&path, &text)?;
+        common::write_section(&path, START, END, &text)?;
         println!("wrote {}", path.display());
     }
     Ok(())

@@ -59,6 +59,11 @@ enum Commands {
     Lineage(cmd::lineage::LineageArgs),
     /// Check pipelines, SQL models and model metadata without network access
     Validate(cmd::extract::ValidateArgs),
+    /// The processes of an Apache Ballista cluster that runs model builds (`--engine ballista://HOST:PORT`)
+    Ballista {
+        #[command(subcommand)]
+        command: cmd::ballista::BallistaCommand,
+    },
     /// The vendor-API emulator on loopback, with injectable faults
     Sandbox(cmd::sandbox::SandboxArgs),
     /// Synthetic fixture data
@@ -110,6 +115,7 @@ async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {
         Commands::Docs(args) => cmd::docs::docs(args).await,
         Commands::Lineage(args) => cmd::lineage::lineage(args).await,
         Commands::Validate(args) => cmd::extract::validate(args).await,
+        Commands::Ballista { command } => cmd::ballista::ballista(command).await,
         Commands::Sandbox(args) => cmd::sandbox::sandbox(args).await,
         Commands::Fixtures { command } => cmd::sandbox::fixtures(command).await,
     }

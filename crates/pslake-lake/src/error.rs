@@ -80,6 +80,14 @@ pub enum Error {
         /// How long this writer waited.
         waited_s: u64,
     },
+    /// A table cannot be read as plain Parquet files (see [`crate::Lake::plain_files`]).
+    #[error("delta table {table} cannot be read as plain Parquet files: {reason}")]
+    NotPlain {
+        /// `schema.name`.
+        table: String,
+        /// The Delta feature in the way.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].

@@ -181,14 +181,24 @@ impl Lake {
     /// plans that read data files directly (staged files, a month's files) rather than through a
     /// Delta table provider. Nothing to do for a local lake.
     pub fn register_object_store(&self, ctx: &SessionContext) -> Result<()> {
+        if let Some((bucket, store)) = self.bucket_store()? {
+            ctx.register_object_store(&bucket, store);
+        }
+        Ok(())
+    }
+
+    /// The store of the lake's bucket and its URL (`s3://bucket/`), built from the lake's
+    /// storage options; `None` for a local lake (DataFusion reads `file://` itself). A process
+    /// that runs plans over the lake without a pslake session (a Ballista executor) registers it
+    /// in its runtime.
+    pub fn bucket_store(&self) -> Result<Option<(Url, Arc<dyn ObjectStore>)>> {
         if self.root.scheme() == "file" {
-            return Ok(());
+            return Ok(None);
         }
         let mut bucket = self.root.clone();
         bucket.set_path("/");
         let (store, _) = self.store_at(&bucket)?;
-        ctx.register_object_store(&bucket, store);
-        Ok(())
+        Ok(Some((bucket, store)))
     }
 
     /// The root URL, ending in `/`.

@@ -23,6 +23,7 @@ mod lock;
 pub mod maintain;
 mod months;
 pub mod ops;
+mod plain;
 pub mod reconcile;
 pub mod release;
 mod staged;

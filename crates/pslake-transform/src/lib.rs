@@ -22,6 +22,7 @@ pub mod artifacts;
 mod build;
 mod changes;
 mod checks;
+mod cluster;
 mod contract;
 mod dag;
 mod datatests;
@@ -53,6 +54,7 @@ mod typecheck;
 mod yaml_lines;
 
 pub use build::build;
+pub use cluster::Cluster;
 pub use error::{Error, Problem, ProjectErrors, Result};
 pub use last_results::{LastResults, RecordedTest, last_results};
 pub use lineage::{ColumnLineage, ColumnRef, Flow, Lineage, LineageTree, ModelLineage, lineage};

@@ -13,6 +13,7 @@ use datafusion::prelude::SessionContext;
 use pslake_lake::{Lake, TableName};
 
 use crate::checks;
+use crate::cluster::Cluster;
 use crate::contract;
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
@@ -41,6 +42,8 @@ pub struct BuildOptions {
     pub pipeline: String,
     /// How many models may run at once (default: the number of CPUs).
     pub concurrency: usize,
+    /// The cluster table models run on (`None`: in this process).
+    pub cluster: Option<Arc<dyn Cluster>>,
 }
 
 impl BuildOptions {
@@ -57,6 +60,7 @@ impl BuildOptions {
             concurrency: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2),
+            cluster: None,
         }
     }
 }
@@ -76,7 +80,7 @@ pub(crate) async fn base_context(
     opts: &BuildOptions,
     started: DateTime<Utc>,
 ) -> Result<SessionContext> {
-    let ctx = session::new_build_context(project.settings());
+    let ctx = session::new_build_context(project.settings(), opts.cluster.as_ref());
     session::register_lake(&ctx, lake).await?;
     session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, started)
         .map_err(df_err("registering pslake.run_context"))?;

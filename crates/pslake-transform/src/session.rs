@@ -24,6 +24,7 @@ use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use pslake_lake::{Lake, TableName};
 
+use crate::cluster::Cluster;
 use crate::error::{Error, Problem};
 use crate::project::{Project, Seed};
 use crate::settings::Settings;
@@ -55,7 +56,13 @@ fn with_rules(ctx: SessionContext) -> SessionContext {
 /// A session for building models: like [`new_context`], in a memory pool of the project's
 /// `memory_limit` shared fairly by the operators that can spill (sorts, aggregations, which
 /// then spill to the OS temporary directory).
-pub(crate) fn new_build_context(settings: &Settings) -> SessionContext {
+///
+/// With a `cluster`, the session is configured for it and its table models run there
+/// ([`crate::cluster`]).
+pub(crate) fn new_build_context(
+    settings: &Settings,
+    cluster: Option<&Arc<dyn Cluster>>,
+) -> SessionContext {
     let limit = usize::try_from(settings.memory_limit).unwrap_or(usize::MAX);
     match RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(limit)))
@@ -65,6 +72,9 @@ pub(crate) fn new_build_context(settings: &Settings) -> SessionContext {
             let mut config = session_config();
             if let Some(n) = settings.threads {
                 config = config.with_target_partitions(n);
+            }
+            if let Some(cluster) = cluster {
+                config = crate::cluster::attach(config, cluster);
             }
             with_rules(SessionContext::new_with_config_rt(config, runtime))
         }
@@ -206,6 +216,7 @@ pub(crate) async fn register_lake_at(
     pins: Option<&std::collections::BTreeMap<TableName, i64>>,
 ) -> crate::Result<Vec<TableName>> {
     lake.register_object_store(ctx)?;
+    let on_cluster = crate::cluster::of(ctx).is_some();
     let tables = lake.list_tables().await?;
     let state = Arc::new(ctx.state());
     for t in &tables {
@@ -233,6 +244,14 @@ pub(crate) async fn register_lake_at(
             .with_session(state.clone())
             .await
             .map_err(df_err(format!("reading delta table {t}")))?;
+        // On a cluster, the same version's files as a plain Parquet listing ([`crate::cluster`]).
+        let provider = if on_cluster {
+            let files = lake.plain_files(t, &table)?;
+            crate::stream::files_provider(&files, normalized_schema(&provider.schema()))
+                .map_err(df_err(format!("reading delta table {t}")))?
+        } else {
+            provider
+        };
         let provider = pslake_lake::expose_deleted(ctx, t, provider)
             .map_err(df_err(format!("registering {t}")))?;
         register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;

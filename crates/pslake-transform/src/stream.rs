@@ -3,6 +3,7 @@
 //! A table model's physical plan runs partition by partition (`execute_stream_partitioned`);
 //! each partition's batches are conformed to the model's contract on the fly and written by
 //! their own Parquet writer ([`pslake_lake::Lake::stage`]). Nothing holds the whole output.
+//! On a cluster ([`crate::cluster`]) the plan runs there and its rows arrive as one stream.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -172,11 +173,34 @@ async fn stage_layout(
         .await
         .map_err(|e| format!("planning: {}", e.strip_backtrace()))?;
     let nulls: NullCounts = Arc::new(Mutex::new(vec![0; schema.fields().len()]));
-    let streams = execute_stream_partitioned(plan, task)
-        .map_err(|e| format!("running: {}", e.strip_backtrace()))?
-        .into_iter()
-        .map(|s| conformed(s, schema.clone(), nulls.clone()))
-        .collect();
+    let running = |e: DataFusionError| format!("running: {}", e.strip_backtrace());
+    let cluster = crate::cluster::of_config(task.session_config()).filter(|cluster| {
+        let reason = cluster.unsupported(&plan);
+        if let Some(reason) = &reason {
+            tracing::warn!(
+                table = %table,
+                cluster = %cluster.address(),
+                %reason,
+                "this model runs in this process: the cluster cannot take its plan"
+            );
+        }
+        reason.is_none()
+    });
+    let streams = match cluster {
+        Some(cluster) => {
+            let config = task.session_config().clone();
+            vec![
+                cluster
+                    .execute(plan, config)
+                    .await
+                    .map_err(|e| format!("on {}: {}", cluster.address(), running(e)))?,
+            ]
+        }
+        None => execute_stream_partitioned(plan, task).map_err(running)?,
+    }
+    .into_iter()
+    .map(|s| conformed(s, schema.clone(), nulls.clone()))
+    .collect();
     let (staged, months) = match layout {
         Layout::ByMonth(field) => {
             lake.stage_by_month(table, schema.clone(), field, streams)

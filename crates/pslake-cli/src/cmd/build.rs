@@ -73,6 +73,8 @@ pub(crate) struct BuildArgs {
     /// How many independent models may run at once (default: the number of CPUs)
     #[arg(long)]
     threads: Option<usize>,
+    #[command(flatten)]
+    engine: crate::cmd::ballista::EngineArgs,
 }
 
 /// Arguments of `pslake test`.
@@ -344,6 +346,7 @@ pub(crate) async fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     crate::cmd::writer::locked(&lake, "build", &args.lock, async {
         let mut opts = options(&args.common, &lake, "build", false).await?;
         opts.full_refresh = args.full_refresh;
+        opts.cluster = args.engine.cluster()?;
         if let Some(n) = args.threads {
             opts.concurrency = n.max(1);
         }

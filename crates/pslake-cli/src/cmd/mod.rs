@@ -1,6 +1,7 @@
 //! One module per command group. Each command returns the process exit code; errors bubble up
 //! as `anyhow::Error` and are printed with their cause chain by `main`.
 
+pub(crate) mod ballista;
 pub(crate) mod build;
 pub(crate) mod docs;
 pub(crate) mod extract;

@@ -56,6 +56,8 @@ pub(crate) struct RunArgs {
     /// The project root holding pipelines/, sql/ and models/
     #[arg(long, default_value = ".")]
     project: PathBuf,
+    #[command(flatten)]
+    engine: crate::cmd::ballista::EngineArgs,
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -84,6 +86,7 @@ impl RunArgs {
             reconcile: false,
             fixtures,
             project,
+            engine: Default::default(),
         }
     }
 
@@ -150,6 +153,7 @@ pub(crate) async fn run_locked(
         .history_start
         .or(source.manifest.as_ref().map(|m| m.history_start))
         .ok_or_else(|| missing("history_start"))?;
+    let cluster = args.engine.cluster()?;
     let run_id = uuid::Uuid::new_v4().to_string();
     let progress = Progress::new();
 
@@ -184,6 +188,7 @@ pub(crate) async fn run_locked(
     opts.exclude = args.exclude.clone();
     opts.full_refresh = args.full_refresh;
     opts.pipeline = source.pipeline.name.clone();
+    opts.cluster = cluster;
     let reporter = progress.model_reporter(project.models().len());
     let build = pslake_transform::build(project, lake, &opts, &reporter)
         .await

@@ -2,6 +2,7 @@
 
 mod after_run;
 mod artifacts;
+mod ballista;
 mod determinism;
 mod docs;
 mod e2e;

@@ -13,16 +13,16 @@ use pslake_lake::{Lake, TableName, ops};
 
 use crate::support::{CANONICAL, copy_project, repo_root, run_demo, show};
 
-const BUCKET: &str = "pslake-test";
+pub(crate) const BUCKET: &str = "pslake-test";
 
 /// moto's S3 server on a free loopback port; killed when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
     endpoint: String,
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub(crate) fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("a free port")
             .local_addr()
@@ -56,7 +56,7 @@ impl Moto {
     }
 
     /// The environment that points object_store, delta-rs and boto3 at this server.
-    fn env(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
         vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ALLOW_HTTP", "true".into()),
@@ -67,7 +67,7 @@ impl Moto {
     }
 
     /// Runs a Python snippet with this server's environment; its stdout.
-    fn python(&self, script: &str, args: &[&str]) -> String {
+    pub(crate) fn python(&self, script: &str, args: &[&str]) -> String {
         let out = Command::new("python3")
             .arg("-c")
             .arg(script)
@@ -81,7 +81,7 @@ impl Moto {
 
     /// A lake handle on `url` with this server's options (the test process's own environment is
     /// left alone: other tests run beside it).
-    fn lake(&self, url: &str) -> Lake {
+    pub(crate) fn lake(&self, url: &str) -> Lake {
         let options: HashMap<String, String> = self
             .env()
             .into_iter()
@@ -101,7 +101,7 @@ impl Drop for Moto {
 }
 
 /// The bucket, and the treasury fixture files uploaded under `drop/treasury/`.
-const SETUP: &str = r#"
+pub(crate) const SETUP: &str = r#"
 import os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 s3.create_bucket(Bucket=sys.argv[1])
@@ -112,13 +112,13 @@ for name in sorted(os.listdir(folder)):
 "#;
 
 /// `pslake` with `args`, run from `dir` with the server's environment.
-fn pslake_s3(moto: &Moto, dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn pslake_s3(moto: &Moto, dir: &Path, args: &[&str]) -> Output {
     pslake_s3_cmd(moto, dir, args)
         .output()
         .expect("the pslake binary runs")
 }
 
-fn pslake_s3_cmd(moto: &Moto, dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn pslake_s3_cmd(moto: &Moto, dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pslake"));
     c.args(args)
         .current_dir(dir)
