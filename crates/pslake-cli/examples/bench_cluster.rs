@@ -200,20 +200,7 @@ fn bench_scale(
     let lake = dir.path().join("lake");
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs)?;
-    let st = Command::new(pslake)
-        .args([
-            "fixtures",
-            "generate",
-            "--quiet",
-            "--scale",
-            &scale.to_string(),
-            "--out",
-        ])
-        .arg(&fixtures)
-        .status()?;
-    if !st.success() {
-        return Err(format!("pslake fixtures generate failed ({st})").into());
-    }
+    common::generate_firm(pslake, scale, &fixtures)?;
     let time_entries = lines(&fixtures.join("kantata/time_entries.jsonl"));
     let people = lines(&fixtures.join("workday/Workers.jsonl"));
     let manifest: serde_json::Value =
@@ -226,6 +213,28 @@ fn bench_scale(
         Ok(chrono::Datelike::year(&d) as u32 * 12 + chrono::Datelike::month0(&d))
     };
     let history_months = month("as_of")? - month("history_start")? + 1;
+    // Rows per stream file, for the sizing arithmetic of docs/SCALING.md.
+    let mut streams = Vec::new();
+    for system in std::fs::read_dir(&fixtures)?.filter_map(Result::ok) {
+        for file in std::fs::read_dir(system.path())
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+        {
+            let path = file.path();
+            if path.extension().is_some_and(|x| x == "jsonl") {
+                let name = path
+                    .strip_prefix(&fixtures)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                streams.push((name, lines(&path)));
+            }
+        }
+    }
+    streams.sort();
+    let rows: Vec<String> = streams.iter().map(|(n, r)| format!("{n} {r}")).collect();
+    println!("scale {scale}: rows per stream: {}", rows.join(", "));
     let sb = Sandbox::start(pslake, &fixtures)?;
     let mut run = Command::new(pslake);
     run.current_dir(root)

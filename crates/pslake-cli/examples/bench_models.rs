@@ -269,20 +269,7 @@ fn bench_scale(
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs)?;
     let t = Instant::now();
-    let st = Command::new(pslake)
-        .args([
-            "fixtures",
-            "generate",
-            "--quiet",
-            "--scale",
-            &scale.to_string(),
-            "--out",
-        ])
-        .arg(&fixtures)
-        .status()?;
-    if !st.success() {
-        return Err(format!("pslake fixtures generate failed ({st})").into());
-    }
+    common::generate_firm(pslake, scale, &fixtures)?;
     println!(
         "scale {scale}: generated in {:.1}s",
         t.elapsed().as_secs_f64()

@@ -184,3 +184,22 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// `pslake fixtures generate --scale scale --out out` (a synthetic firm, seed 1).
+pub(crate) fn generate_firm(pslake: &Path, scale: f64, out: &Path) -> Res<()> {
+    let st = Command::new(pslake)
+        .args([
+            "fixtures",
+            "generate",
+            "--quiet",
+            "--scale",
+            &scale.to_string(),
+            "--out",
+        ])
+        .arg(out)
+        .status()?;
+    if !st.success() {
+        return Err(format!("pslake fixtures generate failed ({st})").into());
+    }
+    Ok(())
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pslake_lake::{Lake, TableName, ops};
 
 use crate::object_store::{BUCKET, Moto, pslake_s3, pslake_s3_cmd};
-use crate::support::{CANONICAL, copy_project, repo_root, show};
+use crate::support::{copy_project, repo_root, show};
 
 /// A free loopback port (bound, then released for the child to take).
 fn free_port() -> u16 {
@@ -178,24 +178,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Every canonical table's rows, sorted, read in one session.
-fn canonical(rt: &tokio::runtime::Runtime, lake: &Lake) -> Vec<(&'static str, Vec<String>)> {
-    rt.block_on(async {
-        let ctx = datafusion::prelude::SessionContext::new();
-        lake.register_all(&ctx).await.expect("register the lake");
-        let mut tables = Vec::new();
-        for t in CANONICAL {
-            let sql = format!("SELECT * FROM canonical.{t}");
-            let df = ctx.sql(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-            let mut lines = crate::support::lines(&batches);
-            lines.sort();
-            tables.push((*t, lines));
-        }
-        tables
-    })
-}
-
 /// The released version of every canonical table.
 fn released(rt: &tokio::runtime::Runtime, lake: &Lake) -> BTreeMap<TableName, i64> {
     rt.block_on(ops::released_versions(lake, None))
@@ -229,23 +211,26 @@ fn the_demo_built_on_a_ballista_cluster_equals_the_single_node_build() {
         &["run", "--fixtures", fixtures, "--lake", &lake_url],
     );
     assert!(run.status.success(), "single-node run:\n{}", show(&run));
-    let single_node = canonical(&rt, &lake);
+    let single_node = crate::support::canonical_tables(&rt, &lake);
     let before = released(&rt, &lake);
 
     // Unreachable cluster: the build fails, and every table stays at its released version.
     let nobody = format!("ballista://127.0.0.1:{}", free_port());
-    let failed = pslake_s3(
-        &moto,
-        &project,
-        &[
-            "build",
-            "--full-refresh",
-            "--lake",
-            &lake_url,
-            "--engine",
-            &nobody,
-        ],
-    );
+    let build = |engine: &str| {
+        pslake_s3_cmd(
+            &moto,
+            &project,
+            &[
+                "build",
+                "--full-refresh",
+                "--lake",
+                &lake_url,
+                "--engine",
+                engine,
+            ],
+        )
+    };
+    let failed = build(&nobody).output().expect("build runs");
     assert_eq!(failed.status.code(), Some(1), "{}", show(&failed));
     assert!(
         show(&failed).contains(&nobody),
@@ -261,21 +246,8 @@ fn the_demo_built_on_a_ballista_cluster_equals_the_single_node_build() {
     // The same models on the cluster: a full refresh, so every table model's plan runs there.
     let cluster = Cluster::start(&moto, dir.path(), &lake_url);
     let engine = cluster.engine();
-    let build = pslake_s3_cmd(
-        &moto,
-        &project,
-        &[
-            "build",
-            "--full-refresh",
-            "--lake",
-            &lake_url,
-            "--engine",
-            &engine,
-        ],
-    )
-    .spawn()
-    .expect("build starts");
-    let built = within(build, Duration::from_secs(600), || cluster.logs(dir.path()));
+    let child = build(&engine).spawn().expect("build starts");
+    let built = within(child, Duration::from_secs(600), || cluster.logs(dir.path()));
     assert!(
         built.status.success(),
         "build on the cluster:\n{}\n{}",
@@ -302,7 +274,10 @@ fn the_demo_built_on_a_ballista_cluster_equals_the_single_node_build() {
     }
     drop(cluster);
 
-    for ((t, rows), (_, expected)) in canonical(&rt, &lake).iter().zip(&single_node) {
+    for ((t, rows), (_, expected)) in crate::support::canonical_tables(&rt, &lake)
+        .iter()
+        .zip(&single_node)
+    {
         assert!(!rows.is_empty(), "canonical.{t} has rows");
         assert_eq!(
             rows, expected,

@@ -194,23 +194,12 @@ fn the_demo_on_s3_matches_the_local_lake_for_every_command() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let s3 = moto.lake(&lake);
     let on_disk = Lake::parse(&local).expect("local lake");
-    let all_rows = |lake: &Lake| {
-        rt.block_on(async {
-            let ctx = datafusion::prelude::SessionContext::new();
-            lake.register_all(&ctx).await.expect("register the lake");
-            let mut tables = Vec::new();
-            for t in CANONICAL {
-                let sql = format!("SELECT * FROM canonical.{t}");
-                let df = ctx.sql(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-                let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-                tables.push((*t, crate::support::lines(&batches)));
-            }
-            tables
-        })
-    };
     let compare = |when: &str| {
-        let ours = all_rows(&s3);
-        for ((t, rows), (_, theirs)) in ours.iter().zip(all_rows(&on_disk)) {
+        let ours = crate::support::canonical_tables(&rt, &s3);
+        for ((t, rows), (_, theirs)) in ours
+            .iter()
+            .zip(crate::support::canonical_tables(&rt, &on_disk))
+        {
             assert!(!rows.is_empty(), "{when}: canonical.{t} has rows");
             assert_eq!(
                 *rows, theirs,

@@ -174,3 +174,24 @@ pub(crate) fn read_with_python(lake: &Path, what: &str) -> String {
     }
     text.into_owned()
 }
+
+/// Every canonical table's rows, sorted, read in one session.
+pub(crate) fn canonical_tables(
+    rt: &tokio::runtime::Runtime,
+    lake: &pslake_lake::Lake,
+) -> Vec<(&'static str, Vec<String>)> {
+    rt.block_on(async {
+        let ctx = datafusion::prelude::SessionContext::new();
+        lake.register_all(&ctx).await.expect("register the lake");
+        let mut tables = Vec::new();
+        for t in CANONICAL {
+            let sql = format!("SELECT * FROM canonical.{t}");
+            let df = ctx.sql(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let batches = df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut lines = crate::support::lines(&batches);
+            lines.sort();
+            tables.push((*t, lines));
+        }
+        tables
+    })
+}
