@@ -292,7 +292,8 @@ fn section(results: &[ScaleResult], cpus: usize, slots: usize) -> String {
 release build, this {cpus}-CPU machine, a local lake folder read by every process, the \
 scheduler and both executors on loopback ({slots} task slot(s) each). `pslake build \
 --full-refresh` of the demo's models on a lake landed by `pslake run`; the canonical figures of \
-both builds are checked equal first.\n\n\
+both builds are checked equal first. Parquet MB count every file on disk: the raw table has \
+one version, the model tables three (the run's and the two builds'), the lake all of them.\n\n\
 | scale | people | time entries (months) | Parquet MB: raw time entries / fct_time_entry / lake | `pslake run` s | single-node build s / peak MiB | cluster build s / client peak MiB | executors' peak MiB | cluster ÷ single node |\n\
 |---|---|---|---|---|---|---|---|---|\n",
         results
