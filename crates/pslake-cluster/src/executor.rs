@@ -150,10 +150,7 @@ impl QueryStageExecutor for NoMetrics {
 pub async fn run(options: ExecutorOptions) -> Result<()> {
     // The lake's bucket, registered in every task's runtime: plans name `s3://bucket/...`
     // files, and credentials come from here, never from the client.
-    let bucket = match &options.lake {
-        Some(lake) => lake.bucket_store()?,
-        None => None,
-    };
+    let bucket = crate::lake_bucket(options.lake.as_ref())?;
     let work_dir = options.work_dir.clone();
     let runtime = Arc::new(move |_: &SessionConfig| {
         let mut builder = RuntimeEnvBuilder::new();

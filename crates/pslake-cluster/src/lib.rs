@@ -44,3 +44,14 @@ pub enum Error {
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The bucket store of a cluster process's `--lake` (`None` without one, or for a local lake),
+/// which the scheduler and the executors register in every session they run plans in.
+fn lake_bucket(
+    lake: Option<&pslake_lake::Lake>,
+) -> Result<Option<(url::Url, std::sync::Arc<dyn object_store::ObjectStore>)>> {
+    Ok(lake
+        .map(pslake_lake::Lake::bucket_store)
+        .transpose()?
+        .flatten())
+}

@@ -31,10 +31,7 @@ pub struct SchedulerOptions {
 pub async fn run(options: SchedulerOptions) -> Result<()> {
     // Decoding a plan resolves the object store of every file it scans, so the scheduler's
     // sessions know the lake's bucket too (credentials from this process's environment).
-    let bucket = match &options.lake {
-        Some(lake) => lake.bucket_store()?,
-        None => None,
-    };
+    let bucket = crate::lake_bucket(options.lake.as_ref())?;
     let sessions: SessionBuilder = Arc::new(move |config| {
         let state = default_session_builder(config)?;
         if let Some((url, store)) = &bucket {

@@ -16,6 +16,7 @@ use arrow::datatypes::{DataType, Date32Type, SchemaRef};
 use chrono::{Datelike, NaiveDate};
 use datafusion::execution::SendableRecordBatchStream;
 use delta_kernel::table_properties::DataSkippingNumIndexedCols;
+use deltalake::DeltaTable;
 use deltalake::kernel::{Add, Remove};
 use deltalake::operations::write::writer::{PartitionWriter, PartitionWriterConfig};
 use futures::StreamExt;
@@ -103,6 +104,8 @@ pub struct TableFile {
     pub month: Option<Month>,
     /// The action that removes it from the table.
     pub remove: Remove,
+    /// Whether a deletion vector hides some of its rows (never in a table pslake wrote).
+    pub deletion_vector: bool,
 }
 
 impl Lake {
@@ -111,6 +114,11 @@ impl Lake {
         let Some(table) = self.open(t).await? else {
             return Ok(Vec::new());
         };
+        self.files_of(t, &table)
+    }
+
+    /// The data files of the version `table` (table `t` of this lake) has loaded.
+    pub(crate) fn files_of(&self, t: &TableName, table: &DeltaTable) -> Result<Vec<TableFile>> {
         let snapshot = table.snapshot().map_err(self.delta_err(t))?;
         let root = self.table_url(t);
         let mut files = Vec::new();
@@ -124,6 +132,7 @@ impl Lake {
                 url,
                 month: Month::of_file(&path),
                 remove: view.remove_action(true),
+                deletion_vector: view.deletion_vector_descriptor().is_some(),
             });
         }
         Ok(files)

@@ -38,19 +38,11 @@ impl Lake {
         {
             return Err(not_plain(format!("it uses column mapping ({mode})")));
         }
-        let root = self.table_url(t);
-        let mut files = Vec::new();
-        for view in snapshot.log_data().iter() {
-            let path = view.path().to_string();
-            if view.deletion_vector_descriptor().is_some() {
-                return Err(not_plain(format!("file {path} has a deletion vector")));
-            }
-            files.push(root.join(&path).map_err(|e| Error::Location {
-                location: path.clone(),
-                reason: e.to_string(),
-            })?);
+        let files = self.files_of(t, table)?;
+        if let Some(f) = files.iter().find(|f| f.deletion_vector) {
+            return Err(not_plain(format!("file {} has a deletion vector", f.url)));
         }
-        Ok(files)
+        Ok(files.into_iter().map(|f| f.url).collect())
     }
 }
 
