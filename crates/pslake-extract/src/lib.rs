@@ -22,6 +22,7 @@ mod http;
 mod json;
 mod jwt;
 mod page;
+mod parent;
 mod reconcile;
 pub mod redact;
 mod rest;

@@ -36,7 +36,7 @@ use pslake_lake::{DELETED, Lake, TableName};
 use crate::batch::StreamPlan;
 use crate::error::{Error, Result};
 use crate::http::SystemClient;
-use crate::rest::{Page, produce};
+use crate::rest::{Page, RunShape, produce};
 
 /// What a keys pass found and wrote.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -113,7 +113,15 @@ pub(crate) async fn run(
     let start = whole_history(stream);
     let (tx, mut rx) = mpsc::channel::<Page>(client.concurrency() + 1);
     let producer = async {
-        let r = produce(client, &keys_plan, start.as_deref(), None, &tx).await;
+        let r = produce(
+            client,
+            &keys_plan,
+            start.as_deref(),
+            None,
+            &RunShape::default(),
+            &tx,
+        )
+        .await;
         drop(tx);
         r
     };

@@ -24,7 +24,9 @@ use futures::{StreamExt, stream};
 use tokio::sync::mpsc;
 use url::Url;
 
-use pslake_core::pipeline::{JsonPath, Method, Paginator, ParamLocation};
+use pslake_core::pipeline::{
+    Endpoint, JsonPath, Method, PARENT_KEY_PLACEHOLDER, Paginator, ParamLocation,
+};
 
 use crate::batch::{PageOutcome, StreamPlan};
 use crate::error::{Error, Result, clip};
@@ -89,11 +91,20 @@ pub(crate) async fn run(
     plan: Arc<StreamPlan>,
     start_value: Option<String>,
     min_cursor: Option<i64>,
+    shape: &RunShape,
     acc: &mut Accumulator,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Page>(client.concurrency() + 1);
     let producer = async {
-        let r = produce(client, &plan, start_value.as_deref(), min_cursor, &tx).await;
+        let r = produce(
+            client,
+            &plan,
+            start_value.as_deref(),
+            min_cursor,
+            shape,
+            &tx,
+        )
+        .await;
         drop(tx);
         r
     };
@@ -501,37 +512,66 @@ async fn offset_query(
     }
 }
 
-/// Sends every page of the stream's requests (each parameter set, all pages), decoded, into
-/// `tx`. `min_cursor`: records whose cursor is below it are filtered out as they are decoded.
+/// What one run of a stream asks for beyond its endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct RunShape {
+    /// The run starts from a stored cursor: `incremental.since_cursor` requests apply.
+    pub(crate) from_cursor: bool,
+    /// A child stream's parent keys, one list per parameter set (in the endpoint's order); `None`
+    /// for a stream without `parent`.
+    pub(crate) parent_keys: Option<Vec<Vec<String>>>,
+}
+
+/// The parameter sets of an endpoint (one empty set when it declares none).
+pub(crate) fn param_sets(ep: &Endpoint) -> Vec<BTreeMap<String, String>> {
+    if ep.param_sets.is_empty() {
+        vec![BTreeMap::new()]
+    } else {
+        ep.param_sets.clone()
+    }
+}
+
+/// `item` with every string `{parent.key}` replaced by `key` (a whole-string placeholder keeps
+/// the key a string).
+fn parent_item(item: &serde_json::Value, key: &str) -> serde_json::Value {
+    replace_json(item, PARENT_KEY_PLACEHOLDER, key)
+}
+
+/// Sends every page of the stream's requests (each parameter set, all pages; for a child stream
+/// one request per batch of its parent's keys), decoded, into `tx`. `min_cursor`: records whose
+/// cursor is below it are filtered out as they are decoded.
 pub(crate) async fn produce(
     client: &SystemClient,
     plan: &Arc<StreamPlan>,
     start: Option<&str>,
     min_cursor: Option<i64>,
+    shape: &RunShape,
     tx: &mpsc::Sender<Page>,
 ) -> Result<()> {
-    let ep = &plan.stream.endpoint;
+    let stream = &plan.stream;
     let base = client.base_url().await?;
-    let url = client.resolve(&base, &fill(&ep.path, start))?;
-    let label = format!("{}.{}", plan.system, plan.stream.name);
+    let label = format!("{}.{}", plan.system, stream.name);
     let requests = AtomicU64::new(0);
-    let sets: Vec<BTreeMap<String, String>> = if ep.param_sets.is_empty() {
-        vec![BTreeMap::new()]
-    } else {
-        ep.param_sets.clone()
-    };
-    for set in sets {
-        let cursor_column = plan
-            .stream
-            .incremental
-            .as_ref()
-            .map(|inc| inc.column_for(&set));
-        let mut params: BTreeMap<String, String> = ep.params.clone();
-        params.extend(set);
+    let since = stream
+        .incremental
+        .as_ref()
+        .and_then(|inc| inc.since_cursor.as_ref())
+        .filter(|_| shape.from_cursor);
+    for (n, set) in param_sets(&stream.endpoint).into_iter().enumerate() {
+        let cursor_column = stream.incremental.as_ref().map(|inc| inc.column_for(&set));
+        let ep = match since {
+            Some(sc) if sc.applies_to(&set) => sc.changes.apply(&stream.endpoint, &set),
+            _ => {
+                let mut ep = stream.endpoint.clone();
+                ep.params.extend(set);
+                ep
+            }
+        };
         let t = Template {
             method: ep.method,
-            url: url.clone(),
-            params: params
+            url: client.resolve(&base, &fill(&ep.path, start))?,
+            params: ep
+                .params
                 .iter()
                 .map(|(k, v)| (k.clone(), fill(v, start)))
                 .collect(),
@@ -551,7 +591,28 @@ pub(crate) async fn produce(
             requests: &requests,
             seen: Mutex::new(HashMap::new()),
         };
-        page_through(&f, &base, &t, tx).await?;
+        match (&stream.parent, &shape.parent_keys) {
+            (Some(parent), Some(keys)) => {
+                let keys = keys.get(n).map(Vec::as_slice).unwrap_or_default();
+                for batch in keys.chunks(parent.batch.max(1)) {
+                    let items: Vec<serde_json::Value> =
+                        batch.iter().map(|k| parent_item(&parent.item, k)).collect();
+                    let mut json = t.json.clone().unwrap_or_else(|| serde_json::json!({}));
+                    if let Some(o) = json.as_object_mut() {
+                        o.insert(parent.into.clone(), serde_json::Value::Array(items));
+                    }
+                    let bt = Template {
+                        method: t.method,
+                        url: t.url.clone(),
+                        params: t.params.clone(),
+                        json: Some(json),
+                        headers: t.headers.clone(),
+                    };
+                    page_through(&f, &base, &bt, tx).await?;
+                }
+            }
+            _ => page_through(&f, &base, &t, tx).await?,
+        }
     }
     Ok(())
 }

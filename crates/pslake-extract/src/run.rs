@@ -271,7 +271,24 @@ pub async fn extract(
         .map(|(s, st, _)| (s.clone(), st.name.clone()))
         .collect();
     let par = options.max_parallel_streams.unwrap_or(6).max(1);
+    // A child stream in the same run as its parent waits for it (declared before it, so started
+    // before it) and reads the keys it landed; `Some(true)` once the parent succeeded.
+    let mut done: HashMap<(String, String), tokio::sync::watch::Sender<Option<bool>>> =
+        HashMap::new();
+    for (system, stream, _) in &jobs {
+        if let Some(p) = &stream.parent
+            && order.contains(&(system.clone(), p.stream.clone()))
+        {
+            done.entry((system.clone(), p.stream.clone()))
+                .or_insert_with(|| tokio::sync::watch::channel(None).0);
+        }
+    }
     let reports: Vec<StreamReport> = futures::stream::iter(jobs.into_iter().map(|(system, stream, src)| {
+        let finished = done.get(&(system.clone(), stream.name.clone())).cloned();
+        let parent_done = stream.parent.as_ref().and_then(|p| {
+            done.get(&(system.clone(), p.stream.clone()))
+                .map(|tx| (p.stream.clone(), tx.subscribe()))
+        });
         let state = states.get(&(system.clone(), stream.name.clone())).cloned();
         let lake = lake.clone();
         let run_id = run_id.clone();
@@ -309,7 +326,18 @@ pub async fn extract(
                 raw_version: None,
                 millis: 0,
             };
+            let parent_failed = match parent_done {
+                Some((parent, mut rx)) => match rx.wait_for(Option::is_some).await.map(|v| *v) {
+                    Ok(Some(true)) => None,
+                    _ => Some(parent),
+                },
+                None => None,
+            };
             let r = match src.as_ref() {
+                _ if parent_failed.is_some() => Err(Error::Config(format!(
+                    "parent stream `{system}.{}` failed in this run: the keys to read are not known",
+                    parent_failed.unwrap_or_default()
+                ))),
                 Src::Broken(msg) => Err(Error::Config(msg.clone())),
                 Src::Rest(client) => {
                     let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, force_reconcile, ops_lock, progress.as_ref(), &mut rep).await;
@@ -326,6 +354,9 @@ pub async fn extract(
                 tracing::info!(system = %system, stream = %stream.name, received = rep.received, landed = rep.landed, rejected = rep.rejected, "stream landed");
             }
             rep.millis = t0.elapsed().as_millis() as u64;
+            if let Some(tx) = finished {
+                tx.send_replace(Some(rep.status == StreamStatus::Succeeded));
+            }
             rep
         }, span)
     }))
@@ -382,21 +413,34 @@ pub async fn extract(
     Ok(report)
 }
 
-/// The cursor the previous run stored, in the unit of the cursor column (days for a date,
-/// microseconds otherwise); `None` on a first load or a full refresh.
+/// `at` in the unit of the stream's cursor column: days for a date, microseconds otherwise.
+fn in_cursor_units(stream: &Stream, column: usize, at: DateTime<Utc>) -> i64 {
+    match stream.columns[column].data_type {
+        DataType::Date => at
+            .date_naive()
+            .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
+            .num_days(),
+        _ => at.timestamp_micros(),
+    }
+}
+
+/// The cursor the previous run stored, in the unit of the cursor column; `None` on a first load
+/// or a full refresh.
 fn previous_cursor(stream: &Stream, state: Option<&StreamState>, full: bool) -> Option<i64> {
     let inc = stream.incremental.as_ref()?;
     if full {
         return None;
     }
     let stored = parse_start(state?.cursor.as_deref()?)?;
-    Some(match stream.columns[inc.column].data_type {
-        DataType::Date => stored
-            .date_naive()
-            .signed_duration_since(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default())
-            .num_days(),
-        _ => stored.timestamp_micros(),
-    })
+    Some(in_cursor_units(stream, inc.column, stored))
+}
+
+/// The stored cursor minus the lag, in the unit of the cursor column; `None` without a stored
+/// cursor.
+fn start_floor(stream: &Stream, state: Option<&StreamState>) -> Option<i64> {
+    let inc = stream.incremental.as_ref()?;
+    let from = parse_start(state?.cursor.as_deref()?)? - inc.lag;
+    Some(in_cursor_units(stream, inc.column, from))
 }
 
 /// The `{incremental.start_value}` text and the client-side minimum cursor of a stream.
@@ -420,15 +464,7 @@ fn start_of(
     let text = start.format(&inc.format).to_string();
     let min = inc
         .client_filter
-        .then(|| match stream.columns[inc.column].data_type {
-            DataType::Date => start
-                .date_naive()
-                .signed_duration_since(
-                    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default(),
-                )
-                .num_days(),
-            _ => start.timestamp_micros(),
-        });
+        .then(|| in_cursor_units(stream, inc.column, start));
     (Some(text), min)
 }
 
@@ -455,11 +491,30 @@ async fn run_rest(
         started: Utc::now(),
     });
     let previous = previous_cursor(stream, state, full);
+    let from_cursor = !full && state.is_some_and(|s| s.cursor.is_some());
+    let parent_keys = match &stream.parent {
+        None => None,
+        Some(parent) => {
+            let floor = stream
+                .incremental
+                .as_ref()
+                .filter(|_| from_cursor)
+                .and_then(|_| start_floor(stream, state));
+            Some(crate::parent::parent_keys(lake, system, stream, parent, floor).await?)
+        }
+    };
+    if let Some(keys) = &parent_keys {
+        tracing::info!(system, stream = %stream.name, keys = keys.iter().map(Vec::len).sum::<usize>(), "parent keys to read");
+    }
+    let shape = crate::rest::RunShape {
+        from_cursor,
+        parent_keys,
+    };
     let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone())
         .skipping_unchanged(!full, previous)
         .counting_duplicates()
         .reporting(progress.cloned());
-    let r = crate::rest::run(client, plan.clone(), start, min, &mut acc).await;
+    let r = crate::rest::run(client, plan.clone(), start, min, &shape, &mut acc).await;
     finish(
         &plan,
         lake,

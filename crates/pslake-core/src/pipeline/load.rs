@@ -513,11 +513,13 @@ fn build_system(sys: RawSystem, p: &mut Problems, tables: &mut HashSet<String>) 
             streams.push(s);
         }
     }
-    Some(System {
+    let sys = System {
         name: sname,
         kind,
         streams,
-    })
+    };
+    check_parents(&sys, p);
+    Some(sys)
 }
 
 fn build_client(sname: &str, c: RawClient, p: &mut Problems) -> Option<Client> {
@@ -806,6 +808,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
                 .param_set_cursors
                 .clone()
                 .or_else(|| di.param_set_cursors.clone()),
+            since_cursor: ri.since_cursor.clone().or_else(|| di.since_cursor.clone()),
         }),
     };
     let records = match (&d.records, &r.records) {
@@ -862,6 +865,7 @@ fn merge(d: &RawResource, r: &RawResource) -> RawResource {
             }),
         },
         max_pages: r.max_pages.or(d.max_pages),
+        parent: r.parent.clone().or_else(|| d.parent.clone()),
     }
 }
 
@@ -1302,9 +1306,19 @@ fn build_stream(
                     Some(i) => param_set_cursors.push((o.when.clone(), i)),
                 }
             }
+            let since_cursor = inc.since_cursor.as_ref().map(|sc| SinceCursor {
+                when: sc.when.clone(),
+                changes: endpoint_changes(&sc.endpoint, &subst, &mut |extra, msg| {
+                    p.at(
+                        &[&at_s, &at_r, "since_cursor:", extra],
+                        format!("{ctx}: since_cursor {msg}"),
+                    );
+                }),
+            });
             column.map(|column| Incremental {
                 column,
                 param_set_cursors,
+                since_cursor,
                 initial_value,
                 lag,
                 format: inc
@@ -1353,6 +1367,10 @@ fn build_stream(
             format!("{ctx}: a files stream needs a `pattern` such as `fx_rates_*.csv`"),
         );
     }
+    let parent = r
+        .parent
+        .as_ref()
+        .and_then(|pr| build_parent(pr, &endpoint, &paginator, is_rest, p, &ctx, &[&at_s, &at_r]));
     let max_pages = match r.max_pages {
         Some(0) => {
             p.at(
@@ -1377,7 +1395,153 @@ fn build_stream(
         reconcile,
         freshness,
         max_pages,
+        parent,
     })
+}
+
+/// A stream's `parent`, checked where it can be without the parent (its columns are checked
+/// once every stream is built, in `check_parents`).
+fn build_parent(
+    r: &RawParent,
+    endpoint: &Endpoint,
+    paginator: &Paginator,
+    is_rest: bool,
+    p: &mut Problems,
+    ctx: &str,
+    at: &[&str],
+) -> Option<Parent> {
+    let mut at_p: Vec<&str> = at.to_vec();
+    at_p.push("parent:");
+    let mut ok = true;
+    if !is_rest {
+        p.at(&at_p, format!("{ctx}: `parent` is for REST streams"));
+        ok = false;
+    }
+    if r.batch == 0 {
+        p.at(&at_p, format!("{ctx}: parent batch must be at least 1"));
+        ok = false;
+    }
+    if !matches!(paginator, Paginator::None) {
+        p.at(
+            &at_p,
+            format!("{ctx}: a child stream sends one request per batch of keys: its paginator must be `none`"),
+        );
+        ok = false;
+    }
+    if endpoint.method != Method::Post || !endpoint.json.as_ref().is_some_and(|j| j.is_object()) {
+        p.at(
+            &at_p,
+            format!("{ctx}: a child stream's keys go in its JSON body (`into: {}`): it needs `method: POST` and a `json` object", r.into),
+        );
+        ok = false;
+    }
+    for k in r.matches.keys() {
+        if !endpoint.param_sets.iter().all(|set| set.contains_key(k))
+            || endpoint.param_sets.is_empty()
+        {
+            p.at(
+                &at_p,
+                format!("{ctx}: parent match `{k}` must be a parameter of every one of the endpoint's param_sets"),
+            );
+            ok = false;
+        }
+    }
+    ok.then(|| Parent {
+        stream: r.stream.clone(),
+        key: r.key.clone(),
+        since: r.since.clone(),
+        batch: r.batch,
+        into: r.into.clone(),
+        item: r
+            .item
+            .clone()
+            .unwrap_or_else(|| serde_json::Value::String(PARENT_KEY_PLACEHOLDER.into())),
+        matches: r.matches.clone(),
+    })
+}
+
+/// Every child stream's parent is another stream of its system, declared before it, and has the
+/// columns the child names.
+fn check_parents(sys: &System, p: &mut Problems) {
+    let at_s = format!("name: {}", sys.name);
+    for (i, s) in sys.streams.iter().enumerate() {
+        let Some(parent) = &s.parent else { continue };
+        let at_r = format!("name: {}", s.name);
+        let ctx = format!("stream `{}.{}`", sys.name, s.name);
+        let Some(ps) = sys.streams[..i].iter().find(|x| x.name == parent.stream) else {
+            p.at(
+                &[&at_s, &at_r, "parent:"],
+                format!(
+                    "{ctx}: parent stream `{}` is not a stream of `{}` declared before it",
+                    parent.stream, sys.name
+                ),
+            );
+            continue;
+        };
+        let cols = std::iter::once(&parent.key)
+            .chain(&parent.since)
+            .chain(parent.matches.values());
+        for c in cols {
+            if !ps.columns.iter().any(|x| &x.name == c) {
+                p.at(
+                    &[&at_s, &at_r, "parent:"],
+                    format!(
+                        "{ctx}: parent column `{c}` is not a column of `{}.{}`",
+                        sys.name, ps.name
+                    ),
+                );
+            }
+        }
+        if let Some(inc) = &s.incremental {
+            let t = s.columns[inc.column].data_type;
+            for c in &parent.since {
+                if let Some(pc) = ps.columns.iter().find(|x| &x.name == c)
+                    && pc.data_type != t
+                {
+                    p.at(
+                        &[&at_s, &at_r, "parent:"],
+                        format!("{ctx}: parent since column `{c}` must have the type of the cursor `{}`", s.columns[inc.column].name),
+                    );
+                }
+            }
+        } else if !parent.since.is_empty() {
+            p.at(
+                &[&at_s, &at_r, "parent:"],
+                format!(
+                    "{ctx}: parent `since` compares with the stream's cursor: declare `incremental`"
+                ),
+            );
+        }
+    }
+}
+
+/// A request's changes (`reconcile.endpoint`, `since_cursor.endpoint`), `{name}` substituted;
+/// `bad(key, message)` reports a wrong value.
+fn endpoint_changes(
+    o: &RawReconcileEndpoint,
+    subst: &dyn Fn(&str) -> String,
+    bad: &mut dyn FnMut(&str, String),
+) -> EndpointChanges {
+    let method = match o.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        None => None,
+        Some("GET") => Some(Method::Get),
+        Some("POST") => Some(Method::Post),
+        Some(m) => {
+            bad("method:", format!("method must be GET or POST, got `{m}`"));
+            None
+        }
+    };
+    EndpointChanges {
+        method,
+        path: o.path.as_deref().map(subst),
+        params: o
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_deref().map(subst)))
+            .collect(),
+        json: o.json.clone().map(|j| subst_json(j, subst)),
+        headers: o.headers.clone(),
+    }
 }
 
 /// A stream's `freshness`: two durations, `warn_after` not above `error_after`.
@@ -1465,40 +1629,20 @@ fn build_reconcile(
             return None;
         }
     };
-    let mut ep = endpoint.clone();
-    if let Some(o) = &rc.endpoint {
-        match o.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
-            None => {}
-            Some("GET") => ep.method = Method::Get,
-            Some("POST") => ep.method = Method::Post,
-            Some(m) => locate(
-                p,
-                "method:",
-                format!("{ctx}: reconcile method must be GET or POST, got `{m}`"),
-            ),
+    let ep = match &rc.endpoint {
+        None => endpoint.clone(),
+        Some(o) => {
+            let changes = endpoint_changes(o, subst, &mut |extra, msg| {
+                locate(p, extra, format!("{ctx}: reconcile {msg}"))
+            });
+            let mut ep = changes.apply(endpoint, &BTreeMap::new());
+            ep.param_sets = o
+                .param_sets
+                .clone()
+                .unwrap_or_else(|| endpoint.param_sets.clone());
+            ep
         }
-        if let Some(path) = &o.path {
-            ep.path = subst(path);
-        }
-        for (k, v) in &o.params {
-            match v {
-                Some(v) => {
-                    ep.params.insert(k.clone(), subst(v));
-                }
-                None => {
-                    ep.params.remove(k);
-                }
-            }
-        }
-        if let Some(j) = &o.json {
-            ep.json = Some(subst_json(j.clone(), subst));
-        }
-        ep.headers
-            .extend(o.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if let Some(sets) = &o.param_sets {
-            ep.param_sets = sets.clone();
-        }
-    }
+    };
     let uses_start = ep.params.values().any(|v| v.contains(START_PLACEHOLDER))
         || ep.path.contains(START_PLACEHOLDER)
         || ep
@@ -1742,6 +1886,74 @@ systems:
             !all.iter().any(|m| m.contains("BEGIN PRIVATE KEY")),
             "{all:?}"
         );
+    }
+
+    #[test]
+    fn a_child_stream_names_a_parent_declared_before_it_with_the_columns_it_uses() {
+        let yaml = |parent: &str, paginator: &str| {
+            format!(
+                r#"name: t
+lake: ./lake
+systems:
+  - name: hs
+    type: rest
+    client: {{base_url: "http://x", auth: {{type: bearer, token: "${{env:T}}"}}}}
+    resources:
+      - name: deals
+        endpoint: {{path: /deals, param_sets: [{{archived: "false"}}, {{archived: "true"}}]}}
+        paginator: {{type: none}}
+        incremental: {{cursor: modified, client_filter: true}}
+        primary_key: [id]
+        columns: [{{name: id, type: string}}, {{name: modified, type: timestamp}}, {{name: archived, type: boolean}}]
+      - name: history
+        parent: {parent}
+        endpoint: {{method: POST, path: /read, json: {{}}, param_sets: [{{archived: "false"}}, {{archived: "true"}}]}}
+        paginator: {paginator}
+        incremental: {{cursor: modified, client_filter: true}}
+        primary_key: [id]
+        columns: [{{name: id, type: string}}, {{name: modified, type: timestamp}}]
+"#
+            )
+        };
+        let good = "{stream: deals, key: id, since: [modified], match: {archived: archived}, batch: 50, into: inputs}";
+        let p = parse(&yaml(good, "{type: none}")).unwrap_or_else(|e| panic!("{e:#?}"));
+        let child = &p.systems[0].streams[1];
+        assert_eq!(
+            child.parent.as_ref().map(|p| p.item.clone()),
+            Some(serde_json::Value::String(PARENT_KEY_PLACEHOLDER.into())),
+            "a key is sent as itself by default"
+        );
+        for (parent, paginator, want) in [
+            (
+                good.replace("deals,", "nope,"),
+                "{type: none}",
+                "parent stream `nope` is not a stream of `hs`",
+            ),
+            (
+                good.replace("key: id", "key: ident"),
+                "{type: none}",
+                "parent column `ident` is not a column of `hs.deals`",
+            ),
+            (
+                good.replace("batch: 50", "batch: 0"),
+                "{type: none}",
+                "parent batch must be at least 1",
+            ),
+            (
+                good.to_string(),
+                "{type: page_number, page_param: page}",
+                "its paginator must be `none`",
+            ),
+            (
+                good.replace("{archived: archived}", "{region: archived}"),
+                "{type: none}",
+                "parent match `region` must be a parameter",
+            ),
+        ] {
+            let err = parse(&yaml(&parent, paginator)).expect_err(want);
+            let text = format!("{err:?}");
+            assert!(text.contains(want), "{want}: {text}");
+        }
     }
 
     #[test]
@@ -2200,7 +2412,38 @@ systems:
         let unnest = history.records.unnest.as_ref().expect("unnested");
         assert_eq!(unnest.key_as.as_deref(), Some("property"));
         assert_eq!(history.primary_key, ["deal_id", "property", "timestamp"]);
-        assert_eq!(history.endpoint.params["limit"], "50");
+        // read in batches of 50 changed deals, a child of `deals`
+        let parent = history.parent.as_ref().expect("a child stream");
+        assert_eq!((parent.stream.as_str(), parent.batch), ("deals", 50));
+        assert_eq!(parent.item, serde_json::json!({"id": "{parent.key}"}));
+        assert!(matches!(history.paginator, Paginator::None));
+        // the deals: searched on runs from a cursor, for the live set only
+        let deals = p
+            .systems
+            .iter()
+            .flat_map(|s| s.streams.iter())
+            .find(|s| s.table == "hubspot_deals")
+            .expect("deals");
+        let since = deals
+            .incremental
+            .as_ref()
+            .and_then(|i| i.since_cursor.as_ref())
+            .expect("since_cursor");
+        let live = BTreeMap::from([("archived".to_string(), "false".to_string())]);
+        let archived = BTreeMap::from([("archived".to_string(), "true".to_string())]);
+        assert!(since.applies_to(&live) && !since.applies_to(&archived));
+        let search = since.changes.apply(&deals.endpoint, &live);
+        assert_eq!(
+            (search.method, search.path.as_str()),
+            (Method::Post, "/crm/v3/objects/deals/search")
+        );
+        assert!(search.params.is_empty(), "{:?}", search.params);
+        assert!(
+            search
+                .json
+                .as_ref()
+                .is_some_and(|j| j.to_string().contains(START_PLACEHOLDER))
+        );
         let keys = |table: &str| {
             p.systems
                 .iter()

@@ -250,6 +250,95 @@ pub struct Stream {
     pub max_pages: u64,
     /// How old the last successful extract may be before `pslake status` flags it.
     pub freshness: Freshness,
+    /// A child stream's parent (REST only): its requests are batches of the parent's keys.
+    pub parent: Option<Parent>,
+}
+
+/// The keys a child stream asks for (`parent:` of a stream).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parent {
+    /// The parent stream's name (same system).
+    pub stream: String,
+    /// The parent's column whose values are sent.
+    pub key: String,
+    /// The parent's columns compared with the child's start value.
+    pub since: Vec<String>,
+    /// Keys per request.
+    pub batch: usize,
+    /// The JSON body field receiving the batch.
+    pub into: String,
+    /// One element of the batch; `{parent.key}` is replaced by the key.
+    pub item: serde_json::Value,
+    /// Parameter name -> parent column (see `RawParent::matches`).
+    pub matches: BTreeMap<String, String>,
+}
+
+/// The placeholder of a [`Parent::item`].
+pub const PARENT_KEY_PLACEHOLDER: &str = "{parent.key}";
+
+/// Changes to a request (`reconcile.endpoint`, `incremental.since_cursor.endpoint`): unset
+/// fields keep the request's; a `None` parameter removes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointChanges {
+    /// New method.
+    pub method: Option<Method>,
+    /// New path.
+    pub path: Option<String>,
+    /// Parameters set (`Some`) or removed (`None`).
+    pub params: BTreeMap<String, Option<String>>,
+    /// New JSON body.
+    pub json: Option<serde_json::Value>,
+    /// Headers added.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl EndpointChanges {
+    /// `ep` with these changes, its parameters first extended with `set`.
+    pub fn apply(&self, ep: &Endpoint, set: &BTreeMap<String, String>) -> Endpoint {
+        let mut out = ep.clone();
+        out.params
+            .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out.param_sets = Vec::new();
+        if let Some(m) = self.method {
+            out.method = m;
+        }
+        if let Some(p) = &self.path {
+            out.path = p.clone();
+        }
+        for (k, v) in &self.params {
+            match v {
+                Some(v) => {
+                    out.params.insert(k.clone(), v.clone());
+                }
+                None => {
+                    out.params.remove(k);
+                }
+            }
+        }
+        if let Some(j) = &self.json {
+            out.json = Some(j.clone());
+        }
+        out.headers
+            .extend(self.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        out
+    }
+}
+
+/// `incremental.since_cursor`: the request of the matching parameter sets on a run that starts
+/// from a stored cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinceCursor {
+    /// Parameters a set must hold (empty: every set).
+    pub when: BTreeMap<String, String>,
+    /// Changes to the request.
+    pub changes: EndpointChanges,
+}
+
+impl SinceCursor {
+    /// Whether parameter set `set` takes this request.
+    pub fn applies_to(&self, set: &BTreeMap<String, String>) -> bool {
+        self.when.iter().all(|(k, v)| set.get(k) == Some(v))
+    }
 }
 
 /// How old a stream's last successful extract may be (`freshness:` of a stream or of
@@ -498,6 +587,8 @@ pub struct Incremental {
     /// Per parameter set cursor columns: a set holding every pair of the map filters and
     /// advances on that column instead of `column` (first match wins).
     pub param_set_cursors: Vec<(BTreeMap<String, String>, usize)>,
+    /// Another request for some parameter sets on runs from a stored cursor.
+    pub since_cursor: Option<SinceCursor>,
 }
 
 impl Incremental {

@@ -264,6 +264,36 @@ pub struct RawResource {
     /// How old the last successful extract may be (`pslake status`).
     #[serde(default)]
     pub freshness: Option<RawFreshness>,
+    /// A child stream: one request per batch of keys of another stream of the system that
+    /// changed since this stream's cursor (HubSpot's property histories through batch reads).
+    #[serde(default)]
+    pub parent: Option<RawParent>,
+}
+
+/// `parent: {stream: deals, key: id, since: [hs_lastmodifieddate], batch: 50, into: inputs,
+/// item: {id: "{parent.key}"}, match: {archived: archived}}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParent {
+    /// The parent stream (same system).
+    pub stream: String,
+    /// The parent's column whose values are sent.
+    pub key: String,
+    /// The parent's columns compared with this stream's start value: a parent row whose value
+    /// in any of them is at or after it is asked for (all rows on a first or full run).
+    #[serde(default)]
+    pub since: Vec<String>,
+    /// Keys per request.
+    pub batch: usize,
+    /// The JSON body field that receives the batch (an array of `item`).
+    pub into: String,
+    /// One element of the batch, `{parent.key}` replaced by the key (default: the key itself).
+    #[serde(default)]
+    pub item: Option<serde_json::Value>,
+    /// Parameter name -> parent column: a parameter set gets only the parent rows whose column
+    /// (as text) equals the set's value of the parameter.
+    #[serde(default, rename = "match")]
+    pub matches: BTreeMap<String, String>,
 }
 
 /// `freshness: {warn_after: 26h, error_after: 48h}`.
@@ -518,6 +548,22 @@ pub struct RawIncremental {
     /// listing on `archived_at`).
     #[serde(default)]
     pub param_set_cursors: Option<Vec<RawParamSetCursor>>,
+    /// Another request for the parameter sets matching `when`, on runs that start from a stored
+    /// cursor (a search endpoint that filters on the server, where the first run lists
+    /// everything): `endpoint` changes merged over the stream's request with the set applied.
+    #[serde(default)]
+    pub since_cursor: Option<RawSinceCursor>,
+}
+
+/// `since_cursor: {when: {archived: "false"}, endpoint: {method: POST, path: ..., json: ...}}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSinceCursor {
+    /// Parameters a set must hold (all of them; empty: every set).
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
+    /// Changes to the request, as `reconcile.endpoint` (a `null` parameter removes one).
+    pub endpoint: RawReconcileEndpoint,
 }
 
 /// A cursor column for the parameter sets that match `when`.

@@ -154,6 +154,33 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
             .filtered
             > 0
     );
+    // HubSpot's property histories are a child of the deals: read in batches for the deals in
+    // the overlap only (their whole histories), not by listing every deal again
+    let history_in_overlap = query_strings(
+        &lake,
+        &format!(
+            "SELECT CAST(count(*) AS VARCHAR) FROM raw.hubspot_deal_history WHERE _run_id = '{}' AND deal_id IN \
+             (SELECT id FROM raw.hubspot_deals WHERE hs_lastmodifieddate >= {f} OR archived_at >= {f})",
+            r1.run_id,
+            f = "(SELECT max(greatest(hs_lastmodifieddate, archived_at)) FROM raw.hubspot_deal_history) - INTERVAL '5 minutes'"
+        ),
+    )
+    .await[0]
+        .parse::<u64>()
+        .unwrap();
+    assert!(history_in_overlap > 0);
+    assert!(history_in_overlap < landed(&r1, "hubspot", "deal_history"));
+    assert_eq!(accepted(&r2, "hubspot", "deal_history"), history_in_overlap);
+    assert_eq!(landed(&r2, "hubspot", "deal_history"), 0);
+    let history2 = r2
+        .streams
+        .iter()
+        .find(|s| s.stream == "deal_history")
+        .unwrap();
+    assert_eq!(
+        history2.filtered, 0,
+        "no history of an unchanged deal was fetched (a listing filters them client side)"
+    );
     // an unchanged snapshot lands nothing (the landed one stays the latest), files never twice
     assert_eq!(landed(&r2, "workday", "Workers"), 0);
     assert_eq!(
@@ -195,6 +222,25 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
     edit(&fixtures, "netsuite", "transaction", "id", &inv_id, |v| {
         v["status"] = serde_json::json!("V");
         v["lastmodifieddate"] = serde_json::json!("1/3/2027");
+    });
+    // a HubSpot deal's amount changes: a new history entry, hs_lastmodifieddate moves
+    let deal_id = fixture_records(&fixtures, "hubspot", "deals")
+        .into_iter()
+        .find(|d| d["archived"] == false && d["propertiesWithHistory"]["amount"].is_array())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    edit(&fixtures, "hubspot", "deals", "id", &deal_id, |v| {
+        let at = serde_json::json!("2027-01-02T10:00:00.000Z");
+        v["properties"]["amount"] = serde_json::json!("777.00");
+        v["properties"]["hs_lastmodifieddate"] = at.clone();
+        v["updatedAt"] = at.clone();
+        let amounts = v["propertiesWithHistory"]["amount"].as_array_mut().unwrap();
+        amounts.insert(
+            0,
+            serde_json::json!({"value": "777.00", "timestamp": at, "sourceType": "CRM_UI"}),
+        );
     });
     std::fs::write(
         fixtures.join("treasury/fx_rates_2099-01.csv"),
@@ -240,6 +286,15 @@ async fn second_run_lands_only_the_overlap_then_changes_then_full_refresh() {
         ))
         .await,
         vec!["V"]
+    );
+    // the changed deal lands (found by the search endpoint) with its new history entry
+    assert_eq!(
+        q(format!("SELECT CAST(amount AS VARCHAR) FROM raw.hubspot_deals WHERE id = '{deal_id}' AND _run_id = '{}'", r3.run_id)).await,
+        vec!["777.00"]
+    );
+    assert_eq!(
+        q(format!("SELECT value FROM raw.hubspot_deal_history WHERE deal_id = '{deal_id}' AND property = 'amount' AND _run_id = '{}' AND timestamp = TIMESTAMP '2027-01-02T10:00:00Z'", r3.run_id)).await,
+        vec!["777.00"]
     );
     let fx = r3.streams.iter().find(|s| s.system == "treasury").unwrap();
     assert_eq!(fx.files, vec!["fx_rates_2099-01.csv".to_string()]);

@@ -12,6 +12,9 @@
 //!   `hs_object_id`, operators `EQ NEQ GT GTE LT LTE`; groups are ORed, filters in a group ANDed;
 //!   sorts on those two properties (default: id); `limit` up to 200 (default 10). The real API's
 //!   10,000-result cap is not enforced.
+//! - `POST /crm/v3/objects/deals/batch/read?archived=true|false` with `{inputs: [{id}],
+//!   properties, propertiesWithHistory}`: the deals asked for, as the list serves them (at most
+//!   100 inputs, 50 with histories); ids not found make a 207 with an `OBJECT_NOT_FOUND` error.
 //!
 //! Properties are opt-in: only the requested ones come back inside `properties` (in fixture
 //! order); without `properties`, the defaults `amount, closedate, createdate, dealname,
@@ -547,4 +550,122 @@ pub(crate) async fn search(
     }
     out.push(b'}');
     json_response(StatusCode::OK, out)
+}
+
+/// HubSpot's cap on the inputs of one batch request.
+pub(crate) const BATCH_LIMIT: usize = 100;
+
+/// `POST /crm/v3/objects/deals/batch/read[?archived=true]` with `{inputs: [{id}], properties,
+/// propertiesWithHistory}`: the deals asked for, live ones (or, with `archived=true`, archived
+/// ones not yet purged), in the order asked, each served as the list endpoint serves it. At most
+/// [`BATCH_LIMIT`] inputs, and [`HISTORY_LIMIT`] when histories are asked for (a 400 beyond).
+/// Ids not found are answered with a 207 and an `OBJECT_NOT_FOUND` error naming them, as HubSpot
+/// does.
+pub(crate) async fn batch_read(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = check_auth(&state, &headers) {
+        return r;
+    }
+    let archived = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "archived" && v.eq_ignore_ascii_case("true"));
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return validation(&format!("invalid JSON body: {e}")),
+    };
+    let strings = |key: &str| -> Option<Vec<String>> {
+        req.get(key).and_then(Value::as_array).map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+    };
+    let Some(inputs) = req.get("inputs").and_then(Value::as_array) else {
+        return validation("inputs is required: [{\"id\": \"...\"}, ...]");
+    };
+    let mut ids = Vec::with_capacity(inputs.len());
+    for i in inputs {
+        match i.get("id").and_then(value_str) {
+            Some(id) => ids.push(id),
+            None => return validation("every input needs an id"),
+        }
+    }
+    let history = strings(HISTORY).filter(|h| !h.is_empty());
+    let cap = if history.is_some() {
+        HISTORY_LIMIT
+    } else {
+        BATCH_LIMIT
+    };
+    if ids.len() > cap {
+        return validation(&format!(
+            "Batch input cannot be larger than {cap} inputs, got {}",
+            ids.len()
+        ));
+    }
+    let props = strings("properties")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| DEFAULT_PROPERTIES.iter().map(|s| s.to_string()).collect());
+    let now = state.store.as_of.and_then(|d| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    });
+    let t = table(&state);
+    let mut records = t.reader();
+    let mut out = Vec::with_capacity(64 + ids.len() * 2000);
+    out.extend_from_slice(b"{\"status\":\"COMPLETE\",\"results\":[");
+    let mut missing = Vec::new();
+    let mut n = 0;
+    for id in &ids {
+        let found = t
+            .find(&Id::from_str(id))
+            .filter(|&i| t.flag(i) == archived && !(archived && purged(records.raw(i), now)));
+        let Some(i) = found else {
+            missing.push(id.clone());
+            continue;
+        };
+        if n > 0 {
+            out.push(b',');
+        }
+        n += 1;
+        let raw = records.raw(i);
+        push_deal(&mut out, raw, &props, history.as_deref());
+        if archived
+            && json::member(raw, "archivedAt").is_none()
+            && let Some(at) = archived_at(raw)
+            && out.last() == Some(&b'}')
+        {
+            out.pop();
+            out.extend_from_slice(b",\"archivedAt\":");
+            out.extend_from_slice(at);
+            out.push(b'}');
+        }
+    }
+    out.push(b']');
+    let status = if missing.is_empty() {
+        StatusCode::OK
+    } else {
+        out.extend_from_slice(b",\"numErrors\":1,\"errors\":[{\"status\":\"error\",\"category\":\"OBJECT_NOT_FOUND\",\"message\":\"Could not get some DEAL objects, they may be deleted or not exist. Check that ids are valid.\",\"context\":{\"ids\":[");
+        for (k, id) in missing.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            json::push_str(&mut out, id);
+        }
+        out.extend_from_slice(b"]}}]");
+        StatusCode::MULTI_STATUS
+    };
+    let stamp = state
+        .store
+        .as_of
+        .map_or_else(|| "1970-01-01".to_string(), |d| d.to_string());
+    out.extend_from_slice(b",\"startedAt\":");
+    json::push_str(&mut out, &format!("{stamp}T00:00:00.000Z"));
+    out.extend_from_slice(b",\"completedAt\":");
+    json::push_str(&mut out, &format!("{stamp}T00:00:00.001Z"));
+    out.push(b'}');
+    json_response(status, out)
 }

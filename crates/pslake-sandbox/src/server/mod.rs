@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | salesforce | `POST /services/oauth2/token` (`grant_type=client_credentials` or `refresh_token`) | client id and secret |
 //! | salesforce | `GET /services/data/{v}/query?q=SOQL`, `/queryAll?q=SOQL`, `/query/{locator}-{offset}` over `Account`, `Opportunity`, `OpportunityHistory` | bearer from the token endpoint |
-//! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&propertiesWithHistory&archived`, `POST /crm/v3/objects/deals/search` | bearer |
+//! | hubspot | `GET /crm/v3/objects/deals?limit&after&properties&propertiesWithHistory&archived`, `POST /crm/v3/objects/deals/search`, `POST /crm/v3/objects/deals/batch/read?archived` | bearer |
 //! | netsuite | `POST /services/rest/auth/oauth2/v1/token` (`client_credentials` with a PS256 JWT `client_assertion`, see [`netsuite_auth`]) | signed assertion |
 //! | netsuite | `POST /services/rest/query/v1/suiteql?limit&offset` with `Prefer: transient`, body `{"q": SuiteQL}` over `customer`, `job`, `currency`, `transaction`, `transactionline` | bearer from the token endpoint (or the fixed `netsuite_token`) |
 //! | kantata | `GET /api/v1/{workspaces,users,time_entries,workspace_resources,workspace_allocations,stories}.json?page&per_page&updated_after&include_archived&from_archived_workspaces&show_archived&show_deleted` | bearer |
@@ -443,7 +443,11 @@ fn router(state: Arc<AppState>) -> Router {
     let hubspot = faulted(
         Router::new()
             .route("/crm/v3/objects/deals", get(hubspot::list))
-            .route("/crm/v3/objects/deals/search", post(hubspot::search)),
+            .route("/crm/v3/objects/deals/search", post(hubspot::search))
+            .route(
+                "/crm/v3/objects/deals/batch/read",
+                post(hubspot::batch_read),
+            ),
         "hubspot",
     );
     let netsuite = faulted(

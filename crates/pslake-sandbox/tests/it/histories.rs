@@ -235,6 +235,98 @@ async fn deal_histories_come_only_when_asked_with_the_asked_properties_50_a_page
 }
 
 #[tokio::test]
+async fn batch_read_serves_the_asked_deals_as_the_list_does_and_names_the_missing() {
+    let fx = fixture();
+    let all: Vec<Value> = deals(120)
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { with_history(d) } else { d })
+        .collect();
+    write_jsonl(fx.dir.path(), "hubspot", "deals", &all);
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    let token = pslake_sandbox::server::Credentials::default().hubspot_token;
+    let read = |archived: bool, body: Value| {
+        let c = c.clone();
+        let url = format!("{base}/crm/v3/objects/deals/batch/read?archived={archived}");
+        let token = token.clone();
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .expect("batch read");
+            let status = r.status();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    let live: Vec<&Value> = all.iter().filter(|d| d["archived"] == false).collect();
+    let archived: Vec<&Value> = all.iter().filter(|d| d["archived"] == true).collect();
+    assert!(live.len() > 3 && !archived.is_empty());
+    // three live deals, asked in reverse id order, with histories: served in the order asked,
+    // each as the list endpoint serves it with the same parameters
+    let asked: Vec<&Value> = live.iter().rev().take(3).copied().collect();
+    let inputs: Vec<Value> = asked.iter().map(|d| json!({"id": d["id"]})).collect();
+    let (status, v) = read(
+        false,
+        json!({"inputs": inputs, "properties": ["dealstage", "hs_lastmodifieddate"],
+               "propertiesWithHistory": ["amount", "dealstage", "closedate"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["status"], "COMPLETE");
+    let results = v["results"].as_array().expect("results");
+    let ids: Vec<&Value> = results.iter().map(|d| &d["id"]).collect();
+    assert_eq!(ids, asked.iter().map(|d| &d["id"]).collect::<Vec<_>>());
+    for (d, f) in results.iter().zip(&asked) {
+        let h = &d["propertiesWithHistory"];
+        match f.get("propertiesWithHistory") {
+            Some(fh) => assert_eq!(h["dealstage"], fh["dealstage"]),
+            None => assert_eq!(h["dealstage"], json!([])),
+        }
+        assert_eq!(h["closedate"], json!([]));
+        assert_eq!(
+            d["properties"].as_object().expect("properties").len(),
+            2,
+            "only the asked properties"
+        );
+    }
+    // an archived id is not found among the live deals (207, its id named); asked with
+    // archived=true it is served with its archivedAt
+    let gone = archived[0]["id"].clone();
+    let (status, v) = read(
+        false,
+        json!({"inputs": [{"id": live[0]["id"]}, {"id": gone}, {"id": "999999999"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    assert_eq!(v["results"].as_array().expect("results").len(), 1);
+    assert_eq!(v["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(v["errors"][0]["context"]["ids"], json!([gone, "999999999"]));
+    let (status, v) = read(true, json!({"inputs": [{"id": gone}]})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["results"][0]["id"], gone);
+    assert!(v["results"][0]["archivedAt"].is_string());
+    // at most 50 inputs with histories, 100 without
+    let many = |n: usize| -> Vec<Value> { (0..n).map(|i| json!({"id": i.to_string()})).collect() };
+    let (status, _) = read(
+        false,
+        json!({"inputs": many(51), "propertiesWithHistory": ["dealstage"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = read(false, json!({"inputs": many(100)})).await;
+    assert_eq!(status, StatusCode::MULTI_STATUS);
+    let (status, v) = read(false, json!({"inputs": many(101)})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["category"], "VALIDATION_ERROR");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn worker_history_is_a_report_in_file_order() {
     let fx = fixture();
     let rows = vec![

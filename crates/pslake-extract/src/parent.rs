@@ -1,0 +1,131 @@
+//! Child streams (`parent:` of a stream): the keys a child asks for in a run are those of its
+//! parent's landed rows that changed since the child's own cursor, read back from the parent's
+//! raw table. Reading them from the lake, not from the parent's pages in memory, means a child
+//! that failed (or was not selected) in an earlier run catches up: its cursor did not move, so
+//! the keys the parent landed meanwhile are still at or after it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType as ArrowType, Int64Type};
+use datafusion::prelude::SessionContext;
+
+use pslake_core::pipeline::{Parent, Stream};
+use pslake_lake::{Lake, TableName};
+
+use crate::error::{Error, Result};
+use crate::rest::param_sets;
+
+/// The parent keys of child stream `stream` for this run, one sorted list per parameter set of
+/// its endpoint: the parent rows whose `since` columns (any of them) are at or after `floor`
+/// (the child's stored cursor minus its lag, in the cursor column's encoding: days for dates,
+/// microseconds for timestamps); every parent row when `floor` is `None` (a first or full run).
+/// A set gets only the rows whose `match` columns equal its parameters. A parent not landed yet
+/// has no keys.
+pub(crate) async fn parent_keys(
+    lake: &Lake,
+    system: &str,
+    stream: &Stream,
+    parent: &Parent,
+    floor: Option<i64>,
+) -> Result<Vec<Vec<String>>> {
+    let sets = param_sets(&stream.endpoint);
+    let table = TableName::new(
+        "raw",
+        format!("{system}_{}", parent.stream.to_ascii_lowercase()),
+    );
+    let ctx = SessionContext::new();
+    if !lake.register(&ctx, &table).await? {
+        return Ok(vec![Vec::new(); sets.len()]);
+    }
+    let matches: Vec<(&String, &String)> = parent.matches.iter().collect();
+    let mut select = vec![format!("CAST(\"{}\" AS VARCHAR)", parent.key)];
+    select.extend(parent.since.iter().map(|c| format!("\"{c}\"")));
+    select.extend(
+        matches
+            .iter()
+            .map(|(_, c)| format!("CAST(\"{c}\" AS VARCHAR)")),
+    );
+    let sql = format!("SELECT {} FROM {table}", select.join(", "));
+    let what = || {
+        format!(
+            "stream `{system}.{}`: reading its parent's keys",
+            stream.name
+        )
+    };
+    let df_err = |e: datafusion::error::DataFusionError| Error::Config(format!("{}: {e}", what()));
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(df_err)?
+        .collect()
+        .await
+        .map_err(df_err)?;
+    let mut keys: Vec<BTreeSet<String>> = vec![BTreeSet::new(); sets.len()];
+    for b in &batches {
+        collect(b, parent, &matches, &sets, floor, &mut keys)
+            .map_err(|e| Error::Config(format!("{}: {e}", what())))?;
+    }
+    Ok(keys.into_iter().map(|k| k.into_iter().collect()).collect())
+}
+
+/// Adds the keys of batch `b` (columns: key, the `since` columns, the `match` columns) to the
+/// sets they belong to.
+fn collect(
+    b: &RecordBatch,
+    parent: &Parent,
+    matches: &[(&String, &String)],
+    sets: &[BTreeMap<String, String>],
+    floor: Option<i64>,
+    keys: &mut [BTreeSet<String>],
+) -> std::result::Result<(), arrow::error::ArrowError> {
+    let text = |i: usize| arrow::compute::cast(b.column(i), &ArrowType::Utf8);
+    let key = text(0)?;
+    let key = key.as_string::<i32>();
+    let since: Vec<_> = (0..parent.since.len())
+        .map(|i| {
+            let c = b.column(1 + i);
+            let c = match c.data_type() {
+                ArrowType::Timestamp(_, _) => arrow::compute::cast(c, &ArrowType::Int64),
+                ArrowType::Date32 => arrow::compute::cast(
+                    &arrow::compute::cast(c, &ArrowType::Int32)?,
+                    &ArrowType::Int64,
+                ),
+                other => Err(arrow::error::ArrowError::InvalidArgumentError(format!(
+                    "parent column `{}` is {other}, not a date or timestamp",
+                    parent.since[i]
+                ))),
+            }?;
+            Ok(c)
+        })
+        .collect::<std::result::Result<_, arrow::error::ArrowError>>()?;
+    let since: Vec<_> = since
+        .iter()
+        .map(|c| c.as_primitive::<Int64Type>())
+        .collect();
+    let cols = (0..matches.len())
+        .map(|i| text(1 + parent.since.len() + i))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let cols: Vec<_> = cols.iter().map(|c| c.as_string::<i32>()).collect();
+    for row in 0..b.num_rows() {
+        if key.is_null(row) {
+            continue;
+        }
+        let changed = match floor {
+            None => true,
+            Some(f) => since.iter().any(|c| !c.is_null(row) && c.value(row) >= f),
+        };
+        if !changed {
+            continue;
+        }
+        for (set, out) in sets.iter().zip(keys.iter_mut()) {
+            let belongs = matches.iter().zip(&cols).all(|((param, _), col)| {
+                !col.is_null(row) && set.get(*param).map(String::as_str) == Some(col.value(row))
+            });
+            if belongs {
+                out.insert(key.value(row).to_string());
+            }
+        }
+    }
+    Ok(())
+}
