@@ -70,7 +70,7 @@ valued AS (
         g.snapshot_date,
         g.billing_type,
         (g.project_status IN ('completed', 'cancelled') AND g.end_date IS NOT NULL AND g.snapshot_date >= g.end_date) AS is_closed,
-        CASE WHEN g.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END AS rate,
+        CASE WHEN g.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END AS rate,
         CAST(c.contract_local AS DECIMAL(38,10)) * r.rtd_den AS contract_num,
         r.rtd_num,
         r.rtd_den

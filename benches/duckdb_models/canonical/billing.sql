@@ -30,7 +30,7 @@ inv AS (
            sum(CASE WHEN l.currency IS NOT DISTINCT FROM l.project_currency
                     THEN CAST(l.amount AS DECIMAL(38,16))
                     ELSE CAST(CAST(l.amount_usd_exact AS DECIMAL(38,16))
-                              / CASE WHEN l.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE pfx.usd_per_unit END
+                              / CASE WHEN l.project_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE pfx.usd_per_unit END
                               AS DECIMAL(38,16)) END) AS invoiced_local
     FROM intermediate.int_netsuite_lines_checked l
     LEFT JOIN fx pfx ON pfx.currency = l.project_currency AND pfx.month = l.month
@@ -60,7 +60,7 @@ valued AS (
     SELECT
         g.project_id,
         g.month,
-        CASE WHEN g.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END AS rate,
+        CASE WHEN g.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END AS rate,
         r.rtd_num,
         r.rev3_num,
         r.den,

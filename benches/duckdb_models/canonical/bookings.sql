@@ -28,7 +28,7 @@ SELECT
     e.practice,
     e.amount_local,
     e.currency,
-    CAST(e.amount_local * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END
+    CAST(e.amount_local * CASE WHEN e.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END
          AS DECIMAL(18,2)) AS amount_usd
 FROM intermediate.int_booking_events e
 LEFT JOIN customers c ON c.source_system = e.source_system AND c.account_ref = e.account_ref

@@ -21,7 +21,7 @@ forecast AS (
            -- an opportunity missing its amount or probability adds nothing
            CASE WHEN s.amount IS NULL OR s.probability IS NULL THEN CAST(0 AS DECIMAL(38,16))
                 ELSE CAST(CAST(s.amount AS DECIMAL(18,2)) * CAST(s.probability AS DECIMAL(12,6))
-                          * CASE WHEN o.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END
+                          * CASE WHEN o.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END
                           AS DECIMAL(38,16)) END AS usd
     FROM intermediate.int_opportunity_states s
     JOIN intermediate.int_opportunities o
@@ -34,7 +34,7 @@ forecast AS (
 actual AS (
     SELECT s.snapshot_date, b.practice,
            CAST(CAST(b.amount_local AS DECIMAL(18,2))
-                * CASE WHEN b.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END
+                * CASE WHEN b.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END
                 AS DECIMAL(38,16)) AS usd
     FROM snapshots s
     JOIN canonical.bookings b

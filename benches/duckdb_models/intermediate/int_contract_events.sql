@@ -19,8 +19,8 @@ SELECT
     CAST(CASE
         WHEN b.currency = p.currency THEN CAST(b.amount_local AS DECIMAL(38,12))
         ELSE CAST(CAST(b.amount_local AS DECIMAL(38,2))
-                  * CASE WHEN b.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fb.usd_per_unit END AS DECIMAL(38,10))
-             / CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fp.usd_per_unit END
+                  * CASE WHEN b.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fb.usd_per_unit END AS DECIMAL(38,10))
+             / CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fp.usd_per_unit END
     END AS DECIMAL(38,12)) AS amount_project
 FROM canonical.bookings b
 JOIN canonical.dim_project p ON p.project_id = b.project_id

@@ -29,8 +29,8 @@ joined AS (
         CAST(date_trunc('month', l.line_date) AS DATE) AS month,
         j.project_id                                   AS known_project,
         j.currency                                     AS project_currency,
-        CASE WHEN l.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fx.usd_per_unit END AS line_fx,
-        CASE WHEN j.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE pfx.usd_per_unit END AS project_fx
+        CASE WHEN l.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fx.usd_per_unit END AS line_fx,
+        CASE WHEN j.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE pfx.usd_per_unit END AS project_fx
     FROM lines l
     CROSS JOIN rc
     LEFT JOIN staging.stg_netsuite_job j ON j.project_id = l.project_id

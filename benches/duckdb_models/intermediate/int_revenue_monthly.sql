@@ -72,7 +72,7 @@ tm AS (
     JOIN projects p ON p.project_id = t.project_id
     LEFT JOIN (SELECT currency, month, usd_per_unit AS rate FROM fx
                UNION ALL
-               SELECT 'USD' AS currency, month, CAST(1 AS DECIMAL(18,8)) AS rate FROM months) pr
+               SELECT 'USD' AS currency, month, CAST(1 AS DECIMAL(38,8)) AS rate FROM months) pr
            ON pr.currency = p.currency AND pr.month = t.month
 ),
 -- all approved minutes per project-month (fixed-fee progress: billable or not, every worker)
@@ -176,11 +176,11 @@ ms AS (
         -- project-currency cents: exact when every milestone is in the project currency
         CASE WHEN max(CASE WHEN (m.ws_currency IS DISTINCT FROM m.project_currency) THEN 1 ELSE 0 END) = 0
              THEN CAST(sum(m.cents) AS DECIMAL(38,6))
-             ELSE CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE wf.usd_per_unit END)
-                       / max(CASE WHEN m.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE pf.usd_per_unit END) AS DECIMAL(38,6))
+             ELSE CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE wf.usd_per_unit END)
+                       / max(CASE WHEN m.project_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE pf.usd_per_unit END) AS DECIMAL(38,6))
         END AS cents,
         -- USD cents at the month's rate of the milestone's own currency (NULL without a rate)
-        CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE wf.usd_per_unit END) AS DECIMAL(38,8)) AS usd_cents
+        CAST(sum(CAST(m.cents AS DECIMAL(38,0)) * CASE WHEN m.ws_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE wf.usd_per_unit END) AS DECIMAL(38,8)) AS usd_cents
     FROM ms_sums m
     LEFT JOIN fx wf ON wf.currency = m.ws_currency AND wf.month = m.month
     LEFT JOIN fx pf ON pf.currency = m.project_currency AND pf.month = m.month
@@ -205,7 +205,7 @@ SELECT
     CASE p.billing_type
         WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.usd_cent_minutes END AS DECIMAL(38,12)) / CAST(6000 AS DECIMAL(38,0))
         WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
-                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
                               / NULLIF(ff.budget_minutes, CAST(0 AS DECIMAL(38,4)))
         WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,8)) ELSE ms.usd_cents END AS DECIMAL(38,12))
                               / CAST(100 AS DECIMAL(38,0))
@@ -232,7 +232,7 @@ SELECT
     CASE p.billing_type
         WHEN 'time_and_materials' THEN CAST(CASE WHEN tm.project_id IS NULL THEN CAST(0 AS DECIMAL(20,0)) ELSE tm.usd_cent_minutes END AS DECIMAL(38,14))
         WHEN 'fixed_fee' THEN CAST(CAST(CASE WHEN ff.project_id IS NULL THEN CAST(0 AS DECIMAL(38,6)) ELSE ff.num_delta END AS DECIMAL(38,6))
-                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
+                                   * CASE WHEN p.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fxp.usd_per_unit END AS DECIMAL(38,14))
         WHEN 'milestone' THEN CAST(CASE WHEN ms.project_id IS NULL THEN CAST(0 AS DECIMAL(38,8)) ELSE ms.usd_cents END AS DECIMAL(38,14))
         ELSE CAST(0 AS DECIMAL(38,14))
     END AS revenue_usd_num,

@@ -53,9 +53,9 @@ rated AS (
         -- has a rate; the cost amount whenever the employee has a cost rate
         (r.rate_in_cents IS NOT NULL)                      AS bill_converted,
         (r.hourly_cost_rate IS NOT NULL)                   AS cost_converted,
-        CASE WHEN r.currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fb.usd_per_unit END      AS bill_fx,
-        CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fc.usd_per_unit END AS cost_fx,
-        CASE WHEN r.project_currency = 'USD' THEN CAST(1 AS DECIMAL(18,8)) ELSE fp.usd_per_unit END AS project_fx
+        CASE WHEN r.currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fb.usd_per_unit END      AS bill_fx,
+        CASE WHEN r.cost_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fc.usd_per_unit END AS cost_fx,
+        CASE WHEN r.project_currency = 'USD' THEN CAST(1 AS DECIMAL(38,8)) ELSE fp.usd_per_unit END AS project_fx
     FROM resolved r
     LEFT JOIN staging.stg_treasury_fx_rates fb ON fb.currency = r.currency AND fb.month = r.work_month
     LEFT JOIN staging.stg_treasury_fx_rates fc ON fc.currency = r.cost_currency AND fc.month = r.work_month
