@@ -15,7 +15,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::value::RawValue;
 
-use pslake_core::pipeline::{DataType, Pipeline, Stream, SystemKind};
+use pslake_core::pipeline::{DataType, Paginator, Pipeline, Stream, SystemKind};
 use pslake_lake::ops::RejectRow;
 use pslake_lake::{DELETED, TableName};
 
@@ -64,6 +64,14 @@ impl StreamPlan {
             pk,
             with_file,
         }
+    }
+
+    /// The same stream paged by `paginator` (an `incremental.since_cursor` request): the same
+    /// columns and schema, and the page values that paginator reads.
+    pub(crate) fn with_paginator(&self, paginator: Paginator) -> StreamPlan {
+        let mut stream = self.stream.clone();
+        stream.paginator = paginator;
+        StreamPlan::new(&self.system, &stream, &self.run_id, self.with_file)
     }
 
     /// A fresh accumulator.

@@ -559,12 +559,27 @@ pub(crate) async fn produce(
         .filter(|_| shape.from_cursor);
     for (n, set) in param_sets(&stream.endpoint).into_iter().enumerate() {
         let cursor_column = stream.incremental.as_ref().map(|inc| inc.column_for(&set));
-        let ep = match since {
-            Some(sc) if sc.applies_to(&set) => sc.changes.apply(&stream.endpoint, &set),
+        let (ep, set_plan) = match since {
+            Some(sc) if sc.applies_to(&set) => {
+                let set_plan = match &sc.paginator {
+                    None => plan.clone(),
+                    Some(p) => {
+                        let mut p = p.clone();
+                        if let Paginator::Offset {
+                            keyset: Some(ks), ..
+                        } = &mut p
+                        {
+                            ks.start = fill(&ks.start, start);
+                        }
+                        Arc::new(plan.with_paginator(p))
+                    }
+                };
+                (sc.changes.apply(&stream.endpoint, &set), set_plan)
+            }
             _ => {
                 let mut ep = stream.endpoint.clone();
                 ep.params.extend(set);
-                ep
+                (ep, plan.clone())
             }
         };
         let t = Template {
@@ -584,7 +599,7 @@ pub(crate) async fn produce(
         };
         let f = Fetcher {
             client,
-            plan: plan.clone(),
+            plan: set_plan,
             min_cursor,
             cursor_column,
             label: &label,

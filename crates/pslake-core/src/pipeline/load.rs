@@ -1110,84 +1110,13 @@ fn build_stream(
             .as_ref()
             .is_some_and(|j| j.to_string().contains(START_PLACEHOLDER));
 
-    // paginator
-    let paginator = match r.paginator.clone().unwrap_or(RawPaginator::None) {
-        RawPaginator::None => Paginator::None,
-        RawPaginator::NextUrl { path, done_path } => Paginator::NextUrl {
-            path: JsonPath::parse(&path),
-            done_path: done_path.as_deref().map(JsonPath::parse),
-        },
-        RawPaginator::Cursor { path, param } => Paginator::Cursor {
-            path: JsonPath::parse(&path),
-            param,
-        },
-        RawPaginator::Offset {
-            limit,
-            limit_param,
-            offset_param,
-            has_more_path,
-            total_path,
-            location,
-            keyset,
-        } => {
-            if limit == 0 {
-                p.at(
-                    &[&at_s, &at_r, "limit:"],
-                    format!("{ctx}: offset paginator limit must be at least 1"),
-                );
-            }
-            if has_more_path.is_none() && total_path.is_none() {
-                p.at(&[&at_s, &at_r, "type: offset"], format!("{ctx}: offset paginator needs `has_more_path` or `total_path` (else it stops at a short page)"));
-            }
-            let location = match location.as_deref() {
-                None | Some("query") => ParamLocation::Query,
-                Some("body") => ParamLocation::Body,
-                Some(o) => {
-                    p.at(
-                        &[&at_s, &at_r, "in:"],
-                        format!("{ctx}: paginator `in` must be `query` or `body`, got `{o}`"),
-                    );
-                    ParamLocation::Query
-                }
-            };
-            if location == ParamLocation::Body && endpoint.method != Method::Post {
-                p.at(
-                    &[&at_s, &at_r, "in:"],
-                    format!("{ctx}: paginator parameters in the body need method POST"),
-                );
-            }
-            Paginator::Offset {
-                limit: limit.max(1),
-                limit_param: limit_param.unwrap_or_else(|| "limit".into()),
-                offset_param: offset_param.unwrap_or_else(|| "offset".into()),
-                has_more_path: has_more_path.as_deref().map(JsonPath::parse),
-                total_path: total_path.as_deref().map(JsonPath::parse),
-                location,
-                keyset: keyset.map(|k| {
-                    if k.max_offset < limit.max(1) {
-                        p.at(
-                            &[&at_s, &at_r, "max_offset:"],
-                            format!("{ctx}: keyset max_offset must be at least the page limit"),
-                        );
-                    }
-                    Keyset {
-                        key: JsonPath::parse(&k.key),
-                        start: k.start,
-                        max_offset: k.max_offset,
-                    }
-                }),
-            }
-        }
-        RawPaginator::PageNumber {
-            page_param,
-            start,
-            total_pages_path,
-        } => Paginator::PageNumber {
-            page_param: page_param.unwrap_or_else(|| "page".into()),
-            start: start.unwrap_or(1),
-            total_pages_path: total_pages_path.as_deref().map(JsonPath::parse),
-        },
-    };
+    let paginator = build_paginator(
+        r.paginator.clone().unwrap_or(RawPaginator::None),
+        endpoint.method,
+        p,
+        &ctx,
+        &[&at_s, &at_r],
+    );
 
     let records = r.records.clone().unwrap_or_default();
     let records = RecordSelector {
@@ -1306,14 +1235,41 @@ fn build_stream(
                     Some(i) => param_set_cursors.push((o.when.clone(), i)),
                 }
             }
-            let since_cursor = inc.since_cursor.as_ref().map(|sc| SinceCursor {
-                when: sc.when.clone(),
-                changes: endpoint_changes(&sc.endpoint, &subst, &mut |extra, msg| {
+            let since_cursor = inc.since_cursor.as_ref().map(|sc| {
+                let changes = endpoint_changes(&sc.endpoint, &subst, &mut |extra, msg| {
                     p.at(
                         &[&at_s, &at_r, "since_cursor:", extra],
                         format!("{ctx}: since_cursor {msg}"),
                     );
-                }),
+                });
+                let method = changes.method.unwrap_or(endpoint.method);
+                let paginator = sc.paginator.clone().map(|rp| {
+                    build_paginator(rp, method, p, &format!("{ctx} since_cursor"), &[&at_s, &at_r])
+                });
+                let keyset = matches!(
+                    paginator,
+                    Some(Paginator::Offset { keyset: Some(_), .. })
+                );
+                let uses = changes
+                    .json
+                    .as_ref()
+                    .is_some_and(|j| j.to_string().contains(KEYSET_PLACEHOLDER))
+                    || changes
+                        .params
+                        .values()
+                        .flatten()
+                        .any(|v| v.contains(KEYSET_PLACEHOLDER));
+                if keyset != uses {
+                    p.at(
+                        &[&at_s, &at_r, "since_cursor:"],
+                        format!("{ctx}: since_cursor: a keyset paginator and {KEYSET_PLACEHOLDER} in its request go together"),
+                    );
+                }
+                SinceCursor {
+                    when: sc.when.clone(),
+                    changes,
+                    paginator,
+                }
             });
             column.map(|column| Incremental {
                 column,
@@ -1397,6 +1353,94 @@ fn build_stream(
         max_pages,
         parent,
     })
+}
+
+/// A paginator as declared (`paginator:` of a stream, or of an `incremental.since_cursor`);
+/// `method` is its request's. `at`: the system's and the stream's keys.
+fn build_paginator(
+    raw: RawPaginator,
+    method: Method,
+    p: &mut Problems,
+    ctx: &str,
+    at: &[&str],
+) -> Paginator {
+    match raw {
+        RawPaginator::None => Paginator::None,
+        RawPaginator::NextUrl { path, done_path } => Paginator::NextUrl {
+            path: JsonPath::parse(&path),
+            done_path: done_path.as_deref().map(JsonPath::parse),
+        },
+        RawPaginator::Cursor { path, param } => Paginator::Cursor {
+            path: JsonPath::parse(&path),
+            param,
+        },
+        RawPaginator::Offset {
+            limit,
+            limit_param,
+            offset_param,
+            has_more_path,
+            total_path,
+            location,
+            keyset,
+        } => {
+            if limit == 0 {
+                p.at(
+                    &[at[0], at[1], "limit:"],
+                    format!("{ctx}: offset paginator limit must be at least 1"),
+                );
+            }
+            if has_more_path.is_none() && total_path.is_none() {
+                p.at(&[at[0], at[1], "type: offset"], format!("{ctx}: offset paginator needs `has_more_path` or `total_path` (else it stops at a short page)"));
+            }
+            let location = match location.as_deref() {
+                None | Some("query") => ParamLocation::Query,
+                Some("body") => ParamLocation::Body,
+                Some(o) => {
+                    p.at(
+                        &[at[0], at[1], "in:"],
+                        format!("{ctx}: paginator `in` must be `query` or `body`, got `{o}`"),
+                    );
+                    ParamLocation::Query
+                }
+            };
+            if location == ParamLocation::Body && method != Method::Post {
+                p.at(
+                    &[at[0], at[1], "in:"],
+                    format!("{ctx}: paginator parameters in the body need method POST"),
+                );
+            }
+            Paginator::Offset {
+                limit: limit.max(1),
+                limit_param: limit_param.unwrap_or_else(|| "limit".into()),
+                offset_param: offset_param.unwrap_or_else(|| "offset".into()),
+                has_more_path: has_more_path.as_deref().map(JsonPath::parse),
+                total_path: total_path.as_deref().map(JsonPath::parse),
+                location,
+                keyset: keyset.map(|k| {
+                    if k.max_offset < limit.max(1) {
+                        p.at(
+                            &[at[0], at[1], "max_offset:"],
+                            format!("{ctx}: keyset max_offset must be at least the page limit"),
+                        );
+                    }
+                    Keyset {
+                        key: JsonPath::parse(&k.key),
+                        start: k.start,
+                        max_offset: k.max_offset,
+                    }
+                }),
+            }
+        }
+        RawPaginator::PageNumber {
+            page_param,
+            start,
+            total_pages_path,
+        } => Paginator::PageNumber {
+            page_param: page_param.unwrap_or_else(|| "page".into()),
+            start: start.unwrap_or(1),
+            total_pages_path: total_pages_path.as_deref().map(JsonPath::parse),
+        },
+    }
 }
 
 /// A stream's `parent`, checked where it can be without the parent (its columns are checked
@@ -2442,8 +2486,20 @@ systems:
             search
                 .json
                 .as_ref()
-                .is_some_and(|j| j.to_string().contains(START_PLACEHOLDER))
+                .is_some_and(|j| j.to_string().contains(KEYSET_PLACEHOLDER))
         );
+        // past the search's 10,000 results, a new query from the last modification time
+        match &since.paginator {
+            Some(Paginator::Offset {
+                keyset: Some(ks),
+                location: ParamLocation::Body,
+                ..
+            }) => assert_eq!(
+                (ks.start.as_str(), ks.max_offset),
+                (START_PLACEHOLDER, 10_000)
+            ),
+            other => panic!("{other:?}"),
+        }
         let keys = |table: &str| {
             p.systems
                 .iter()

@@ -326,12 +326,14 @@ impl EndpointChanges {
 
 /// `incremental.since_cursor`: the request of the matching parameter sets on a run that starts
 /// from a stored cursor.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SinceCursor {
     /// Parameters a set must hold (empty: every set).
     pub when: BTreeMap<String, String>,
     /// Changes to the request.
     pub changes: EndpointChanges,
+    /// Its paging (`None`: the stream's).
+    pub paginator: Option<Paginator>,
 }
 
 impl SinceCursor {

@@ -564,6 +564,10 @@ pub struct RawSinceCursor {
     pub when: BTreeMap<String, String>,
     /// Changes to the request, as `reconcile.endpoint` (a `null` parameter removes one).
     pub endpoint: RawReconcileEndpoint,
+    /// Its paging, when not the stream's (e.g. offsets with keyset restarts across a cap on
+    /// results; `{incremental.start_value}` may be the keyset's `start`).
+    #[serde(default)]
+    pub paginator: Option<RawPaginator>,
 }
 
 /// A cursor column for the parameter sets that match `when`.

@@ -386,3 +386,77 @@ async fn with_its_raw_table_gone_every_received_record_lands_again() {
     );
     sb.shutdown().await;
 }
+
+/// A HubSpot search pages through at most 10,000 results (the sandbox answers a page past them
+/// with a 400, as HubSpot does). When more live deals than that changed since the cursor, the
+/// search restarts from the last `hs_lastmodifieddate` seen, and every changed deal lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_past_10000_changed_deals_restarts_from_the_last_modification_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = copy_fixtures(tmp.path());
+    let lake_dir = tmp.path().join("lake");
+    let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
+    // 10,050 live deals, from the first fixture deal, each modified a second apart
+    let template = fixture_records(&fixtures, "hubspot", "deals")
+        .into_iter()
+        .find(|d| d["archived"] == false)
+        .unwrap();
+    let n = 10_050usize;
+    let at = |base: &str, i: usize| {
+        let t = chrono::DateTime::parse_from_rfc3339(base).unwrap()
+            + chrono::Duration::seconds(i as i64);
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    };
+    let write = |base: &str| {
+        let mut out = String::new();
+        for i in 0..n {
+            let mut d = template.clone();
+            d["id"] = serde_json::json!(format!("{}", 50_000_000 + i));
+            d["properties"]["hs_lastmodifieddate"] = serde_json::json!(at(base, i));
+            d["updatedAt"] = serde_json::json!(at(base, i));
+            out.push_str(&serde_json::to_string(&d).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(fixtures.join("hubspot/deals.jsonl"), out).unwrap();
+    };
+    write("2026-08-01T00:00:00Z");
+    // the deals stream alone, without the declared rate limit (10 requests a second)
+    let only_deals = |url: &str| {
+        let mut p = demo(url, &fixtures, &lake_dir);
+        p.systems.retain(|s| s.name == "hubspot");
+        for s in &mut p.systems {
+            s.streams.retain(|st| st.name == "deals");
+            if let pslake_core::pipeline::SystemKind::Rest(c) = &mut s.kind {
+                c.rate_limit = None;
+            }
+        }
+        p
+    };
+    let sb = sandbox(&fixtures, None).await;
+    let r1 = run(&only_deals(&sb.base_url()), &lake, &options(false)).await;
+    assert!(r1.is_success(), "{:#?}", r1.failed().collect::<Vec<_>>());
+    assert_eq!(landed(&r1, "hubspot", "deals"), n as u64);
+    sb.shutdown().await;
+
+    // every deal modified again, after the cursor
+    write("2026-10-01T00:00:00Z");
+    let sb = sandbox(&fixtures, None).await;
+    let r2 = run(&only_deals(&sb.base_url()), &lake, &options(false)).await;
+    assert!(r2.is_success(), "{:#?}", r2.failed().collect::<Vec<_>>());
+    let s = r2.streams.iter().find(|s| s.stream == "deals").unwrap();
+    // 50 pages of 200 up to the cap, then a second query from the last time seen: its first
+    // page re-reads the deal at that instant (landed twice, deduped by the primary key
+    // downstream)
+    assert_eq!(s.duplicates, 1, "{s:#?}");
+    assert_eq!(s.landed, n as u64 + 1, "{s:#?}");
+    let latest = query_strings(
+        &lake,
+        &format!(
+            "SELECT CAST(count(DISTINCT id) AS VARCHAR) FROM raw.hubspot_deals WHERE _run_id = '{}'",
+            r2.run_id
+        ),
+    )
+    .await;
+    assert_eq!(latest, vec![n.to_string()]);
+    sb.shutdown().await;
+}

@@ -10,8 +10,9 @@
 //! - `POST /crm/v3/objects/deals/search` with `{filterGroups, sorts, properties, limit, after}`:
 //!   live deals only; filters on `hs_lastmodifieddate` (epoch milliseconds or ISO 8601) and
 //!   `hs_object_id`, operators `EQ NEQ GT GTE LT LTE`; groups are ORed, filters in a group ANDed;
-//!   sorts on those two properties (default: id); `limit` up to 200 (default 10). The real API's
-//!   10,000-result cap is not enforced.
+//!   sorts on those two properties (default: id); `limit` up to 200 (default 10). As on HubSpot,
+//!   a query pages through at most 10,000 results: an `after` at or past it is a 400 (`total` is
+//!   the whole count).
 //! - `POST /crm/v3/objects/deals/batch/read?archived=true|false` with `{inputs: [{id}],
 //!   properties, propertiesWithHistory}`: the deals asked for, as the list serves them (at most
 //!   100 inputs, 50 with histories); ids not found make a 207 with an `OBJECT_NOT_FOUND` error.
@@ -483,6 +484,11 @@ pub(crate) async fn search(
             None => return validation("invalid paging cursor"),
         },
     };
+    if after >= SEARCH_CAP {
+        return validation(&format!(
+            "The search endpoints are limited to {SEARCH_CAP} total results for any given query; the page after {after} is past it"
+        ));
+    }
     let props: Vec<String> = match req.get("properties").and_then(Value::as_array) {
         Some(a) if !a.is_empty() => a
             .iter()
@@ -551,6 +557,10 @@ pub(crate) async fn search(
     out.push(b'}');
     json_response(StatusCode::OK, out)
 }
+
+/// The results one search query can page through: a request whose `after` is at or past it is
+/// a 400, as on HubSpot.
+pub(crate) const SEARCH_CAP: usize = 10_000;
 
 /// HubSpot's cap on the inputs of one batch request.
 pub(crate) const BATCH_LIMIT: usize = 100;

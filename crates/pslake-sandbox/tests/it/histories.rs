@@ -327,6 +327,50 @@ async fn batch_read_serves_the_asked_deals_as_the_list_does_and_names_the_missin
 }
 
 #[tokio::test]
+async fn search_pages_through_10000_results_at_most() {
+    let fx = fixture();
+    let all: Vec<Value> = deals(10_020)
+        .into_iter()
+        .map(|mut d| {
+            d["archived"] = json!(false);
+            d
+        })
+        .collect();
+    write_jsonl(fx.dir.path(), "hubspot", "deals", &all);
+    let sb = start(fx.dir.path(), None).await;
+    let base = sb.base_url();
+    let c = client();
+    let token = pslake_sandbox::server::Credentials::default().hubspot_token;
+    let search = |after: u64| {
+        let c = c.clone();
+        let url = format!("{base}/crm/v3/objects/deals/search");
+        let token = token.clone();
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth(&token)
+                .json(&json!({"limit": 200, "after": after.to_string()}))
+                .send()
+                .await
+                .expect("search");
+            (r.status(), r.json::<Value>().await.expect("json"))
+        }
+    };
+    // the last page under the cap still says there is more (total counts every match)
+    let (status, v) = search(9_800).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["total"], json!(10_020));
+    assert_eq!(v["results"].as_array().expect("results").len(), 200);
+    assert_eq!(v["paging"]["next"]["after"], json!("10000"));
+    // the next one is refused
+    let (status, v) = search(10_000).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["category"], "VALIDATION_ERROR");
+    assert!(v["message"].as_str().expect("message").contains("10000"));
+    sb.shutdown().await;
+}
+
+#[tokio::test]
 async fn worker_history_is_a_report_in_file_order() {
     let fx = fixture();
     let rows = vec![
