@@ -190,6 +190,28 @@ fn push_deal(out: &mut Vec<u8>, raw: &[u8], props: &[String], history: Option<&[
     out.push(b'}');
 }
 
+/// [`push_deal`] for the list and batch-read endpoints: an archived deal without its own
+/// `archivedAt` gets the fallback one (its `updatedAt`) as its last member.
+fn push_listed_deal(
+    out: &mut Vec<u8>,
+    raw: &[u8],
+    props: &[String],
+    history: Option<&[String]>,
+    archived: bool,
+) {
+    push_deal(out, raw, props, history);
+    if archived
+        && json::member(raw, "archivedAt").is_none()
+        && let Some(at) = archived_at(raw)
+        && out.last() == Some(&b'}')
+    {
+        out.pop();
+        out.extend_from_slice(b",\"archivedAt\":");
+        out.extend_from_slice(at);
+        out.push(b'}');
+    }
+}
+
 /// A comma-separated list parameter's names.
 fn names(v: &str) -> impl Iterator<Item = String> + '_ {
     v.split(',')
@@ -273,19 +295,13 @@ pub(crate) async fn list(
         if n > 0 {
             out.push(b',');
         }
-        let raw = records.raw(i);
-        push_deal(&mut out, raw, &props, history.as_deref());
-        if archived && json::member(raw, "archivedAt").is_none() {
-            // serve the fallback archivedAt (updatedAt) as the last member
-            if let Some(at) = archived_at(raw)
-                && out.last() == Some(&b'}')
-            {
-                out.pop();
-                out.extend_from_slice(b",\"archivedAt\":");
-                out.extend_from_slice(at);
-                out.push(b'}');
-            }
-        }
+        push_listed_deal(
+            &mut out,
+            records.raw(i),
+            &props,
+            history.as_deref(),
+            archived,
+        );
     }
     out.push(b']');
     if end < rows.len() {
@@ -641,18 +657,13 @@ pub(crate) async fn batch_read(
             out.push(b',');
         }
         n += 1;
-        let raw = records.raw(i);
-        push_deal(&mut out, raw, &props, history.as_deref());
-        if archived
-            && json::member(raw, "archivedAt").is_none()
-            && let Some(at) = archived_at(raw)
-            && out.last() == Some(&b'}')
-        {
-            out.pop();
-            out.extend_from_slice(b",\"archivedAt\":");
-            out.extend_from_slice(at);
-            out.push(b'}');
-        }
+        push_listed_deal(
+            &mut out,
+            records.raw(i),
+            &props,
+            history.as_deref(),
+            archived,
+        );
     }
     out.push(b']');
     let status = if missing.is_empty() {
