@@ -30,10 +30,7 @@ pub(crate) async fn parent_keys(
     floor: Option<i64>,
 ) -> Result<Vec<Vec<String>>> {
     let sets = param_sets(&stream.endpoint);
-    let table = TableName::new(
-        "raw",
-        format!("{system}_{}", parent.stream.to_ascii_lowercase()),
-    );
+    let table = TableName::new("raw", &parent.table);
     let ctx = SessionContext::new();
     if !lake.register(&ctx, &table).await? {
         return Ok(vec![Vec::new(); sets.len()]);

@@ -252,6 +252,7 @@ fn fill_json(v: &serde_json::Value, start: Option<&str>) -> serde_json::Value {
 }
 
 /// The first request of one parameter set.
+#[derive(Clone)]
 struct Template {
     method: Method,
     url: Url,
@@ -617,11 +618,8 @@ pub(crate) async fn produce(
                         o.insert(parent.into.clone(), serde_json::Value::Array(items));
                     }
                     let bt = Template {
-                        method: t.method,
-                        url: t.url.clone(),
-                        params: t.params.clone(),
                         json: Some(json),
-                        headers: t.headers.clone(),
+                        ..t.clone()
                     };
                     page_through(&f, &base, &bt, tx).await?;
                 }
@@ -706,10 +704,7 @@ async fn page_through(
                     .filter(|(_, v)| !v.contains(CURSOR))
                     .cloned()
                     .collect(),
-                method: t.method,
-                url: t.url.clone(),
-                json: t.json.clone(),
-                headers: t.headers.clone(),
+                ..t.clone()
             };
             let mut req = first.request(&[], &[]);
             let mut seen = std::collections::HashSet::new();
@@ -735,10 +730,7 @@ async fn page_through(
                                     .iter()
                                     .map(|(k, v)| (k.clone(), v.replace(CURSOR, &c)))
                                     .collect(),
-                                method: t.method,
-                                url: t.url.clone(),
-                                json: t.json.clone(),
-                                headers: t.headers.clone(),
+                                ..t.clone()
                             };
                             filled.request(&[], &[])
                         } else if t.method == Method::Post && t.json.is_some() {

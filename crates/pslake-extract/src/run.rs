@@ -333,18 +333,17 @@ pub async fn extract(
                 },
                 None => None,
             };
-            let r = match src.as_ref() {
-                _ if parent_failed.is_some() => Err(Error::Config(format!(
-                    "parent stream `{system}.{}` failed in this run: the keys to read are not known",
-                    parent_failed.unwrap_or_default()
+            let r = match (src.as_ref(), parent_failed) {
+                (_, Some(parent)) => Err(Error::Config(format!(
+                    "parent stream `{system}.{parent}` failed in this run: the keys to read are not known"
                 ))),
-                Src::Broken(msg) => Err(Error::Config(msg.clone())),
-                Src::Rest(client) => {
+                (Src::Broken(msg), None) => Err(Error::Config(msg.clone())),
+                (Src::Rest(client), None) => {
                     let r = run_rest(client, &system, &stream, &run_id, &lake, state.as_ref(), full, force_reconcile, ops_lock, progress.as_ref(), &mut rep).await;
                     rep.retries = client.retries.load(std::sync::atomic::Ordering::Relaxed);
                     r
                 }
-                Src::Files(loc) => run_files(loc, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, progress.as_ref(), &mut rep).await,
+                (Src::Files(loc), None) => run_files(loc, &system, &stream, &run_id, &lake, state.as_ref(), full, ops_lock, progress.as_ref(), &mut rep).await,
             };
             if let Err(e) = r {
                 let error = scrub.scrub(&e.to_string());
@@ -435,12 +434,14 @@ fn previous_cursor(stream: &Stream, state: Option<&StreamState>, full: bool) -> 
     Some(in_cursor_units(stream, inc.column, stored))
 }
 
-/// The stored cursor minus the lag, in the unit of the cursor column; `None` without a stored
-/// cursor.
-fn start_floor(stream: &Stream, state: Option<&StreamState>) -> Option<i64> {
+/// Where a run resumes: the stored cursor minus the lag; `None` on a first load, a full refresh
+/// or a stream without `incremental` (the run then starts from the initial value, if any).
+fn resume_from(stream: &Stream, state: Option<&StreamState>, full: bool) -> Option<DateTime<Utc>> {
     let inc = stream.incremental.as_ref()?;
-    let from = parse_start(state?.cursor.as_deref()?)? - inc.lag;
-    Some(in_cursor_units(stream, inc.column, from))
+    if full {
+        return None;
+    }
+    Some(parse_start(state?.cursor.as_deref()?)? - inc.lag)
 }
 
 /// The `{incremental.start_value}` text and the client-side minimum cursor of a stream.
@@ -452,13 +453,7 @@ fn start_of(
     let Some(inc) = &stream.incremental else {
         return (None, None);
     };
-    let stored = if full {
-        None
-    } else {
-        state.and_then(|s| s.cursor.clone())
-    };
-    let from = stored.as_deref().and_then(parse_start).map(|d| d - inc.lag);
-    let start = from
+    let start = resume_from(stream, state, full)
         .or_else(|| parse_start(&inc.initial_value))
         .unwrap_or_default();
     let text = start.format(&inc.format).to_string();
@@ -491,15 +486,14 @@ async fn run_rest(
         started: Utc::now(),
     });
     let previous = previous_cursor(stream, state, full);
-    let from_cursor = !full && state.is_some_and(|s| s.cursor.is_some());
-    let parent_keys = match &stream.parent {
-        None => None,
-        Some(parent) => {
-            let floor = stream
-                .incremental
+    let resume = resume_from(stream, state, full);
+    let parent_keys = match (&stream.parent, &stream.incremental) {
+        (None, _) => None,
+        (Some(parent), inc) => {
+            let floor = inc
                 .as_ref()
-                .filter(|_| from_cursor)
-                .and_then(|_| start_floor(stream, state));
+                .zip(resume)
+                .map(|(inc, at)| in_cursor_units(stream, inc.column, at));
             Some(crate::parent::parent_keys(lake, system, stream, parent, floor).await?)
         }
     };
@@ -507,7 +501,7 @@ async fn run_rest(
         tracing::info!(system, stream = %stream.name, keys = keys.iter().map(Vec::len).sum::<usize>(), "parent keys to read");
     }
     let shape = crate::rest::RunShape {
-        from_cursor,
+        from_cursor: resume.is_some(),
         parent_keys,
     };
     let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone())

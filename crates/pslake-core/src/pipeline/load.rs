@@ -971,7 +971,7 @@ fn build_stream(
     let at_s = format!("name: {sname}");
     let at_r = format!("name: {rname}");
     let ctx = format!("stream `{sname}.{rname}`");
-    let table = format!("{sname}_{}", rname.to_ascii_lowercase());
+    let table = raw_table_name(sname, rname);
     if !is_ident(&table) {
         p.at(
             &[&at_s, &at_r],
@@ -1244,27 +1244,14 @@ fn build_stream(
                 });
                 let method = changes.method.unwrap_or(endpoint.method);
                 let paginator = sc.paginator.clone().map(|rp| {
-                    build_paginator(rp, method, p, &format!("{ctx} since_cursor"), &[&at_s, &at_r])
+                    build_paginator(
+                        rp,
+                        method,
+                        p,
+                        &format!("{ctx} since_cursor"),
+                        &[&at_s, &at_r],
+                    )
                 });
-                let keyset = matches!(
-                    paginator,
-                    Some(Paginator::Offset { keyset: Some(_), .. })
-                );
-                let uses = changes
-                    .json
-                    .as_ref()
-                    .is_some_and(|j| j.to_string().contains(KEYSET_PLACEHOLDER))
-                    || changes
-                        .params
-                        .values()
-                        .flatten()
-                        .any(|v| v.contains(KEYSET_PLACEHOLDER));
-                if keyset != uses {
-                    p.at(
-                        &[&at_s, &at_r, "since_cursor:"],
-                        format!("{ctx}: since_cursor: a keyset paginator and {KEYSET_PLACEHOLDER} in its request go together"),
-                    );
-                }
                 SinceCursor {
                     when: sc.when.clone(),
                     changes,
@@ -1298,18 +1285,39 @@ fn build_stream(
             &[&at_s, &at_r],
         )
     });
-    let has_keyset = matches!(
-        paginator,
-        Paginator::Offset {
-            keyset: Some(_),
-            ..
-        }
-    );
-    for (ep, what) in std::iter::once((&endpoint, "endpoint")).chain(
-        reconcile
-            .as_ref()
-            .map(|rc| (&rc.endpoint, "reconcile endpoint")),
-    ) {
+    let pages_by_keyset = |p: &Paginator| {
+        matches!(
+            p,
+            Paginator::Offset {
+                keyset: Some(_),
+                ..
+            }
+        )
+    };
+    // each request with the paginator that pages it: the stream's, or a since_cursor's own
+    let since = incremental
+        .as_ref()
+        .and_then(|i| i.since_cursor.as_ref())
+        .map(|sc| {
+            (
+                sc.changes.apply(&endpoint, &BTreeMap::new()),
+                sc.paginator.as_ref().unwrap_or(&paginator),
+            )
+        });
+    for (ep, pager, what) in [(&endpoint, &paginator, "endpoint")]
+        .into_iter()
+        .chain(
+            reconcile
+                .as_ref()
+                .map(|rc| (&rc.endpoint, &paginator, "reconcile endpoint")),
+        )
+        .chain(
+            since
+                .as_ref()
+                .map(|(ep, pager)| (ep, *pager, "since_cursor endpoint")),
+        )
+    {
+        let has_keyset = pages_by_keyset(pager);
         let uses = endpoint_uses(ep, KEYSET_PLACEHOLDER);
         if has_keyset && !uses {
             p.at(&[&at_s, &at_r, "keyset:"], format!("{ctx}: the paginator pages by keyset but the {what} does not use {KEYSET_PLACEHOLDER} (e.g. `WHERE id > {KEYSET_PLACEHOLDER} ORDER BY id`)"));
@@ -1323,10 +1331,18 @@ fn build_stream(
             format!("{ctx}: a files stream needs a `pattern` such as `fx_rates_*.csv`"),
         );
     }
-    let parent = r
-        .parent
-        .as_ref()
-        .and_then(|pr| build_parent(pr, &endpoint, &paginator, is_rest, p, &ctx, &[&at_s, &at_r]));
+    let parent = r.parent.as_ref().and_then(|pr| {
+        build_parent(
+            pr,
+            raw_table_name(sname, &pr.stream),
+            &endpoint,
+            &paginator,
+            is_rest,
+            p,
+            &ctx,
+            &[&at_s, &at_r],
+        )
+    });
     let max_pages = match r.max_pages {
         Some(0) => {
             p.at(
@@ -1353,6 +1369,11 @@ fn build_stream(
         max_pages,
         parent,
     })
+}
+
+/// The raw table (schema `raw`) stream `stream` of system `system` lands in.
+fn raw_table_name(system: &str, stream: &str) -> String {
+    format!("{system}_{}", stream.to_ascii_lowercase())
 }
 
 /// A paginator as declared (`paginator:` of a stream, or of an `incremental.since_cursor`);
@@ -1445,8 +1466,10 @@ fn build_paginator(
 
 /// A stream's `parent`, checked where it can be without the parent (its columns are checked
 /// once every stream is built, in `check_parents`).
+#[allow(clippy::too_many_arguments)]
 fn build_parent(
     r: &RawParent,
+    table: String,
     endpoint: &Endpoint,
     paginator: &Paginator,
     is_rest: bool,
@@ -1492,6 +1515,7 @@ fn build_parent(
     }
     ok.then(|| Parent {
         stream: r.stream.clone(),
+        table,
         key: r.key.clone(),
         since: r.since.clone(),
         batch: r.batch,
@@ -2399,6 +2423,22 @@ systems:
         );
         let e = parse(&bad).unwrap_err();
         assert_eq!(e[0].line, Some(3));
+    }
+
+    #[test]
+    fn a_since_cursor_request_and_its_paginator_agree_on_the_keyset() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
+        let text = std::fs::read_to_string(&path).expect("demo pipeline");
+        let keyset = "              keyset: {key: properties.hs_lastmodifieddate, start: \"{incremental.start_value}\", max_offset: 10000}\n";
+        assert!(text.contains(keyset));
+        let e = format!(
+            "{:?}",
+            parse(&text.replace(keyset, "")).expect_err("a placeholder without keyset")
+        );
+        assert!(
+            e.contains("the since_cursor endpoint uses {keyset.last} but the paginator declares no `keyset`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -259,6 +259,8 @@ pub struct Stream {
 pub struct Parent {
     /// The parent stream's name (same system).
     pub stream: String,
+    /// The parent's raw table (schema `raw`).
+    pub table: String,
     /// The parent's column whose values are sent.
     pub key: String,
     /// The parent's columns compared with the child's start value.
