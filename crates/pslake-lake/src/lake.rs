@@ -241,7 +241,7 @@ impl Lake {
         Ok((Arc::from(store), path))
     }
 
-    pub(crate) fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + '_ {
+    pub(crate) fn delta_err(&self, t: &TableName) -> impl Fn(DeltaTableError) -> Error + use<> {
         let table = t.to_string();
         let url = self.table_url(t).to_string();
         move |source| Error::Delta {

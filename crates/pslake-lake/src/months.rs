@@ -20,13 +20,12 @@ use deltalake::DeltaTable;
 use deltalake::kernel::{Add, Remove};
 use deltalake::operations::write::writer::{PartitionWriter, PartitionWriterConfig};
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 use url::Url;
 
-use crate::staged::STATS_COLUMNS;
+use crate::staged::{STATS_COLUMNS, on_tasks};
 use crate::{Error, Lake, Result, Staged, TARGET_FILE_SIZE, TableName};
 
 /// The folder name before the month of a month file.
@@ -201,7 +200,7 @@ impl Lake {
             })?;
         let table = self.handle(t).await?;
         let store = table.log_store().object_store(None);
-        let mut writers: FuturesUnordered<_> = streams
+        let writers = streams
             .into_iter()
             .map(|stream| {
                 let store = store.clone();
@@ -210,11 +209,11 @@ impl Lake {
                 let url = self.table_url(t).to_string();
                 async move { write_months(store, schema, column, stream, &name, url).await }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let mut staged = Staged::empty(t.clone(), self.table_url(t), schema.clone());
         let mut months = BTreeSet::new();
         let mut first_error = None;
-        while let Some(result) = writers.next().await {
+        for result in on_tasks(writers).await {
             match result {
                 Ok((adds, rows, m)) => {
                     staged.push(adds, rows);

@@ -21,7 +21,6 @@ use deltalake::operations::write::writer::{
 };
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use object_store::ObjectStoreExt;
 use url::Url;
 
@@ -35,6 +34,37 @@ pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
 
 /// Columns with min/max statistics in each file's Add action (Delta's default is 32).
 pub(crate) const STATS_COLUMNS: u64 = 32;
+
+/// Runs each writer on a task of its own and returns their results (in completion order).
+///
+/// A writer polls its input stream, so the last operators of that partition of the plan and the
+/// Parquet encoding run wherever the writer is polled. Awaited together in the caller's task (a
+/// `FuturesUnordered`), every partition's writer ran on the one thread polling that task, and
+/// every concurrently built model's too; on tasks of their own they use all the runtime's
+/// worker threads. Dropping the returned future aborts the writers; a writer's panic is resumed
+/// here.
+pub(crate) async fn on_tasks<T, F>(writers: Vec<F>) -> Vec<Result<T>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for w in writers {
+        set.spawn(w);
+    }
+    let mut results = Vec::with_capacity(set.len());
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => results.push(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => results.push(Err(Error::Location {
+                location: "a staging writer".into(),
+                reason: e.to_string(),
+            })),
+        }
+    }
+    results
+}
 
 /// Data files written for a table and not committed yet.
 #[derive(Debug, Clone)]
@@ -136,7 +166,7 @@ impl Lake {
             DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
             None,
         );
-        let mut writers: FuturesUnordered<_> = streams
+        let writers = streams
             .into_iter()
             .map(|mut stream| {
                 let mut writer = DeltaWriter::new(store.clone(), config.clone());
@@ -168,10 +198,10 @@ impl Lake {
                     Ok::<_, Error>((adds, rows))
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let mut staged = Staged::empty(t.clone(), self.table_url(t), schema);
         let mut first_error = None;
-        while let Some(result) = writers.next().await {
+        for result in on_tasks(writers).await {
             match result {
                 Ok((adds, rows)) => {
                     staged.adds.extend(adds);
@@ -211,7 +241,7 @@ impl Lake {
             Some(object_store::path::Path::from(folder)),
         )
         .map_err(self.delta_err(t))?;
-        let mut writers: FuturesUnordered<_> = streams
+        let writers = streams
             .into_iter()
             .map(|mut stream| {
                 let store = store.clone();
@@ -251,10 +281,10 @@ impl Lake {
                     Ok::<_, Error>((adds, rows))
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         let mut staged = Staged::empty(t.clone(), self.table_url(t), schema);
         let mut first_error = None;
-        while let Some(result) = writers.next().await {
+        for result in on_tasks(writers).await {
             match result {
                 Ok((adds, rows)) => staged.push(adds, rows),
                 Err(e) => {
