@@ -2,7 +2,7 @@
 //! empty. The message names the YAML file and line of the test, the model, the test and the
 //! first offending rows.
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
@@ -20,12 +20,76 @@ fn literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// The condition an offending row of a row-wise test meets (`not_null`, `accepted_values`,
+/// `accepted_range`, `expression_is_true`): the `WHERE` of its query in [`test_sql`]. `None`
+/// for the tests that group or join (`unique`, `relationships`, ...) and custom SQL.
+fn offending_row(test: &TestSpec) -> Option<String> {
+    match &test.kind {
+        TestKind::NotNull { column } => Some(format!("{} IS NULL", ident(column))),
+        TestKind::AcceptedValues { column, values } => {
+            let c = ident(column);
+            Some(format!(
+                "{c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({})",
+                values_list(values)
+            ))
+        }
+        TestKind::ExpressionIsTrue { column, expression } => Some(format!(
+            "NOT ({})",
+            match column {
+                Some(c) => format!("{} {expression}", ident(c)),
+                None => expression.clone(),
+            }
+        )),
+        TestKind::AcceptedRange { column, .. } => {
+            let c = ident(column);
+            Some(format!(
+                "{c} IS NOT NULL AND NOT ({})",
+                range_bounds(&test.kind)?
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn values_list(values: &[String]) -> String {
+    if values.is_empty() {
+        "NULL".to_string()
+    } else {
+        values
+            .iter()
+            .map(|v| literal(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn range_bounds(kind: &TestKind) -> Option<String> {
+    let TestKind::AcceptedRange {
+        column,
+        min_value,
+        max_value,
+        inclusive,
+    } = kind
+    else {
+        return None;
+    };
+    let c = ident(column);
+    let (lo, hi) = if *inclusive { (">=", "<=") } else { (">", "<") };
+    let bounds: Vec<String> = min_value
+        .iter()
+        .map(|v| format!("{c} {lo} {v}"))
+        .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
+        .collect();
+    Some(bounds.join(" AND "))
+}
+
 /// The query returning a test's offending rows.
 pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
     let table = format!("{}.{}", ident(&model.name.schema), ident(&model.name.name));
+    let offending = offending_row(test).unwrap_or_default();
     match &test.kind {
-        TestKind::NotNull { column } => {
-            format!("SELECT * FROM {table} WHERE {} IS NULL", ident(column))
+        TestKind::NotNull { .. } | TestKind::ExpressionIsTrue { .. } => {
+            format!("SELECT * FROM {table} WHERE {offending}")
         }
         TestKind::Unique { column } => {
             let c = ident(column);
@@ -33,19 +97,10 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                 "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {c}"
             )
         }
-        TestKind::AcceptedValues { column, values } => {
+        TestKind::AcceptedValues { column, .. } => {
             let c = ident(column);
-            let list = if values.is_empty() {
-                "NULL".to_string()
-            } else {
-                values
-                    .iter()
-                    .map(|v| literal(v))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             format!(
-                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL AND CAST({c} AS VARCHAR) NOT IN ({list}) GROUP BY CAST({c} AS VARCHAR) ORDER BY __pslake_rows DESC, 1"
+                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS __pslake_rows FROM {table} WHERE {offending} GROUP BY CAST({c} AS VARCHAR) ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::Relationships { column, to, field } => {
@@ -65,29 +120,10 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
                 "SELECT {cols}, count(*) AS __pslake_rows FROM {table} GROUP BY {cols} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {cols}"
             )
         }
-        TestKind::ExpressionIsTrue { column, expression } => {
-            let condition = match column {
-                Some(c) => format!("{} {expression}", ident(c)),
-                None => expression.clone(),
-            };
-            format!("SELECT * FROM {table} WHERE NOT ({condition})")
-        }
-        TestKind::AcceptedRange {
-            column,
-            min_value,
-            max_value,
-            inclusive,
-        } => {
+        TestKind::AcceptedRange { column, .. } => {
             let c = ident(column);
-            let (lo, hi) = if *inclusive { (">=", "<=") } else { (">", "<") };
-            let bounds: Vec<String> = min_value
-                .iter()
-                .map(|v| format!("{c} {lo} {v}"))
-                .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
-                .collect();
             format!(
-                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL AND NOT ({}) GROUP BY {c} ORDER BY __pslake_rows DESC, 1",
-                bounds.join(" AND ")
+                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {offending} GROUP BY {c} ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::Custom { sql } => sql.trim().trim_end_matches(';').to_string(),
@@ -165,18 +201,72 @@ pub(crate) fn describe_rows(batches: &[RecordBatch], total: u64) -> String {
     s
 }
 
-/// Runs one test in `ctx` (where the model's new output is registered under its name).
-pub(crate) async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpec) -> TestResult {
-    let sql = test_sql(model, test);
-    let result = async { ctx.sql(&sql).await?.collect().await }.await;
-    let base = TestResult {
+/// Runs a model's tests in `ctx` (where its new output is registered under its name), in
+/// their order.
+///
+/// The row-wise tests ([`offending_row`]) are first counted together in one scan of the model
+/// (`count(*) FILTER (WHERE ...)` each) instead of a scan each: a view's query runs once for all
+/// of them, a large table is read once. Only a test that counts offending rows then runs its own
+/// query, for its message. When that one scan fails (a test's expression does not plan), every
+/// test runs alone, so the error names its test.
+pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestResult> {
+    let rowwise: Vec<(usize, String)> = model
+        .tests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| offending_row(t).map(|c| (i, c)))
+        .collect();
+    let mut passed = vec![false; model.tests.len()];
+    if rowwise.len() > 1 {
+        let counts = rowwise
+            .iter()
+            .enumerate()
+            .map(|(n, (_, c))| format!("count(*) FILTER (WHERE {c}) AS t{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = format!("{}.{}", ident(&model.name.schema), ident(&model.name.name));
+        let sql = format!("SELECT {counts} FROM {table}");
+        if let Ok(batches) = async { ctx.sql(&sql).await?.collect().await }.await
+            && let Some(batch) = batches.first().filter(|b| b.num_rows() == 1)
+        {
+            for (n, (i, _)) in rowwise.iter().enumerate() {
+                let none = batch
+                    .column(n)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .is_some_and(|a| a.is_valid(0) && a.value(0) == 0);
+                passed[*i] = none;
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(model.tests.len());
+    for (t, ok) in model.tests.iter().zip(passed) {
+        results.push(if ok {
+            passing(model, t)
+        } else {
+            run_test(ctx, model, t).await
+        });
+    }
+    results
+}
+
+/// A test's result when it found no offending row.
+fn passing(model: &Model, test: &TestSpec) -> TestResult {
+    TestResult {
         model: model.name.to_string(),
         name: test.name.clone(),
         severity: test.severity,
         outcome: TestOutcome::Pass,
         failures: 0,
         message: None,
-    };
+    }
+}
+
+/// Runs one test in `ctx` (where the model's new output is registered under its name).
+async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpec) -> TestResult {
+    let sql = test_sql(model, test);
+    let result = async { ctx.sql(&sql).await?.collect().await }.await;
+    let base = passing(model, test);
     match result {
         Err(e) => TestResult {
             outcome: TestOutcome::Error,

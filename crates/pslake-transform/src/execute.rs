@@ -176,8 +176,7 @@ impl Runner<'_> {
     /// fail the model, warn-severity ones become warnings.
     async fn test(&self, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let mut failures = Vec::new();
-        for t in &m.tests {
-            let r = checks::run_test(&self.ctx, m, t).await;
+        for (t, r) in m.tests.iter().zip(checks::run_tests(&self.ctx, m).await) {
             match r.outcome {
                 TestOutcome::Fail | TestOutcome::Error => {
                     failures.push(r.message.clone().unwrap_or_default())

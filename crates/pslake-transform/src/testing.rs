@@ -17,7 +17,7 @@ use crate::planning::{
     BuildOptions, base_context, register_empty_self, with_unmaterialized_ancestors,
 };
 use crate::project::Project;
-use crate::report::{ModelStatus, Reporter, TestReport, TestResult};
+use crate::report::{ModelStatus, Reporter, TestReport};
 use crate::select;
 
 /// Runs the selected models' tests against the published tables (views are registered as
@@ -89,10 +89,7 @@ pub async fn test(
             }
         }
         if selected.contains(&i) {
-            for t in &m.tests {
-                let r: TestResult = checks::run_test(&ctx, m, t).await;
-                report.tests.push(r);
-            }
+            report.tests.extend(checks::run_tests(&ctx, m).await);
         }
     }
     Ok(report)

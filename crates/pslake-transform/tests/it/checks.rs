@@ -258,3 +258,52 @@ fn a_test_reading_an_unknown_table_is_reported_at_its_line() {
         "{text}"
     );
 }
+
+/// A model's row-wise tests are counted together in one scan; each still gets its own outcome:
+/// the passing ones pass, a failing one names its offending rows (its own query), and when one
+/// test's expression cannot run, the scan falls back to one query per test, so that error names
+/// its test and the others keep their outcomes.
+#[tokio::test]
+async fn row_wise_tests_counted_together_keep_their_own_outcomes() {
+    // rows (id, amount, size): (1, 10, small), (2, 20, small), (3, 30, big)
+    let tests = "        data_tests:\n          - not_null\n          - accepted_values: {values: [small]}\n          - dbt_utils.expression_is_true: {expression: \"<> 'huge'\"}\n";
+    let f = setup(&yml(tests)).await;
+    let report = f.build(None).await;
+    let outcomes: Vec<(String, TestOutcome)> = report
+        .tests()
+        .map(|t| (t.name.clone(), t.outcome))
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{report}");
+    assert_eq!(outcomes[0].1, TestOutcome::Pass, "{report}");
+    assert_eq!(outcomes[1].1, TestOutcome::Fail, "{report}");
+    assert_eq!(outcomes[2].1, TestOutcome::Pass, "{report}");
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    // only id 3 is 'big': one offending value, from accepted_values' own query
+    assert!(
+        msg.ends_with("test accepted_values(size) failed: size = 'big'"),
+        "{msg}"
+    );
+
+    // one expression plans but cannot run ('small' is no integer): that test errors, the others
+    // are as before
+    let broken = "        data_tests:\n          - not_null\n          - accepted_values: {values: [small]}\n          - dbt_utils.expression_is_true: {expression: \"IS NOT NULL AND CAST(size AS INT) > 0\"}\n";
+    let f = setup(&yml(broken)).await;
+    let report = f.build(None).await;
+    let outcomes: Vec<TestOutcome> = report.tests().map(|t| t.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![TestOutcome::Pass, TestOutcome::Fail, TestOutcome::Error],
+        "{report}"
+    );
+    let ModelStatus::Failed(msg) = status_of(&report, "canonical.t") else {
+        panic!("{report}")
+    };
+    assert!(
+        msg.contains(
+            "test expression_is_true(size IS NOT NULL AND CAST(size AS INT) > 0) could not run"
+        ),
+        "{msg}"
+    );
+}
