@@ -362,22 +362,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             te_peak.0,
             te_peak.1,
         );
-        // keep the hand-written history of the extraction figures and the model-build
-        // benchmark's section (bench_models in pslake-cli) if the file has them
+        // Replace only this benchmark's section (between its markers); everything else in the
+        // file (the hand-written history, the model-build and other benchmarks' sections) stays.
+        // A file from before the markers holds this section at its head, up to the history.
         let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let section = |name: &str| {
-            let (start, end) = (
-                format!("<!-- {name}: start -->"),
-                format!("<!-- {name}: end -->"),
-            );
-            match (old.find(&start), old.find(&end)) {
-                (Some(a), Some(b)) if b > a => format!("\n{}\n", &old[a..b + end.len()]),
-                _ => String::new(),
+        let (start, end) = (
+            "<!-- bench_extract: start -->",
+            "<!-- bench_extract: end -->",
+        );
+        let block = format!("{start}\n{}\n{end}\n", doc.trim_end_matches('\n'));
+        let new = match (old.find(start), old.find(end)) {
+            (Some(a), Some(b)) if b > a => {
+                format!(
+                    "{}{block}\n{}",
+                    &old[..a],
+                    &old[b + end.len()..].trim_start_matches('\n')
+                )
             }
+            _ => match old.find("<!-- bench_extract history: start -->") {
+                Some(h) => format!("{block}\n{}", &old[h..]),
+                None if old.is_empty() => block,
+                None => format!("{block}\n{old}"),
+            },
         };
-        let history = section("bench_extract history");
-        let models = section("bench_models");
-        std::fs::write(&path, format!("{doc}{history}{models}"))?;
+        std::fs::write(&path, new)?;
         println!("wrote {}", path.display());
     }
     Ok(())
