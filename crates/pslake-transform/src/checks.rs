@@ -40,11 +40,22 @@ fn offending_row(test: &TestSpec) -> Option<String> {
                 None => expression.clone(),
             }
         )),
-        TestKind::AcceptedRange { column, .. } => {
+        TestKind::AcceptedRange {
+            column,
+            min_value,
+            max_value,
+            inclusive,
+        } => {
             let c = ident(column);
+            let (lo, hi) = if *inclusive { (">=", "<=") } else { (">", "<") };
+            let bounds: Vec<String> = min_value
+                .iter()
+                .map(|v| format!("{c} {lo} {v}"))
+                .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
+                .collect();
             Some(format!(
                 "{c} IS NOT NULL AND NOT ({})",
-                range_bounds(&test.kind)?
+                bounds.join(" AND ")
             ))
         }
         _ => None,
@@ -63,29 +74,14 @@ fn values_list(values: &[String]) -> String {
     }
 }
 
-fn range_bounds(kind: &TestKind) -> Option<String> {
-    let TestKind::AcceptedRange {
-        column,
-        min_value,
-        max_value,
-        inclusive,
-    } = kind
-    else {
-        return None;
-    };
-    let c = ident(column);
-    let (lo, hi) = if *inclusive { (">=", "<=") } else { (">", "<") };
-    let bounds: Vec<String> = min_value
-        .iter()
-        .map(|v| format!("{c} {lo} {v}"))
-        .chain(max_value.iter().map(|v| format!("{c} {hi} {v}")))
-        .collect();
-    Some(bounds.join(" AND "))
+/// The model's table as a quoted SQL name: `"schema"."name"`.
+fn model_table(model: &Model) -> String {
+    format!("{}.{}", ident(&model.name.schema), ident(&model.name.name))
 }
 
 /// The query returning a test's offending rows.
 pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
-    let table = format!("{}.{}", ident(&model.name.schema), ident(&model.name.name));
+    let table = model_table(model);
     let offending = offending_row(test).unwrap_or_default();
     match &test.kind {
         TestKind::NotNull { .. } | TestKind::ExpressionIsTrue { .. } => {
@@ -207,8 +203,8 @@ pub(crate) fn describe_rows(batches: &[RecordBatch], total: u64) -> String {
 /// The row-wise tests ([`offending_row`]) are first counted together in one scan of the model
 /// (`count(*) FILTER (WHERE ...)` each) instead of a scan each: a view's query runs once for all
 /// of them, a large table is read once. Only a test that counts offending rows then runs its own
-/// query, for its message. When that one scan fails (a test's expression does not plan), every
-/// test runs alone, so the error names its test.
+/// query, for its message. When that one scan fails (a test's expression cannot plan or run),
+/// every test runs alone, so the error names its test.
 pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestResult> {
     let rowwise: Vec<(usize, String)> = model
         .tests
@@ -224,8 +220,7 @@ pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestRe
             .map(|(n, (_, c))| format!("count(*) FILTER (WHERE {c}) AS t{n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let table = format!("{}.{}", ident(&model.name.schema), ident(&model.name.name));
-        let sql = format!("SELECT {counts} FROM {table}");
+        let sql = format!("SELECT {counts} FROM {}", model_table(model));
         if let Ok(batches) = async { ctx.sql(&sql).await?.collect().await }.await
             && let Some(batch) = batches.first().filter(|b| b.num_rows() == 1)
         {
