@@ -47,16 +47,6 @@ impl Progress {
             bars: Arc::new(Mutex::new(HashMap::new())),
         }
     }
-
-    /// A bar over `n` models, showing the one running.
-    pub(crate) fn model_reporter(&self, n: usize) -> ModelProgress {
-        let bar = ProgressBar::with_draw_target(Some(n as u64), self.target());
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} models {msg}")
-                .expect("static template"),
-        );
-        ModelProgress::new(bar)
-    }
 }
 
 /// The per-stream lines of an extraction (see [`Progress::streams`]).
@@ -92,6 +82,17 @@ impl StreamLines {
             });
             bar.set_position(received);
         }))
+    }
+
+    /// A bar over `n` models under the streams' lines, for a build running beside the
+    /// extraction.
+    pub(crate) fn model_reporter(&self, n: usize) -> ModelProgress {
+        let bar = self.multi.add(ProgressBar::new(n as u64));
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} models {msg}")
+                .expect("static template"),
+        );
+        ModelProgress::new(bar)
     }
 
     /// Clears every line.

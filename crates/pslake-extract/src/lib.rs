@@ -35,6 +35,6 @@ mod values;
 pub use batch::{RULE_MISSING, RULE_UNPARSEABLE, arrow_type, raw_schemas};
 pub use error::{Error, Result, RetryHint};
 pub use run::{
-    ExtractOptions, ExtractReport, ProgressFn, StreamProgress, StreamReport, StreamStatus, extract,
-    unknown_selectors,
+    ExtractOptions, ExtractReport, ProgressFn, StreamEnded, StreamEndedFn, StreamProgress,
+    StreamReport, StreamStatus, extract, unknown_selectors,
 };

@@ -51,6 +51,23 @@ pub struct ExtractOptions {
     /// Told after every page how many records a stream has received so far (a terminal's
     /// per-stream progress).
     pub progress: Option<StreamProgress>,
+    /// Told when a stream has ended, once every commit of it is in the lake (a build running
+    /// beside the extraction starts the models over it).
+    pub on_stream_end: Option<StreamEnded>,
+}
+
+/// A callback with a stream's raw table (`raw.kantata_time_entries`) and, when the stream
+/// failed, why; called once per stream, from its task, after its last commit.
+#[derive(Clone)]
+pub struct StreamEnded(pub Arc<StreamEndedFn>);
+
+/// What [`StreamEnded`] calls: the raw table's name and `Err` with why when the stream failed.
+pub type StreamEndedFn = dyn Fn(&str, Result<(), &str>) + Send + Sync;
+
+impl std::fmt::Debug for StreamEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamEnded")
+    }
 }
 
 /// A callback with a stream's raw table name (`kantata_time_entries`) and the records it has
@@ -297,6 +314,7 @@ pub async fn extract(
         let full = options.full_refresh;
         let force_reconcile = options.reconcile;
         let progress = options.progress.clone();
+        let ended = options.on_stream_end.clone();
         let span = tracing::info_span!("stream", system = %system, stream = %stream.name, run_id = %run_id);
         tracing::Instrument::instrument(async move {
             let t0 = Instant::now();
@@ -353,6 +371,12 @@ pub async fn extract(
                 tracing::info!(system = %system, stream = %stream.name, received = rep.received, landed = rep.landed, rejected = rep.rejected, "stream landed");
             }
             rep.millis = t0.elapsed().as_millis() as u64;
+            if let Some(ended) = &ended {
+                match &rep.status {
+                    StreamStatus::Succeeded => (ended.0)(&rep.table, Ok(())),
+                    StreamStatus::Failed { error, .. } => (ended.0)(&rep.table, Err(error)),
+                }
+            }
             if let Some(tx) = finished {
                 tx.send_replace(Some(rep.status == StreamStatus::Succeeded));
             }

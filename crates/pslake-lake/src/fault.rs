@@ -10,7 +10,7 @@
 //! | `extract:after_commit:<table>` | a raw commit of a stream done, the stream's cursor not stored |
 //! | `extract:before_cursor:<table>` | every raw commit of a stream done, its cursor not stored |
 //! | `extract:after_cursor:<table>` | the stream's cursor stored |
-//! | `run:after_extract` | every stream landed, no model built |
+//! | `run:after_extract` | every stream landed; the models over them may be staged (the build runs beside the extraction), nothing published |
 //! | `build:after_model:<schema.model>` | a model built and audited (staged, not published) |
 //! | `build:before_publish` | every model staged, no intent written |
 //! | `publish:after_intent` | the release intent written, no table committed |

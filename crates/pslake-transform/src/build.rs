@@ -13,7 +13,7 @@
 //!   rolled forward by the next writing command;
 //! - rejects, warnings and run records are appended at the end, one commit per table.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +26,7 @@ use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::execute::{Outcome, Runner, ended};
 use crate::fingerprint;
+use crate::landing::Gate;
 use crate::planning::{
     BuildOptions, base_context, plan_models, register_empty_self, with_unmaterialized_ancestors,
 };
@@ -52,12 +53,18 @@ pub async fn build(
     let order = dag::order(project, &run);
 
     let plan_ctx = base_context(project, lake, opts, started).await?;
+    if let Some(landing) = &opts.landing {
+        landing.register_for_planning(&plan_ctx).await?;
+    }
     let planned = plan_models(project, &plan_ctx, &order, false).await;
     if !planned.problems.is_empty() {
         return Err(Error::Plan(ProjectErrors(planned.problems)));
     }
 
     let ctx = base_context(project, lake, opts, started).await?;
+    if let Some(landing) = &opts.landing {
+        landing.register_missing(&ctx)?;
+    }
     for &i in &order {
         register_empty_self(&ctx, &project.models()[i]).map_err(|m| {
             Error::Plan(ProjectErrors(vec![Problem::new(
@@ -67,90 +74,105 @@ pub async fn build(
             )]))
         })?;
     }
-    // Table models whose inputs and definition are as they were when their published table was
-    // built are reused, not rebuilt.
-    let fingerprints = fingerprint::fingerprints(project, lake, &order, opts).await?;
-    let mut reuse = HashSet::new();
+    // What each published table recorded when it was built: a table model whose fingerprint
+    // (computed when it is about to run, its inputs landed) equals it is reused, not rebuilt.
     let mut published = HashMap::new();
     for &i in &order {
         let m = &project.models()[i];
-        if !m.materialized.publishes() || !lake_tables.contains(&m.name) {
-            continue;
+        if m.materialized.publishes() && lake_tables.contains(&m.name) {
+            published.insert(i, fingerprint::recorded(lake, &m.name).await?);
         }
-        let recorded = fingerprint::recorded(lake, &m.name).await?;
-        if !opts.full_refresh
-            && fingerprint::reusable(m.materialized)
-            && recorded.fingerprint.as_ref() == fingerprints.of.get(&i)
-        {
-            reuse.insert(i);
-        }
-        published.insert(i, recorded);
     }
-    let tested = if opts.full_refresh {
-        HashSet::new()
+    let clean_tests = if opts.full_refresh {
+        HashMap::new()
     } else {
-        fingerprint::tested_models(&ctx, project, &order, &fingerprints.of).await
+        fingerprint::last_clean_tests(&ctx).await
     };
-    let model_fingerprints: HashMap<String, String> = fingerprints
-        .of
-        .iter()
-        .map(|(&i, f)| (project.models()[i].name.to_string(), f.clone()))
-        .collect();
     let runner = Runner {
         project,
         opts,
         lake,
         ctx,
         lake_tables,
-        fingerprints,
+        fingerprinter: fingerprint::Fingerprinter::new(project, opts),
         published,
+        clean_tests,
+        prepared: Default::default(),
         months: Default::default(),
-        reuse,
-        tested,
+        refreshed: Default::default(),
     };
     let parents = dag::parents(project);
     let max = opts.concurrency.max(1);
+    let mut landing = opts.landing.clone();
     let mut pending: Vec<usize> = order.clone();
     let mut done: HashMap<usize, bool> = HashMap::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut running = FuturesUnordered::new();
     loop {
         let mut idx = 0;
+        // Whether a model waits for a lake table still landing (and for nothing else).
+        let mut landing_awaited = false;
         while idx < pending.len() {
             let i = pending[idx];
+            let m = &project.models()[i];
             let ps: Vec<usize> = parents[i]
                 .iter()
                 .copied()
                 .filter(|p| run.contains(p))
                 .collect();
-            if let Some(&bad) = ps.iter().find(|p| done.get(p) == Some(&false)) {
+            let skip = if let Some(&bad) = ps.iter().find(|p| done.get(p) == Some(&false)) {
+                let upstream = &project.models()[bad];
+                Some(
+                    match outcomes
+                        .iter()
+                        .find(|o| o.result.model == upstream.name.to_string())
+                        .map(|o| &o.result.status)
+                    {
+                        Some(ModelStatus::Skipped(_)) => {
+                            format!("upstream {} was skipped", upstream.name)
+                        }
+                        _ => format!("upstream {} failed", upstream.name),
+                    },
+                )
+            } else {
+                match landing.as_ref().map(|l| l.gate(m.inputs())) {
+                    Some(Gate::Closed(why)) => Some(why),
+                    _ => None,
+                }
+            };
+            if let Some(why) = skip {
                 pending.remove(idx);
                 done.insert(i, false);
-                let upstream = &project.models()[bad];
-                let why = match outcomes
-                    .iter()
-                    .find(|o| o.result.model == upstream.name.to_string())
-                    .map(|o| &o.result.status)
-                {
-                    Some(ModelStatus::Skipped(_)) => {
-                        format!("upstream {} was skipped", upstream.name)
-                    }
-                    _ => format!("upstream {} failed", upstream.name),
-                };
-                let m = &project.models()[i];
                 let status = ModelStatus::Skipped(why);
                 reporter.on_model_done(&m.name.to_string(), 0, Duration::ZERO, &status);
                 outcomes.push(Outcome::not_run(m, status));
                 continue;
             }
-            if running.len() < max && ps.iter().all(|p| done.get(p) == Some(&true)) {
-                pending.remove(idx);
-                running.push(Box::pin(runner.run_model(i, reporter)));
-                continue;
+            if ps.iter().all(|p| done.get(p) == Some(&true)) {
+                let landed = landing
+                    .as_ref()
+                    .is_none_or(|l| l.gate(m.inputs()) == Gate::Open);
+                if !landed {
+                    landing_awaited = true;
+                } else if running.len() < max {
+                    pending.remove(idx);
+                    running.push(Box::pin(runner.run_model(i, reporter)));
+                    continue;
+                }
             }
             idx += 1;
         }
-        match running.next().await {
+        let finished = tokio::select! {
+            next = running.next(), if !running.is_empty() => next,
+            () = async {
+                match landing.as_mut() {
+                    Some(l) => l.changed().await,
+                    None => std::future::pending().await,
+                }
+            }, if landing_awaited => continue,
+            else => None,
+        };
+        match finished {
             Some((i, outcome)) => {
                 fault_point(format_args!("build:after_model:{}", outcome.result.model));
                 done.insert(i, outcome.result.status == ModelStatus::Ok);
@@ -159,6 +181,21 @@ pub async fn build(
             None => break,
         }
     }
+    // Nothing is published, and the build's own appends to the `_pslake` tables wait, until
+    // the extraction beside it is over; a failed one publishes nothing.
+    let extraction_failed = match &opts.landing {
+        Some(l) => l.finished().await.err(),
+        None => None,
+    };
+    let model_fingerprints: HashMap<String, String> = runner
+        .prepared
+        .lock()
+        .expect("prepared")
+        .fingerprints
+        .of
+        .iter()
+        .map(|(&i, f)| (project.models()[i].name.to_string(), f.clone()))
+        .collect();
 
     // The build's rejects and warnings are logs of this run: written before the publish, so a
     // crash after the release (whose models the next run reuses, not rebuilds) loses none.
@@ -184,7 +221,8 @@ pub async fn build(
         .collect();
 
     // Publish: all audited tables, in dependency order, only when the whole build passed.
-    let passed = outcomes.iter().all(|o| o.result.status == ModelStatus::Ok);
+    let passed =
+        extraction_failed.is_none() && outcomes.iter().all(|o| o.result.status == ModelStatus::Ok);
     if passed {
         fault_point("build:before_publish");
     }
@@ -264,10 +302,15 @@ pub async fn build(
         })
         .collect();
     // One row for the build stage as a whole, beside the per-model rows.
-    let failed: Vec<String> = outcomes
+    let failed: Vec<String> = extraction_failed
         .iter()
-        .filter(|o| o.result.status != ModelStatus::Ok)
-        .map(|o| format!("{}: {}", o.result.model, o.result.status.as_str()))
+        .cloned()
+        .chain(
+            outcomes
+                .iter()
+                .filter(|o| o.result.status != ModelStatus::Ok)
+                .map(|o| format!("{}: {}", o.result.model, o.result.status.as_str())),
+        )
         .collect();
     records.push(RunRecord {
         run_id: opts.run_id.clone(),

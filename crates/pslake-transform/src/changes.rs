@@ -56,12 +56,7 @@ impl Runner<'_> {
         let Some(recorded) = self.published.get(&i).filter(|r| !r.inputs.is_empty()) else {
             return Ok(Mode::Full);
         };
-        let now = self
-            .fingerprints
-            .inputs
-            .get(&i)
-            .cloned()
-            .unwrap_or_default();
+        let now = self.inputs(i).unwrap_or_default();
         let changed: BTreeSet<&String> = now
             .keys()
             .chain(recorded.inputs.keys())

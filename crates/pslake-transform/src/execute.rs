@@ -18,7 +18,9 @@ use pslake_lake::{Lake, Month, Staged, TableDocs, TableName};
 use crate::changes::{self, Mode};
 use crate::checks;
 use crate::contract;
-use crate::fingerprint::{FINGERPRINT_KEY, Fingerprints, INPUTS_KEY, Recorded};
+use crate::fingerprint::{
+    self, FINGERPRINT_KEY, Fingerprinter, Fingerprints, INPUTS_KEY, Recorded,
+};
 use crate::merge;
 use crate::outputs;
 use crate::planning::{BuildOptions, check_required};
@@ -74,12 +76,27 @@ pub(crate) struct Runner<'a> {
     pub(crate) lake: &'a Lake,
     pub(crate) ctx: SessionContext,
     pub(crate) lake_tables: BTreeSet<TableName>,
-    /// Each model's fingerprint and inputs (recorded in the commit of a published table).
-    pub(crate) fingerprints: Fingerprints,
+    /// Computes each model's fingerprint when it is about to run.
+    pub(crate) fingerprinter: Fingerprinter,
     /// What each model's published table recorded when it was built (read before this build).
     pub(crate) published: HashMap<usize, Recorded>,
+    /// The fingerprint each model's tests last all passed at, by model name.
+    pub(crate) clean_tests: HashMap<String, String>,
+    /// What [`Runner::prepare`] found for each model that started.
+    pub(crate) prepared: Mutex<Prepared>,
     /// The months each model kept by month rewrote in this build (`None`: all of them).
     pub(crate) months: Mutex<HashMap<usize, Option<BTreeSet<Month>>>>,
+    /// The lake tables registered again in this build's session once landed (a build beside
+    /// its extraction, [`BuildOptions::landing`]).
+    pub(crate) refreshed: tokio::sync::Mutex<BTreeSet<TableName>>,
+}
+
+/// What a build knows of each model once its inputs are known: its fingerprint and inputs,
+/// whether its published table is reused, whether its tests need not run again.
+#[derive(Default)]
+pub(crate) struct Prepared {
+    /// Each model's fingerprint and inputs (recorded in the commit of a published table).
+    pub(crate) fingerprints: Fingerprints,
     /// Table models whose published table is reused (fingerprint unchanged).
     pub(crate) reuse: HashSet<usize>,
     /// Models whose tests all passed in the last build of the same fingerprint: not tested
@@ -94,13 +111,15 @@ impl Runner<'_> {
         reporter.on_model_start(&name);
         let t0 = Instant::now();
         let mut outcome = Outcome::not_run(m, ModelStatus::Ok);
-        if self.reuse.contains(&i) {
+        if let Err(msg) = self.prepare(i, m).await {
+            outcome.result.status = ModelStatus::Failed(msg);
+        } else if self.reused(i) {
             // The published table, registered from the lake, is what this build would write; a
             // rejects or warnings model's rows are this run's rows again.
             outcome.result.reused = true;
             let reused = async {
                 self.reuse_operational(m, &mut outcome).await?;
-                if self.tested.contains(&i) {
+                if self.tested(i) {
                     return Ok(());
                 }
                 // Its last tests warned (or were not recorded): they run again, on the
@@ -124,6 +143,75 @@ impl Runner<'_> {
             &outcome.result.status,
         );
         (i, outcome)
+    }
+
+    /// Before model `i` runs (its parents done, the lake tables it reads landed): the lake
+    /// tables an extraction beside the build landed are registered again at their new version,
+    /// then its fingerprint decides whether its published table and its last test results
+    /// still stand.
+    async fn prepare(&self, i: usize, m: &Model) -> Result<(), String> {
+        if let Some(landing) = &self.opts.landing {
+            for t in m.inputs().filter(|t| landing.lands(t)) {
+                self.refresh(t).await?;
+            }
+        }
+        let (fingerprint, inputs) = self
+            .fingerprinter
+            .model(self.project, self.lake, i, |p| self.fingerprint(p))
+            .await
+            .map_err(|e| format!("model {}: reading its inputs' versions: {e}", m.name))?;
+        let reuse = !self.opts.full_refresh
+            && fingerprint::reusable(m.materialized)
+            && self
+                .published
+                .get(&i)
+                .is_some_and(|r| r.fingerprint.as_ref() == Some(&fingerprint));
+        let tested = !self.opts.full_refresh
+            && !m.tests.is_empty()
+            && self.clean_tests.get(&m.name.to_string()) == Some(&fingerprint);
+        let mut prepared = self.prepared.lock().expect("prepared");
+        prepared.fingerprints.of.insert(i, fingerprint);
+        prepared.fingerprints.inputs.insert(i, inputs);
+        if reuse {
+            prepared.reuse.insert(i);
+        }
+        if tested {
+            prepared.tested.insert(i);
+        }
+        Ok(())
+    }
+
+    /// Registers lake table `t` again, once per build, now that it has landed.
+    async fn refresh(&self, t: &TableName) -> Result<(), String> {
+        let mut refreshed = self.refreshed.lock().await;
+        if refreshed.contains(t) {
+            return Ok(());
+        }
+        session::register_lake_table(&self.ctx, self.lake, t, None)
+            .await
+            .map_err(|e| format!("reading {t} once landed: {e}"))?;
+        refreshed.insert(t.clone());
+        Ok(())
+    }
+
+    /// Model `p`'s fingerprint in this build, once it has started.
+    pub(crate) fn fingerprint(&self, p: usize) -> Option<String> {
+        let prepared = self.prepared.lock().expect("prepared");
+        prepared.fingerprints.of.get(&p).cloned()
+    }
+
+    /// The identity of each of model `i`'s inputs in this build.
+    pub(crate) fn inputs(&self, i: usize) -> Option<std::collections::BTreeMap<String, String>> {
+        let prepared = self.prepared.lock().expect("prepared");
+        prepared.fingerprints.inputs.get(&i).cloned()
+    }
+
+    fn reused(&self, i: usize) -> bool {
+        self.prepared.lock().expect("prepared").reuse.contains(&i)
+    }
+
+    fn tested(&self, i: usize) -> bool {
+        self.prepared.lock().expect("prepared").tested.contains(&i)
     }
 
     pub(crate) fn reference(m: &Model) -> TableReference {
@@ -165,7 +253,7 @@ impl Runner<'_> {
                     .map_err(|e| failed(m, e))?;
             }
         }
-        if self.tested.contains(&i) {
+        if self.tested(i) {
             outcome.result.reused = true;
             return Ok(());
         }
@@ -385,10 +473,10 @@ impl Runner<'_> {
         let mut metadata = serde_json::Map::new();
         metadata.insert("pslake.run_id".into(), self.opts.run_id.clone().into());
         metadata.insert("pslake.model".into(), m.name.to_string().into());
-        if let Some(f) = self.fingerprints.of.get(&i) {
-            metadata.insert(FINGERPRINT_KEY.into(), f.clone().into());
+        if let Some(f) = self.fingerprint(i) {
+            metadata.insert(FINGERPRINT_KEY.into(), f.into());
         }
-        if let Some(inputs) = self.fingerprints.inputs.get(&i) {
+        if let Some(inputs) = self.inputs(i) {
             let inputs: serde_json::Map<String, serde_json::Value> = inputs
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone().into()))

@@ -5,7 +5,7 @@
 //! commit (`pslake.fingerprint`); a build whose fingerprint for a table model equals the
 //! recorded one reuses the published table instead of rebuilding it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow::array::{Array, StringArray};
@@ -40,40 +40,61 @@ pub(crate) struct Fingerprints {
     pub(crate) inputs: HashMap<usize, BTreeMap<String, String>>,
 }
 
-/// The fingerprint of every model in `order` (a topological order that includes every model
-/// the others read from the project).
-pub(crate) async fn fingerprints(
-    project: &Project,
-    lake: &Lake,
-    order: &[usize],
-    opts: &BuildOptions,
-) -> crate::Result<Fingerprints> {
-    let index: HashMap<&TableName, usize> = project
-        .models()
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (&m.name, i))
-        .collect();
-    let seeds: HashMap<&TableName, u64> = project
-        .seeds()
-        .iter()
-        .map(|s| {
-            let mut h = DefaultHasher::new();
-            fs_err::read(project.root().join(&s.file))
-                .unwrap_or_default()
+/// Computes each model's fingerprint when the model is about to run: after its parents' (a
+/// model's own fingerprint stands for it downstream) and after the lake tables it reads have
+/// landed (their version is part of it).
+pub(crate) struct Fingerprinter {
+    index: HashMap<TableName, usize>,
+    seeds: HashMap<TableName, u64>,
+    run_context: TableName,
+    dates: String,
+    /// The lake version of each input read so far.
+    versions: tokio::sync::Mutex<HashMap<TableName, Option<i64>>>,
+}
+
+impl Fingerprinter {
+    pub(crate) fn new(project: &Project, opts: &BuildOptions) -> Self {
+        let index = project
+            .models()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        let seeds = project
+            .seeds()
+            .iter()
+            .map(|s| {
+                let mut h = DefaultHasher::new();
+                fs_err::read(project.root().join(&s.file))
+                    .unwrap_or_default()
+                    .hash(&mut h);
+                format!(
+                    "{:?}",
+                    s.types.iter().collect::<std::collections::BTreeMap<_, _>>()
+                )
                 .hash(&mut h);
-            format!(
-                "{:?}",
-                s.types.iter().collect::<std::collections::BTreeMap<_, _>>()
-            )
-            .hash(&mut h);
-            (&s.name, h.finish())
-        })
-        .collect();
-    let run_context = dag::run_context_table();
-    let mut versions: HashMap<TableName, Option<i64>> = HashMap::new();
-    let mut out = Fingerprints::default();
-    for &i in order {
+                (s.name.clone(), h.finish())
+            })
+            .collect();
+        Self {
+            index,
+            seeds,
+            run_context: dag::run_context_table(),
+            dates: format!("{} {}", opts.as_of, opts.history_start),
+            versions: Default::default(),
+        }
+    }
+
+    /// Model `i`'s fingerprint and the identity of each of its inputs. `model_fingerprint`
+    /// gives the fingerprint of a model computed in this build (`None`: not in this build, its
+    /// published version stands for it).
+    pub(crate) async fn model(
+        &self,
+        project: &Project,
+        lake: &Lake,
+        i: usize,
+        model_fingerprint: impl Fn(usize) -> Option<String>,
+    ) -> crate::Result<(String, BTreeMap<String, String>)> {
         let m = &project.models()[i];
         let mut h = DefaultHasher::new();
         format!("{m:?}").hash(&mut h);
@@ -83,26 +104,34 @@ pub(crate) async fn fingerprints(
         let mut identities = BTreeMap::new();
         for t in inputs {
             t.to_string().hash(&mut h);
-            let identity = if let Some(p) = index.get(t) {
-                match out.of.get(p) {
-                    Some(f) => f.clone(),
-                    // Not in this run: the published version stands for it.
-                    None => format!("{:?}", version(lake, t, &mut versions).await?),
+            let identity = if let Some(&p) = self.index.get(t) {
+                match model_fingerprint(p) {
+                    Some(f) => f,
+                    None => format!("{:?}", self.version(lake, t).await?),
                 }
-            } else if let Some(s) = seeds.get(t) {
+            } else if let Some(s) = self.seeds.get(t) {
                 format!("{s:016x}")
-            } else if *t == run_context {
-                format!("{} {}", opts.as_of, opts.history_start)
+            } else if *t == self.run_context {
+                self.dates.clone()
             } else {
-                format!("{:?}", version(lake, t, &mut versions).await?)
+                format!("{:?}", self.version(lake, t).await?)
             };
             identity.hash(&mut h);
             identities.insert(t.to_string(), identity);
         }
-        out.of.insert(i, format!("{:016x}", h.finish()));
-        out.inputs.insert(i, identities);
+        Ok((format!("{:016x}", h.finish()), identities))
     }
-    Ok(out)
+
+    async fn version(&self, lake: &Lake, t: &TableName) -> crate::Result<Option<i64>> {
+        let mut cache = self.versions.lock().await;
+        if let Some(v) = cache.get(t) {
+            return Ok(*v);
+        }
+        // Maintenance (compaction, vacuum) changes no row: it does not make the readers stale.
+        let v = lake.content_version(t).await?;
+        cache.insert(t.clone(), v);
+        Ok(v)
+    }
 }
 
 /// The lake version an input identity of [`Fingerprints::inputs`] names (`Some(12)`).
@@ -112,20 +141,6 @@ pub(crate) fn identity_version(identity: &str) -> Option<i64> {
         .strip_suffix(')')?
         .parse()
         .ok()
-}
-
-async fn version(
-    lake: &Lake,
-    t: &TableName,
-    cache: &mut HashMap<TableName, Option<i64>>,
-) -> crate::Result<Option<i64>> {
-    if let Some(v) = cache.get(t) {
-        return Ok(*v);
-    }
-    // Maintenance (compaction, vacuum) changes no row: it does not make the readers stale.
-    let v = lake.content_version(t).await?;
-    cache.insert(t.clone(), v);
-    Ok(v)
 }
 
 /// What `t`'s latest commit recorded: the fingerprint it was built with and its inputs'
@@ -157,26 +172,15 @@ pub(crate) async fn recorded(lake: &Lake, t: &TableName) -> crate::Result<Record
     })
 }
 
-/// The models of `order` whose tests need not run again: the latest run record of each (in
-/// `_pslake.runs`, read through `ctx`) is a passed build of the same fingerprint whose tests all
-/// passed (none warned). With the same definition and the same input versions they give the
-/// same results; a view holds no data, so its tests are all a build spends on it. When the
-/// records cannot be read, every test runs.
-pub(crate) async fn tested_models(
-    ctx: &SessionContext,
-    project: &Project,
-    order: &[usize],
-    fingerprints: &HashMap<usize, String>,
-) -> HashSet<usize> {
-    let tested: HashMap<String, usize> = order
-        .iter()
-        .map(|&i| (i, &project.models()[i]))
-        .filter(|(_, m)| !m.tests.is_empty())
-        .map(|(i, m)| (format!("model:{}", m.name), i))
-        .collect();
+/// The fingerprint each model's tests last passed at, by model name: the latest run record of
+/// each (in `_pslake.runs`, read through `ctx`) is a passed build whose tests all passed (none
+/// warned). A model whose fingerprint is that one need not run its tests again: with the same
+/// definition and the same input versions they give the same results; a view holds no data, so
+/// its tests are all a build spends on it. When the records cannot be read, every test runs.
+pub(crate) async fn last_clean_tests(ctx: &SessionContext) -> HashMap<String, String> {
     let runs = ops::runs_table();
-    if tested.is_empty() || !session::has_table(ctx, &runs) {
-        return HashSet::new();
+    if !session::has_table(ctx, &runs) {
+        return HashMap::new();
     }
     let sql = format!(
         "SELECT stage, details FROM (SELECT stage, status, details, \
@@ -193,10 +197,10 @@ pub(crate) async fn tested_models(
             tracing::warn!(
                 "reading {runs} for the models' last test results: {e}; their tests run"
             );
-            return HashSet::new();
+            return HashMap::new();
         }
     };
-    let mut out = HashSet::new();
+    let mut out = HashMap::new();
     for b in &batches {
         let (Some(stage), Some(details)) = (
             b.column(0).as_any().downcast_ref::<StringArray>(),
@@ -205,19 +209,19 @@ pub(crate) async fn tested_models(
             continue;
         };
         for r in 0..b.num_rows() {
-            let Some(&i) = tested.get(stage.value(r)) else {
+            let Some(model) = stage.value(r).strip_prefix("model:") else {
                 continue;
             };
             let Ok(d) = serde_json::from_str::<serde_json::Value>(details.value(r)) else {
                 continue;
             };
-            let same = d.get("fingerprint").and_then(|f| f.as_str())
-                == fingerprints.get(&i).map(String::as_str);
             let clean = ["failed", "warned"]
                 .iter()
                 .all(|k| d.pointer(&format!("/tests/{k}")).and_then(|v| v.as_u64()) == Some(0));
-            if same && clean {
-                out.insert(i);
+            if let Some(f) = d.get("fingerprint").and_then(|f| f.as_str())
+                && clean
+            {
+                out.insert(model.to_string(), f.to_string());
             }
         }
     }

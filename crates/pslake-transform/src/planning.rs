@@ -44,6 +44,10 @@ pub struct BuildOptions {
     pub concurrency: usize,
     /// The cluster table models run on (`None`: in this process).
     pub cluster: Option<Arc<dyn Cluster>>,
+    /// The extraction running beside the build, landing the raw tables it reads (`None`:
+    /// everything is landed): each model starts once its lake tables have landed, and nothing
+    /// is published unless the whole extraction succeeded (see [`crate::Landing`]).
+    pub landing: Option<crate::Landing>,
 }
 
 impl BuildOptions {
@@ -61,6 +65,7 @@ impl BuildOptions {
                 .map(|n| n.get())
                 .unwrap_or(2),
             cluster: None,
+            landing: None,
         }
     }
 }

@@ -216,45 +216,10 @@ pub(crate) async fn register_lake_at(
     pins: Option<&std::collections::BTreeMap<TableName, i64>>,
 ) -> crate::Result<Vec<TableName>> {
     lake.register_object_store(ctx)?;
-    let on_cluster = crate::cluster::of(ctx).is_some();
     let tables = lake.list_tables().await?;
-    let state = Arc::new(ctx.state());
     for t in &tables {
-        let table = match pins.and_then(|p| p.get(t)) {
-            Some(&v) => lake.open_at(t, v).await?,
-            None => match lake.open(t).await? {
-                Some(table) => table,
-                None => continue,
-            },
-        };
-        let df_err = |context: String| {
-            move |source: DataFusionError| Error::DataFusion {
-                context,
-                source: Box::new(source),
-            }
-        };
-        table
-            .update_datafusion_session(state.as_ref())
-            .map_err(|e| Error::DataFusion {
-                context: format!("reading delta table {t}"),
-                source: Box::new(DataFusionError::External(Box::new(e))),
-            })?;
-        let provider = table
-            .table_provider()
-            .with_session(state.clone())
-            .await
-            .map_err(df_err(format!("reading delta table {t}")))?;
-        // On a cluster, the same version's files as a plain Parquet listing ([`crate::cluster`]).
-        let provider = if on_cluster {
-            let files = lake.plain_files(t, &table)?;
-            crate::stream::files_provider(&files, normalized_schema(&provider.schema()))
-                .map_err(df_err(format!("reading delta table {t}")))?
-        } else {
-            provider
-        };
-        let provider = pslake_lake::expose_deleted(ctx, t, provider)
-            .map_err(df_err(format!("registering {t}")))?;
-        register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
+        let pin = pins.and_then(|p| p.get(t)).copied();
+        register_lake_table(ctx, lake, t, pin).await?;
     }
     // The `_pslake` tables a model may read exist in every session, empty until the lake has
     // them (a firm whose first landing rejected nothing has no `_pslake.rejects` yet).
@@ -267,6 +232,61 @@ pub(crate) async fn register_lake_at(
         }
     }
     Ok(tables)
+}
+
+/// Registers lake table `t` in `ctx` (replacing what the name showed), at version `pin` or its
+/// latest; `Ok(false)` when the lake has no such table (nothing registered).
+pub(crate) async fn register_lake_table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    t: &TableName,
+    pin: Option<i64>,
+) -> crate::Result<bool> {
+    let table = match pin {
+        Some(v) => lake.open_at(t, v).await?,
+        None => match lake.open(t).await? {
+            Some(table) => table,
+            None => return Ok(false),
+        },
+    };
+    let df_err = |context: String| {
+        move |source: DataFusionError| Error::DataFusion {
+            context,
+            source: Box::new(source),
+        }
+    };
+    let state = Arc::new(ctx.state());
+    table
+        .update_datafusion_session(state.as_ref())
+        .map_err(|e| Error::DataFusion {
+            context: format!("reading delta table {t}"),
+            source: Box::new(DataFusionError::External(Box::new(e))),
+        })?;
+    let provider = table
+        .table_provider()
+        .with_session(state.clone())
+        .await
+        .map_err(df_err(format!("reading delta table {t}")))?;
+    // On a cluster, the same version's files as a plain Parquet listing ([`crate::cluster`]).
+    let provider = if crate::cluster::of(ctx).is_some() {
+        let files = lake.plain_files(t, &table)?;
+        crate::stream::files_provider(&files, normalized_schema(&provider.schema()))
+            .map_err(df_err(format!("reading delta table {t}")))?
+    } else {
+        provider
+    };
+    let provider = pslake_lake::expose_deleted(ctx, t, provider)
+        .map_err(df_err(format!("registering {t}")))?;
+    register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
+    Ok(true)
+}
+
+/// The schema of what `t` names in `ctx`, if anything.
+pub(crate) async fn table_schema(ctx: &SessionContext, t: &TableName) -> Option<SchemaRef> {
+    ctx.table_provider(TableReference::partial(t.schema.as_str(), t.name.as_str()))
+        .await
+        .ok()
+        .map(|p| p.schema())
 }
 
 /// The `_pslake` tables a model may read, with their schemas.

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use pslake_extract::{ExtractOptions, extract};
-use pslake_lake::Lake;
+use pslake_extract::{ExtractOptions, StreamEnded, extract};
+use pslake_lake::{Lake, TableName};
 use pslake_transform::{BuildOptions, ModelStatus, Project, Reporter};
 
 use super::UsageError;
@@ -157,6 +157,12 @@ pub(crate) async fn run_locked(
     let run_id = uuid::Uuid::new_v4().to_string();
     let progress = Progress::new();
 
+    // The build runs beside the extraction: each model starts once the raw tables it reads
+    // have landed, so the models over the fast sources run while a rate-limited one still
+    // pages; the release waits for the whole extraction and a failed one publishes nothing.
+    let (landed, landing) =
+        pslake_transform::landing(pslake_extract::raw_schemas(&source.pipeline));
+    let landed = std::sync::Arc::new(landed);
     let mut options = ExtractOptions::new();
     options.full_refresh = args.full_refresh;
     options.reconcile = args.reconcile;
@@ -167,21 +173,14 @@ pub(crate) async fn run_locked(
         source.pipeline.systems.len()
     ));
     options.progress = Some(lines.callback());
-    let report = extract(&source.pipeline, lake, &options).await;
-    lines.finish();
-    let report = report.context("extract failed")?;
-    source.close().await;
-    let mut out = std::io::stdout().lock();
-    write_extract_summary(&mut out, &report)?;
-    if !report.is_success() {
-        writeln!(
-            out,
-            "\nextraction failed; nothing was built, every published table keeps its previous version"
-        )?;
-        return Ok(ExitCode::from(1));
-    }
-    drop(out);
-    pslake_lake::fault_point("run:after_extract");
+    options.on_stream_end = Some(StreamEnded(std::sync::Arc::new({
+        let landed = landed.clone();
+        move |table: &str, ended: Result<(), &str>| match (TableName::parse(table), ended) {
+            (Some(t), Ok(())) => landed.landed(t),
+            (_, Err(e)) => landed.failed(format!("{table}: {e}")),
+            (None, Ok(())) => landed.failed(format!("{table}: not a table name")),
+        }
+    })));
 
     let mut opts = BuildOptions::new(run_id.clone(), as_of, history_start);
     opts.select = args.select.clone();
@@ -189,12 +188,35 @@ pub(crate) async fn run_locked(
     opts.full_refresh = args.full_refresh;
     opts.pipeline = source.pipeline.name.clone();
     opts.cluster = cluster;
-    let reporter = progress.model_reporter(project.models().len());
-    let build = pslake_transform::build(project, lake, &opts, &reporter)
-        .await
-        .context("build failed")?;
+    opts.landing = Some(landing);
+    let reporter = lines.model_reporter(project.models().len());
+
+    let extraction = async {
+        let report = extract(&source.pipeline, lake, &options).await;
+        match &report {
+            Ok(r) if r.is_success() => pslake_lake::fault_point("run:after_extract"),
+            Ok(_) => {}
+            Err(e) => landed.failed(format!("extraction: {e}")),
+        }
+        landed.finished();
+        source.close().await;
+        report
+    };
+    let build = pslake_transform::build(project, lake, &opts, &reporter);
+    let (report, build) = tokio::join!(extraction, build);
     reporter.finish();
+    lines.finish();
+    let report = report.context("extract failed")?;
     let mut out = std::io::stdout().lock();
+    write_extract_summary(&mut out, &report)?;
+    if !report.is_success() {
+        writeln!(
+            out,
+            "\nextraction failed; nothing was published, every published table keeps its previous version"
+        )?;
+        return Ok(ExitCode::from(1));
+    }
+    let build = build.context("build failed")?;
     writeln!(out, "\n{build}")?;
     writeln!(out, "\nrun {run_id}: as of {as_of}, lake {}", lake.root())?;
     Ok(if build.is_success() {

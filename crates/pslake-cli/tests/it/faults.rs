@@ -161,7 +161,7 @@ fn with_one_system_down_the_others_land_and_nothing_is_released() {
         "only NetSuite's streams fail: {failed:?}"
     );
     assert!(
-        stdout.contains("extraction failed; nothing was built"),
+        stdout.contains("extraction failed; nothing was published"),
         "the run says why nothing was published:\n{text}"
     );
     for (t, v) in &before {

@@ -5,6 +5,7 @@ mod checks;
 mod docs;
 mod formulas;
 mod incremental;
+mod landing;
 mod months;
 mod project;
 mod query;

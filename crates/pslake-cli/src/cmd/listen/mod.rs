@@ -338,9 +338,14 @@ impl Runner {
             let mut opts = BuildOptions::new(run_id.clone(), self.as_of, self.history_start);
             opts.select = Some(select.clone());
             opts.pipeline = self.source.pipeline.name.clone();
-            let build = pslake_transform::build(&self.project, &self.lake, &opts, &NoopReporter)
-                .await
-                .context("build failed")?;
+            let build = Box::pin(pslake_transform::build(
+                &self.project,
+                &self.lake,
+                &opts,
+                &NoopReporter,
+            ))
+            .await
+            .context("build failed")?;
             if !build.is_success() {
                 anyhow::bail!("build failed:\n{build}");
             }
