@@ -209,12 +209,16 @@ impl StreamPlan {
         picked.clear();
         picked.resize(n, None);
         let strip = &self.stream.records.strip;
+        let kept = &self.stream.records.kept;
         let unknown = &mut out.unknown;
         let path = &mut scratch.path;
         // An undeclared key is skipped unread; noting it costs a lookup, no allocation, once
         // it is known.
         let picked_ok = self.tree.pick(rec, picked, &mut |prefix, key| {
-            if unknown.len() >= 200 || (prefix.is_empty() && strip.iter().any(|s| s == key)) {
+            if unknown.len() >= 200
+                || (prefix.is_empty()
+                    && (strip.iter().any(|s| s == key) || kept.iter().any(|s| s == key)))
+            {
                 return;
             }
             let full = if prefix.is_empty() {

@@ -512,6 +512,7 @@ mod tests {
             path: JsonPath::parse(path),
             keyed_by: None,
             strip: vec![],
+            kept: vec![],
             unnest: None,
         }
     }
@@ -599,6 +600,7 @@ mod tests {
                 type_filter: type_filter.map(|(f, v)| (f.into(), v.into())),
             }),
             strip: vec![],
+            kept: vec![],
             unnest: None,
         }
     }
@@ -629,6 +631,7 @@ mod tests {
                 type_filter: None,
             }),
             strip: vec![],
+            kept: vec![],
             unnest: None,
         };
         let scan = Scan::new(&sel, vec![]);

@@ -518,9 +518,9 @@ async fn offset_query(
 pub(crate) struct RunShape {
     /// The run starts from a stored cursor: `incremental.since_cursor` requests apply.
     pub(crate) from_cursor: bool,
-    /// A child stream's parent keys, one list per parameter set (in the endpoint's order); `None`
-    /// for a stream without `parent`.
-    pub(crate) parent_keys: Option<Vec<Vec<String>>>,
+    /// A child stream's parent keys and embedded parent records, one list per parameter set (in
+    /// the endpoint's order); `None` for a stream without `parent`.
+    pub(crate) parent_keys: Option<crate::parent::ParentKeys>,
 }
 
 /// The parameter sets of an endpoint (one empty set when it declares none).
@@ -608,8 +608,25 @@ pub(crate) async fn produce(
             seen: Mutex::new(HashMap::new()),
         };
         match (&stream.parent, &shape.parent_keys) {
-            (Some(parent), Some(keys)) => {
-                let keys = keys.get(n).map(Vec::as_slice).unwrap_or_default();
+            (Some(parent), Some(pk)) => {
+                // The records the parent's own landed records hold: decoded as pages, no request.
+                if let Some(records) = pk.embedded.get(n).filter(|r| !r.is_empty()) {
+                    let what = format!("raw.{} (landed in this run)", parent.table);
+                    for chunk in records.chunks(EMBEDDED_PER_PAGE) {
+                        let body = embedded_page(&f.plan.stream.records.path, chunk);
+                        let page =
+                            decode(&f.plan, body.as_bytes(), &what, min_cursor, cursor_column)
+                                .map_err(|e| match e {
+                                    BodyError::Fatal(e) => e,
+                                    BodyError::Invalid(m) => Error::Page {
+                                        url: what.clone(),
+                                        message: m,
+                                    },
+                                })?;
+                        send(tx, page).await?;
+                    }
+                }
+                let keys = pk.keys.get(n).map(Vec::as_slice).unwrap_or_default();
                 for batch in keys.chunks(parent.batch.max(1)) {
                     let items: Vec<serde_json::Value> =
                         batch.iter().map(|k| parent_item(&parent.item, k)).collect();
@@ -628,6 +645,31 @@ pub(crate) async fn produce(
         }
     }
     Ok(())
+}
+
+/// Parent records decoded per page when a child reads them from the parent's landing.
+const EMBEDDED_PER_PAGE: usize = 500;
+
+/// A page body holding `records` (JSON objects) at `path`, as the endpoint would send them.
+fn embedded_page(path: &JsonPath, records: &[String]) -> String {
+    let mut body = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 64);
+    for seg in &path.0 {
+        body.push('{');
+        body.push_str(&serde_json::Value::String(seg.clone()).to_string());
+        body.push(':');
+    }
+    body.push('[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(r);
+    }
+    body.push(']');
+    for _ in &path.0 {
+        body.push('}');
+    }
+    body
 }
 
 async fn send(tx: &mpsc::Sender<Page>, page: Page) -> Result<()> {

@@ -518,11 +518,12 @@ async fn run_rest(
                 .as_ref()
                 .zip(resume)
                 .map(|(inc, at)| in_cursor_units(stream, inc.column, at));
-            Some(crate::parent::parent_keys(lake, system, stream, parent, floor).await?)
+            Some(crate::parent::parent_keys(lake, system, stream, parent, floor, run_id).await?)
         }
     };
     if let Some(keys) = &parent_keys {
-        tracing::info!(system, stream = %stream.name, keys = keys.iter().map(Vec::len).sum::<usize>(), "parent keys to read");
+        let (requested, embedded) = keys.counts();
+        tracing::info!(system, stream = %stream.name, keys = requested, embedded, "parent keys to read");
     }
     let shape = crate::rest::RunShape {
         from_cursor: resume.is_some(),

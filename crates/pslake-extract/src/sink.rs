@@ -90,6 +90,9 @@ struct Landing {
     /// records whose cursor is not past it can have been landed before, so only they are
     /// compared with the landed rows (the others land at once).
     resent_upto: Option<(String, i64)>,
+    /// Members kept in `_raw` for a child stream (`records.kept`): a landed record differing from
+    /// a re-sent one only by them (the list sent them, the search cannot) is unchanged.
+    kept: Vec<String>,
 }
 
 /// What one commit did.
@@ -112,6 +115,7 @@ impl Accumulator {
                 snapshot: plan.stream.incremental.is_none(),
                 skip_unchanged: false,
                 resent_upto: None,
+                kept: plan.stream.records.kept.clone(),
             },
             ops_lock,
             pending: Vec::new(),
@@ -369,8 +373,13 @@ impl Landing {
             };
             // The latest landed row of each pending key (EXISTS plans as a semi-join, for one key
             // column or several), joined back to the pending rows.
+            let landed = if self.kept.is_empty() {
+                ""
+            } else {
+                ", l._raw AS __landed_raw"
+            };
             format!(
-                "SELECT p.* FROM __pending p LEFT JOIN (\
+                "SELECT p.*{landed} FROM __pending p LEFT JOIN (\
                    SELECT {list}, _raw FROM (\
                      SELECT {list}, _raw, row_number() OVER (PARTITION BY {list} ORDER BY _extracted_at DESC) AS __rn \
                      FROM {raw} r WHERE EXISTS (SELECT 1 FROM __pending q WHERE {})) WHERE __rn = 1\
@@ -388,12 +397,47 @@ impl Landing {
             .await
             .map_err(df_err)?;
         if !self.snapshot {
-            fresh.extend(out);
+            for b in out {
+                fresh.push(self.without_kept_only_changes(b)?);
+            }
             return Ok(fresh);
         }
         let landed = sorted_raw(&out);
         let now = sorted_raw(&batches);
         Ok(if landed == now { Vec::new() } else { batches })
+    }
+}
+
+impl Landing {
+    /// The rows of `b` (pending rows, then `__landed_raw` when [`Landing::kept`] is not empty)
+    /// whose `_raw` differs from the landed one by more than the kept members; without that
+    /// column.
+    fn without_kept_only_changes(&self, b: RecordBatch) -> Result<RecordBatch> {
+        use arrow::array::{Array, AsArray, BooleanArray};
+        let Some(at) = b.schema().index_of("__landed_raw").ok() else {
+            return Ok(b);
+        };
+        let raw_at = b.schema().index_of("_raw")?;
+        let landed = arrow::compute::cast(b.column(at), &arrow::datatypes::DataType::Utf8)?;
+        let landed = landed.as_string::<i32>();
+        let pending = arrow::compute::cast(b.column(raw_at), &arrow::datatypes::DataType::Utf8)?;
+        let pending = pending.as_string::<i32>();
+        let keep: BooleanArray = (0..b.num_rows())
+            .map(|r| {
+                if landed.is_null(r) || pending.is_null(r) {
+                    return Some(true);
+                }
+                let stripped =
+                    serde_json::from_str::<&serde_json::value::RawValue>(landed.value(r))
+                        .ok()
+                        .and_then(|v| crate::json::strip_keys(v, &self.kept).ok());
+                Some(stripped.as_deref() != Some(pending.value(r)))
+            })
+            .collect();
+        let mut columns: Vec<usize> = (0..b.num_columns()).collect();
+        columns.remove(at);
+        let b = b.project(&columns)?;
+        Ok(arrow::compute::filter_record_batch(&b, &keep)?)
     }
 }
 

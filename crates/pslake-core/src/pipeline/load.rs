@@ -513,12 +513,13 @@ fn build_system(sys: RawSystem, p: &mut Problems, tables: &mut HashSet<String>) 
             streams.push(s);
         }
     }
-    let sys = System {
+    let mut sys = System {
         name: sname,
         kind,
         streams,
     };
     check_parents(&sys, p);
+    keep_embedded(&mut sys);
     Some(sys)
 }
 
@@ -1140,6 +1141,7 @@ fn build_stream(
             }
         }),
         strip: records.strip.clone().unwrap_or_default(),
+        kept: Vec::new(),
         unnest: records.unnest.as_ref().map(|u| {
             let path = JsonPath::parse(&subst(&u.path));
             let at: &[&[&str]] = &[&[&at_s, &at_r, "unnest"], &[&at_s, "unnest"]];
@@ -1525,6 +1527,7 @@ fn build_parent(
             .clone()
             .unwrap_or_else(|| serde_json::Value::String(PARENT_KEY_PLACEHOLDER.into())),
         matches: r.matches.clone(),
+        embedded: r.embedded.clone(),
     })
 }
 
@@ -1579,6 +1582,24 @@ fn check_parents(sys: &System, p: &mut Problems) {
                     "{ctx}: parent `since` compares with the stream's cursor: declare `incremental`"
                 ),
             );
+        }
+    }
+}
+
+/// The member each child stream reads from its parent's records (`parent.embedded`) is kept in
+/// the parent's `_raw` and not reported as a new field there.
+fn keep_embedded(sys: &mut System) {
+    let kept: Vec<(String, String)> = sys
+        .streams
+        .iter()
+        .filter_map(|s| s.parent.as_ref())
+        .filter_map(|p| Some((p.stream.clone(), p.embedded.clone()?)))
+        .collect();
+    for (parent, member) in kept {
+        if let Some(ps) = sys.streams.iter_mut().find(|s| s.name == parent)
+            && !ps.records.kept.contains(&member)
+        {
+            ps.records.kept.push(member);
         }
     }
 }

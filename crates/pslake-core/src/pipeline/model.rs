@@ -273,6 +273,8 @@ pub struct Parent {
     pub item: serde_json::Value,
     /// Parameter name -> parent column (see `RawParent::matches`).
     pub matches: BTreeMap<String, String>,
+    /// The parent's record member that holds this stream's records (see `RawParent::embedded`).
+    pub embedded: Option<String>,
 }
 
 /// The placeholder of a [`Parent::item`].
@@ -541,6 +543,9 @@ pub struct RecordSelector {
     pub keyed_by: Option<KeyedBy>,
     /// Top-level fields stripped from `_raw`.
     pub strip: Vec<String>,
+    /// Top-level fields kept in `_raw` without a column, not reported as new: the members a
+    /// child stream reads from this stream's landed records (its `parent.embedded`).
+    pub kept: Vec<String>,
     /// Nested rows: each record becomes one row per element found here (None: the record is
     /// the row).
     pub unnest: Option<Unnest>,

@@ -294,6 +294,11 @@ pub struct RawParent {
     /// (as text) equals the set's value of the parameter.
     #[serde(default, rename = "match")]
     pub matches: BTreeMap<String, String>,
+    /// A member of the parent's records that already holds what this stream requests (HubSpot's
+    /// `propertiesWithHistory` when the deals list asks for it): a parent row landed in the same
+    /// run whose record carries it is decoded from there (its `_raw`) instead of requested.
+    #[serde(default)]
+    pub embedded: Option<String>,
 }
 
 /// `freshness: {warn_after: 26h, error_after: 48h}`.

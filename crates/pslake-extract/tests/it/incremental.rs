@@ -460,3 +460,76 @@ async fn a_search_past_10000_changed_deals_restarts_from_the_last_modification_t
     assert_eq!(latest, vec![n.to_string()]);
     sb.shutdown().await;
 }
+
+/// The demo lists HubSpot deals with `propertiesWithHistory` and its `deal_history` reads them
+/// from those landed deals (`parent.embedded`): on a first run it lands exactly the rows the
+/// batch reads of every deal land, with no batch read (a few decoded pages of 500 deals instead
+/// of one request per 50 deals), and the deals' history member is not reported as a new field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_reads_the_histories_from_the_listed_deals_as_the_batch_reads_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = copy_fixtures(tmp.path());
+    let sb = sandbox(&fixtures, None).await;
+    let mut o = options(false);
+    o.select = vec!["hubspot".into()];
+    let rows = "SELECT deal_id || '|' || property || '|' || coalesce(value, '') || '|' || \
+                CAST(timestamp AS VARCHAR) || '|' || coalesce(CAST(archived_at AS VARCHAR), '') \
+                FROM raw.hubspot_deal_history ORDER BY 1";
+
+    // The demo pipeline: histories from the listed deals.
+    let lake_dir = tmp.path().join("embedded");
+    let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
+    let p = demo(&sb.base_url(), &fixtures, &lake_dir);
+    let r = run(&p, &lake, &o).await;
+    assert!(r.is_success(), "{:#?}", r.failed().collect::<Vec<_>>());
+    let embedded = query_strings(&lake, rows).await;
+    let deals = r.streams.iter().find(|s| s.stream == "deals").unwrap();
+    let history = r
+        .streams
+        .iter()
+        .find(|s| s.stream == "deal_history")
+        .unwrap();
+    assert!(
+        deals.new_fields.is_empty(),
+        "the embedded member is not schema drift: {:?}",
+        deals.new_fields
+    );
+
+    // The same pipeline without it: every deal's histories batch-read, 50 deals a request.
+    let lake_dir = tmp.path().join("batch_read");
+    let lake = Lake::parse(lake_dir.to_str().unwrap()).unwrap();
+    let mut p = demo(&sb.base_url(), &fixtures, &lake_dir);
+    let hubspot = p.systems.iter_mut().find(|s| s.name == "hubspot").unwrap();
+    for s in hubspot.streams.iter_mut() {
+        s.endpoint.params.remove("propertiesWithHistory");
+        if let Some(parent) = s.parent.as_mut() {
+            parent.embedded = None;
+        }
+    }
+    let r = run(&p, &lake, &o).await;
+    assert!(r.is_success(), "{:#?}", r.failed().collect::<Vec<_>>());
+    let batch_read = query_strings(&lake, rows).await;
+    let batch_history = r
+        .streams
+        .iter()
+        .find(|s| s.stream == "deal_history")
+        .unwrap();
+    sb.shutdown().await;
+
+    assert!(embedded.len() > 100, "{} history rows", embedded.len());
+    assert_eq!(embedded, batch_read, "the same history rows either way");
+    // deals (live and archived) / 50 batch reads, against deals / 500 decoded pages.
+    let batches = deals.received.div_ceil(50);
+    assert!(
+        batch_history.pages >= batches,
+        "batch reads: {} pages for {} deals",
+        batch_history.pages,
+        deals.received
+    );
+    assert!(
+        history.pages <= deals.received.div_ceil(500) + 1,
+        "from the listed deals: {} pages for {} deals",
+        history.pages,
+        deals.received
+    );
+}
