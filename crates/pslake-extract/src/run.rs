@@ -258,7 +258,7 @@ pub async fn extract(
         Files(String),
         Broken(String),
     }
-    let mut jobs = Vec::new();
+    let mut by_system = Vec::new();
     for sys in &pipeline.systems {
         let streams: Vec<&Stream> = sys
             .streams
@@ -279,14 +279,21 @@ pub async fn extract(
             (SystemKind::Files { location }, _) => Src::Files(location.clone()),
         };
         let src = Arc::new(src);
-        for st in streams {
-            jobs.push((sys.name.clone(), st.clone(), src.clone()));
-        }
+        let jobs: Vec<_> = streams
+            .into_iter()
+            .map(|st| (sys.name.clone(), st.clone(), src.clone()))
+            .collect();
+        by_system.push(jobs);
     }
-    let order: Vec<(String, String)> = jobs
+    let order: Vec<(String, String)> = by_system
         .iter()
+        .flatten()
         .map(|(s, st, _)| (s.clone(), st.name.clone()))
         .collect();
+    // Streams start one system at a time in turn (each system's in its declared order), so the
+    // streams of a rate-limited system, which share its limit anyway, do not hold every slot
+    // while another system's wait.
+    let jobs = round_robin(by_system);
     let par = options.max_parallel_streams.unwrap_or(6).max(1);
     // A child stream in the same run as its parent waits for it (declared before it, so started
     // before it) and reads the keys it landed; `Some(true)` once the parent succeeded.
@@ -434,6 +441,19 @@ pub async fn extract(
         ops::append_runs(lake, &[rec]).await?;
     }
     Ok(report)
+}
+
+/// The first item of each list, then the second of each, and so on.
+fn round_robin<T>(lists: Vec<Vec<T>>) -> Vec<T> {
+    let mut iters: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        out.extend(iters.iter_mut().filter_map(Iterator::next));
+        if out.len() == before {
+            return out;
+        }
+    }
 }
 
 /// `at` in the unit of the stream's cursor column: days for a date, microseconds otherwise.
@@ -781,6 +801,17 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn streams_start_one_system_at_a_time_in_turn() {
+        let lists = vec![
+            vec!["sf1", "sf2", "sf3"],
+            vec!["hs1"],
+            vec![],
+            vec!["k1", "k2"],
+        ];
+        assert_eq!(round_robin(lists), ["sf1", "hs1", "k1", "sf2", "k2", "sf3"]);
+    }
 
     fn demo_stream(table: &str) -> Stream {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.yml");
