@@ -34,9 +34,10 @@ const MONTH_DIR: &str = "pslake_month-";
 /// Arrow bytes a month writer takes before its file is closed (its encoded file is several
 /// times smaller), and what all the open month writers of one stream may hold together before
 /// the largest is closed: a stream whose rows are in no month order still writes in bounded
-/// memory.
-const WRITER_INPUT_BYTES: usize = 256 * 1024 * 1024;
-const OPEN_INPUT_BYTES: usize = 256 * 1024 * 1024;
+/// memory. 128 MiB: with the build running beside the extraction, the largest month-kept
+/// model now builds beside another heavy one (256 MiB took the scale-100 run past 2 GiB).
+const WRITER_INPUT_BYTES: usize = 128 * 1024 * 1024;
+const OPEN_INPUT_BYTES: usize = 128 * 1024 * 1024;
 
 /// A calendar month of a DATE field, or the rows where it is NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -246,7 +247,7 @@ fn month_writer(
     let config = PartitionWriterConfig::try_new(
         schema.clone(),
         Default::default(),
-        None,
+        Some(crate::staged::writer_properties()),
         NonZeroU64::new(TARGET_FILE_SIZE),
         None,
         None,

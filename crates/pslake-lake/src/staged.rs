@@ -35,6 +35,24 @@ pub const TARGET_FILE_SIZE: u64 = 64 * 1024 * 1024;
 /// Columns with min/max statistics in each file's Add action (Delta's default is 32).
 pub(crate) const STATS_COLUMNS: u64 = 32;
 
+/// Rows per Parquet row group of a model's data files (Parquet's default is 1 Mi rows; DuckDB
+/// writes 122,880). A writer holds its row group in memory, encoded, until it is full: with
+/// every partition of every model building at once writing 1 Mi-row groups, those buffers
+/// were a large part of a build's memory outside the pool.
+pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The Parquet properties of a model's data files: delta-rs's (Snappy), row groups of
+/// [`ROW_GROUP_ROWS`].
+pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::properties::WriterProperties;
+    WriterProperties::builder()
+        .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
+}
+
 /// Runs each writer on a task of its own and returns their results (in completion order).
 ///
 /// A writer polls its input stream, so the last operators of that partition of the plan and the
@@ -160,7 +178,7 @@ impl Lake {
         let config = WriterConfig::new(
             schema.clone(),
             Vec::new(),
-            None,
+            Some(writer_properties()),
             NonZeroU64::new(TARGET_FILE_SIZE),
             None,
             DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
@@ -234,7 +252,7 @@ impl Lake {
         let config = PartitionWriterConfig::try_new(
             schema.clone(),
             Default::default(),
-            None,
+            Some(writer_properties()),
             NonZeroU64::new(TARGET_FILE_SIZE),
             None,
             None,
@@ -412,5 +430,45 @@ impl Lake {
             .await
             .map_err(self.delta_err(&t))?;
         Ok(version_i64(commit.version()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_models_data_files_have_row_groups_of_128k_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let t = TableName::new("canonical", "many_rows");
+        // 300,000 rows: 131,072 + 131,072 + 37,856 (one row group of 300,000 at Parquet's
+        // default of 1 Mi rows).
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..300_000))],
+        )
+        .expect("batch");
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(b)]));
+        let staged = lake
+            .stage(&t, schema, vec![Box::pin(stream)])
+            .await
+            .expect("stage");
+        let mut groups = Vec::new();
+        for url in staged.file_urls() {
+            let path = url.to_file_path().expect("a local file");
+            let reader = SerializedFileReader::new(std::fs::File::open(path).expect("open"))
+                .expect("parquet");
+            groups.extend(reader.metadata().row_groups().iter().map(|g| g.num_rows()));
+        }
+        assert_eq!(groups, [131_072, 131_072, 37_856]);
     }
 }
