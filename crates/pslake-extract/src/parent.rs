@@ -29,7 +29,7 @@ use crate::rest::param_sets;
 /// has no keys.
 ///
 /// With `parent.embedded`, a parent row landed in run `run_id` whose record holds that member
-/// is returned as its record (`_raw`, the latest such row per key) instead of its key.
+/// is returned as its record (`_raw`, one such row per key) instead of its key.
 pub(crate) async fn parent_keys(
     lake: &Lake,
     system: &str,
@@ -115,7 +115,8 @@ impl ParentKeys {
 
 /// Adds the keys of batch `b` (columns: key, the `since` columns, the `match` columns, and with
 /// `parent.embedded` this run's `_raw`) to the sets they belong to: a row whose record holds the
-/// embedded member goes to `embedded` (by key; a later row replaces an earlier one).
+/// embedded member goes to `embedded` (by key: rows of one run with the same key are one
+/// listing's record read twice).
 fn collect(
     b: &RecordBatch,
     parent: &Parent,

@@ -11,6 +11,9 @@
 //!   rows) only once every model of the build passed, so a failed build leaves every published
 //!   table at its previous version (and its staged files are deleted), and a crash mid-publish is
 //!   rolled forward by the next writing command;
+//! - beside an extraction (`BuildOptions::landing`, `pslake run`), a model starts once the lake
+//!   tables it reads have landed, and the release waits for the extraction's end: a failed
+//!   stream publishes nothing (see [`crate::landing`]);
 //! - rejects, warnings and run records are appended at the end, one commit per table.
 
 use std::collections::{BTreeSet, HashMap};

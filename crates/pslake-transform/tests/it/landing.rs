@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use pslake_lake::TableName;
-use pslake_transform::{ModelStatus, Reporter};
+use pslake_transform::{BuildOptions, LandingSender, ModelStatus, Reporter};
 use tokio::sync::mpsc;
 
 use crate::{Fixture, opts, status_of};
@@ -52,11 +52,17 @@ fn two_models(f: &Fixture) {
         );
 }
 
-fn tables() -> Vec<(TableName, SchemaRef)> {
-    vec![
+/// The two models over `raw.a` and `raw.b`, and the options of a build beside an extraction
+/// landing both, with its sender.
+fn beside_extraction(f: &Fixture, run_id: &str) -> (LandingSender, BuildOptions) {
+    two_models(f);
+    let (landed, landing) = pslake_transform::landing(vec![
         (TableName::new("raw", "a"), raw_schema()),
         (TableName::new("raw", "b"), raw_schema()),
-    ]
+    ]);
+    let mut o = opts(run_id);
+    o.landing = Some(landing);
+    (landed, o)
 }
 
 #[tokio::test]
@@ -64,10 +70,7 @@ async fn a_model_runs_as_soon_as_its_raw_table_lands_and_nothing_publishes_befor
     // A first run: neither raw table is in the lake when the build starts (it plans against
     // their declared schemas).
     let f = Fixture::new();
-    two_models(&f);
-    let (landed, landing) = pslake_transform::landing(tables());
-    let mut o = opts("run-1");
-    o.landing = Some(landing);
+    let (landed, o) = beside_extraction(&f, "run-1");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let reporter = Ended(tx);
     let project = f.project();
@@ -102,7 +105,7 @@ async fn a_model_runs_as_soon_as_its_raw_table_lands_and_nothing_publishes_befor
 #[tokio::test]
 async fn a_raw_table_landed_during_the_build_is_read_at_its_new_version() {
     let f = Fixture::new();
-    two_models(&f);
+    let (landed, o) = beside_extraction(&f, "run-2");
     f.raw("a", &[("1", 10)]).await;
     f.raw("b", &[("1", 1)]).await;
     let first = f.build(None).await;
@@ -111,9 +114,6 @@ async fn a_raw_table_landed_during_the_build_is_read_at_its_new_version() {
     // The second run re-lands raw.a with a new row once the build has started: the model
     // reads the new version (not the one the build saw when it started) and is rebuilt, not
     // reused; raw.b lands unchanged content and from_b is reused.
-    let (landed, landing) = pslake_transform::landing(tables());
-    let mut o = opts("run-2");
-    o.landing = Some(landing);
     let project = f.project();
     let extraction = async {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -140,10 +140,7 @@ async fn a_raw_table_landed_during_the_build_is_read_at_its_new_version() {
 #[tokio::test]
 async fn a_failed_stream_publishes_nothing_and_skips_the_models_still_waiting() {
     let f = Fixture::new();
-    two_models(&f);
-    let (landed, landing) = pslake_transform::landing(tables());
-    let mut o = opts("run-1");
-    o.landing = Some(landing);
+    let (landed, o) = beside_extraction(&f, "run-1");
     let project = f.project();
     let extraction = async {
         f.raw("a", &[("1", 10)]).await;
