@@ -196,6 +196,8 @@ fn collect(
 
 /// Whether JSON object `raw` has the top-level member `member`.
 fn holds(raw: &str, member: &str) -> bool {
-    serde_json::from_str::<BTreeMap<String, serde::de::IgnoredAny>>(raw)
-        .is_ok_and(|m| m.contains_key(member))
+    serde_json::from_str::<&serde_json::value::RawValue>(raw)
+        .ok()
+        .and_then(|v| crate::json::lookup(v, member).ok().flatten())
+        .is_some()
 }

@@ -655,7 +655,7 @@ fn embedded_page(path: &JsonPath, records: &[String]) -> String {
     let mut body = String::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 64);
     for seg in &path.0 {
         body.push('{');
-        body.push_str(&serde_json::Value::String(seg.clone()).to_string());
+        body.push_str(&serde_json::to_string(seg).expect("a string serializes"));
         body.push(':');
     }
     body.push('[');

@@ -406,9 +406,7 @@ impl Landing {
         let now = sorted_raw(&batches);
         Ok(if landed == now { Vec::new() } else { batches })
     }
-}
 
-impl Landing {
     /// The rows of `b` (pending rows, then `__landed_raw` when [`Landing::kept`] is not empty)
     /// whose `_raw` differs from the landed one by more than the kept members; without that
     /// column.

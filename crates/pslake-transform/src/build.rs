@@ -123,6 +123,7 @@ pub async fn build(
                 .copied()
                 .filter(|p| run.contains(p))
                 .collect();
+            let gate = landing.as_ref().map_or(Gate::Open, |l| l.gate(m.inputs()));
             let skip = if let Some(&bad) = ps.iter().find(|p| done.get(p) == Some(&false)) {
                 let upstream = &project.models()[bad];
                 Some(
@@ -137,11 +138,10 @@ pub async fn build(
                         _ => format!("upstream {} failed", upstream.name),
                     },
                 )
+            } else if let Gate::Closed(why) = &gate {
+                Some(why.clone())
             } else {
-                match landing.as_ref().map(|l| l.gate(m.inputs())) {
-                    Some(Gate::Closed(why)) => Some(why),
-                    _ => None,
-                }
+                None
             };
             if let Some(why) = skip {
                 pending.remove(idx);
@@ -152,10 +152,7 @@ pub async fn build(
                 continue;
             }
             if ps.iter().all(|p| done.get(p) == Some(&true)) {
-                let landed = landing
-                    .as_ref()
-                    .is_none_or(|l| l.gate(m.inputs()) == Gate::Open);
-                if !landed {
+                if gate == Gate::Wait {
                     landing_awaited = true;
                 } else if running.len() < max {
                     pending.remove(idx);
