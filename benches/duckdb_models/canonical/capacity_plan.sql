@@ -17,7 +17,7 @@ weeks AS (
 ),
 cap AS (
     SELECT practice, week_start, sum(capacity_hours) AS capacity_hours
-    FROM intermediate.int_employee_days
+    FROM intermediate.int_employee_weeks
     WHERE period = 'plan'
     GROUP BY practice, week_start
 ),

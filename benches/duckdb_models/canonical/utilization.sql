@@ -7,13 +7,9 @@ WITH rc AS (
     SELECT history_start, as_of FROM pslake.run_context
 ),
 cap AS (
-    SELECT employee_id, practice, week_start,
-           sum(capacity_hours) AS capacity_hours,
-           sum(holiday_hours)  AS holiday_hours,
-           sum(time_off_hours) AS time_off_hours
-    FROM intermediate.int_employee_days
+    SELECT employee_id, practice, week_start, capacity_hours, holiday_hours, time_off_hours
+    FROM intermediate.int_employee_weeks
     WHERE period = 'actual'
-    GROUP BY employee_id, practice, week_start
 ),
 hrs AS (
     SELECT t.employee_id,

@@ -273,6 +273,8 @@ pub async fn build(
                 "fingerprint": model_fingerprints.get(&r.model),
                 "version": r.version,
                 "tests": { "passed": count(TestOutcome::Pass), "failed": count(TestOutcome::Fail) + count(TestOutcome::Error), "warned": count(TestOutcome::Warn) },
+                // what the tests read: the rows of the months rewritten, or the whole table
+                "tests_scope": if r.tests_rewritten_only { "rewritten months" } else { "table" },
                 "warnings": r.tests.iter().filter(|t| t.outcome == TestOutcome::Warn).filter_map(|t| t.message.clone()).collect::<Vec<_>>(),
                 // Each test's result, for `pslake docs` (empty when the tests did not run again).
                 "test_results": r.tests.iter().map(|t| serde_json::json!({

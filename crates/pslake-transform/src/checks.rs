@@ -6,6 +6,8 @@ use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
 
+use pslake_lake::TableName;
+
 use crate::project::{Model, Severity, TestKind, TestSpec};
 use crate::report::{TestOutcome, TestResult};
 
@@ -79,31 +81,68 @@ fn model_table(model: &Model) -> String {
     format!("{}.{}", ident(&model.name.schema), ident(&model.name.name))
 }
 
+/// The rows a model's tests read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    /// The whole table, under the model's name.
+    Whole,
+    /// Only some months of the table were rewritten in this build, and the published table
+    /// passed these same tests against the same parents: its kept rows need no test again.
+    /// `new` is the quoted SQL name of the rows this build wrote, `changed` the one input that
+    /// changed (a relationship to it is checked over the whole table).
+    Rewritten {
+        new: &'a str,
+        changed: Option<&'a TableName>,
+    },
+}
+
 /// The query returning a test's offending rows.
 pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
+    test_sql_in(model, test, Scope::Whole)
+}
+
+/// The query returning a test's offending rows among those `scope` names: over the rewritten
+/// rows, a row-wise test and a relationship to an unchanged parent read only those rows, a
+/// `unique` counts the table's rows whose value is among theirs (a duplicate always has one of
+/// its rows among them: the kept rows had none), and every other test reads the whole table.
+pub(crate) fn test_sql_in(model: &Model, test: &TestSpec, scope: Scope<'_>) -> String {
     let table = model_table(model);
     let offending = offending_row(test).unwrap_or_default();
+    let (rows, new) = match scope {
+        Scope::Whole => (table.clone(), None),
+        Scope::Rewritten { new, .. } => (new.to_string(), Some(new)),
+    };
     match &test.kind {
         TestKind::NotNull { .. } | TestKind::ExpressionIsTrue { .. } => {
-            format!("SELECT * FROM {table} WHERE {offending}")
+            format!("SELECT * FROM {rows} WHERE {offending}")
         }
         TestKind::Unique { column } => {
             let c = ident(column);
+            let among = new
+                .map(|n| format!(" AND {c} IN (SELECT {c} FROM {n})"))
+                .unwrap_or_default();
             format!(
-                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL GROUP BY {c} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {c}"
+                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL{among} GROUP BY {c} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {c}"
             )
         }
         TestKind::AcceptedValues { column, .. } => {
             let c = ident(column);
             format!(
-                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS __pslake_rows FROM {table} WHERE {offending} GROUP BY CAST({c} AS VARCHAR) ORDER BY __pslake_rows DESC, 1"
+                "SELECT CAST({c} AS VARCHAR) AS {c}, count(*) AS __pslake_rows FROM {rows} WHERE {offending} GROUP BY CAST({c} AS VARCHAR) ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::Relationships { column, to, field } => {
             let (c, f) = (ident(column), ident(field));
             let parent = format!("{}.{}", ident(&to.schema), ident(&to.name));
+            let parent_changed = match scope {
+                Scope::Whole => true,
+                Scope::Rewritten { changed, .. } => {
+                    to.schema.is_empty() || changed.is_some_and(|t| t == to)
+                }
+            };
+            let children = if parent_changed { &table } else { &rows };
             format!(
-                "SELECT child.{c}, count(*) AS __pslake_rows FROM {table} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS parent WHERE parent.{f} = child.{c}) GROUP BY child.{c} ORDER BY __pslake_rows DESC, 1"
+                "SELECT child.{c}, count(*) AS __pslake_rows FROM {children} AS child WHERE child.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS parent WHERE parent.{f} = child.{c}) GROUP BY child.{c} ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::UniqueCombination { columns } => {
@@ -119,7 +158,7 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
         TestKind::AcceptedRange { column, .. } => {
             let c = ident(column);
             format!(
-                "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {offending} GROUP BY {c} ORDER BY __pslake_rows DESC, 1"
+                "SELECT {c}, count(*) AS __pslake_rows FROM {rows} WHERE {offending} GROUP BY {c} ORDER BY __pslake_rows DESC, 1"
             )
         }
         TestKind::Custom { sql } => sql.trim().trim_end_matches(';').to_string(),
@@ -198,14 +237,18 @@ pub(crate) fn describe_rows(batches: &[RecordBatch], total: u64) -> String {
 }
 
 /// Runs a model's tests in `ctx` (where its new output is registered under its name), in
-/// their order.
+/// their order, over the rows `scope` names ([`test_sql_in`]).
 ///
 /// The row-wise tests ([`offending_row`]) are first counted together in one scan of the model
 /// (`count(*) FILTER (WHERE ...)` each) instead of a scan each: a view's query runs once for all
 /// of them, a large table is read once. Only a test that counts offending rows then runs its own
 /// query, for its message. When that one scan fails (a test's expression cannot plan or run),
 /// every test runs alone, so the error names its test.
-pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestResult> {
+pub(crate) async fn run_tests(
+    ctx: &SessionContext,
+    model: &Model,
+    scope: Scope<'_>,
+) -> Vec<TestResult> {
     let rowwise: Vec<(usize, String)> = model
         .tests
         .iter()
@@ -220,7 +263,11 @@ pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestRe
             .map(|(n, (_, c))| format!("count(*) FILTER (WHERE {c}) AS t{n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!("SELECT {counts} FROM {}", model_table(model));
+        let rows = match scope {
+            Scope::Whole => model_table(model),
+            Scope::Rewritten { new, .. } => new.to_string(),
+        };
+        let sql = format!("SELECT {counts} FROM {rows}");
         if let Ok(batches) = async { ctx.sql(&sql).await?.collect().await }.await
             && let Some(batch) = batches.first().filter(|b| b.num_rows() == 1)
         {
@@ -239,7 +286,7 @@ pub(crate) async fn run_tests(ctx: &SessionContext, model: &Model) -> Vec<TestRe
         results.push(if ok {
             passing(model, t)
         } else {
-            run_test(ctx, model, t).await
+            run_test(ctx, model, t, scope).await
         });
     }
     results
@@ -258,8 +305,13 @@ fn passing(model: &Model, test: &TestSpec) -> TestResult {
 }
 
 /// Runs one test in `ctx` (where the model's new output is registered under its name).
-async fn run_test(ctx: &SessionContext, model: &Model, test: &TestSpec) -> TestResult {
-    let sql = test_sql(model, test);
+async fn run_test(
+    ctx: &SessionContext,
+    model: &Model,
+    test: &TestSpec,
+    scope: Scope<'_>,
+) -> TestResult {
+    let sql = test_sql_in(model, test, scope);
     let result = async { ctx.sql(&sql).await?.collect().await }.await;
     let base = passing(model, test);
     match result {

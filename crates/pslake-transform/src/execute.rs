@@ -29,6 +29,10 @@ use crate::report::{ModelResult, ModelStatus, Reporter, TestOutcome};
 use crate::session;
 use crate::stream;
 
+/// The schema under which a build registers the rows it rewrote in a table kept by month, for
+/// its tests ([`checks::Scope::Rewritten`]).
+const REWRITTEN_SCHEMA: &str = "__pslake_rewritten";
+
 /// Everything one model produced.
 pub(crate) struct Outcome {
     pub(crate) result: ModelResult,
@@ -37,6 +41,9 @@ pub(crate) struct Outcome {
     pub(crate) started: DateTime<Utc>,
     /// The audited output, committed only if the whole build passes.
     pub(crate) publish: Option<PendingWrite>,
+    /// Where the rows this build wrote are registered when only they need testing
+    /// ([`checks::Scope::Rewritten`]).
+    pub(crate) rewritten: Option<TableName>,
 }
 
 impl Outcome {
@@ -52,11 +59,13 @@ impl Outcome {
                 duration: Duration::ZERO,
                 version: None,
                 tests: Vec::new(),
+                tests_rewritten_only: false,
             },
             rejects: Vec::new(),
             warnings: Vec::new(),
             started: Utc::now(),
             publish: None,
+            rewritten: None,
         }
     }
 }
@@ -220,8 +229,8 @@ impl Runner<'_> {
 
     async fn compute(&self, i: usize, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| failed(m, format_args!("{what}: {e}"));
-        let df = self
-            .ctx
+        let df = session::for_model(&self.ctx, m)
+            .map_err(|e| fail("datafusion", &e.strip_backtrace()))?
             .sql(&m.sql)
             .await
             .map_err(|e| fail("planning", &e.strip_backtrace()))?;
@@ -257,14 +266,37 @@ impl Runner<'_> {
             outcome.result.reused = true;
             return Ok(());
         }
-        self.test(m, outcome).await
+        let tested = self.test(m, outcome).await;
+        if let Some(t) = outcome.rewritten.take() {
+            let _ = self.ctx.deregister_table(TableReference::partial(
+                t.schema.as_str(),
+                t.name.as_str(),
+            ));
+        }
+        tested
     }
 
-    /// The model's tests against what the build shows under its name; error-severity failures
-    /// fail the model, warn-severity ones become warnings.
+    /// The model's tests against what the build shows under its name (only the rows it
+    /// rewrote, when [`Outcome::rewritten`] names them); error-severity failures fail the
+    /// model, warn-severity ones become warnings.
     async fn test(&self, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let mut failures = Vec::new();
-        for (t, r) in m.tests.iter().zip(checks::run_tests(&self.ctx, m).await) {
+        let new = outcome.rewritten.as_ref().map(|t| {
+            format!(
+                "\"{}\".\"{}\"",
+                t.schema.replace('"', "\"\""),
+                t.name.replace('"', "\"\"")
+            )
+        });
+        outcome.result.tests_rewritten_only = new.is_some();
+        let scope = match &new {
+            Some(new) => checks::Scope::Rewritten {
+                new,
+                changed: m.partition_input.as_ref().or(m.new_rows_from.as_ref()),
+            },
+            None => checks::Scope::Whole,
+        };
+        for (t, r) in m.tests.iter().zip(checks::run_tests(&self.ctx, m, scope).await) {
             match r.outcome {
                 TestOutcome::Fail | TestOutcome::Error => {
                     failures.push(r.message.clone().unwrap_or_default())
@@ -321,6 +353,9 @@ impl Runner<'_> {
                 stream::files_provider(&files, schema.clone()).and_then(|p| self.ctx.read_table(p))
             }
         };
+        let rewritten_rows = kept_files
+            .as_ref()
+            .map(|_| stream::read_staged(&self.ctx, &staged));
         outcome.publish = Some(PendingWrite {
             staged,
             metadata,
@@ -342,7 +377,23 @@ impl Runner<'_> {
                 .map_err(|e| format!("reading the published rows: {e}"))?;
         }
         session::register_provider(&self.ctx, &m.name, visible.into_view())
-            .map_err(|e| format!("registering the result: {e}"))
+            .map_err(|e| format!("registering the result: {e}"))?;
+        // Only some months rewritten, into a table whose published version passed the same
+        // tests (same definition, same parents): the tests need only read the rewritten rows.
+        let clean = self.published.get(&i).and_then(|r| r.fingerprint.as_ref())
+            == self.clean_tests.get(&m.name.to_string())
+            && self.clean_tests.contains_key(&m.name.to_string());
+        if let Some(rows) = rewritten_rows.filter(|_| clean && !m.tests.is_empty()) {
+            let new = TableName {
+                schema: REWRITTEN_SCHEMA.to_string(),
+                name: format!("{}__{}", m.name.schema, m.name.name),
+            };
+            let rows = rows.map_err(|e| format!("reading the staged files: {e}"))?;
+            session::register_provider(&self.ctx, &new, rows.into_view())
+                .map_err(|e| format!("registering the rewritten rows: {e}"))?;
+            outcome.rewritten = Some(new);
+        }
+        Ok(())
     }
 
     /// Writes what model `i` publishes (every file written is pushed to `pieces`, which the

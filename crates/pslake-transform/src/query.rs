@@ -88,7 +88,11 @@ pub async fn query_context(
         }
         let view = async {
             register_empty_self(&ctx, m)?;
-            let mut df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
+            let mut df = session::for_model(&ctx, m)
+                .map_err(|e| e.strip_backtrace())?
+                .sql(&m.sql)
+                .await
+                .map_err(|e| e.strip_backtrace())?;
             if m.materialized == Materialization::Snapshot {
                 // What its first build would publish: every row a current version.
                 df = crate::snapshot::first_versions(df, m, opts.as_of)
@@ -151,7 +155,11 @@ pub async fn show(
             &m.file, None, msg,
         )])));
     }
-    let df = ctx.sql(&m.sql).await.map_err(plan_error)?;
+    let df = session::for_model(&ctx, m)
+        .map_err(plan_error)?
+        .sql(&m.sql)
+        .await
+        .map_err(plan_error)?;
     let planned = df.schema().as_arrow().clone();
     let batches = df
         .limit(0, Some(limit))

@@ -108,6 +108,9 @@ pub struct ModelResult {
     pub version: Option<i64>,
     /// Its tests.
     pub tests: Vec<TestResult>,
+    /// Its tests read only the months this build rewrote (a table kept by month whose published
+    /// version passed the same tests: see `checks::Scope`), not the whole table.
+    pub tests_rewritten_only: bool,
 }
 
 /// The result of `build`.
@@ -190,6 +193,8 @@ impl fmt::Display for BuildReport {
                 m.duration.as_secs_f64(),
                 if m.tests.is_empty() {
                     "-".to_string()
+                } else if m.tests_rewritten_only {
+                    format!("{} (rewritten months)", tests_summary(&m.tests))
                 } else {
                     tests_summary(&m.tests)
                 }

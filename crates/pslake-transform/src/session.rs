@@ -85,6 +85,25 @@ pub(crate) fn new_build_context(
     }
 }
 
+/// The session model `m`'s query is planned and run in: `ctx`, or, when the model has its own
+/// `datafusion:` settings, a session sharing `ctx`'s tables, functions and memory pool with
+/// those settings on top.
+pub(crate) fn for_model<'a>(
+    ctx: &'a SessionContext,
+    m: &crate::project::Model,
+) -> Result<std::borrow::Cow<'a, SessionContext>, DataFusionError> {
+    if m.engine_settings.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(ctx));
+    }
+    let mut state = ctx.state();
+    for (key, value) in &m.engine_settings {
+        state.config_mut().options_mut().set(key, value)?;
+    }
+    Ok(std::borrow::Cow::Owned(SessionContext::new_with_state(
+        state,
+    )))
+}
+
 /// The one configuration of every session: spans for line numbers, plain (not view) strings.
 fn session_config() -> SessionConfig {
     SessionConfig::new()

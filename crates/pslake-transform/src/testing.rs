@@ -63,7 +63,11 @@ pub async fn test(
             reporter.on_model_start(&name);
             let computed = async {
                 register_empty_self(&ctx, m)?;
-                let df = ctx.sql(&m.sql).await.map_err(|e| e.strip_backtrace())?;
+                let df = crate::session::for_model(&ctx, m)
+                    .map_err(|e| e.strip_backtrace())?
+                    .sql(&m.sql)
+                    .await
+                    .map_err(|e| e.strip_backtrace())?;
                 let planned = df.schema().as_arrow().clone();
                 let schema = contract::check_schema(m, &planned).map_err(|e| {
                     let e: Vec<String> = e.iter().map(ToString::to_string).collect();
@@ -89,7 +93,7 @@ pub async fn test(
             }
         }
         if selected.contains(&i) {
-            report.tests.extend(checks::run_tests(&ctx, m).await);
+            report.tests.extend(checks::run_tests(&ctx, m, checks::Scope::Whole).await);
         }
     }
     Ok(report)

@@ -102,6 +102,7 @@ pub(super) fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Projec
                 partition_by: None,
                 partition_input: None,
                 new_rows_from: None,
+                engine_settings: Vec::new(),
                 tags: vec![schema.clone()],
                 description: None,
                 columns: Vec::new(),

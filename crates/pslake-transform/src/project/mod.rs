@@ -230,6 +230,10 @@ pub struct Model {
     /// `new_rows_from`: a lake table (an append-only landing) of which an incremental model
     /// reads only the files landed since its last build, when nothing else it reads changed.
     pub new_rows_from: Option<TableName>,
+    /// `datafusion:` settings its query is planned and run with (full DataFusion keys and
+    /// their values), on top of the build's: e.g. Parquet filter pushdown for a model that
+    /// joins a few keys to a wide landed table, which reads the wide column only for them.
+    pub engine_settings: Vec<(String, String)>,
     /// Tags for `--select tag:x`.
     pub tags: Vec<String>,
     /// Description.

@@ -164,6 +164,9 @@ pub(super) fn apply_model(
     ) {
         problem(problems, msg);
     }
+    for msg in engine_settings(model, rm.config.datafusion.unwrap_or_default()) {
+        problem(problems, msg);
+    }
     for t in rm.config.tags.map(OneOrMany::into_vec).unwrap_or_default() {
         if !model.tags.contains(&t) {
             model.tags.push(t);
@@ -335,6 +338,7 @@ struct RawConfig {
     updated_at: Option<String>,
     invalidate_hard_deletes: Option<bool>,
     hard_deletes: Option<String>,
+    datafusion: Option<BTreeMap<String, Value>>,
     #[serde(rename = "meta")]
     _meta: Option<Value>,
     #[serde(rename = "contract")]
@@ -456,6 +460,36 @@ fn partitioning(
     }
     if model.new_rows_from.is_some() && model.materialized != Materialization::Incremental {
         problems.push("new_rows_from needs materialized: incremental (the new rows are merged on the unique_key)".into());
+    }
+    problems
+}
+
+/// Reads `datafusion:` (DataFusion settings for the model's query, their `datafusion.` prefix
+/// optional) into `model`; each key and value is checked against DataFusion's own settings.
+fn engine_settings(model: &mut Model, given: BTreeMap<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut check = datafusion::config::ConfigOptions::default();
+    for (key, value) in given {
+        let key = if key.starts_with("datafusion.") {
+            key
+        } else {
+            format!("datafusion.{key}")
+        };
+        let value = match value {
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s,
+            _ => {
+                problems.push(format!(
+                    "datafusion: {key} takes a string, number or boolean"
+                ));
+                continue;
+            }
+        };
+        match check.set(&key, &value) {
+            Ok(()) => model.engine_settings.push((key, value)),
+            Err(e) => problems.push(format!("datafusion: {key} = {value}: {}", e.strip_backtrace())),
+        }
     }
     problems
 }

@@ -248,3 +248,99 @@ async fn a_model_writing_outside_the_months_its_input_changed_fails_and_publishe
     );
     assert_eq!(f.version("intermediate.int_e").await, version);
 }
+
+/// `int_e` keyed on the id's part before any `-` (so that `a-2` is `a` again), with tests.
+fn project_with_tests(f: &Fixture) {
+    project(f);
+    f.write(
+        "sql/intermediate/int_e.sql",
+        "SELECT split_part(id, '-', 1) AS id, day, minutes, sum(minutes) OVER (PARTITION BY day) AS day_total \
+         FROM staging.stg_e WHERE NOT is_deleted",
+    )
+    .write(
+        "models/models.yml",
+        "version: 2\nmodels:\n\
+         \x20 - name: stg_e\n\
+         \x20   config:\n\
+         \x20     materialized: incremental\n\
+         \x20     unique_key: id\n\
+         \x20     new_rows_from: raw.entries\n\
+         \x20     partition_by: {field: day, granularity: month}\n\
+         \x20 - name: int_e\n\
+         \x20   config:\n\
+         \x20     materialized: table\n\
+         \x20     partition_by: {field: day, granularity: month}\n\
+         \x20     partition_input: staging.stg_e\n\
+         \x20   columns:\n\
+         \x20     - name: id\n\
+         \x20       tests: [unique, not_null]\n\
+         \x20     - name: minutes\n\
+         \x20       tests:\n\
+         \x20         - accepted_range: {min_value: 1}\n",
+    );
+}
+
+fn result<'a>(report: &'a BuildReport, model: &str) -> &'a pslake_transform::ModelResult {
+    report.models.iter().find(|m| m.model == model).unwrap()
+}
+
+#[tokio::test]
+async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_duplicate_in_a_kept_one()
+ {
+    let f = Fixture::new();
+    project_with_tests(&f);
+    land(
+        &f,
+        1,
+        &[
+            ("a", "2026-01-05", 60, false),
+            ("b", "2026-02-05", 30, false),
+        ],
+    )
+    .await;
+    let first = build(&f, "run-1", false).await;
+    let int_e = result(&first, "intermediate.int_e");
+    assert_eq!(int_e.tests.len(), 3, "{first}");
+    assert!(!int_e.tests_rewritten_only, "a first build tests the whole table");
+
+    // c lands in March: only March is rewritten, and the tests read only its row (the published
+    // table passed them, with the same parents).
+    land(&f, 2, &[("c", "2026-03-02", 45, false)]).await;
+    let second = build(&f, "run-2", false).await;
+    let int_e = result(&second, "intermediate.int_e");
+    assert_eq!(int_e.rows, 1, "{second}");
+    assert!(int_e.tests_rewritten_only, "{second}");
+    assert_eq!(int_e.tests.len(), 3, "{second}");
+    assert!(
+        second.to_string().contains("3 passed (rewritten months)"),
+        "{second}"
+    );
+    let version = f.version("intermediate.int_e").await;
+
+    // a-2 lands in March and becomes id a, which January (a kept month) already holds: the
+    // scoped unique test still counts January's row, so the build fails and publishes nothing.
+    land(&f, 3, &[("a-2", "2026-03-09", 15, false)]).await;
+    let mut o = opts("run-3");
+    o.full_refresh = false;
+    let third = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(!third.is_success(), "{third}");
+    let text = third.to_string();
+    assert!(
+        text.contains("unique(id)") && text.contains("id = 'a' (2 rows)"),
+        "names the test and the duplicated key: {text}"
+    );
+    assert_eq!(f.version("intermediate.int_e").await, version);
+
+    // Row-wise tests read the rewritten rows: a March entry of 0 minutes fails accepted_range.
+    land(&f, 4, &[("a-2", "2026-03-09", 0, true), ("d", "2026-03-10", 0, false)]).await;
+    let fourth = pslake_transform::build(&f.project(), &f.lake, &opts("run-4"), &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(!fourth.is_success(), "{fourth}");
+    assert!(
+        fourth.to_string().contains("accepted_range(minutes)"),
+        "{fourth}"
+    );
+}

@@ -103,3 +103,38 @@ fn yaml_problems_are_all_reported() {
     );
     assert_eq!(pslake_transform::validate(f.root()).len(), err.0.len());
 }
+
+#[tokio::test]
+async fn a_models_datafusion_settings_are_checked_and_apply_to_its_query_only() {
+    let f = Fixture::new();
+    // An unknown key and a bad value: each named with the model's file and line.
+    f.write("sql/canonical/a.sql", "SELECT 1 AS MixedCase")
+        .write(
+            "models/a.yml",
+            "version: 2\nmodels:\n  - name: a\n    config:\n      materialized: table\n      datafusion: {execution.no_such_setting: 1, execution.batch_size: lots}\n",
+        );
+    let text = Project::load(f.root()).expect_err("problems").to_string();
+    assert!(
+        text.contains("models/a.yml") && text.contains("datafusion.execution.no_such_setting"),
+        "{text}"
+    );
+    assert!(
+        text.contains("datafusion.execution.batch_size = lots"),
+        "{text}"
+    );
+
+    // A setting that shows in the result: without identifier normalization the column keeps
+    // its case in `a`; `b`, with no setting, reads it with the build's (quoted, so it plans).
+    f.write(
+        "models/a.yml",
+        "version: 2\nmodels:\n  - name: a\n    config:\n      materialized: table\n      datafusion: {sql_parser.enable_ident_normalization: false}\n",
+    )
+    .write(
+        "sql/canonical/b.sql",
+        "SELECT \"MixedCase\" + 1 AS lower_case FROM canonical.a",
+    );
+    let report = f.build(None).await;
+    assert!(report.is_success(), "{report}");
+    assert_eq!(f.rows("SELECT \"MixedCase\" FROM canonical.a").await, ["1"]);
+    assert_eq!(f.rows("SELECT lower_case FROM canonical.b").await, ["2"]);
+}
