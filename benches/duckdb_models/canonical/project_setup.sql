@@ -40,9 +40,8 @@ first_hard AS (
     GROUP BY j.project_id
 ),
 first_time AS (
-    SELECT project_id, min(work_date) AS first_date
-    FROM intermediate.int_time_entries_checked
-    WHERE rule IS NULL AND approved
+    SELECT project_id, min(first_date) AS first_date
+    FROM intermediate.int_project_month_time
     GROUP BY project_id
 ),
 joined AS (

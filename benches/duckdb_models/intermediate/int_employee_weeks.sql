@@ -10,4 +10,4 @@ SELECT employee_id, practice, period, week_start,
        sum(holiday_hours)  AS holiday_hours,
        sum(time_off_hours) AS time_off_hours
 FROM intermediate.int_employee_days
-GROUP BY employee_id, practice, period, week_start
+GROUP BY employee_id, practice, period, week_start;

@@ -16,13 +16,12 @@ fx AS (
 ),
 labour AS (
     SELECT
-        t.project_id,
-        t.work_month AS month,
-        sum(t.cost_usd_minutes)      AS labor_cost_usd_minutes,
-        sum(t.minutes)               AS approved_minutes
-    FROM intermediate.int_time_entries_checked t CROSS JOIN rc
-    WHERE t.rule IS NULL AND t.approved AND t.work_date <= rc.as_of
-    GROUP BY t.project_id, t.work_month
+        project_id,
+        month,
+        cost_usd_minutes AS labor_cost_usd_minutes,
+        minutes          AS approved_minutes
+    FROM intermediate.int_project_month_time
+    WHERE in_period
 ),
 expenses AS (
     SELECT project_id, month, sum(amount_usd_exact) AS expense_usd_exact

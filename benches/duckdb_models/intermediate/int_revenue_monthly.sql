@@ -16,17 +16,17 @@ WITH rc AS (
     SELECT as_of, history_start, CAST(date_trunc('month', as_of) AS DATE) AS as_of_month
     FROM pslake.run_context
 ),
-entries AS (
-    SELECT t.*
-    FROM intermediate.int_time_entries_checked t CROSS JOIN rc
-    WHERE t.rule IS NULL AND t.approved AND t.work_date <= rc.as_of
+-- approved, rule-passing time per project-month up to as_of (sums over the entries, taken once
+-- in int_project_month_time)
+pm_time AS (
+    SELECT * FROM intermediate.int_project_month_time WHERE in_period
 ),
 fx AS (
     SELECT currency, month, usd_per_unit FROM staging.stg_treasury_fx_rates
 ),
 first_month AS (
     SELECT least(
-        (SELECT min(work_month) FROM entries),
+        (SELECT min(month) FROM pm_time),
         (SELECT CAST(date_trunc('month', min(booking_date)) AS DATE) FROM intermediate.int_contract_events),
         (SELECT CAST(date_trunc('month', history_start) AS DATE) FROM rc)
     ) AS m
@@ -43,19 +43,8 @@ projects AS (
 -- the project currency are summed as they are, the others as USD cent-minutes (converted to the
 -- project currency once per month, where the month's project rate is known)
 tm_sums AS (
-    SELECT
-        e.project_id,
-        e.work_month AS month,
-        sum(CASE WHEN e.billable THEN e.minutes ELSE 0 END) AS billable_minutes,
-        sum(CASE WHEN e.billable AND NOT e.cross_currency THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0))
-                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS same_cent_minutes,
-        sum(CASE WHEN e.billable AND e.cross_currency THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) * e.bill_fx
-                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS cross_usd_cent_minutes,
-        max(CASE WHEN e.billable AND e.cross_currency THEN 1 ELSE 0 END) AS has_cross,
-        sum(CASE WHEN e.billable THEN CAST(e.minutes AS DECIMAL(20,0)) * CAST(e.rate_in_cents AS DECIMAL(20,0)) * e.bill_fx
-                 ELSE CAST(0 AS DECIMAL(20,0)) END) AS usd_cent_minutes
-    FROM entries e
-    GROUP BY e.project_id, e.work_month
+    SELECT project_id, month, billable_minutes, same_cent_minutes, cross_usd_cent_minutes, has_cross, usd_cent_minutes
+    FROM pm_time
 ),
 tm AS (
     SELECT
@@ -77,9 +66,7 @@ tm AS (
 ),
 -- all approved minutes per project-month (fixed-fee progress: billable or not, every worker)
 worked AS (
-    SELECT project_id, work_month AS month, sum(minutes) AS minutes
-    FROM entries
-    GROUP BY project_id, work_month
+    SELECT project_id, month, minutes FROM pm_time
 ),
 ff_grid AS (
     SELECT
