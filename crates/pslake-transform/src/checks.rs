@@ -76,9 +76,14 @@ fn values_list(values: &[String]) -> String {
     }
 }
 
-/// The model's table as a quoted SQL name: `"schema"."name"`.
+/// A table as a quoted SQL name: `"schema"."name"`.
+pub(crate) fn table_sql(t: &TableName) -> String {
+    format!("{}.{}", ident(&t.schema), ident(&t.name))
+}
+
+/// The model's table as a quoted SQL name.
 fn model_table(model: &Model) -> String {
-    format!("{}.{}", ident(&model.name.schema), ident(&model.name.name))
+    table_sql(&model.name)
 }
 
 /// The rows a model's tests read.

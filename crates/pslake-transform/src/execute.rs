@@ -262,16 +262,16 @@ impl Runner<'_> {
                     .map_err(|e| failed(m, e))?;
             }
         }
-        if self.tested(i) {
+        let tested = if self.tested(i) {
             outcome.result.reused = true;
-            return Ok(());
-        }
-        let tested = self.test(m, outcome).await;
+            Ok(())
+        } else {
+            self.test(m, outcome).await
+        };
         if let Some(t) = outcome.rewritten.take() {
-            let _ = self.ctx.deregister_table(TableReference::partial(
-                t.schema.as_str(),
-                t.name.as_str(),
-            ));
+            let _ = self
+                .ctx
+                .deregister_table(TableReference::partial(t.schema.as_str(), t.name.as_str()));
         }
         tested
     }
@@ -281,13 +281,7 @@ impl Runner<'_> {
     /// model, warn-severity ones become warnings.
     async fn test(&self, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let mut failures = Vec::new();
-        let new = outcome.rewritten.as_ref().map(|t| {
-            format!(
-                "\"{}\".\"{}\"",
-                t.schema.replace('"', "\"\""),
-                t.name.replace('"', "\"\"")
-            )
-        });
+        let new = outcome.rewritten.as_ref().map(checks::table_sql);
         outcome.result.tests_rewritten_only = new.is_some();
         let scope = match &new {
             Some(new) => checks::Scope::Rewritten {
@@ -296,7 +290,11 @@ impl Runner<'_> {
             },
             None => checks::Scope::Whole,
         };
-        for (t, r) in m.tests.iter().zip(checks::run_tests(&self.ctx, m, scope).await) {
+        for (t, r) in m
+            .tests
+            .iter()
+            .zip(checks::run_tests(&self.ctx, m, scope).await)
+        {
             match r.outcome {
                 TestOutcome::Fail | TestOutcome::Error => {
                     failures.push(r.message.clone().unwrap_or_default())
@@ -380,9 +378,9 @@ impl Runner<'_> {
             .map_err(|e| format!("registering the result: {e}"))?;
         // Only some months rewritten, into a table whose published version passed the same
         // tests (same definition, same parents): the tests need only read the rewritten rows.
-        let clean = self.published.get(&i).and_then(|r| r.fingerprint.as_ref())
-            == self.clean_tests.get(&m.name.to_string())
-            && self.clean_tests.contains_key(&m.name.to_string());
+        let clean = self.clean_tests.get(&m.name.to_string()).is_some_and(|f| {
+            self.published.get(&i).and_then(|r| r.fingerprint.as_ref()) == Some(f)
+        });
         if let Some(rows) = rewritten_rows.filter(|_| clean && !m.tests.is_empty()) {
             let new = TableName {
                 schema: REWRITTEN_SCHEMA.to_string(),

@@ -93,7 +93,9 @@ pub async fn test(
             }
         }
         if selected.contains(&i) {
-            report.tests.extend(checks::run_tests(&ctx, m, checks::Scope::Whole).await);
+            report
+                .tests
+                .extend(checks::run_tests(&ctx, m, checks::Scope::Whole).await);
         }
     }
     Ok(report)

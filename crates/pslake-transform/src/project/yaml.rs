@@ -488,7 +488,10 @@ fn engine_settings(model: &mut Model, given: BTreeMap<String, Value>) -> Vec<Str
         };
         match check.set(&key, &value) {
             Ok(()) => model.engine_settings.push((key, value)),
-            Err(e) => problems.push(format!("datafusion: {key} = {value}: {}", e.strip_backtrace())),
+            Err(e) => problems.push(format!(
+                "datafusion: {key} = {value}: {}",
+                e.strip_backtrace()
+            )),
         }
     }
     problems

@@ -301,7 +301,10 @@ async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_d
     let first = build(&f, "run-1", false).await;
     let int_e = result(&first, "intermediate.int_e");
     assert_eq!(int_e.tests.len(), 3, "{first}");
-    assert!(!int_e.tests_rewritten_only, "a first build tests the whole table");
+    assert!(
+        !int_e.tests_rewritten_only,
+        "a first build tests the whole table"
+    );
 
     // c lands in March: only March is rewritten, and the tests read only its row (the published
     // table passed them, with the same parents).
@@ -334,7 +337,15 @@ async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_d
     assert_eq!(f.version("intermediate.int_e").await, version);
 
     // Row-wise tests read the rewritten rows: a March entry of 0 minutes fails accepted_range.
-    land(&f, 4, &[("a-2", "2026-03-09", 0, true), ("d", "2026-03-10", 0, false)]).await;
+    land(
+        &f,
+        4,
+        &[
+            ("a-2", "2026-03-09", 0, true),
+            ("d", "2026-03-10", 0, false),
+        ],
+    )
+    .await;
     let fourth = pslake_transform::build(&f.project(), &f.lake, &opts("run-4"), &NoopReporter)
         .await
         .expect("build runs");
