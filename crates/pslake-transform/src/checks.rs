@@ -93,11 +93,11 @@ pub(crate) enum Scope<'a> {
     Whole,
     /// Only some months of the table were rewritten in this build, and the published table
     /// passed these same tests against the same parents: its kept rows need no test again.
-    /// `new` is the quoted SQL name of the rows this build wrote, `changed` the one input that
-    /// changed (a relationship to it is checked over the whole table).
+    /// `new` is the quoted SQL name of the rows this build wrote, `changed` the inputs that may
+    /// have changed (a relationship to one of them is checked over the whole table).
     Rewritten {
         new: &'a str,
-        changed: Option<&'a TableName>,
+        changed: &'a [&'a TableName],
     },
 }
 
@@ -141,9 +141,7 @@ pub(crate) fn test_sql_in(model: &Model, test: &TestSpec, scope: Scope<'_>) -> S
             let parent = format!("{}.{}", ident(&to.schema), ident(&to.name));
             let parent_changed = match scope {
                 Scope::Whole => true,
-                Scope::Rewritten { changed, .. } => {
-                    to.schema.is_empty() || changed.is_some_and(|t| t == to)
-                }
+                Scope::Rewritten { changed, .. } => to.schema.is_empty() || changed.contains(&to),
             };
             let children = if parent_changed { &table } else { &rows };
             format!(

@@ -283,10 +283,15 @@ impl Runner<'_> {
         let mut failures = Vec::new();
         let new = outcome.rewritten.as_ref().map(checks::table_sql);
         outcome.result.tests_rewritten_only = new.is_some();
+        // the inputs a partial rebuild allows to change (every other input is as it was)
+        let changed: Vec<&TableName> = [&m.partition_input, &m.new_rows_from]
+            .into_iter()
+            .flatten()
+            .collect();
         let scope = match &new {
             Some(new) => checks::Scope::Rewritten {
                 new,
-                changed: m.partition_input.as_ref().or(m.new_rows_from.as_ref()),
+                changed: &changed,
             },
             None => checks::Scope::Whole,
         };

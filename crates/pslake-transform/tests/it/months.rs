@@ -76,21 +76,25 @@ fn project(f: &Fixture) {
         "SELECT CAST(date_trunc('month', day) AS DATE) AS month, sum(minutes) AS minutes, \
          count(*) AS entries FROM intermediate.int_e GROUP BY 1",
     )
-    .write(
-        "models/models.yml",
+    .write("models/models.yml", &models_yml(""));
+}
+
+/// The models' YAML; `int_e_extra` is appended to `int_e`'s entry.
+fn models_yml(int_e_extra: &str) -> String {
+    format!(
         "version: 2\nmodels:\n\
          \x20 - name: stg_e\n\
          \x20   config:\n\
          \x20     materialized: incremental\n\
          \x20     unique_key: id\n\
          \x20     new_rows_from: raw.entries\n\
-         \x20     partition_by: {field: day, granularity: month}\n\
+         \x20     partition_by: {{field: day, granularity: month}}\n\
          \x20 - name: int_e\n\
          \x20   config:\n\
          \x20     materialized: table\n\
-         \x20     partition_by: {field: day, granularity: month}\n\
-         \x20     partition_input: staging.stg_e\n",
-    );
+         \x20     partition_by: {{field: day, granularity: month}}\n\
+         \x20     partition_input: staging.stg_e\n{int_e_extra}"
+    )
 }
 
 async fn build(f: &Fixture, run: &str, full_refresh: bool) -> BuildReport {
@@ -116,6 +120,15 @@ async fn month_files(f: &Fixture, table: &str, month: &str) -> Vec<String> {
         .collect();
     files.sort();
     files
+}
+
+/// A build that must fail: its report.
+async fn failing_build(f: &Fixture, run: &str) -> BuildReport {
+    let report = pslake_transform::build(&f.project(), &f.lake, &opts(run), &NoopReporter)
+        .await
+        .expect("build runs");
+    assert!(!report.is_success(), "{report}");
+    report
 }
 
 fn rows_written(report: &BuildReport, model: &str) -> u64 {
@@ -235,13 +248,7 @@ async fn a_model_writing_outside_the_months_its_input_changed_fails_and_publishe
     build(&f, "run-1", false).await;
     let version = f.version("intermediate.int_e").await;
     land(&f, 2, &[("a", "2026-01-06", 60, false)]).await;
-    let mut o = opts("run-2");
-    o.full_refresh = false;
-    let report = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
-        .await
-        .expect("build runs");
-    assert!(!report.is_success(), "{report}");
-    let text = report.to_string();
+    let text = failing_build(&f, "run-2").await.to_string();
     assert!(
         text.contains("partition_input") && text.contains("2026-02"),
         "names the declaration and the month written outside: {text}"
@@ -259,27 +266,16 @@ fn project_with_tests(f: &Fixture) {
     )
     .write(
         "models/models.yml",
-        "version: 2\nmodels:\n\
-         \x20 - name: stg_e\n\
-         \x20   config:\n\
-         \x20     materialized: incremental\n\
-         \x20     unique_key: id\n\
-         \x20     new_rows_from: raw.entries\n\
-         \x20     partition_by: {field: day, granularity: month}\n\
-         \x20 - name: int_e\n\
-         \x20   config:\n\
-         \x20     materialized: table\n\
-         \x20     partition_by: {field: day, granularity: month}\n\
-         \x20     partition_input: staging.stg_e\n\
-         \x20   columns:\n\
-         \x20     - name: id\n\
-         \x20       tests: [unique, not_null]\n\
-         \x20     - name: minutes\n\
-         \x20       tests:\n\
-         \x20         - accepted_range: {min_value: 1}\n",
+        &models_yml(
+            "\x20   columns:\n\
+             \x20     - name: id\n\
+             \x20       tests: [unique, not_null]\n\
+             \x20     - name: minutes\n\
+             \x20       tests:\n\
+             \x20         - accepted_range: {min_value: 1}\n",
+        ),
     );
 }
-
 fn result<'a>(report: &'a BuildReport, model: &str) -> &'a pslake_transform::ModelResult {
     report.models.iter().find(|m| m.model == model).unwrap()
 }
@@ -323,13 +319,7 @@ async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_d
     // a-2 lands in March and becomes id a, which January (a kept month) already holds: the
     // scoped unique test still counts January's row, so the build fails and publishes nothing.
     land(&f, 3, &[("a-2", "2026-03-09", 15, false)]).await;
-    let mut o = opts("run-3");
-    o.full_refresh = false;
-    let third = pslake_transform::build(&f.project(), &f.lake, &o, &NoopReporter)
-        .await
-        .expect("build runs");
-    assert!(!third.is_success(), "{third}");
-    let text = third.to_string();
+    let text = failing_build(&f, "run-3").await.to_string();
     assert!(
         text.contains("unique(id)") && text.contains("id = 'a' (2 rows)"),
         "names the test and the duplicated key: {text}"
@@ -346,10 +336,7 @@ async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_d
         ],
     )
     .await;
-    let fourth = pslake_transform::build(&f.project(), &f.lake, &opts("run-4"), &NoopReporter)
-        .await
-        .expect("build runs");
-    assert!(!fourth.is_success(), "{fourth}");
+    let fourth = failing_build(&f, "run-4").await;
     assert!(
         fourth.to_string().contains("accepted_range(minutes)"),
         "{fourth}"
