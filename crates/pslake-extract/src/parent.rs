@@ -170,6 +170,11 @@ fn collect(
         if !changed {
             continue;
         }
+        // The row's record when it holds the embedded member (parsed once, whatever the sets).
+        let record = raw
+            .filter(|(_, c)| !c.is_null(row))
+            .map(|(member, c)| (member, c.value(row)))
+            .filter(|(member, r)| holds(r, member));
         for (n, set) in sets.iter().enumerate() {
             let belongs = matches.iter().zip(&cols).all(|((param, _), col)| {
                 !col.is_null(row) && set.get(*param).map(String::as_str) == Some(col.value(row))
@@ -177,10 +182,6 @@ fn collect(
             if !belongs {
                 continue;
             }
-            let record = raw
-                .filter(|(_, c)| !c.is_null(row))
-                .map(|(member, c)| (member, c.value(row)))
-                .filter(|(member, r)| holds(r, member));
             match record {
                 Some((_, r)) => {
                     embedded[n].insert(key.value(row).to_string(), r.to_string());

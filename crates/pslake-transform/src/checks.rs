@@ -101,6 +101,16 @@ pub(crate) enum Scope<'a> {
     },
 }
 
+impl Scope<'_> {
+    /// What a row-wise test reads: the rewritten rows, or the model's whole table.
+    fn rows(&self, model: &Model) -> String {
+        match self {
+            Scope::Whole => model_table(model),
+            Scope::Rewritten { new, .. } => new.to_string(),
+        }
+    }
+}
+
 /// The query returning a test's offending rows.
 pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
     test_sql_in(model, test, Scope::Whole)
@@ -113,19 +123,17 @@ pub(crate) fn test_sql(model: &Model, test: &TestSpec) -> String {
 pub(crate) fn test_sql_in(model: &Model, test: &TestSpec, scope: Scope<'_>) -> String {
     let table = model_table(model);
     let offending = offending_row(test).unwrap_or_default();
-    let (rows, new) = match scope {
-        Scope::Whole => (table.clone(), None),
-        Scope::Rewritten { new, .. } => (new.to_string(), Some(new)),
-    };
+    let rows = scope.rows(model);
     match &test.kind {
         TestKind::NotNull { .. } | TestKind::ExpressionIsTrue { .. } => {
             format!("SELECT * FROM {rows} WHERE {offending}")
         }
         TestKind::Unique { column } => {
             let c = ident(column);
-            let among = new
-                .map(|n| format!(" AND {c} IN (SELECT {c} FROM {n})"))
-                .unwrap_or_default();
+            let among = match scope {
+                Scope::Whole => String::new(),
+                Scope::Rewritten { new, .. } => format!(" AND {c} IN (SELECT {c} FROM {new})"),
+            };
             format!(
                 "SELECT {c}, count(*) AS __pslake_rows FROM {table} WHERE {c} IS NOT NULL{among} GROUP BY {c} HAVING count(*) > 1 ORDER BY __pslake_rows DESC, {c}"
             )
@@ -266,11 +274,7 @@ pub(crate) async fn run_tests(
             .map(|(n, (_, c))| format!("count(*) FILTER (WHERE {c}) AS t{n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let rows = match scope {
-            Scope::Whole => model_table(model),
-            Scope::Rewritten { new, .. } => new.to_string(),
-        };
-        let sql = format!("SELECT {counts} FROM {rows}");
+        let sql = format!("SELECT {counts} FROM {}", scope.rows(model));
         if let Ok(batches) = async { ctx.sql(&sql).await?.collect().await }.await
             && let Some(batch) = batches.first().filter(|b| b.num_rows() == 1)
         {

@@ -229,9 +229,7 @@ impl Runner<'_> {
 
     async fn compute(&self, i: usize, m: &Model, outcome: &mut Outcome) -> Result<(), String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| failed(m, format_args!("{what}: {e}"));
-        let df = session::for_model(&self.ctx, m)
-            .map_err(|e| fail("datafusion", &e.strip_backtrace()))?
-            .sql(&m.sql)
+        let df = session::model_query(&self.ctx, m)
             .await
             .map_err(|e| fail("planning", &e.strip_backtrace()))?;
         let planned = df.schema().as_arrow().clone();

@@ -250,7 +250,7 @@ pub(crate) async fn plan_models(
             out.problems.push(problem);
             out.skipped.insert(i, "did not plan".into());
         };
-        let df = match async { session::for_model(ctx, m)?.sql(&m.sql).await }.await {
+        let df = match session::model_query(ctx, m).await {
             Ok(df) => df,
             Err(e) => {
                 let problem = Problem::at(

@@ -88,9 +88,7 @@ pub async fn query_context(
         }
         let view = async {
             register_empty_self(&ctx, m)?;
-            let mut df = session::for_model(&ctx, m)
-                .map_err(|e| e.strip_backtrace())?
-                .sql(&m.sql)
+            let mut df = session::model_query(&ctx, m)
                 .await
                 .map_err(|e| e.strip_backtrace())?;
             if m.materialized == Materialization::Snapshot {
@@ -155,11 +153,7 @@ pub async fn show(
             &m.file, None, msg,
         )])));
     }
-    let df = session::for_model(&ctx, m)
-        .map_err(plan_error)?
-        .sql(&m.sql)
-        .await
-        .map_err(plan_error)?;
+    let df = session::model_query(&ctx, m).await.map_err(plan_error)?;
     let planned = df.schema().as_arrow().clone();
     let batches = df
         .limit(0, Some(limit))

@@ -85,10 +85,17 @@ pub(crate) fn new_build_context(
     }
 }
 
-/// The session model `m`'s query is planned and run in: `ctx`, or, when the model has its own
-/// `datafusion:` settings, a session sharing `ctx`'s tables, functions and memory pool with
-/// those settings on top.
-pub(crate) fn for_model<'a>(
+/// Model `m`'s query planned in `ctx`, or, when the model has its own `datafusion:` settings,
+/// in a session sharing `ctx`'s tables, functions and memory pool with those settings on top
+/// (the query runs with them too).
+pub(crate) async fn model_query(
+    ctx: &SessionContext,
+    m: &crate::project::Model,
+) -> Result<datafusion::dataframe::DataFrame, DataFusionError> {
+    for_model(ctx, m)?.sql(&m.sql).await
+}
+
+fn for_model<'a>(
     ctx: &'a SessionContext,
     m: &crate::project::Model,
 ) -> Result<std::borrow::Cow<'a, SessionContext>, DataFusionError> {

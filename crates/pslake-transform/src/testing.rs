@@ -63,9 +63,7 @@ pub async fn test(
             reporter.on_model_start(&name);
             let computed = async {
                 register_empty_self(&ctx, m)?;
-                let df = crate::session::for_model(&ctx, m)
-                    .map_err(|e| e.strip_backtrace())?
-                    .sql(&m.sql)
+                let df = crate::session::model_query(&ctx, m)
                     .await
                     .map_err(|e| e.strip_backtrace())?;
                 let planned = df.schema().as_arrow().clone();
