@@ -18,6 +18,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -67,13 +68,33 @@ pub(crate) struct Accumulator {
     /// The fingerprint of each primary key received so far in this run, with the page that
     /// brought it first. `None`: repeats are not looked for (file drops, where a later file
     /// restating a key is an update).
-    seen: Option<HashMap<u64, u64>>,
+    seen: Option<HashMap<u64, u64, BuildHasherDefault<Fingerprint>>>,
     /// Records whose key an earlier record of the run had (see the module docs).
     pub(crate) duplicates: u64,
     /// Told the records received so far after every page.
     progress: Option<StreamProgress>,
     /// The first of them: its key and the pages of the first record and of it.
     pub(crate) duplicate_example: Option<(String, u64, u64)>,
+}
+
+/// Hashes a key fingerprint to itself: it is a hash already (see `StreamPlan::key_hash`), so
+/// hashing it again (SipHash, the map's default) was a cost per record for nothing.
+#[derive(Default)]
+struct Fingerprint(u64);
+
+impl Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // only `u64`s are hashed; any other input is folded in, not lost
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// What a commit needs: the raw table and how to tell the rows already landed.
@@ -149,7 +170,7 @@ impl Accumulator {
 
     /// Counts the records whose key an earlier record of the run had (see the module docs).
     pub(crate) fn counting_duplicates(mut self) -> Self {
-        self.seen = Some(HashMap::new());
+        self.seen = Some(HashMap::default());
         self
     }
 

@@ -418,6 +418,9 @@ impl Lake {
             .with_save_mode(mode)
             .with_schema_mode(schema_mode)
             .with_table_name(t.to_string());
+        if t.schema == "raw" {
+            builder = builder.with_writer_properties(crate::staged::raw_writer_properties());
+        }
         if let Some(metadata) = metadata {
             builder =
                 builder.with_commit_properties(CommitProperties::default().with_metadata(metadata));

@@ -53,6 +53,23 @@ pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::Write
         .build()
 }
 
+/// The Parquet properties of a raw table's data files: Snappy (delta-rs's default), and no
+/// dictionary or statistics for `_raw`, each record's JSON as sent: its values are all distinct,
+/// so a dictionary only costs a hash of every value until it overflows, and min/max of JSON text
+/// cost a comparison per value that no reader prunes by.
+pub(crate) fn raw_writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use deltalake::parquet::schema::types::ColumnPath;
+    let raw = ColumnPath::from("_raw");
+    WriterProperties::builder()
+        .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
+        .set_column_dictionary_enabled(raw.clone(), false)
+        .set_column_statistics_enabled(raw, EnabledStatistics::None)
+        .build()
+}
+
 /// Runs each writer on a task of its own and returns their results (in completion order).
 ///
 /// A writer polls its input stream, so the last operators of that partition of the plan and the
