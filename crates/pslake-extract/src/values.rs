@@ -213,6 +213,13 @@ fn days(d: NaiveDate) -> i32 {
     (d - EPOCH).num_days() as i32
 }
 
+/// The number written by the ASCII digits `b[r]` (`None`: out of range, or not all digits).
+fn digits(b: &[u8], r: std::ops::Range<usize>) -> Option<i64> {
+    b.get(r)?.iter().try_fold(0i64, |n, c| {
+        c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+    })
+}
+
 /// `YYYY-MM-DD`, or the date as written at the start of an ISO 8601 datetime.
 pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
     let b = t.as_bytes();
@@ -222,13 +229,8 @@ pub(crate) fn parse_date(t: &str) -> Result<i32, String> {
         && (b.len() == 10 || matches!(b[10], b'T' | b' '))
     {
         // all digits: read them directly (what the format below reads, without its cost)
-        let digits = |r: std::ops::Range<usize>| {
-            b[r].iter().try_fold(0u32, |n, c| {
-                c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-            })
-        };
-        let date = match (digits(0..4), digits(5..7), digits(8..10)) {
-            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m, d),
+        let date = match (digits(b, 0..4), digits(b, 5..7), digits(b, 8..10)) {
+            (Some(y), Some(m), Some(d)) => NaiveDate::from_ymd_opt(y as i32, m as u32, d as u32),
             _ => NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d").ok(),
         };
         return date.map(days).ok_or_else(|| format!("`{t}` is not a date"));
@@ -283,11 +285,7 @@ fn rfc3339_micros(t: &str) -> Option<i64> {
     if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| {
-        b.get(r)?.iter().try_fold(0i64, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
-        })
-    };
+    let num = |r: std::ops::Range<usize>| digits(b, r);
     let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if h > 23 || m > 59 || sec > 59 {
         return None;

@@ -418,7 +418,7 @@ impl Lake {
             .with_save_mode(mode)
             .with_schema_mode(schema_mode)
             .with_table_name(t.to_string());
-        if t.schema == "raw" {
+        if t.schema == RAW_SCHEMA {
             builder = builder.with_writer_properties(crate::staged::raw_writer_properties());
         }
         if let Some(metadata) = metadata {

@@ -44,13 +44,17 @@ pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// The Parquet properties of a model's data files: delta-rs's (Snappy), row groups of
 /// [`ROW_GROUP_ROWS`].
 pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
-    use deltalake::parquet::basic::Compression;
-    use deltalake::parquet::file::properties::WriterProperties;
-    WriterProperties::builder()
-        .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
-        .set_compression(Compression::SNAPPY)
+    pslake_properties()
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build()
+}
+
+/// What every data file pslake writes has: its name as the writer, and Snappy.
+fn pslake_properties() -> deltalake::parquet::file::properties::WriterPropertiesBuilder {
+    use deltalake::parquet::basic::Compression;
+    deltalake::parquet::file::properties::WriterProperties::builder()
+        .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
+        .set_compression(Compression::SNAPPY)
 }
 
 /// The Parquet properties of a raw table's data files: Snappy (delta-rs's default), and no
@@ -58,13 +62,10 @@ pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::Write
 /// so a dictionary only costs a hash of every value until it overflows, and min/max of JSON text
 /// cost a comparison per value that no reader prunes by.
 pub(crate) fn raw_writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
-    use deltalake::parquet::basic::Compression;
-    use deltalake::parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use deltalake::parquet::file::properties::EnabledStatistics;
     use deltalake::parquet::schema::types::ColumnPath;
     let raw = ColumnPath::from("_raw");
-    WriterProperties::builder()
-        .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
-        .set_compression(Compression::SNAPPY)
+    pslake_properties()
         .set_column_dictionary_enabled(raw.clone(), false)
         .set_column_statistics_enabled(raw, EnabledStatistics::None)
         .build()
