@@ -1,9 +1,14 @@
 //! Landing: accumulate decoded pages, append them to `raw.<table>` in chunks, and buffer the
 //! stream's reject rows.
 //!
-//! A chunk is committed (Parquet encoding, the Delta commit) in a task of its own while the
-//! next chunk accumulates, so fetching and decoding go on meanwhile; at most one commit of a
-//! stream is in flight, so chunks land in order and each sees the ones before it.
+//! A chunk's rows are encoded as they come: each decoded page goes to a writer task that
+//! streams them into the chunk's Parquet data files ([`Lake::stage_raw`]), so the encoding runs
+//! beside the fetching and a chunk's end costs only its last row group and the Delta commit
+//! ([`Lake::append_staged`]), in a task of its own while the next chunk accumulates. At most
+//! one commit of a stream is in flight, so chunks land in order and each sees the ones before
+//! it. A landing that leaves out the rows already landed ([`Accumulator::skipping_unchanged`])
+//! must see a chunk whole before it writes any of it: it buffers the chunk and writes it at
+//! its end instead.
 //!
 //! Invariant: the cursor advances only after every chunk of the stream is committed; the state
 //! row is written by [`crate::run`] strictly after the last raw commit.
@@ -22,14 +27,16 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemTable;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use pslake_lake::ops::RejectRow;
-use pslake_lake::{Lake, TableName, fault_point};
+use pslake_lake::{Lake, Staged, TableName, fault_point};
 
 use crate::batch::{PageOutcome, StreamPlan};
 use crate::error::Result;
@@ -39,13 +46,18 @@ use crate::run::StreamProgress;
 pub(crate) const FLUSH_ROWS: usize = 250_000;
 /// Reject rows buffered before they are written.
 const FLUSH_REJECTS: usize = 50_000;
+/// Pages queued for a chunk's writer before the landing waits for it.
+const WRITER_QUEUE: usize = 16;
 
 /// Per-stream counters and buffers.
 pub(crate) struct Accumulator {
     landing: Landing,
     /// Serializes writes to the shared `_pslake` tables.
     ops_lock: Arc<Mutex<()>>,
+    /// The chunk's rows when it is buffered (see the module docs).
     pending: Vec<RecordBatch>,
+    /// The chunk's writer when its rows are encoded as they come.
+    writing: Option<Writing>,
     pending_rows: usize,
     /// The commit in flight (at most one; aborted if the accumulator is dropped).
     committing: JoinSet<Result<Landed>>,
@@ -140,6 +152,7 @@ impl Accumulator {
             },
             ops_lock,
             pending: Vec::new(),
+            writing: None,
             pending_rows: 0,
             committing: JoinSet::new(),
             rejects: Vec::new(),
@@ -231,7 +244,11 @@ impl Accumulator {
             self.note_duplicates(plan, &b, &keys);
             self.pending_rows += b.num_rows();
             self.bytes += b.get_array_memory_size() as u64;
-            self.pending.push(b);
+            if self.landing.skip_unchanged {
+                self.pending.push(b);
+            } else {
+                self.write(b).await?;
+            }
         }
         // A snapshot is compared whole, so it is committed whole at the end.
         if self.pending_rows >= FLUSH_ROWS
@@ -275,6 +292,22 @@ impl Accumulator {
         }
     }
 
+    /// Hands a batch to the chunk's writer, starting one for a new chunk.
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let landing = &self.landing;
+        let w = self
+            .writing
+            .get_or_insert_with(|| landing.writer(batch.schema()));
+        if w.tx.send(batch).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped early: its error says why.
+        let w = self.writing.take().expect("the writer was just used");
+        Err(w.finish().await.err().unwrap_or_else(|| {
+            crate::error::Error::Task("the raw writer stopped before its rows ended".into())
+        }))
+    }
+
     /// Commits the buffered rows to the raw table (one Delta commit) and waits for every
     /// commit of the stream to be done.
     pub(crate) async fn flush(&mut self) -> Result<()> {
@@ -286,12 +319,26 @@ impl Accumulator {
     /// finished (its error, if any, is returned here).
     async fn start_commit(&mut self) -> Result<()> {
         self.settle().await?;
+        if let Some(w) = self.writing.take() {
+            let rows = std::mem::take(&mut self.pending_rows);
+            let landing = self.landing.clone();
+            tracing::debug!(table = %landing.table, rows, "raw commit starting");
+            self.committing.spawn(
+                async move {
+                    let staged = w.finish().await?;
+                    landing.commit_staged(staged, rows).await
+                }
+                .in_current_span(),
+            );
+            return Ok(());
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
         let batches = std::mem::take(&mut self.pending);
         let rows = std::mem::take(&mut self.pending_rows);
         let landing = self.landing.clone();
+        tracing::debug!(table = %landing.table, rows, "raw commit starting");
         self.committing
             .spawn(async move { landing.commit(batches, rows).await }.in_current_span());
         Ok(())
@@ -324,7 +371,57 @@ impl Accumulator {
     }
 }
 
+/// A chunk's writer: a task encoding the batches sent to it into data files of the raw table
+/// (committed by [`Landing::commit_staged`]; aborted if dropped, leaving at most a file no
+/// reader sees, as the Delta log does not name it).
+struct Writing {
+    tx: mpsc::Sender<RecordBatch>,
+    task: JoinSet<pslake_lake::Result<Staged>>,
+}
+
+impl Writing {
+    /// Ends the chunk's rows and waits for its files.
+    async fn finish(self) -> Result<Staged> {
+        let Writing { tx, mut task } = self;
+        drop(tx);
+        match task.join_next().await {
+            Some(Ok(staged)) => Ok(staged?),
+            Some(Err(e)) => Err(crate::error::Error::Task(e.to_string())),
+            None => Err(crate::error::Error::Task("the raw writer is gone".into())),
+        }
+    }
+}
+
 impl Landing {
+    /// A writer for a new chunk of rows of `schema`.
+    fn writer(&self, schema: SchemaRef) -> Writing {
+        let (tx, rx) = mpsc::channel::<RecordBatch>(WRITER_QUEUE);
+        let rows =
+            futures::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|b| (Ok(b), rx)) },
+            );
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), rows);
+        let (lake, table) = (self.lake.clone(), self.table.clone());
+        let mut task = JoinSet::new();
+        task.spawn(
+            async move { lake.stage_raw(&table, schema, Box::pin(stream)).await }.in_current_span(),
+        );
+        Writing { tx, task }
+    }
+
+    /// Appends a chunk's written files (`rows` rows) to the raw table in one commit.
+    async fn commit_staged(&self, staged: Staged, rows: usize) -> Result<Landed> {
+        let v = self.lake.append_staged(staged).await?;
+        fault_point(format_args!("extract:after_commit:{}", self.table.name));
+        tracing::debug!(table = %self.table, rows, version = v, "raw rows committed");
+        Ok(Landed {
+            rows,
+            unchanged: 0,
+            version: Some(v),
+        })
+    }
+
     /// Appends `batches` (`rows` rows) to the raw table in one commit, leaving out the rows
     /// already landed when asked to.
     async fn commit(&self, batches: Vec<RecordBatch>, rows: usize) -> Result<Landed> {

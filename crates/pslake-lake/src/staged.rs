@@ -191,12 +191,35 @@ impl Lake {
         schema: SchemaRef,
         streams: Vec<SendableRecordBatchStream>,
     ) -> Result<Staged> {
+        self.stage_with(t, schema, streams, writer_properties())
+            .await
+    }
+
+    /// [`Lake::stage`] for a raw table's landing (one stream, its batches encoded as they come),
+    /// with a raw table's Parquet properties. [`Lake::append_staged`] commits what it wrote.
+    pub async fn stage_raw(
+        &self,
+        t: &TableName,
+        schema: SchemaRef,
+        stream: SendableRecordBatchStream,
+    ) -> Result<Staged> {
+        self.stage_with(t, schema, vec![stream], raw_writer_properties())
+            .await
+    }
+
+    async fn stage_with(
+        &self,
+        t: &TableName,
+        schema: SchemaRef,
+        streams: Vec<SendableRecordBatchStream>,
+        properties: deltalake::parquet::file::properties::WriterProperties,
+    ) -> Result<Staged> {
         let table = self.handle(t).await?;
         let store = table.log_store().object_store(None);
         let config = WriterConfig::new(
             schema.clone(),
             Vec::new(),
-            Some(writer_properties()),
+            Some(properties),
             NonZeroU64::new(TARGET_FILE_SIZE),
             None,
             DataSkippingNumIndexedCols::NumColumns(STATS_COLUMNS),
@@ -382,6 +405,43 @@ impl Lake {
         .await
     }
 
+    /// Adds the staged files to their table in one Delta commit (creating the table on its
+    /// first landing; the schema gains the staged columns it lacks), keeping the table's
+    /// description and column comments. Returns the new version.
+    pub async fn append_staged(&self, staged: Staged) -> Result<i64> {
+        let t = staged.table.clone();
+        let Some(table) = self.open(&t).await? else {
+            return self
+                .commit_staged(staged, true, serde_json::Map::new(), &TableDocs::default())
+                .await;
+        };
+        let snapshot = table.snapshot().map_err(self.delta_err(&t))?;
+        let current = snapshot.schema();
+        // a column keeps its type: files of another type under one column are unreadable
+        let kernel: StructType = staged
+            .schema
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| self.delta_err(&t)(e.into()))?;
+        for f in kernel.fields() {
+            if let Some(c) = current.field(&f.name)
+                && c.data_type() != f.data_type()
+            {
+                let e = format!(
+                    "column `{}` is {} in the table and {} in the rows to append",
+                    f.name,
+                    c.data_type(),
+                    f.data_type()
+                );
+                self.discard_staged(staged).await;
+                return Err(self.delta_err(&t)(deltalake::DeltaTableError::Generic(e)));
+            }
+        }
+        let docs = TableDocs::of(snapshot.metadata(), &current);
+        self.commit_staged(staged, true, serde_json::Map::new(), &docs)
+            .await
+    }
+
     /// [`Lake::commit_staged`] from its parts (what a release intent records).
     #[expect(
         clippy::too_many_arguments,
@@ -488,5 +548,103 @@ mod tests {
             groups.extend(reader.metadata().row_groups().iter().map(|g| g.num_rows()));
         }
         assert_eq!(groups, [131_072, 131_072, 37_856]);
+    }
+
+    fn raw_batch(schema: &Arc<Schema>, ids: std::ops::Range<i64>) -> RecordBatch {
+        use arrow::array::{ArrayRef, StringArray};
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for f in schema.fields() {
+            columns.push(match (f.name().as_str(), f.data_type()) {
+                ("_raw", _) => Arc::new(StringArray::from_iter_values(
+                    ids.clone().map(|i| format!(r#"{{"id":{i}}}"#)),
+                )),
+                (_, DataType::Int64) => Arc::new(Int64Array::from_iter_values(ids.clone())),
+                _ => Arc::new(StringArray::from_iter_values(
+                    ids.clone().map(|i| i.to_string()),
+                )),
+            });
+        }
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    }
+
+    async fn stage_raw(lake: &Lake, t: &TableName, b: RecordBatch) -> Staged {
+        let schema = b.schema();
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(b)]));
+        lake.stage_raw(t, schema, Box::pin(stream))
+            .await
+            .expect("stage")
+    }
+
+    #[tokio::test]
+    async fn a_raw_landing_appends_its_files_keeps_the_docs_and_each_columns_type() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let t = TableName::new("raw", "things");
+        let count = |lake: Lake, t: TableName| async move {
+            let ctx = datafusion::prelude::SessionContext::new();
+            assert!(lake.register(&ctx, &t).await.expect("register"));
+            let b = ctx
+                .sql("SELECT count(*) AS n FROM raw.things")
+                .await
+                .expect("sql")
+                .collect()
+                .await
+                .expect("collect");
+            let n = b[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("i64");
+            n.value(0)
+        };
+        let first = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("_raw", DataType::Utf8, true),
+        ]));
+        // the first landing creates the table (documented, as a later `pslake docs` might)
+        let staged = stage_raw(&lake, &t, raw_batch(&first, 0..3)).await;
+        let docs = TableDocs {
+            description: Some("things as sent".into()),
+            ..TableDocs::default()
+        };
+        assert_eq!(
+            lake.commit_staged(staged.clone(), true, serde_json::Map::new(), &docs)
+                .await
+                .expect("create"),
+            0
+        );
+        // `_raw` has no dictionary and no statistics in a raw table's files
+        let path = staged.file_urls()[0].to_file_path().expect("a local file");
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(path).expect("open")).expect("parquet");
+        let raw = reader.metadata().row_group(0).column(1);
+        assert_eq!(raw.column_path().string(), "_raw");
+        assert!(raw.dictionary_page_offset().is_none());
+        assert!(raw.statistics().is_none());
+        // a later chunk with a new column: appended, the schema gains it, the docs stay
+        let second = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("extra", DataType::Utf8, true),
+            Field::new("_raw", DataType::Utf8, true),
+        ]));
+        let staged = stage_raw(&lake, &t, raw_batch(&second, 3..5)).await;
+        assert_eq!(lake.append_staged(staged).await.expect("append"), 1);
+        assert_eq!(count(lake.clone(), t.clone()).await, 5); // 3 + 2 rows
+        assert_eq!(
+            lake.docs(&t).await.expect("docs").description.as_deref(),
+            Some("things as sent")
+        );
+        // a chunk whose `id` is text: refused, naming the column, and the table stays as it was
+        let third = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, true),
+            Field::new("_raw", DataType::Utf8, true),
+        ]));
+        let staged = stage_raw(&lake, &t, raw_batch(&third, 5..6)).await;
+        let e = lake.append_staged(staged).await.expect_err("a type change");
+        assert!(
+            e.to_string().contains("column `id` is long in the table"),
+            "{e}"
+        );
+        assert_eq!(count(lake.clone(), t.clone()).await, 5);
     }
 }
