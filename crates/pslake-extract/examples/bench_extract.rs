@@ -213,6 +213,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut te_rate = None;
     let mut te_line = String::new();
     let mut te_peak = (0.0, 0.0);
+    let mut te_received = 0;
     let hwm_start = vm_hwm_mib();
     for (system, stream, _) in &streams {
         let hwm_before = vm_hwm_mib();
@@ -235,6 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{line}");
         if system == "kantata" && stream == "time_entries" {
             te_rate = Some(s.received as f64 / secs);
+            te_received = s.received;
             te_line = line.replacen(
                 "| kantata.time_entries |",
                 "| pslake: kantata.time_entries |",
@@ -305,7 +307,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                  is computed over what it did, not over all time entries.",
                 peer.records
             ),
-            None => "dlt extracted every time entry, as pslake did.".to_string(),
+            None if peer.records == te_received => {
+                "dlt extracted every time entry, as pslake did.".to_string()
+            }
+            None => format!(
+                "dlt stopped after {} pages with {} of the {te_received} time entries pslake \
+                 extracted (its loop ends at `meta.page_count`); its rate is computed over what it \
+                 did.",
+                peer.pages, peer.records
+            ),
         };
         let doc = format!(
             "# Extraction benchmark\n\n\
