@@ -1,7 +1,9 @@
 //! Two-phase writes: a model's output is streamed to Parquet data files under its table's folder
 //! ([`Lake::stage`]), where no Delta reader sees them (only the log names a table's files), read
 //! back by the build for its audit, then made the table's new version in one Delta commit
-//! ([`Lake::commit_staged`]) or deleted ([`Lake::discard_staged`]).
+//! ([`Lake::commit_staged`]) or deleted ([`Lake::discard_staged`]). A raw landing's chunk is
+//! streamed the same way as its pages arrive ([`Lake::stage_raw`]) and appended
+//! ([`Lake::append_staged`]).
 //!
 //! Memory does not grow with the data: each input stream feeds its own writer, which flushes a
 //! file at [`TARGET_FILE_SIZE`].
