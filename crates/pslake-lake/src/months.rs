@@ -402,4 +402,131 @@ mod tests {
             Month::of(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
         );
     }
+
+    fn dated(schema: &SchemaRef, ids: std::ops::Range<i64>) -> RecordBatch {
+        use arrow::array::{Date32Array, Int64Array};
+        // row i: day 20454 + (i * 37) % 400 (2026-01-01 and the 399 days after it: 14 months),
+        // and a NULL date on every 10th row
+        let dates = Date32Array::from_iter(
+            ids.clone()
+                .map(|i| (i % 10 != 9).then_some(20_454 + ((i * 37) % 400) as i32)),
+        );
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(ids)), Arc::new(dates)],
+        )
+        .expect("batch")
+    }
+
+    fn dated_schema() -> SchemaRef {
+        use arrow::datatypes::{Field, Schema};
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("d", DataType::Date32, true),
+        ]))
+    }
+
+    #[tokio::test]
+    async fn rows_in_no_month_order_land_each_in_its_months_file_and_nothing_is_lost() {
+        use arrow::array::Int64Array;
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let t = TableName::new("staging", "by_month");
+        let schema = dated_schema();
+        // 50 batches of 1,000 rows, each spread over every month (parts of ~65 rows a month),
+        // in two streams as a plan's two partitions would send them
+        let batches = |from: i64| -> Vec<datafusion::error::Result<RecordBatch>> {
+            (0..25)
+                .map(|b| Ok(dated(&schema, from + b * 1000..from + (b + 1) * 1000)))
+                .collect()
+        };
+        let streams: Vec<SendableRecordBatchStream> = [0, 25_000]
+            .into_iter()
+            .map(|from| {
+                Box::pin(RecordBatchStreamAdapter::new(
+                    schema.clone(),
+                    futures::stream::iter(batches(from)),
+                )) as SendableRecordBatchStream
+            })
+            .collect();
+        let (staged, months) = lake
+            .stage_by_month(&t, schema.clone(), "d", streams)
+            .await
+            .expect("stage");
+        assert_eq!(staged.rows(), 50_000);
+        // 2026-01 .. 2027-02 (day 20454 + 399 = 2027-02-04) and the NULL dates
+        assert_eq!(months.len(), 15);
+        assert!(months.contains(&Month::NONE));
+        let mut ids = Vec::new();
+        for add in &staged.adds {
+            let month = Month::of_file(&add.path).expect("a month file");
+            let path = dir.path().join("staging/by_month").join(&add.path);
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet")
+                    .build()
+                    .expect("reader");
+            for b in reader {
+                let b = b.expect("batch");
+                let dates = b.column(1).as_primitive::<Date32Type>();
+                for i in 0..b.num_rows() {
+                    let m = if dates.is_null(i) {
+                        Month::NONE
+                    } else {
+                        Month::of_days(dates.value(i))
+                    };
+                    assert_eq!(m, month, "{} holds a row of {m}", add.path);
+                }
+                let id = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("i64");
+                ids.extend(id.values().iter().copied());
+            }
+        }
+        ids.sort();
+        assert_eq!(ids, (0..50_000).collect::<Vec<i64>>());
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fails_part_way_leaves_no_file_behind() {
+        use datafusion::error::DataFusionError;
+        use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let t = TableName::new("staging", "failing");
+        let schema = dated_schema();
+        // 20,000 rows (every month's encoder has taken some), then the plan fails
+        let mut items: Vec<datafusion::error::Result<RecordBatch>> = (0..20)
+            .map(|b| Ok(dated(&schema, b * 1000..(b + 1) * 1000)))
+            .collect();
+        items.push(Err(DataFusionError::Execution("the plan broke".into())));
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(items));
+        let err = lake
+            .stage_by_month(&t, schema, "d", vec![Box::pin(stream)])
+            .await
+            .expect_err("the stream failed");
+        assert!(err.to_string().contains("the plan broke"), "{err}");
+        let parquet: Vec<_> = walk(&dir.path().join("staging/failing"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        assert!(parquet.is_empty(), "left behind: {parquet:?}");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
 }
