@@ -499,7 +499,7 @@ mod tests {
         let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
         let t = TableName::new("staging", "failing");
         let schema = dated_schema();
-        // 20,000 rows (every month's encoder has taken some), then the plan fails
+        // 20,000 rows (every month's writer has taken some), then the plan fails
         let mut items: Vec<datafusion::error::Result<RecordBatch>> = (0..20)
             .map(|b| Ok(dated(&schema, b * 1000..(b + 1) * 1000)))
             .collect();
