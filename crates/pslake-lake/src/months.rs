@@ -460,9 +460,9 @@ mod tests {
         assert_eq!(months.len(), 15);
         assert!(months.contains(&Month::NONE));
         let mut ids = Vec::new();
-        for add in &staged.adds {
+        for (add, url) in staged.adds.iter().zip(staged.file_urls()) {
             let month = Month::of_file(&add.path).expect("a month file");
-            let path = dir.path().join("staging/by_month").join(&add.path);
+            let path = url.to_file_path().expect("a local file");
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
                     .expect("parquet")
@@ -510,20 +510,19 @@ mod tests {
             .await
             .expect_err("the stream failed");
         assert!(err.to_string().contains("the plan broke"), "{err}");
-        let parquet: Vec<_> = walk(&dir.path().join("staging/failing"))
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-            .collect();
+        let root = lake.table_url(&t).to_file_path().expect("a local table");
+        let parquet = parquet_files(&root);
         assert!(parquet.is_empty(), "left behind: {parquet:?}");
     }
 
-    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    /// Every `.parquet` file under `dir` (none when it does not exist).
+    fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let p = entry.path();
             if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
+                out.extend(parquet_files(&p));
+            } else if p.extension().is_some_and(|e| e == "parquet") {
                 out.push(p);
             }
         }
