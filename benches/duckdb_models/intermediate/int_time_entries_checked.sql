@@ -81,11 +81,14 @@ ruled AS (
                  THEN 'project' END AS fx_missing_for
     FROM rated r
 ),
-day_totals AS (
-    SELECT employee_id, work_date, sum(CASE WHEN approved THEN minutes ELSE 0 END) AS approved_minutes
+-- Only the days over 24 approved hours: a handful of rows, so the join below holds almost
+-- nothing in memory (one row per employee and day, 5.3M at scale 100, held 300 MB more).
+over_days AS (
+    SELECT employee_id, work_date
     FROM ruled
     WHERE first_rule IS NULL
     GROUP BY employee_id, work_date
+    HAVING sum(CASE WHEN approved THEN minutes ELSE 0 END) > 1440
 )
 SELECT
     r.time_entry_id,
@@ -122,9 +125,9 @@ SELECT
     r.fx_missing_for,
     CASE
         WHEN r.first_rule IS NOT NULL THEN r.first_rule
-        WHEN d.approved_minutes > 1440 THEN 'over_24_hours_per_day'
+        WHEN d.employee_id IS NOT NULL THEN 'over_24_hours_per_day'
     END AS rule
--- The day totals (one row per employee and day) are the join's left input, so they are the side
--- held in memory and the entries stream past them.
-FROM day_totals d
+-- The days over 24 hours are the join's left input, so they are the side held in memory and the
+-- entries stream past them. A matched day has a non-NULL employee (the first rule passed).
+FROM over_days d
 RIGHT JOIN ruled r ON d.employee_id = r.employee_id AND d.work_date = r.work_date;
