@@ -428,7 +428,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_in_no_month_order_land_each_in_its_months_file_and_nothing_is_lost() {
-        use arrow::array::Int64Array;
+        use arrow::datatypes::Int64Type;
         use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
         use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -479,11 +479,7 @@ mod tests {
                     };
                     assert_eq!(m, month, "{} holds a row of {m}", add.path);
                 }
-                let id = b
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("i64");
+                let id = b.column(0).as_primitive::<Int64Type>();
                 ids.extend(id.values().iter().copied());
             }
         }
