@@ -3,11 +3,14 @@
 //! Each `<system>/<stream>.jsonl` is read once, at start, line by line. Every line is validated
 //! with serde_json (errors name file and line) and indexed in columns: id, cursor instant and a
 //! flag (Salesforce `IsDeleted`, HubSpot `archived`). The lines themselves are kept in
-//! zstd-compressed blocks of whole records (about `BLOCK_BYTES` each; fixture JSON shrinks
-//! about 13 to 1), so a scale-100 firm (7.8 million time entries, 2.3 GB of JSON) is held in a
-//! few hundred MB instead of the file's size. A `Reader` decompresses the block of the record
-//! asked for, once per block while records are read in order, and hands out the record's exact
-//! bytes. Nothing is re-read from disk or re-parsed per request.
+//! blocks of whole records (about `BLOCK_BYTES` each). A large file's blocks are zstd-compressed
+//! (fixture JSON shrinks about 13 to 1), so a scale-100 firm (7.8 million time entries, 2 GB of
+//! JSON) is held in a few hundred MB instead of the file's size; a file of at most
+//! `PLAIN_FILE_BYTES` is kept as it is, as its records are often served out of file order
+//! (Salesforce by `SystemModstamp`, HubSpot by last modification), where each record read would
+//! cost a block's decompression. A `Reader` decompresses the block of the record asked for, once
+//! per block while records are read in order, and hands out the record's exact bytes. Nothing is
+//! re-read from disk or re-parsed per request.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
@@ -151,15 +154,34 @@ const BLOCK_BYTES: usize = 32 * 1024;
 /// zstd's fastest standard level: fixture JSON lines still shrink about 13 to 1 at 32 KiB.
 const ZSTD_LEVEL: i32 = 1;
 
-/// One block of records: a zstd frame and its decompressed length.
-struct Block {
-    data: Box<[u8]>,
-    len: u32,
+/// Fixture files up to this size are held uncompressed. At scale 100 every file but the time
+/// entries' (2 GB) is under it: about 640 MB held plain. Their pages are often read out of file
+/// order, where zstd blocks cost a 32 KiB decompression per record: that was 60 % of the
+/// sandbox's CPU in a scale-100 extraction.
+const PLAIN_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One block of records: a zstd frame and its decompressed length, or the records as they are.
+enum Block {
+    Zstd { data: Box<[u8]>, len: u32 },
+    Plain(Box<[u8]>),
+}
+
+impl Block {
+    /// The length of the block's records, decompressed.
+    fn len(&self) -> usize {
+        match self {
+            Block::Zstd { len, .. } => *len as usize,
+            Block::Plain(data) => data.len(),
+        }
+    }
 }
 
 impl fmt::Debug for Block {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Block({} -> {} bytes)", self.data.len(), self.len)
+        match self {
+            Block::Zstd { data, len } => write!(f, "Block({} -> {len} bytes)", data.len()),
+            Block::Plain(data) => write!(f, "Block(plain, {} bytes)", data.len()),
+        }
     }
 }
 
@@ -321,7 +343,7 @@ impl Table {
         let end = match self.block_first.get(b + 1) {
             Some(&f) if next < f as usize => self.starts[next] as usize,
             None if next < self.starts.len() => self.starts[next] as usize,
-            _ => self.blocks[b].len as usize,
+            _ => self.blocks[b].len(),
         };
         (b, self.starts[i as usize] as usize, end)
     }
@@ -384,17 +406,20 @@ impl Reader<'_> {
             return self.edit.insert(e.raw);
         }
         let (b, start, end) = self.table.span(i);
+        let (data, len) = match &self.table.blocks[b] {
+            Block::Plain(data) => return &data[start..end],
+            Block::Zstd { data, len } => (data, *len as usize),
+        };
         if self.block != b {
-            let block = &self.table.blocks[b];
             let dec = self.dec.get_or_insert_with(|| {
                 zstd::bulk::Decompressor::new().expect("zstd allocates a decompression context")
             });
             self.buf.clear();
-            self.buf.reserve(block.len as usize);
+            self.buf.reserve(len);
             let n = dec
-                .decompress_to_buffer(&block.data, &mut self.buf)
+                .decompress_to_buffer(data, &mut self.buf)
                 .expect("a block compressed at load decompresses into its length");
-            debug_assert_eq!(n, block.len as usize);
+            debug_assert_eq!(n, len);
             self.block = b;
         }
         &self.buf[start..end]
@@ -403,7 +428,8 @@ impl Reader<'_> {
 
 /// Builds a [`Table`]'s blocks from records in file order.
 struct Blocks {
-    comp: zstd::bulk::Compressor<'static>,
+    /// `None`: the blocks are kept plain.
+    comp: Option<zstd::bulk::Compressor<'static>>,
     pending: Vec<u8>,
     blocks: Vec<Block>,
     block_first: Vec<u32>,
@@ -411,9 +437,14 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn new() -> std::io::Result<Blocks> {
+    /// Blocks compressed with zstd, or kept `plain`.
+    fn new(plain: bool) -> std::io::Result<Blocks> {
         Ok(Blocks {
-            comp: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            comp: if plain {
+                None
+            } else {
+                Some(zstd::bulk::Compressor::new(ZSTD_LEVEL)?)
+            },
             pending: Vec::with_capacity(2 * BLOCK_BYTES),
             blocks: Vec::new(),
             block_first: Vec::new(),
@@ -441,9 +472,14 @@ impl Blocks {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let len = u32::try_from(self.pending.len()).map_err(std::io::Error::other)?;
-        let data = self.comp.compress(&self.pending)?.into_boxed_slice();
-        self.blocks.push(Block { data, len });
+        let block = match &mut self.comp {
+            None => Block::Plain(self.pending.as_slice().into()),
+            Some(comp) => Block::Zstd {
+                len: u32::try_from(self.pending.len()).map_err(std::io::Error::other)?,
+                data: comp.compress(&self.pending)?.into_boxed_slice(),
+            },
+        };
+        self.blocks.push(block);
         self.pending.clear();
         Ok(())
     }
@@ -459,17 +495,24 @@ fn serde_message(err: &serde_json::Error) -> String {
 }
 
 fn load_table(stream: StreamId, path: &Path) -> Result<Table> {
+    load_table_plain_up_to(stream, path, PLAIN_FILE_BYTES)
+}
+
+/// [`load_table`], holding the file's records uncompressed when it has at most `plain_bytes`.
+fn load_table_plain_up_to(stream: StreamId, path: &Path, plain_bytes: u64) -> Result<Table> {
     if !path.exists() {
         tracing::warn!(path = %path.display(), "fixture file missing, serving the stream empty");
         return Ok(Table::empty(stream));
     }
-    let mut input = BufReader::with_capacity(1 << 20, fs_err::File::open(path)?);
+    let file = fs_err::File::open(path)?;
+    let plain = file.metadata()?.len() <= plain_bytes;
+    let mut input = BufReader::with_capacity(1 << 20, file);
     let schema = schema(stream);
     let file_err = |message: String| Error::FixtureFile {
         path: path.to_path_buf(),
         message,
     };
-    let mut blocks = Blocks::new().map_err(|e| file_err(format!("cannot compress: {e}")))?;
+    let mut blocks = Blocks::new(plain).map_err(|e| file_err(format!("cannot compress: {e}")))?;
     let mut cursors = Vec::new();
     let mut flags = Vec::new();
     let mut ids = Ids::Num(Vec::new());
@@ -760,10 +803,11 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn records_read_back_byte_for_byte_from_compressed_blocks() {
+    /// Writes `recs` as a fixture file with untidy whitespace, loads it with `plain_bytes`, checks
+    /// every record reads back byte for byte in file order, backwards and scattered, and returns
+    /// the table and the file's length.
+    fn load_and_read_back(recs: &[String], plain_bytes: u64) -> (Table, usize) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let recs = records(5000);
         // leading and trailing whitespace, CRLF line ends and blank lines are not record bytes
         let mut text = String::new();
         for (i, r) in recs.iter().enumerate() {
@@ -776,15 +820,9 @@ mod tests {
         text.pop(); // the last line without a line end
         let path = dir.path().join("time_entries.jsonl");
         fs_err::write(&path, &text).expect("write");
-        let t = load_table(TIME_ENTRIES, &path).expect("loads");
+        let t = load_table_plain_up_to(TIME_ENTRIES, &path, plain_bytes).expect("loads");
         assert_eq!(t.len(), recs.len());
         assert!(t.blocks.len() > 10, "{} blocks", t.blocks.len());
-        let held: usize = t.blocks.iter().map(|b| b.data.len()).sum();
-        assert!(
-            held * 4 < text.len(),
-            "{held} bytes held for {} bytes of JSON",
-            text.len()
-        );
         let mut rows = t.reader();
         for (i, r) in recs.iter().enumerate() {
             assert_eq!(rows.raw(i as u32), r.as_bytes(), "record {i}");
@@ -799,6 +837,43 @@ mod tests {
         assert_eq!(t.id(4999), Id::Num(5000));
         assert_eq!(t.cursor(0), 1_772_355_600_000); // 2026-03-01T09:00:00Z
         assert_eq!(*t.by_id, (0..5000).collect::<Vec<u32>>());
+        (t, text.len())
+    }
+
+    #[test]
+    fn records_read_back_byte_for_byte_from_compressed_blocks() {
+        let recs = records(5000);
+        // a limit of 0 bytes: every file is compressed
+        let (t, file_len) = load_and_read_back(&recs, 0);
+        let held: usize = t
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Zstd { data, .. } => data.len(),
+                Block::Plain(_) => panic!("a plain block in a compressed table: {b:?}"),
+            })
+            .sum();
+        assert!(
+            held * 4 < file_len,
+            "{held} bytes held for {file_len} bytes of JSON"
+        );
+    }
+
+    #[test]
+    fn records_of_a_small_file_are_held_plain_and_read_back_byte_for_byte() {
+        let recs = records(5000);
+        let (t, file_len) = load_and_read_back(&recs, PLAIN_FILE_BYTES);
+        // plain blocks hold exactly the records' bytes: the file minus its whitespace
+        let held: usize = t
+            .blocks
+            .iter()
+            .map(|b| match b {
+                Block::Plain(data) => data.len(),
+                Block::Zstd { .. } => panic!("a compressed block in a small file: {b:?}"),
+            })
+            .sum();
+        assert_eq!(held, recs.iter().map(String::len).sum::<usize>());
+        assert!(held < file_len);
     }
 
     #[test]
