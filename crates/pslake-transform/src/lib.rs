@@ -23,6 +23,7 @@ mod build;
 mod changes;
 mod checks;
 mod cluster;
+mod constant_row;
 mod contract;
 mod dag;
 mod datatests;
