@@ -15,6 +15,7 @@
 //!   4000 USD won 2025-12-15); P6 T&M EUR (deal 9002, 20000 EUR won 2026-01-03). Deal 9004 (3000
 //!   USD, won 2026-01-15) has no ERP project.
 
+mod day24;
 mod fx;
 mod helpers;
 mod history;
