@@ -23,7 +23,6 @@ mod build;
 mod changes;
 mod checks;
 mod cluster;
-mod constant_row;
 mod contract;
 mod dag;
 mod datatests;

@@ -35,12 +35,10 @@ pub(crate) fn new_context() -> SessionContext {
     with_rules(SessionContext::new_with_config(session_config()))
 }
 
-/// `ctx` with pslake's own optimizer rules: the latest row per key without a window partition
-/// per key ([`crate::latest_row`]), and a cross join with a one-row table such as
-/// `pslake.run_context` planned as constants ([`crate::constant_row`]).
+/// `ctx` with pslake's own optimizer rule (the latest row per key without a window partition
+/// per key, [`crate::latest_row`]).
 fn with_rules(ctx: SessionContext) -> SessionContext {
     ctx.add_optimizer_rule(Arc::new(crate::latest_row::LatestRowPerKey));
-    ctx.add_optimizer_rule(Arc::new(crate::constant_row::ConstantRow));
     // The small side of a cross join held, not the large one ([`crate::small_side`]), decided
     // right after DataFusion's own join selection.
     let mut rules = ctx.state().physical_optimizers().to_vec();
