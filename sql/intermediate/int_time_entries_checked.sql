@@ -11,10 +11,10 @@
 -- past margin; before the first version the first applies): intermediate.int_employee_versions.
 -- The 24-hours rule needs the rules above on the entries of the days it sums, and DataFusion
 -- computes a CTE once per read: summing over `ruled` itself ran every join and rule over every
--- entry a second time (at scale 100, a third of the model's CPU). So the rules run once over `entries`:
--- every entry, plus (`probe`) a second copy of the entries on the few days that can be over 24
--- hours. The probe rows only feed over_days and every other row only the output; the `probe`
--- filters reach the two sides of the UNION ALL, so each read of `ruled` runs over one side.
+-- entry a second time (at scale 100, a third of the model's CPU). So the rules run once over
+-- `entries`: every entry, plus (`probe`) a second copy of the entries on the few days that can be
+-- over 24 hours. The probe rows only feed over_days and every other row only the output; the
+-- `probe` filters reach the two sides of the UNION ALL, so each read of `ruled` runs over one side.
 -- candidate_days: days whose approved minutes in range (over every entry of the employee's
 -- logins, passing or not) exceed 1440. The entries that pass are among them, so every day over
 -- 24 hours is a candidate; over_days then keeps the candidates whose passing entries exceed it.
