@@ -529,16 +529,7 @@ async fn staging_keeps_the_latest_landing_and_the_latest_report() {
 /// nothing. No NetSuite line of these is rejected.
 #[tokio::test]
 async fn netsuite_lines_exclude_mainline_and_taxline_and_flip_the_invoice_sign() {
-    let (_dir, lake) = landed_firm().await;
-    land(
-        &lake,
-        &data_dir("formulas_ns_lines"),
-        "land-2",
-        "2026-03-18T07:00:00Z",
-        Landing::Append,
-    )
-    .await;
-    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    let (_dir, lake) = built_firm_with(&data_dir("formulas_ns_lines"), "land-2").await;
     assert_eq!(
         rows(
             &lake,

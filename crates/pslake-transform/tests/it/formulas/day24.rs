@@ -14,16 +14,8 @@ use super::helpers::*;
 
 #[tokio::test]
 async fn the_day_is_the_employees_and_only_passing_approved_time_counts() {
-    let (_dir, lake) = landed_firm().await;
-    land(
-        &lake,
-        &data_dir("formulas_day24").join("run1"),
-        "land-day24-1",
-        "2026-03-18T07:00:00Z",
-        Landing::Append,
-    )
-    .await;
-    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    let (_dir, lake) =
+        built_firm_with(&data_dir("formulas_day24").join("run1"), "land-day24-1").await;
     assert_eq!(
         rows(
             &lake,

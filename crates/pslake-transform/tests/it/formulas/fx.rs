@@ -19,17 +19,7 @@
 use super::helpers::*;
 
 async fn fx_firm() -> (tempfile::TempDir, pslake_lake::Lake) {
-    let (dir, lake) = landed_firm().await;
-    land(
-        &lake,
-        &data_dir("formulas_fx").join("run1"),
-        "land-fx-1",
-        "2026-03-18T07:00:00Z",
-        Landing::Append,
-    )
-    .await;
-    build(&lake, "build-1", AS_OF, HISTORY_START).await;
-    (dir, lake)
+    built_firm_with(&data_dir("formulas_fx").join("run1"), "land-fx-1").await
 }
 
 const REVENUE: &str = "SELECT project_id, CAST(month AS VARCHAR), coalesce(CAST(revenue_local AS VARCHAR), 'NULL'), currency, coalesce(CAST(revenue_usd AS VARCHAR), 'NULL'), hours FROM canonical.revenue WHERE project_id IN ('P7', 'P8')";

@@ -240,6 +240,22 @@ pub(crate) async fn landed_firm() -> (tempfile::TempDir, Lake) {
     (dir, lake)
 }
 
+/// The firm with the raw tables of `extra` appended in a second landing (`run_id`, an hour after
+/// the first), built once with as_of 2026-03-18.
+pub(crate) async fn built_firm_with(extra: &Path, run_id: &str) -> (tempfile::TempDir, Lake) {
+    let (dir, lake) = landed_firm().await;
+    land(
+        &lake,
+        extra,
+        run_id,
+        "2026-03-18T07:00:00Z",
+        Landing::Append,
+    )
+    .await;
+    build(&lake, "build-1", AS_OF, HISTORY_START).await;
+    (dir, lake)
+}
+
 /// The shared, built firm.
 pub(crate) async fn firm() -> &'static Firm {
     FIRM.get_or_init(|| async {
