@@ -551,7 +551,7 @@ async fn run_rest(
     };
     let mut acc = Accumulator::new(lake.clone(), &plan, ops_lock.clone())
         .skipping_unchanged(!full, previous)
-        .counting_duplicates()
+        .counting_duplicates(&plan, run_id)
         .reporting(progress.cloned());
     let r = crate::rest::run(client, plan.clone(), start, min, &shape, &mut acc).await;
     finish(

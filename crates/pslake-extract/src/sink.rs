@@ -35,6 +35,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use pslake_core::pipeline::DataType;
 use pslake_lake::ops::RejectRow;
 use pslake_lake::{Lake, Staged, TableName, fault_point};
 
@@ -83,6 +84,9 @@ pub(crate) struct Accumulator {
     seen: Option<HashMap<u64, u64, BuildHasherDefault<Fingerprint>>>,
     /// Records whose key an earlier record of the run had (see the module docs).
     pub(crate) duplicates: u64,
+    /// Records without a key value, counted with the repeats in the commits' tag (two of them
+    /// are one key to staging's latest-row dedup).
+    keyless: u64,
     /// Told the records received so far after every page.
     progress: Option<StreamProgress>,
     /// The first of them: its key and the pages of the first record and of it.
@@ -126,6 +130,9 @@ struct Landing {
     /// Members kept in `_raw` for a child stream (`records.kept`): a landed record differing from
     /// a re-sent one only by them (the list sent them, the search cannot) is unchanged.
     kept: Vec<String>,
+    /// The run whose commits are tagged with the key repeats counted so far
+    /// ([`Accumulator::counting_duplicates`], [`pslake_lake::unique`]).
+    run: Option<String>,
 }
 
 /// What one commit did.
@@ -149,6 +156,7 @@ impl Accumulator {
                 skip_unchanged: false,
                 resent_upto: None,
                 kept: plan.stream.records.kept.clone(),
+                run: None,
             },
             ops_lock,
             pending: Vec::new(),
@@ -176,14 +184,29 @@ impl Accumulator {
                 .map(|i| plan.stream.columns[i.column].name.clone()),
             seen: None,
             duplicates: 0,
+            keyless: 0,
             progress: None,
             duplicate_example: None,
         }
     }
 
-    /// Counts the records whose key an earlier record of the run had (see the module docs).
-    pub(crate) fn counting_duplicates(mut self) -> Self {
+    /// Counts the records whose key an earlier record of the run had (see the module docs), and
+    /// tags each raw commit with the count so far and `run`, so that a table landed by one run
+    /// without a repeat is known to hold one row per key ([`pslake_lake::unique`]). Only a key
+    /// of text columns is tagged: its fingerprint is of the text that lands, where two texts of
+    /// one number (`5`, `05`) would be one typed key with two fingerprints.
+    pub(crate) fn counting_duplicates(mut self, plan: &StreamPlan, run: &str) -> Self {
         self.seen = Some(HashMap::default());
+        let columns = &plan.stream.columns;
+        let text_key = !self.landing.keys.is_empty()
+            && self.landing.keys.iter().all(|k| {
+                columns
+                    .iter()
+                    .any(|c| &c.name == k && c.data_type == DataType::String)
+            });
+        if text_key {
+            self.landing.run = Some(run.to_string());
+        }
         self
     }
 
@@ -270,7 +293,10 @@ impl Accumulator {
         };
         let page = self.pages;
         for (row, key) in keys.iter().enumerate() {
-            let Some(key) = key else { continue };
+            let Some(key) = key else {
+                self.keyless += 1;
+                continue;
+            };
             let first = match seen.entry(*key) {
                 Entry::Vacant(v) => {
                     v.insert(page);
@@ -319,6 +345,10 @@ impl Accumulator {
     /// finished (its error, if any, is returned here).
     async fn start_commit(&mut self) -> Result<()> {
         self.settle().await?;
+        // every row written so far was counted when its page was absorbed
+        let tag = self
+            .landing
+            .tag(self.duplicates + self.keyless.saturating_sub(1));
         if let Some(w) = self.writing.take() {
             let rows = std::mem::take(&mut self.pending_rows);
             let landing = self.landing.clone();
@@ -326,7 +356,7 @@ impl Accumulator {
             self.committing.spawn(
                 async move {
                     let staged = w.finish().await?;
-                    landing.commit_staged(staged, rows).await
+                    landing.commit_staged(staged, rows, tag).await
                 }
                 .in_current_span(),
             );
@@ -340,7 +370,7 @@ impl Accumulator {
         let landing = self.landing.clone();
         tracing::debug!(table = %landing.table, rows, "raw commit starting");
         self.committing
-            .spawn(async move { landing.commit(batches, rows).await }.in_current_span());
+            .spawn(async move { landing.commit(batches, rows, tag).await }.in_current_span());
         Ok(())
     }
 
@@ -393,6 +423,19 @@ impl Writing {
 }
 
 impl Landing {
+    /// The commit metadata of a commit after `repeats` repeated keys in the run: the landing's
+    /// tag when it counts them, else none.
+    fn tag(&self, repeats: u64) -> serde_json::Map<String, serde_json::Value> {
+        match &self.run {
+            Some(run) => pslake_lake::unique::landing_metadata(&pslake_lake::unique::LandingTag {
+                run: run.clone(),
+                key: self.keys.clone(),
+                repeats,
+            }),
+            None => serde_json::Map::new(),
+        }
+    }
+
     /// A writer for a new chunk of rows of `schema`.
     fn writer(&self, schema: SchemaRef) -> Writing {
         let (tx, rx) = mpsc::channel::<RecordBatch>(WRITER_QUEUE);
@@ -411,8 +454,13 @@ impl Landing {
     }
 
     /// Appends a chunk's written files (`rows` rows) to the raw table in one commit.
-    async fn commit_staged(&self, staged: Staged, rows: usize) -> Result<Landed> {
-        let v = self.lake.append_staged(staged).await?;
+    async fn commit_staged(
+        &self,
+        staged: Staged,
+        rows: usize,
+        tag: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Landed> {
+        let v = self.lake.append_staged(staged, tag).await?;
         fault_point(format_args!("extract:after_commit:{}", self.table.name));
         tracing::debug!(table = %self.table, rows, version = v, "raw rows committed");
         Ok(Landed {
@@ -424,7 +472,12 @@ impl Landing {
 
     /// Appends `batches` (`rows` rows) to the raw table in one commit, leaving out the rows
     /// already landed when asked to.
-    async fn commit(&self, batches: Vec<RecordBatch>, rows: usize) -> Result<Landed> {
+    async fn commit(
+        &self,
+        batches: Vec<RecordBatch>,
+        rows: usize,
+        tag: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Landed> {
         let (batches, kept) = if self.skip_unchanged {
             let kept = self.changed(batches).await?;
             let kept_rows: usize = kept.iter().map(RecordBatch::num_rows).sum();
@@ -441,7 +494,10 @@ impl Landing {
                 version: None,
             });
         }
-        let v = self.lake.append(&self.table, batches).await?;
+        let v = self
+            .lake
+            .append_with_metadata(&self.table, batches, tag)
+            .await?;
         fault_point(format_args!("extract:after_commit:{}", self.table.name));
         tracing::debug!(table = %self.table, rows = kept, version = v, "raw rows committed");
         Ok(Landed {

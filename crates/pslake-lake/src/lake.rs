@@ -591,7 +591,7 @@ pub fn expose_deleted(
 const MAINTENANCE_LOOKBACK: usize = 64;
 
 /// A Delta operation that changes no row of the table.
-fn is_maintenance(operation: Option<&str>) -> bool {
+pub(crate) fn is_maintenance(operation: Option<&str>) -> bool {
     matches!(operation, Some("OPTIMIZE" | "VACUUM START" | "VACUUM END"))
 }
 

@@ -27,6 +27,7 @@ mod plain;
 pub mod reconcile;
 pub mod release;
 mod staged;
+pub mod unique;
 
 pub use docs::{COMMENT_KEY, TableDocs};
 pub use error::{Error, Result};

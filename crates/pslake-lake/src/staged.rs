@@ -409,12 +409,16 @@ impl Lake {
 
     /// Adds the staged files to their table in one Delta commit (creating the table on its
     /// first landing; the schema gains the staged columns it lacks), keeping the table's
-    /// description and column comments. Returns the new version.
-    pub async fn append_staged(&self, staged: Staged) -> Result<i64> {
+    /// description and column comments, tagged with `metadata`. Returns the new version.
+    pub async fn append_staged(
+        &self,
+        staged: Staged,
+        metadata: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<i64> {
         let t = staged.table.clone();
         let Some(table) = self.open(&t).await? else {
             return self
-                .commit_staged(staged, true, serde_json::Map::new(), &TableDocs::default())
+                .commit_staged(staged, true, metadata, &TableDocs::default())
                 .await;
         };
         let snapshot = table.snapshot().map_err(self.delta_err(&t))?;
@@ -440,8 +444,7 @@ impl Lake {
             }
         }
         let docs = TableDocs::of(snapshot.metadata(), &current);
-        self.commit_staged(staged, true, serde_json::Map::new(), &docs)
-            .await
+        self.commit_staged(staged, true, metadata, &docs).await
     }
 
     /// [`Lake::commit_staged`] from its parts (what a release intent records).
@@ -630,7 +633,12 @@ mod tests {
             Field::new("_raw", DataType::Utf8, true),
         ]));
         let staged = stage_raw(&lake, &t, raw_batch(&second, 3..5)).await;
-        assert_eq!(lake.append_staged(staged).await.expect("append"), 1);
+        assert_eq!(
+            lake.append_staged(staged, serde_json::Map::new())
+                .await
+                .expect("append"),
+            1
+        );
         assert_eq!(count(lake.clone(), t.clone()).await, 5); // 3 + 2 rows
         assert_eq!(
             lake.docs(&t).await.expect("docs").description.as_deref(),
@@ -642,7 +650,10 @@ mod tests {
             Field::new("_raw", DataType::Utf8, true),
         ]));
         let staged = stage_raw(&lake, &t, raw_batch(&third, 5..6)).await;
-        let e = lake.append_staged(staged).await.expect_err("a type change");
+        let e = lake
+            .append_staged(staged, serde_json::Map::new())
+            .await
+            .expect_err("a type change");
         assert!(
             e.to_string().contains("column `id` is long in the table"),
             "{e}"

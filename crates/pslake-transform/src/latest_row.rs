@@ -20,16 +20,19 @@
 //! ```
 //!
 //! which keeps exactly the rows `rn = 1` keeps (ties in the order are broken arbitrarily by
-//! both). It fires only on that exact shape: one `row_number()` with a single column in
+//! both). When the window reads a lake table whose log proves one row per key ([`UniqueKeys`],
+//! `pslake_lake::unique`: a raw table landed by one run with no key repeated), every row is
+//! its key's latest and the rule plans no window at all: `1 AS rn` over the table. It fires only on that exact shape: one `row_number()` with a single column in
 //! `PARTITION BY`, alone in its window node, under a filter with a conjunct `rn = 1` (directly
 //! or through a projection that only passes columns on). Measured on 758k time entries (scale 10, Python DataFusion 55, 2 threads): the
 //! window 6.9 s, the sort and lag 3.3 s.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{Column, Result, ScalarValue};
+use datafusion::common::{Column, Result, ScalarValue, TableReference};
 use datafusion::functions_window::expr_fn::lag;
 use datafusion::functions_window::row_number::RowNumber;
 use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionParams};
@@ -43,7 +46,58 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
 /// The optimizer rule; see the module documentation.
 #[derive(Debug, Default)]
-pub(crate) struct LatestRowPerKey;
+pub(crate) struct LatestRowPerKey {
+    unique: Arc<UniqueKeys>,
+}
+
+impl LatestRowPerKey {
+    /// The rule, told which tables hold one row per key by `unique`.
+    pub(crate) fn new(unique: Arc<UniqueKeys>) -> Self {
+        LatestRowPerKey { unique }
+    }
+}
+
+/// The session's lake tables whose one-column key holds one row per key at the version the
+/// session reads (kept in the session's config; set when a lake table is registered, cleared
+/// when anything else is registered under its name).
+#[derive(Debug, Default)]
+pub(crate) struct UniqueKeys(RwLock<HashMap<TableReference, String>>);
+
+impl UniqueKeys {
+    /// `table` holds one row per value of column `key` (`None`: not known to).
+    pub(crate) fn set(&self, table: TableReference, key: Option<String>) {
+        let mut m = self.0.write().expect("the unique keys' lock");
+        match key {
+            Some(k) => m.insert(table, k),
+            None => m.remove(&table),
+        };
+    }
+
+    /// Whether `plan` reads, through projections of columns, filters and aliases only, a
+    /// table with one row per value of the column `key` names.
+    fn holds(&self, plan: &LogicalPlan, key: &Expr) -> bool {
+        let Expr::Column(key) = key else {
+            return false;
+        };
+        let mut plan = plan;
+        loop {
+            plan = match plan {
+                LogicalPlan::SubqueryAlias(a) => a.input.as_ref(),
+                LogicalPlan::Filter(f) => f.input.as_ref(),
+                LogicalPlan::Projection(p)
+                    if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+                {
+                    p.input.as_ref()
+                }
+                LogicalPlan::TableScan(scan) => {
+                    let m = self.0.read().expect("the unique keys' lock");
+                    return m.get(&scan.table_name) == Some(&key.name);
+                }
+                _ => return false,
+            };
+        }
+    }
+}
 
 const PREVIOUS_KEY: &str = "__pslake_previous_key";
 const FIRST_ROW: &str = "__pslake_first_row";
@@ -87,6 +141,9 @@ impl OptimizerRule for LatestRowPerKey {
         else {
             return Ok(Transformed::no(plan));
         };
+        if self.unique.holds(&window.input, &shape.key) {
+            return every_row(conjuncts, at, window, &shape, passing).map(Transformed::yes);
+        }
         let mut order = vec![SortExpr::new(shape.key.clone(), true, false)];
         order.extend(shape.order);
         let previous = lag(shape.key.clone(), Some(1), None)
@@ -132,6 +189,44 @@ impl OptimizerRule for LatestRowPerKey {
             )?),
         }))
     }
+}
+
+/// The filter over the window when every row is its key's only one: the window's input with
+/// `1 AS rn`, under the filter's other conjuncts (and under `passing`, the projection above the
+/// window, if any).
+fn every_row(
+    mut conjuncts: Vec<Expr>,
+    at: usize,
+    window: &Window,
+    shape: &Shape,
+    passing: Option<&Projection>,
+) -> Result<LogicalPlan> {
+    conjuncts.remove(at);
+    let mut columns: Vec<Expr> = window
+        .input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    columns.push(lit(ScalarValue::UInt64(Some(1))).alias(shape.output.name.clone()));
+    let numbered = LogicalPlan::Projection(Projection::try_new_with_schema(
+        columns,
+        Arc::clone(&window.input),
+        Arc::clone(&window.schema),
+    )?);
+    let passed = match passing {
+        None => numbered,
+        Some(p) => LogicalPlan::Projection(Projection::try_new_with_schema(
+            p.expr.clone(),
+            Arc::new(numbered),
+            Arc::clone(&p.schema),
+        )?),
+    };
+    Ok(match conjunction(conjuncts) {
+        None => passed,
+        Some(rest) => LogicalPlan::Filter(Filter::try_new(rest, Arc::new(passed))?),
+    })
 }
 
 /// A window node holding one `row_number()` partitioned by one column.
@@ -225,7 +320,7 @@ mod tests {
     fn context(with_rule: bool) -> SessionContext {
         let ctx = SessionContext::new();
         if with_rule {
-            ctx.add_optimizer_rule(Arc::new(LatestRowPerKey));
+            ctx.add_optimizer_rule(Arc::new(LatestRowPerKey::default()));
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Utf8, true),

@@ -26,6 +26,7 @@ use pslake_lake::{Lake, TableName};
 
 use crate::cluster::Cluster;
 use crate::error::{Error, Problem};
+use crate::latest_row::{LatestRowPerKey, UniqueKeys};
 use crate::project::{Project, Seed};
 use crate::settings::Settings;
 
@@ -36,21 +37,32 @@ pub(crate) fn new_context() -> SessionContext {
 }
 
 /// `ctx` with pslake's own optimizer rule (the latest row per key without a window partition
-/// per key, [`crate::latest_row`]).
+/// per key, [`crate::latest_row`], told by the session's [`UniqueKeys`] which tables need none).
 fn with_rules(ctx: SessionContext) -> SessionContext {
-    ctx.add_optimizer_rule(Arc::new(crate::latest_row::LatestRowPerKey));
+    let unique = Arc::new(UniqueKeys::default());
+    let state = ctx.state();
+    let config = state.config().clone().with_extension(Arc::clone(&unique));
     // The small side of a cross join held, not the large one ([`crate::small_side`]), decided
     // right after DataFusion's own join selection.
-    let mut rules = ctx.state().physical_optimizers().to_vec();
+    let mut rules = state.physical_optimizers().to_vec();
     let at = rules
         .iter()
         .position(|r| r.name() == crate::small_side::AFTER)
         .map_or(rules.len(), |i| i + 1);
     rules.insert(at, Arc::new(crate::small_side::SmallSideFirst));
-    let state = SessionStateBuilder::new_from_existing(ctx.state())
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .with_optimizer_rule(Arc::new(LatestRowPerKey::new(unique)))
         .with_physical_optimizer_rules(rules)
         .build();
     SessionContext::new_with_state(state)
+}
+
+/// Tells `ctx`'s latest-row rule whether `t` holds one row per value of `key`.
+fn set_unique_key(ctx: &SessionContext, t: &TableReference, key: Option<String>) {
+    if let Some(unique) = ctx.state().config().get_extension::<UniqueKeys>() {
+        unique.set(t.clone(), key);
+    }
 }
 
 /// A session for building models: like [`new_context`], in a memory pool of the project's
@@ -221,6 +233,7 @@ pub(crate) fn register_provider(
         Arc::new(ViewTable::new(plan, None))
     };
     ctx.deregister_table(reference.clone())?;
+    set_unique_key(ctx, &reference, None);
     ctx.register_table(reference, provider)?;
     Ok(())
 }
@@ -304,6 +317,13 @@ pub(crate) async fn register_lake_table(
     let provider = pslake_lake::expose_deleted(ctx, t, provider)
         .map_err(df_err(format!("registering {t}")))?;
     register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
+    // A raw table landed by one run without a repeated key needs no latest-row dedup.
+    if t.schema == pslake_lake::RAW_SCHEMA
+        && let Some([key]) = pslake_lake::unique::unique_key(&table).await.as_deref()
+    {
+        let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
+        set_unique_key(ctx, &reference, Some(key.clone()));
+    }
     Ok(true)
 }
 

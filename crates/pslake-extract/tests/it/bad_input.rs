@@ -487,6 +487,29 @@ systems:
     let s = by("drift_new");
     assert_eq!(s.status, StreamStatus::Succeeded, "{s:?}");
     assert_eq!(s.landed, 2);
+    // Each landing tags its commits with the repeated keys it counted (`pslake_lake::unique`):
+    // a table landed by one run without a repeat holds one row per key, and says so; `dups`
+    // repeated keys 1, 2 and 3, so its table says nothing; nor does `drift_new`'s once a second
+    // run has landed in it.
+    let unique = |t: &'static str| {
+        let lake = lake.clone();
+        async move {
+            let table = lake
+                .open(&pslake_lake::TableName::new("raw", t))
+                .await
+                .unwrap()
+                .unwrap();
+            pslake_lake::unique::unique_key(&table).await
+        }
+    };
+    assert_eq!(unique("bad_drift_new").await, Some(vec!["id".to_string()]));
+    assert_eq!(unique("bad_dups").await, None);
+    let mut full = ExtractOptions::new();
+    full.full_refresh = true;
+    full.select = vec!["bad.drift_new".into()];
+    let again = extract(&p, &lake, &full).await.unwrap();
+    assert_eq!(again.streams[0].landed, 2, "{:?}", again.streams);
+    assert_eq!(unique("bad_drift_new").await, None);
     assert_eq!(s.new_fields, ["meta", "surprise"]);
     let raw = query_strings(&lake, "SELECT _raw FROM raw.bad_drift_new ORDER BY id").await;
     assert!(

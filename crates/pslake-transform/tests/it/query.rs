@@ -119,3 +119,78 @@ async fn show_computes_a_model_with_its_unpublished_parents_without_writing() {
         .expect_err("unknown model");
     assert!(err.to_string().contains("'nope' is not a model"), "{err}");
 }
+
+/// A raw table `t` (id, amount) appended as one landing commit of `run`, tagged with the repeats
+/// it counted (`pslake_lake::unique`, what the extractor writes).
+async fn land(f: &Fixture, run: &str, repeats: u64, rows: &[(&str, i64)]) {
+    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("amount", DataType::Int64, true),
+    ]));
+    let ids: ArrayRef = Arc::new(StringArray::from(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+    ));
+    let amounts: ArrayRef = Arc::new(Int64Array::from(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(schema, vec![ids, amounts]).expect("batch");
+    let tag = pslake_lake::unique::LandingTag {
+        run: run.into(),
+        key: vec!["id".into()],
+        repeats,
+    };
+    f.lake
+        .append_with_metadata(
+            &pslake_lake::TableName::new("raw", "t"),
+            vec![batch],
+            pslake_lake::unique::landing_metadata(&tag),
+        )
+        .await
+        .expect("landing commit");
+}
+
+#[tokio::test]
+async fn a_raw_table_landed_once_without_a_repeated_key_is_not_deduplicated_again() {
+    let f = Fixture::new();
+    let o = crate::opts("q");
+    let latest = "SELECT id, amount FROM (SELECT t.*, row_number() OVER (PARTITION BY id ORDER BY amount DESC) AS rn FROM raw.t t) WHERE rn = 1";
+    let q = |sql: String| {
+        let (lake, o) = (&f.lake, &o);
+        async move {
+            lines(
+                &pslake_transform::query(None, lake, o, &sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            )
+            .join("\n")
+        }
+    };
+    // Run r1 lands keys 1 and 2 in two commits, no repeat: each row is its key's latest, and
+    // the plan sorts nothing (no lag window, no row number).
+    land(&f, "r1", 0, &[("1", 10)]).await;
+    land(&f, "r1", 0, &[("2", 20)]).await;
+    assert_eq!(q(latest.into()).await, "1|10\n2|20");
+    let plan = q(format!("EXPLAIN {latest}")).await;
+    assert!(
+        !plan.contains("lag") && !plan.contains("row_number"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SortExec"), "{plan}");
+    // Run r2 lands key 1 again (amount 15): the table no longer holds one row per key, the
+    // latest-row rule sorts again, and key 1 keeps one row (the greatest amount, 15).
+    land(&f, "r2", 0, &[("1", 15)]).await;
+    assert_eq!(q(latest.into()).await, "1|15\n2|20");
+    let plan = q(format!("EXPLAIN {latest}")).await;
+    assert!(plan.contains("lag"), "{plan}");
+    // A landing whose own last commit counted a repeat claims nothing either.
+    let g = Fixture::new();
+    land(&g, "r1", 0, &[("1", 10)]).await;
+    land(&g, "r1", 1, &[("1", 12)]).await;
+    let rows = pslake_transform::query(None, &g.lake, &o, latest)
+        .await
+        .expect("query");
+    assert_eq!(lines(&rows), vec!["1|12"]);
+}
