@@ -165,30 +165,45 @@ impl OptimizerRule for LatestRowPerKey {
         rest[at] = kept;
         let predicate = conjunction(rest).expect("at least one conjunct");
         let new_filter = Filter::try_new(predicate, Arc::new(LogicalPlan::Window(new_window)))?;
-        // The filter's columns again: the window's input, then the row number, 1 on every row.
-        let mut columns: Vec<Expr> = window
-            .input
-            .schema()
-            .columns()
-            .into_iter()
-            .map(Expr::Column)
-            .collect();
-        columns.push(lit(ScalarValue::UInt64(Some(1))).alias(shape.output.name));
-        let projection = Projection::try_new_with_schema(
-            columns,
+        let rewritten = numbered(
             Arc::new(LogicalPlan::Filter(new_filter)),
-            Arc::clone(&window.schema),
+            window,
+            &shape,
+            passing,
         )?;
-        let rewritten = LogicalPlan::Projection(projection);
-        Ok(Transformed::yes(match passing {
-            None => rewritten,
-            Some(p) => LogicalPlan::Projection(Projection::try_new_with_schema(
-                p.expr.clone(),
-                Arc::new(rewritten),
-                Arc::clone(&p.schema),
-            )?),
-        }))
+        Ok(Transformed::yes(rewritten))
     }
+}
+
+/// `rows` (of the window's input columns) as the window's output: those columns, then the row
+/// number, 1 on every row; under `passing`, the projection above the window, if any.
+fn numbered(
+    rows: Arc<LogicalPlan>,
+    window: &Window,
+    shape: &Shape,
+    passing: Option<&Projection>,
+) -> Result<LogicalPlan> {
+    let mut columns: Vec<Expr> = window
+        .input
+        .schema()
+        .columns()
+        .into_iter()
+        .map(Expr::Column)
+        .collect();
+    columns.push(lit(ScalarValue::UInt64(Some(1))).alias(shape.output.name.clone()));
+    let numbered = LogicalPlan::Projection(Projection::try_new_with_schema(
+        columns,
+        rows,
+        Arc::clone(&window.schema),
+    )?);
+    Ok(match passing {
+        None => numbered,
+        Some(p) => LogicalPlan::Projection(Projection::try_new_with_schema(
+            p.expr.clone(),
+            Arc::new(numbered),
+            Arc::clone(&p.schema),
+        )?),
+    })
 }
 
 /// The filter over the window when every row is its key's only one: the window's input with
@@ -202,27 +217,7 @@ fn every_row(
     passing: Option<&Projection>,
 ) -> Result<LogicalPlan> {
     conjuncts.remove(at);
-    let mut columns: Vec<Expr> = window
-        .input
-        .schema()
-        .columns()
-        .into_iter()
-        .map(Expr::Column)
-        .collect();
-    columns.push(lit(ScalarValue::UInt64(Some(1))).alias(shape.output.name.clone()));
-    let numbered = LogicalPlan::Projection(Projection::try_new_with_schema(
-        columns,
-        Arc::clone(&window.input),
-        Arc::clone(&window.schema),
-    )?);
-    let passed = match passing {
-        None => numbered,
-        Some(p) => LogicalPlan::Projection(Projection::try_new_with_schema(
-            p.expr.clone(),
-            Arc::new(numbered),
-            Arc::clone(&p.schema),
-        )?),
-    };
+    let passed = numbered(Arc::clone(&window.input), window, shape, passing)?;
     Ok(match conjunction(conjuncts) {
         None => passed,
         Some(rest) => LogicalPlan::Filter(Filter::try_new(rest, Arc::new(passed))?),
@@ -314,7 +309,9 @@ mod tests {
     use arrow::util::display::array_value_to_string;
     use datafusion::prelude::SessionContext;
 
-    use super::LatestRowPerKey;
+    use datafusion::common::TableReference;
+
+    use super::{LatestRowPerKey, UniqueKeys};
 
     /// id, v, ts: key `a` twice (ts 1, 2), `b` once, NULL twice (ts 1, 2), `c` once.
     fn context(with_rule: bool) -> SessionContext {
@@ -392,6 +389,42 @@ mod tests {
         let (rows, plan) = run(&context(true), sql).await;
         assert_eq!(rows, vec!["b|3", "c|6", "|5"], "{plan}");
         assert!(!plan.contains("row_number"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn a_table_with_one_row_per_key_is_read_without_a_window() {
+        // `u`: ids a, b, c once each (v 1, 2, 3), claimed unique on `id`. Every row is its key's
+        // latest: `v <> 2` leaves a and c, and rn reads 1. A claim on `v` says nothing of `id`.
+        let u = |claim: &str| {
+            let unique = Arc::new(UniqueKeys::default());
+            unique.set(TableReference::bare("u"), Some(claim.to_string()));
+            let ctx = SessionContext::new();
+            ctx.add_optimizer_rule(Arc::new(LatestRowPerKey::new(unique)));
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Utf8, true),
+                Field::new("v", DataType::Int64, false),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from(vec!["a", "b", "c"])),
+                    Arc::new(Int64Array::from(vec![1, 2, 3])),
+                ],
+            )
+            .expect("batch");
+            ctx.register_batch("u", batch).expect("register");
+            ctx
+        };
+        let sql = "SELECT id, v, rn FROM (SELECT *, row_number() OVER (PARTITION BY id ORDER BY v DESC) AS rn FROM u) WHERE v <> 2 AND rn = 1";
+        let (rows, plan) = run(&u("id"), sql).await;
+        assert_eq!(rows, vec!["a|1|1", "c|3|1"], "{plan}");
+        assert!(
+            !plan.contains("lag") && !plan.contains("row_number"),
+            "{plan}"
+        );
+        let (rows, plan) = run(&u("v"), sql).await;
+        assert_eq!(rows, vec!["a|1|1", "c|3|1"], "{plan}");
+        assert!(plan.contains("lag"), "{plan}");
     }
 
     #[tokio::test]

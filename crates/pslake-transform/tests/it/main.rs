@@ -25,6 +25,21 @@ use chrono::NaiveDate;
 use pslake_lake::{Lake, TableName};
 use pslake_transform::{BuildOptions, BuildReport, NoopReporter, Project};
 
+/// A batch of columns `id` (string) and `amount` (bigint).
+pub(crate) fn id_amount(rows: &[(&str, i64)]) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, true),
+        Field::new("amount", DataType::Int64, true),
+    ]));
+    let ids: ArrayRef = Arc::new(StringArray::from(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+    ));
+    let amounts: ArrayRef = Arc::new(Int64Array::from(
+        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    ));
+    RecordBatch::try_new(schema, vec![ids, amounts]).expect("batch")
+}
+
 /// A project directory and a lake, both temporary.
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
@@ -51,19 +66,8 @@ impl Fixture {
 
     /// `raw.<name>` with columns `id` (string) and `amount` (bigint).
     pub(crate) async fn raw(&self, name: &str, rows: &[(&str, i64)]) {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Utf8, true),
-            Field::new("amount", DataType::Int64, true),
-        ]));
-        let ids: ArrayRef = Arc::new(StringArray::from(
-            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-        ));
-        let amounts: ArrayRef = Arc::new(Int64Array::from(
-            rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-        ));
-        let batch = RecordBatch::try_new(schema, vec![ids, amounts]).expect("batch");
         self.lake
-            .overwrite(&TableName::new("raw", name), vec![batch])
+            .overwrite(&TableName::new("raw", name), vec![id_amount(rows)])
             .await
             .expect("raw table");
     }

@@ -123,20 +123,6 @@ async fn show_computes_a_model_with_its_unpublished_parents_without_writing() {
 /// A raw table `t` (id, amount) appended as one landing commit of `run`, tagged with the repeats
 /// it counted (`pslake_lake::unique`, what the extractor writes).
 async fn land(f: &Fixture, run: &str, repeats: u64, rows: &[(&str, i64)]) {
-    use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Utf8, true),
-        Field::new("amount", DataType::Int64, true),
-    ]));
-    let ids: ArrayRef = Arc::new(StringArray::from(
-        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-    ));
-    let amounts: ArrayRef = Arc::new(Int64Array::from(
-        rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-    ));
-    let batch = RecordBatch::try_new(schema, vec![ids, amounts]).expect("batch");
     let tag = pslake_lake::unique::LandingTag {
         run: run.into(),
         key: vec!["id".into()],
@@ -145,7 +131,7 @@ async fn land(f: &Fixture, run: &str, repeats: u64, rows: &[(&str, i64)]) {
     f.lake
         .append_with_metadata(
             &pslake_lake::TableName::new("raw", "t"),
-            vec![batch],
+            vec![crate::id_amount(rows)],
             pslake_lake::unique::landing_metadata(&tag),
         )
         .await
