@@ -74,14 +74,21 @@ impl UniqueKeys {
     }
 
     /// Whether `plan` reads, through projections of columns, filters and aliases only, a
-    /// table with one row per value of the column `key` names.
+    /// table with one row per value of the column `key` names. The table is its scan, or the
+    /// alias a view registered under its name is read through (a raw table without `_deleted`
+    /// is such a view, [`pslake_lake::expose_deleted`]).
     fn holds(&self, plan: &LogicalPlan, key: &Expr) -> bool {
         let Expr::Column(key) = key else {
             return false;
         };
+        let claimed = |t: &TableReference| {
+            let m = self.0.read().expect("the unique keys' lock");
+            m.get(t) == Some(&key.name)
+        };
         let mut plan = plan;
         loop {
             plan = match plan {
+                LogicalPlan::SubqueryAlias(a) if claimed(&a.alias) => return true,
                 LogicalPlan::SubqueryAlias(a) => a.input.as_ref(),
                 LogicalPlan::Filter(f) => f.input.as_ref(),
                 LogicalPlan::Projection(p)
@@ -89,10 +96,7 @@ impl UniqueKeys {
                 {
                     p.input.as_ref()
                 }
-                LogicalPlan::TableScan(scan) => {
-                    let m = self.0.read().expect("the unique keys' lock");
-                    return m.get(&scan.table_name) == Some(&key.name);
-                }
+                LogicalPlan::TableScan(scan) => return claimed(&scan.table_name),
                 _ => return false,
             };
         }
