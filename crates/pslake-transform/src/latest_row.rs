@@ -162,7 +162,7 @@ impl OptimizerRule for LatestRowPerKey {
         let kept = Expr::BinaryExpr(BinaryExpr::new(
             Box::new(Expr::Column(Column::from_name(PREVIOUS_KEY))),
             Operator::IsDistinctFrom,
-            Box::new(shape.key),
+            Box::new(shape.key.clone()),
         ))
         .or(Expr::Column(Column::from_name(FIRST_ROW)).is_null());
         let mut rest = conjuncts;
