@@ -162,7 +162,7 @@ impl OptimizerRule for LatestRowPerKey {
         let kept = Expr::BinaryExpr(BinaryExpr::new(
             Box::new(Expr::Column(Column::from_name(PREVIOUS_KEY))),
             Operator::IsDistinctFrom,
-            Box::new(shape.key.clone()),
+            Box::new(shape.key),
         ))
         .or(Expr::Column(Column::from_name(FIRST_ROW)).is_null());
         let mut rest = conjuncts;
@@ -172,7 +172,7 @@ impl OptimizerRule for LatestRowPerKey {
         let rewritten = numbered(
             Arc::new(LogicalPlan::Filter(new_filter)),
             window,
-            &shape,
+            &shape.output.name,
             passing,
         )?;
         Ok(Transformed::yes(rewritten))
@@ -180,11 +180,12 @@ impl OptimizerRule for LatestRowPerKey {
 }
 
 /// `rows` (of the window's input columns) as the window's output: those columns, then the row
-/// number, 1 on every row; under `passing`, the projection above the window, if any.
+/// number (output column `rn`), 1 on every row; under `passing`, the projection above the
+/// window, if any.
 fn numbered(
     rows: Arc<LogicalPlan>,
     window: &Window,
-    shape: &Shape,
+    rn: &str,
     passing: Option<&Projection>,
 ) -> Result<LogicalPlan> {
     let mut columns: Vec<Expr> = window
@@ -194,7 +195,7 @@ fn numbered(
         .into_iter()
         .map(Expr::Column)
         .collect();
-    columns.push(lit(ScalarValue::UInt64(Some(1))).alias(shape.output.name.clone()));
+    columns.push(lit(ScalarValue::UInt64(Some(1))).alias(rn));
     let numbered = LogicalPlan::Projection(Projection::try_new_with_schema(
         columns,
         rows,
@@ -221,7 +222,12 @@ fn every_row(
     passing: Option<&Projection>,
 ) -> Result<LogicalPlan> {
     conjuncts.remove(at);
-    let passed = numbered(Arc::clone(&window.input), window, shape, passing)?;
+    let passed = numbered(
+        Arc::clone(&window.input),
+        window,
+        &shape.output.name,
+        passing,
+    )?;
     Ok(match conjunction(conjuncts) {
         None => passed,
         Some(rest) => LogicalPlan::Filter(Filter::try_new(rest, Arc::new(passed))?),
