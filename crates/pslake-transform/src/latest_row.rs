@@ -20,12 +20,15 @@
 //! ```
 //!
 //! which keeps exactly the rows `rn = 1` keeps (ties in the order are broken arbitrarily by
-//! both). When the window reads a lake table whose log proves one row per key ([`UniqueKeys`],
-//! `pslake_lake::unique`: a raw table landed by one run with no key repeated), every row is
-//! its key's latest and the rule plans no window at all: `1 AS rn` over the table. It fires only on that exact shape: one `row_number()` with a single column in
+//! both). It fires only on that exact shape: one `row_number()` with a single column in
 //! `PARTITION BY`, alone in its window node, under a filter with a conjunct `rn = 1` (directly
-//! or through a projection that only passes columns on). Measured on 758k time entries (scale 10, Python DataFusion 55, 2 threads): the
-//! window 6.9 s, the sort and lag 3.3 s.
+//! or through a projection that only passes columns on). Measured on 758k time entries (scale
+//! 10, Python DataFusion 55, 2 threads): the window 6.9 s, the sort and lag 3.3 s.
+//!
+//! When the window reads a lake table whose log proves one row per key ([`UniqueKeys`],
+//! `pslake_lake::unique`: a raw table landed by one run with no key repeated), every row is its
+//! key's latest, and the rule plans no window at all: `1 AS rn` over the table. At scale 100
+//! (7.8M time entries) that took `stg_kantata_time_entries`' build from 9.5-11.2 s to 5.8-6.5 s.
 
 use std::any::Any;
 use std::collections::HashMap;
