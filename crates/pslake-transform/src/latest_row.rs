@@ -149,7 +149,8 @@ impl OptimizerRule for LatestRowPerKey {
             return Ok(Transformed::no(plan));
         };
         if self.unique.holds(&window.input, &shape.key) {
-            return every_row(conjuncts, at, window, &shape, passing).map(Transformed::yes);
+            return every_row(conjuncts, at, window, &shape.output.name, passing)
+                .map(Transformed::yes);
         }
         let mut order = vec![SortExpr::new(shape.key.clone(), true, false)];
         order.extend(shape.order);
@@ -215,22 +216,17 @@ fn numbered(
 }
 
 /// The filter over the window when every row is its key's only one: the window's input with
-/// `1 AS rn`, under the filter's other conjuncts (and under `passing`, the projection above the
+/// `1 AS <rn>`, under the filter's other conjuncts (and under `passing`, the projection above the
 /// window, if any).
 fn every_row(
     mut conjuncts: Vec<Expr>,
     at: usize,
     window: &Window,
-    shape: &Shape,
+    rn: &str,
     passing: Option<&Projection>,
 ) -> Result<LogicalPlan> {
     conjuncts.remove(at);
-    let passed = numbered(
-        Arc::clone(&window.input),
-        window,
-        &shape.output.name,
-        passing,
-    )?;
+    let passed = numbered(Arc::clone(&window.input), window, rn, passing)?;
     Ok(match conjunction(conjuncts) {
         None => passed,
         Some(rest) => LogicalPlan::Filter(Filter::try_new(rest, Arc::new(passed))?),

@@ -60,7 +60,12 @@ fn with_rules(ctx: SessionContext) -> SessionContext {
 
 /// Tells `ctx`'s latest-row rule whether `t` holds one row per value of `key`.
 fn set_unique_key(ctx: &SessionContext, t: &TableReference, key: Option<String>) {
-    if let Some(unique) = ctx.state().config().get_extension::<UniqueKeys>() {
+    let unique = ctx
+        .state_ref()
+        .read()
+        .config()
+        .get_extension::<UniqueKeys>();
+    if let Some(unique) = unique {
         unique.set(t.clone(), key);
     }
 }
