@@ -107,7 +107,8 @@ pub async fn build(
     let parents = dag::parents(project);
     let max = opts.concurrency.max(1);
     let mut landing = opts.landing.clone();
-    let mut pending: Vec<usize> = order.clone();
+    // When more models are ready than there are slots, those that hold up more others go first.
+    let mut pending: Vec<usize> = dag::by_downstream(&parents, &order);
     let mut done: HashMap<usize, bool> = HashMap::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut running = FuturesUnordered::new();

@@ -2,7 +2,8 @@
 //!
 //! Edges go from a model to the models it reads. A model reading its own name reads its previously
 //! published version, so self-edges are not edges. [`check`] reports unknown tables and cycles;
-//! [`order`] gives a deterministic topological order (selection is in `select.rs`).
+//! [`order`] gives a deterministic topological order (selection is in `select.rs`);
+//! [`by_downstream`] rearranges it so a build starts the models that hold up the most others first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -182,4 +183,78 @@ pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
         }
     }
     out
+}
+
+/// `order` (a topological order of the models a build runs) with the models that more of the
+/// others depend on, directly or not, first; ties keep their place in `order`.
+///
+/// A build starts the ready models in this order, so when more are ready than it has slots, the
+/// one that holds up the longest tail runs first (Airflow's `downstream` weight rule): after
+/// the time entries, `int_revenue_monthly` (which `backlog`, `billing`, `margin` and `revenue`
+/// wait for) before `utilization` or a warnings model that nothing reads. The result is still
+/// topological: a model has more models downstream of it than any of its children has.
+pub(crate) fn by_downstream(parents: &[Vec<usize>], order: &[usize]) -> Vec<usize> {
+    let members: BTreeSet<usize> = order.iter().copied().collect();
+    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in order {
+        for &p in &parents[i] {
+            if members.contains(&p) && p != i {
+                children.entry(p).or_default().push(i);
+            }
+        }
+    }
+    let downstream = |i: usize| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![i];
+        while let Some(n) = stack.pop() {
+            for &c in children.get(&n).into_iter().flatten() {
+                if seen.insert(c) {
+                    stack.push(c);
+                }
+            }
+        }
+        seen.len()
+    };
+    let mut weighted: Vec<(usize, usize)> = order.iter().map(|&i| (downstream(i), i)).collect();
+    // stable: equal weights keep their topological order
+    weighted.sort_by_key(|&(w, _)| std::cmp::Reverse(w));
+    weighted.into_iter().map(|(_, i)| i).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_holding_up_more_others_come_first() {
+        // 3 reads 1, 4 reads 3, 5 reads 0; 2 and 6 are read by nothing; 6 reads 7, which is not
+        // in the build. Downstream counts: 1 → {3, 4} = 2; 0 → {5} = 1; 3 → {4} = 1; the rest 0.
+        let parents = vec![
+            vec![],
+            vec![],
+            vec![],
+            vec![1],
+            vec![3],
+            vec![0],
+            vec![7],
+            vec![],
+        ];
+        let order = vec![0, 1, 2, 3, 4, 5, 6];
+        let got = by_downstream(&parents, &order);
+        assert_eq!(got, vec![1, 0, 3, 2, 4, 5, 6]);
+        // still parents first
+        for (k, &i) in got.iter().enumerate() {
+            for p in &parents[i] {
+                if let Some(j) = got.iter().position(|x| x == p) {
+                    assert!(j < k, "{p} after its child {i} in {got:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_model_reading_itself_does_not_count_itself() {
+        let parents = vec![vec![0], vec![0]];
+        assert_eq!(by_downstream(&parents, &[0, 1]), vec![0, 1]);
+    }
 }

@@ -118,6 +118,7 @@ impl Runner<'_> {
         let m = &self.project.models()[i];
         let name = m.name.to_string();
         reporter.on_model_start(&name);
+        tracing::debug!(model = %name, "model starting");
         let t0 = Instant::now();
         let mut outcome = Outcome::not_run(m, ModelStatus::Ok);
         if let Err(msg) = self.prepare(i, m).await {
@@ -145,6 +146,12 @@ impl Runner<'_> {
             }
         }
         outcome.result.duration = t0.elapsed();
+        tracing::debug!(
+            model = %name,
+            seconds = outcome.result.duration.as_secs_f64(),
+            rows = outcome.result.rows,
+            "model done"
+        );
         reporter.on_model_done(
             &name,
             outcome.result.rows,

@@ -309,6 +309,54 @@ async fn independent_models_all_build_concurrently() {
     );
 }
 
+/// The order models start in.
+#[derive(Default)]
+struct Starts(std::sync::Mutex<Vec<String>>);
+
+impl pslake_transform::Reporter for Starts {
+    fn on_model_start(&self, model: &str) {
+        self.0.lock().unwrap().push(model.to_string());
+    }
+}
+
+#[tokio::test]
+async fn with_one_slot_the_model_holding_up_a_chain_starts_before_a_leaf() {
+    let f = Fixture::new();
+    f.raw("a", &[("1", 10)]).await;
+    // `a_leaf` and `b_root` are both ready at the start; by name `a_leaf` would go first, but
+    // `c_mid` and `d_top` wait for `b_root`, and nothing waits for `a_leaf`.
+    f.write("sql/canonical/a_leaf.sql", "SELECT id, amount FROM raw.a")
+        .write("sql/canonical/b_root.sql", "SELECT id, amount FROM raw.a")
+        .write(
+            "sql/canonical/c_mid.sql",
+            "SELECT id, amount + 1 AS amount FROM canonical.b_root",
+        )
+        .write(
+            "sql/canonical/d_top.sql",
+            "SELECT id, amount + 1 AS amount FROM canonical.c_mid",
+        );
+    let mut o = opts("r");
+    o.concurrency = 1;
+    let starts = Starts::default();
+    let report = pslake_transform::build(&f.project(), &f.lake, &o, &starts)
+        .await
+        .expect("build");
+    assert!(report.is_success(), "{report}");
+    assert_eq!(
+        starts.0.lock().unwrap().as_slice(),
+        [
+            "canonical.b_root",
+            "canonical.c_mid",
+            "canonical.a_leaf",
+            "canonical.d_top"
+        ]
+    );
+    assert_eq!(
+        f.rows("SELECT amount FROM canonical.d_top").await,
+        vec!["12"]
+    );
+}
+
 #[tokio::test]
 async fn a_model_reading_itself_sees_its_previous_version() {
     let f = Fixture::new();
