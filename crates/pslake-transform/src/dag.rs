@@ -3,7 +3,7 @@
 //! Edges go from a model to the models it reads. A model reading its own name reads its previously
 //! published version, so self-edges are not edges. [`check`] reports unknown tables and cycles;
 //! [`order`] gives a deterministic topological order (selection is in `select.rs`);
-//! [`by_downstream`] rearranges it so a build starts the models that hold up the most others first.
+//! [`by_downstream`] rearranges it so that a build starts first the models more others wait for.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -189,7 +189,7 @@ pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
 /// others depend on, directly or not, first; ties keep their place in `order`.
 ///
 /// A build starts the ready models in this order, so when more are ready than it has slots, the
-/// one that holds up the longest tail runs first (Airflow's `downstream` weight rule): after
+/// one that more models wait for runs first (Airflow's `downstream` weight rule): after
 /// the time entries, `int_revenue_monthly` (which `backlog`, `billing`, `margin` and `revenue`
 /// wait for) before `utilization` or a warnings model that nothing reads. The result is still
 /// topological: a model has more models downstream of it than any of its children has.
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn models_holding_up_more_others_come_first() {
         // 3 reads 1, 4 reads 3, 5 reads 0; 2 and 6 are read by nothing; 6 reads 7, which is not
-        // in the build. Downstream counts: 1 → {3, 4} = 2; 0 → {5} = 1; 3 → {4} = 1; the rest 0.
+        // in the build. Downstream counts: 1 → {3, 4} = 2; 0 → {5} = 1; 3 → {4} = 1; others 0.
         let parents = vec![
             vec![],
             vec![],
