@@ -195,30 +195,50 @@ pub(crate) fn order(project: &Project, subset: &BTreeSet<usize>) -> Vec<usize> {
 /// topological: a model has more models downstream of it than any of its children has.
 pub(crate) fn by_downstream(parents: &[Vec<usize>], order: &[usize]) -> Vec<usize> {
     let members: BTreeSet<usize> = order.iter().copied().collect();
-    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &i in order {
-        for &p in &parents[i] {
-            if members.contains(&p) && p != i {
-                children.entry(p).or_default().push(i);
-            }
-        }
+    let mut children = children(parents);
+    for c in &mut children {
+        c.retain(|i| members.contains(i));
     }
     let downstream = |i: usize| {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![i];
-        while let Some(n) = stack.pop() {
-            for &c in children.get(&n).into_iter().flatten() {
-                if seen.insert(c) {
-                    stack.push(c);
-                }
-            }
-        }
-        seen.len()
+        let mut below = BTreeSet::new();
+        reach(i, &children, usize::MAX, &mut below);
+        below.len()
     };
     let mut weighted: Vec<(usize, usize)> = order.iter().map(|&i| (downstream(i), i)).collect();
     // stable: equal weights keep their topological order
     weighted.sort_by_key(|&(w, _)| std::cmp::Reverse(w));
     weighted.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Each model's children (the models that read it), from [`parents`].
+pub(crate) fn children(parents: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut children = vec![Vec::new(); parents.len()];
+    for (c, ps) in parents.iter().enumerate() {
+        for &p in ps {
+            children[p].push(c);
+        }
+    }
+    children
+}
+
+/// Everything reachable from `start` along `edges` within `steps` steps (start excluded).
+pub(crate) fn reach(start: usize, edges: &[Vec<usize>], steps: usize, out: &mut BTreeSet<usize>) {
+    let mut frontier = vec![start];
+    let mut seen = BTreeSet::from([start]);
+    let mut taken = 0;
+    while !frontier.is_empty() && taken < steps {
+        let mut next = Vec::new();
+        for v in frontier {
+            for &p in &edges[v] {
+                if seen.insert(p) {
+                    out.insert(p);
+                    next.push(p);
+                }
+            }
+        }
+        frontier = next;
+        taken += 1;
+    }
 }
 
 #[cfg(test)]

@@ -184,27 +184,12 @@ fn matches(method: &Method, m: &Model) -> bool {
 
 /// Everything reachable from `start` along `edges` within `depth` steps (start excluded).
 fn reach(start: usize, edges: &[Vec<usize>], depth: Depth, out: &mut BTreeSet<usize>) {
-    let max = match depth {
+    let steps = match depth {
         Depth::None => return,
         Depth::Upto(n) => n,
         Depth::All => usize::MAX,
     };
-    let mut frontier = vec![start];
-    let mut seen = BTreeSet::from([start]);
-    let mut steps = 0;
-    while !frontier.is_empty() && steps < max {
-        let mut next = Vec::new();
-        for v in frontier {
-            for &p in &edges[v] {
-                if seen.insert(p) {
-                    out.insert(p);
-                    next.push(p);
-                }
-            }
-        }
-        frontier = next;
-        steps += 1;
-    }
+    dag::reach(start, edges, steps, out);
 }
 
 /// The models an expression selects (`Ok(None)` for an empty expression).
@@ -218,12 +203,7 @@ fn eval(project: &Project, expr: &str) -> Result<Option<BTreeSet<usize>>> {
         reason,
     };
     let parents = dag::parents(project);
-    let mut children = vec![Vec::new(); parents.len()];
-    for (c, ps) in parents.iter().enumerate() {
-        for &p in ps {
-            children[p].push(c);
-        }
-    }
+    let children = dag::children(&parents);
     let mut selected = BTreeSet::new();
     for term in expr.split_whitespace() {
         let mut inter: Option<BTreeSet<usize>> = None;
