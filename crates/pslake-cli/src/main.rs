@@ -74,11 +74,15 @@ enum Commands {
 }
 
 fn main() -> ExitCode {
+    let huge_pages = no_huge_pages();
     let cli = Cli::parse();
     logging::init(
         &cli.log,
         matches!(cli.command, Commands::Schedule(_) | Commands::Listen(_)),
     );
+    if let Err(err) = huge_pages {
+        tracing::debug!("transparent huge pages stay as the system sets them: {err}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -96,6 +100,18 @@ fn main() -> ExitCode {
             ExitCode::from(cmd::exit_code_for(&err))
         }
     }
+}
+
+/// Transparent huge pages off for this process, before the first allocation. mimalloc asks for
+/// huge pages on its 1 GiB arenas (`MADV_HUGEPAGE`), and a fault in one zeroes 2 MiB at once:
+/// `perf` of a no-change run at scale 100 put a third of its samples in the kernel's page
+/// zeroing under `do_huge_pmd_anonymous_page`. With THP off that run takes a third less CPU and
+/// a fifth less peak memory (docs/BENCHMARKS.md, thirteenth session). Best effort: a kernel
+/// without `PR_SET_THP_DISABLE` (before Linux 3.15) keeps the system's setting.
+fn no_huge_pages() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    rustix::thread::disable_transparent_huge_pages(true)?;
+    Ok(())
 }
 
 async fn dispatch(command: Commands) -> anyhow::Result<ExitCode> {

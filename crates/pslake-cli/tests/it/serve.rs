@@ -792,3 +792,20 @@ fn a_new_build_is_served_without_a_restart_and_a_half_published_one_is_not() {
     assert_eq!(seen.trim(), "2");
     assert_eq!(serve.psql(&["-c", count]), query_csv(&lake, count));
 }
+
+/// mimalloc asks for transparent huge pages on its arenas, and zeroing them cost a no-change
+/// run a third of its CPU; pslake turns them off for its own process first thing in `main`.
+/// The long-running server is the process to look at; the kernel reports the flag in
+/// `/proc/PID/status` (`THP_enabled: 0` when the process has disabled them).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_process_runs_without_transparent_huge_pages() {
+    let serve = Serve::demo();
+    let path = format!("/proc/{}/status", serve.child.id());
+    let status = fs_err::read_to_string(&path).expect("the server's status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .unwrap_or_else(|| panic!("no THP_enabled line in {path}:\n{status}"));
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{path}: {line}");
+}
