@@ -38,6 +38,18 @@ entries AS (
     JOIN staging.stg_kantata_users u ON u.employee_id = c.employee_id
     JOIN staging.stg_kantata_time_entries t ON t.user_id = u.user_id AND t.work_date = c.work_date
 ),
+-- The dimensions joined among themselves first (a few thousand rows each), so the entries
+-- meet two joins instead of four: workspaces with their ERP project, logins with their employee.
+workspace_projects AS (
+    SELECT w.workspace_id, j.project_id, j.currency AS project_currency
+    FROM staging.stg_kantata_workspaces w
+    LEFT JOIN staging.stg_netsuite_job j ON j.project_code = w.project_code
+),
+login_employees AS (
+    SELECT u.user_id, e.employee_id, e.hire_date, e.termination_date
+    FROM staging.stg_kantata_users u
+    LEFT JOIN staging.stg_workday_workers e ON e.employee_id = u.employee_id
+),
 resolved AS (
     SELECT
         t.time_entry_id,
@@ -52,23 +64,21 @@ resolved AS (
         t.rate_in_cents,
         t.currency,
         t.probe,
-        w.workspace_id                          AS known_workspace,
-        j.project_id,
-        u.user_id                               AS known_user,
-        e.employee_id,
-        e.hire_date,
-        e.termination_date,
+        w.workspace_id IS NOT NULL              AS known_workspace,
+        w.project_id,
+        u.user_id IS NOT NULL                   AS known_user,
+        u.employee_id,
+        u.hire_date,
+        u.termination_date,
         v.hourly_cost_rate,
         v.cost_currency,
-        j.currency                              AS project_currency,
+        w.project_currency,
         CAST(date_trunc('month', t.work_date) AS DATE) AS work_month
     FROM entries t
-    LEFT JOIN staging.stg_kantata_workspaces w ON w.workspace_id = t.workspace_id
-    LEFT JOIN staging.stg_netsuite_job j       ON j.project_code = w.project_code
-    LEFT JOIN staging.stg_kantata_users u      ON u.user_id = t.user_id
-    LEFT JOIN staging.stg_workday_workers e    ON e.employee_id = u.employee_id
+    LEFT JOIN workspace_projects w ON w.workspace_id = t.workspace_id
+    LEFT JOIN login_employees u    ON u.user_id = t.user_id
     LEFT JOIN intermediate.int_employee_versions v
-           ON v.employee_id = e.employee_id
+           ON v.employee_id = u.employee_id
           AND (v.applies_from IS NULL OR t.work_date >= v.applies_from)
           AND (v.valid_to IS NULL OR t.work_date < v.valid_to)
     CROSS JOIN pslake.run_context rc
@@ -93,8 +103,8 @@ ruled AS (
     SELECT
         r.*,
         CASE
-            WHEN r.known_workspace IS NULL OR r.project_id IS NULL THEN 'unknown_project'
-            WHEN r.known_user IS NULL OR r.employee_id IS NULL THEN 'unknown_employee'
+            WHEN NOT r.known_workspace OR r.project_id IS NULL THEN 'unknown_project'
+            WHEN NOT r.known_user OR r.employee_id IS NULL THEN 'unknown_employee'
             WHEN r.minutes IS NULL OR r.minutes <= 0 OR r.minutes > 1440 THEN 'hours_out_of_range'
             WHEN r.work_date IS NULL OR (r.hire_date IS NOT NULL AND r.work_date < r.hire_date)
                  OR (r.termination_date IS NOT NULL AND r.work_date > r.termination_date)
