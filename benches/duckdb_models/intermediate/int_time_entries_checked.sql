@@ -40,6 +40,8 @@ entries AS (
 ),
 -- The dimensions joined among themselves first (a few thousand rows each), so the entries
 -- meet two joins instead of four: workspaces with their ERP project, logins with their employee.
+-- An unknown workspace has no project and an unknown login no employee, so the first two rules
+-- read project_id and employee_id alone.
 workspace_projects AS (
     SELECT w.workspace_id, j.project_id, j.currency AS project_currency
     FROM staging.stg_kantata_workspaces w
@@ -64,9 +66,7 @@ resolved AS (
         t.rate_in_cents,
         t.currency,
         t.probe,
-        w.workspace_id IS NOT NULL              AS known_workspace,
         w.project_id,
-        u.user_id IS NOT NULL                   AS known_user,
         u.employee_id,
         u.hire_date,
         u.termination_date,
@@ -103,8 +103,8 @@ ruled AS (
     SELECT
         r.*,
         CASE
-            WHEN NOT r.known_workspace OR r.project_id IS NULL THEN 'unknown_project'
-            WHEN NOT r.known_user OR r.employee_id IS NULL THEN 'unknown_employee'
+            WHEN r.project_id IS NULL THEN 'unknown_project'
+            WHEN r.employee_id IS NULL THEN 'unknown_employee'
             WHEN r.minutes IS NULL OR r.minutes <= 0 OR r.minutes > 1440 THEN 'hours_out_of_range'
             WHEN r.work_date IS NULL OR (r.hire_date IS NOT NULL AND r.work_date < r.hire_date)
                  OR (r.termination_date IS NOT NULL AND r.work_date > r.termination_date)
