@@ -76,17 +76,24 @@ impl StreamPlan {
 
     /// A fresh accumulator.
     pub(crate) fn outcome(&self) -> PageOutcome {
+        self.outcome_for(1024, 1024)
+    }
+
+    /// A fresh accumulator sized for `rows` records of `raw_bytes` bytes of JSON in all (a
+    /// page's, known once it is scanned), so its builders do not grow (and copy) record by
+    /// record.
+    pub(crate) fn outcome_for(&self, rows: usize, raw_bytes: usize) -> PageOutcome {
         PageOutcome {
             builders: self
                 .stream
                 .columns
                 .iter()
-                .map(|c| ColBuilder::new(c.data_type))
+                .map(|c| ColBuilder::new(c.data_type, rows))
                 .collect(),
             file: StringBuilder::new(),
-            run_id: StringBuilder::new(),
-            extracted: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            raw: StringBuilder::new(),
+            run_id: StringBuilder::with_capacity(rows, rows * self.run_id.len()),
+            extracted: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            raw: StringBuilder::with_capacity(rows, raw_bytes),
             rows: 0,
             rejects: Vec::new(),
             received: 0,
@@ -491,16 +498,17 @@ enum ColBuilder {
 }
 
 impl ColBuilder {
-    fn new(t: DataType) -> Self {
+    /// A builder for `rows` values (text columns: 16 bytes each to start with).
+    fn new(t: DataType, rows: usize) -> Self {
         match t {
-            DataType::String => Self::Str(StringBuilder::new()),
-            DataType::Boolean => Self::Bool(BooleanBuilder::new()),
-            DataType::Integer => Self::Int(Int64Builder::new()),
-            DataType::Double => Self::F64(Float64Builder::new()),
-            DataType::Decimal(p, s) => Self::Dec(Decimal128Builder::new(), p, s),
-            DataType::Date => Self::Date(Date32Builder::new()),
+            DataType::String => Self::Str(StringBuilder::with_capacity(rows, rows * 16)),
+            DataType::Boolean => Self::Bool(BooleanBuilder::with_capacity(rows)),
+            DataType::Integer => Self::Int(Int64Builder::with_capacity(rows)),
+            DataType::Double => Self::F64(Float64Builder::with_capacity(rows)),
+            DataType::Decimal(p, s) => Self::Dec(Decimal128Builder::with_capacity(rows), p, s),
+            DataType::Date => Self::Date(Date32Builder::with_capacity(rows)),
             DataType::Timestamp => {
-                Self::Ts(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+                Self::Ts(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"))
             }
         }
     }

@@ -27,6 +27,9 @@ use crate::jwt::AssertionSigner;
 use crate::redact::{Scrubber, redact_url};
 use crate::secrets::Secrets;
 
+/// Pages of a stream in the pipeline per request slot (see [`SystemClient::pages_in_flight`]).
+const PAGES_PER_REQUEST: usize = 4;
+
 /// A request body.
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
@@ -241,6 +244,14 @@ impl SystemClient {
     /// Requests in flight at once to this system.
     pub(crate) fn concurrency(&self) -> usize {
         self.cfg.concurrency.max(1)
+    }
+
+    /// Pages of one stream requested or being decoded at once: [`PAGES_PER_REQUEST`] per
+    /// request slot. A page frees its slot once its body is read (decoding is CPU work), so
+    /// the next requests go out while the pages before are decoded; requests in flight stay at
+    /// [`SystemClient::concurrency`], the vendor's limit.
+    pub(crate) fn pages_in_flight(&self) -> usize {
+        self.concurrency() * PAGES_PER_REQUEST
     }
 
     /// The base URL requests resolve against (the token's `instance_url` when configured).

@@ -7,7 +7,10 @@
 //! a bounded channel to the landing, so memory stays flat in the number of records: at most
 //! `concurrency + 1` pages wait there, and rows are flushed to the lake in chunks while the
 //! next pages are fetched. Offset and page-number paging fetch the remaining pages concurrently
-//! once the first page tells the total.
+//! once the first page tells the total: several pages per request slot are requested or
+//! decoded at once ([`SystemClient::pages_in_flight`]), while the requests in flight stay at the
+//! system's `concurrency`, so a page being decoded, or a slow one, does not hold up the next
+//! requests.
 //!
 //! An API that misbehaves ends the stream with an error naming it, never a hang: a page whose
 //! records repeat an earlier page's of the same parameter set (a server that ignores the
@@ -189,7 +192,13 @@ pub(crate) fn decode(
         }
         _ => None,
     };
-    let mut out = plan.outcome();
+    let mut out = match &plan.stream.records.unnest {
+        None => plan.outcome_for(
+            scanned.records.len(),
+            scanned.records.iter().map(|r| r.get().len()).sum(),
+        ),
+        Some(_) => plan.outcome(),
+    };
     let extracted_at = chrono::Utc::now().timestamp_micros();
     match &plan.stream.records.unnest {
         // the common case: the page's records, borrowed, are the rows
@@ -474,7 +483,7 @@ async fn offset_query(
                 let r = req_at(o);
                 async move { f.page(&r).await }
             })
-            .buffered(f.client.concurrency());
+            .buffered(f.client.pages_in_flight());
         while let Some(p) = pages.next().await {
             send(tx, std::mem::replace(&mut held, p?)).await?;
         }
@@ -699,7 +708,7 @@ async fn page_through(
     tx: &mpsc::Sender<Page>,
 ) -> Result<()> {
     let (client, plan) = (f.client, &*f.plan);
-    let conc = client.concurrency();
+    let depth = client.pages_in_flight();
     match &plan.stream.paginator {
         Paginator::None => send(tx, f.page(&t.request(&[], &[])).await?).await,
         Paginator::NextUrl { path, done_path } => {
@@ -846,7 +855,7 @@ async fn page_through(
                         let r = req_at(n);
                         async move { f.page(&r).await }
                     })
-                    .buffered(conc);
+                    .buffered(depth);
                 while let Some(p) = pages.next().await {
                     send(tx, p?).await?;
                 }

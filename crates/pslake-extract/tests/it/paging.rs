@@ -158,3 +158,109 @@ systems:
     assert_eq!(s.landed, 0);
     server.abort();
 }
+
+/// What the slow-page server saw.
+#[derive(Default)]
+struct Seen {
+    /// Requests being answered now, and the most at once.
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+    /// The pages requested so far, and how many had been when the slow page was answered.
+    requested: std::sync::Mutex<Vec<usize>>,
+    before_slow_answered: std::sync::atomic::AtomicUsize,
+}
+
+const SLOW_PAGES: usize = 30;
+
+/// Page numbers with a page count, 2 records a page; page 2 takes 400 ms to answer.
+async fn slow_page(
+    axum::extract::State(seen): axum::extract::State<std::sync::Arc<Seen>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let p: usize = q["page"].parse().unwrap();
+    let now = seen.now.fetch_add(1, SeqCst) + 1;
+    seen.most.fetch_max(now, SeqCst);
+    seen.requested.lock().unwrap().push(p);
+    if p == 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let n = seen.requested.lock().unwrap().len();
+        seen.before_slow_answered.store(n, SeqCst);
+    } else {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    seen.now.fetch_sub(1, SeqCst);
+    let items: Vec<Value> = ((p - 1) * 2..p * 2).map(rec).collect();
+    axum::Json(json!({"rows": items, "meta": {"page_count": SLOW_PAGES}})).into_response()
+}
+
+/// A slow page does not hold up the requests after it: while it is answered, the next pages
+/// are requested (and decoded) in its place, up to several pages per request slot, yet no more
+/// requests than the system's `concurrency` are ever in flight, and the rows land in page
+/// order. Before, the pages in the pipeline were the requests in flight: with concurrency 2,
+/// one slow page left one slot, and no page after the next was requested until it came.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_page_does_not_hold_up_the_next_requests_within_the_concurrency() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(Seen::default());
+    let router = Router::new()
+        .route("/slow", get(slow_page))
+        .with_state(seen.clone());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+name: slow
+lake: {lake}
+systems:
+  - name: slow
+    type: rest
+    client: {{base_url: "{base}", concurrency: 2}}
+    resource_defaults:
+      primary_key: [id]
+    resources:
+      - name: pages
+        endpoint: {{path: /slow}}
+        paginator: {{type: page_number, page_param: page, start: 1, total_pages_path: meta.page_count}}
+        records: {{path: rows}}{COLUMNS}
+"#,
+        lake = tmp.path().join("lake").display()
+    );
+    let path = tmp.path().join("p.yml");
+    std::fs::write(&path, yaml).unwrap();
+    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
+    let lake = Lake::parse(&p.lake).unwrap();
+    let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
+    let s = &r.streams[0];
+    assert_eq!(s.status, StreamStatus::Succeeded);
+    assert_eq!(
+        (s.received, s.landed, s.pages),
+        (
+            2 * SLOW_PAGES as u64,
+            2 * SLOW_PAGES as u64,
+            SLOW_PAGES as u64
+        )
+    );
+    // the cap: never more than `concurrency: 2` requests at once
+    assert_eq!(seen.most.load(SeqCst), 2);
+    // pages 1 and 2, then page 3 and beyond in the other slot while page 2 is slow: with 4
+    // pages a slot (8 in the pipeline), pages up to 9 are requested before it is answered;
+    // with the pipeline as deep as the slots (2), only page 3 was
+    let before = seen.before_slow_answered.load(SeqCst);
+    assert!(
+        before >= 8,
+        "only {before} pages were requested while page 2 was slow: {:?}",
+        seen.requested.lock().unwrap()
+    );
+    // rows land in page order: the landing's row order is the pages' order
+    let ids = query_strings(&lake, "SELECT id FROM raw.slow_pages").await;
+    assert_eq!(
+        ids,
+        (0..2 * SLOW_PAGES)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+    );
+    server.abort();
+}
