@@ -79,10 +79,8 @@ impl StreamPlan {
         self.outcome_for(1024, 1024)
     }
 
-    /// A fresh accumulator sized for `rows` records of `raw_bytes` bytes of JSON in all (a
-    /// page's, known once it is scanned), so its builders do not grow (and copy) record by
-    /// record.
-    pub(crate) fn outcome_for(&self, rows: usize, raw_bytes: usize) -> PageOutcome {
+    /// A fresh accumulator sized for `rows` records of `raw_bytes` bytes of JSON in all.
+    fn outcome_for(&self, rows: usize, raw_bytes: usize) -> PageOutcome {
         PageOutcome {
             builders: self
                 .stream
@@ -152,19 +150,22 @@ impl StreamPlan {
         self.key_text(&picked)
     }
 
-    /// Adds the records of one page (see [`StreamPlan::push`]).
-    pub(crate) fn push_all(
+    /// The rows of one page's records (see [`StreamPlan::push`]), in builders sized for them
+    /// (their count and JSON bytes are known once the page is scanned), so the builders do not
+    /// grow, and copy, record by record.
+    pub(crate) fn page_rows(
         &self,
-        out: &mut PageOutcome,
         records: &[&RawValue],
         extracted_at: i64,
         min_cursor: Option<i64>,
         cursor_column: Option<usize>,
-    ) {
+    ) -> PageOutcome {
+        let bytes = records.iter().map(|r| r.get().len()).sum();
+        let mut out = self.outcome_for(records.len(), bytes);
         let mut scratch = Scratch::default();
         for rec in records {
             self.push_with(
-                out,
+                &mut out,
                 rec,
                 extracted_at,
                 None,
@@ -173,6 +174,7 @@ impl StreamPlan {
                 &mut scratch,
             );
         }
+        out
     }
 
     /// Adds one record. `min_cursor`: records whose cursor is below it are filtered out

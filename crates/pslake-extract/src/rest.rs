@@ -192,29 +192,16 @@ pub(crate) fn decode(
         }
         _ => None,
     };
-    let mut out = match &plan.stream.records.unnest {
-        None => plan.outcome_for(
-            scanned.records.len(),
-            scanned.records.iter().map(|r| r.get().len()).sum(),
-        ),
-        Some(_) => plan.outcome(),
-    };
     let extracted_at = chrono::Utc::now().timestamp_micros();
-    match &plan.stream.records.unnest {
+    let out = match &plan.stream.records.unnest {
         // the common case: the page's records, borrowed, are the rows
-        None => plan.push_all(
-            &mut out,
-            &scanned.records,
-            extracted_at,
-            min_cursor,
-            cursor_column,
-        ),
+        None => plan.page_rows(&scanned.records, extracted_at, min_cursor, cursor_column),
         Some(u) => {
             let rows = crate::unnest::rows(u, &scanned.records).map_err(page_error)?;
             let rows: Vec<&serde_json::value::RawValue> = rows.iter().map(AsRef::as_ref).collect();
-            plan.push_all(&mut out, &rows, extracted_at, min_cursor, cursor_column);
+            plan.page_rows(&rows, extracted_at, min_cursor, cursor_column)
         }
-    }
+    };
     Ok(Page {
         url: url.to_string(),
         out,

@@ -172,7 +172,7 @@ struct Seen {
 
 const SLOW_PAGES: usize = 30;
 
-/// Page numbers with a page count, 2 records a page; page 2 takes 400 ms to answer.
+/// Page numbers with a page count, 2 records a page; page 2 takes a second to answer.
 async fn slow_page(
     axum::extract::State(seen): axum::extract::State<std::sync::Arc<Seen>>,
     Query(q): Query<HashMap<String, String>>,
@@ -183,7 +183,7 @@ async fn slow_page(
     seen.most.fetch_max(now, SeqCst);
     seen.requested.lock().unwrap().push(p);
     if p == 2 {
-        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         let n = seen.requested.lock().unwrap().len();
         seen.before_slow_answered.store(n, SeqCst);
     } else {
