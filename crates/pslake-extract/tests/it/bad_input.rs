@@ -12,9 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use pslake_core::pipeline::load_pipeline;
 use pslake_extract::{ExtractOptions, StreamReport, StreamStatus, extract};
-use pslake_lake::Lake;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -218,8 +216,6 @@ async fn misbehaving_apis_end_in_rejects_or_errors_naming_the_stream() {
 
 async fn run_all() {
     let hits = Arc::new(Hits::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let router = Router::new()
         .route("/cursor_loop", get(cursor_loop))
         .route("/next_loop", get(next_loop))
@@ -242,7 +238,7 @@ async fn run_all() {
         .route("/drift_new", get(drift_new))
         .route("/drift_gone", get(drift_gone))
         .with_state(hits.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
 
     let cursor = "{type: cursor, path: next, param: after}";
@@ -319,10 +315,7 @@ systems:
 {resources}"#,
         lake = tmp.path().join("lake").display()
     );
-    let path = tmp.path().join("p.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
     let mut o = ExtractOptions::new();
     o.max_parallel_streams = Some(4);
     let r = extract(&p, &lake, &o).await.unwrap();

@@ -1,4 +1,5 @@
-//! Helpers: fixture copies, the sandbox, the demo pipeline pointed at it, lake queries.
+//! Helpers: fixture copies, the sandbox, the demo pipeline pointed at it, in-test servers and
+//! pipelines, lake queries.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -127,4 +128,25 @@ pub(crate) fn fixture_records(
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// Serves `router` on a free loopback port: its base URL and the server's task.
+pub(crate) async fn serve(
+    router: axum::Router,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    (
+        base,
+        tokio::spawn(async move { axum::serve(listener, router).await }),
+    )
+}
+
+/// Loads the pipeline `yaml`, written to `dir/p.yml`, and opens its lake.
+pub(crate) fn load_yaml(dir: &Path, yaml: &str) -> (Pipeline, Lake) {
+    let path = dir.join("p.yml");
+    std::fs::write(&path, yaml).unwrap();
+    let p = pslake_core::pipeline::load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
+    let lake = Lake::parse(&p.lake).unwrap();
+    (p, lake)
 }

@@ -6,9 +6,7 @@ use axum::Router;
 use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use pslake_core::pipeline::load_pipeline;
 use pslake_extract::{ExtractOptions, StreamStatus, extract};
-use pslake_lake::Lake;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -68,15 +66,13 @@ const COLUMNS: &str = r#"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_paginator_shape_rejects_and_drift() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let router = Router::new()
         .route("/offset", post(offset_body))
         .route("/pages", get(pages))
         .route("/cursor", get(cursor))
         .route("/single", get(single))
         .route("/drift", get(drift));
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"
@@ -110,10 +106,7 @@ systems:
 "#,
         lake = tmp.path().join("lake").display()
     );
-    let path = tmp.path().join("p.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     let by = |n: &str| r.streams.iter().find(|s| s.stream == n).unwrap();
     for (name, pages) in [("offset", 6), ("pages", 4), ("cursor", 5)] {
@@ -202,13 +195,11 @@ async fn slow_page(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_page_does_not_hold_up_the_next_requests_within_the_concurrency() {
     use std::sync::atomic::Ordering::SeqCst;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(Seen::default());
     let router = Router::new()
         .route("/slow", get(slow_page))
         .with_state(seen.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"
@@ -228,10 +219,7 @@ systems:
 "#,
         lake = tmp.path().join("lake").display()
     );
-    let path = tmp.path().join("p.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     let s = &r.streams[0];
     assert_eq!(s.status, StreamStatus::Succeeded);

@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use pslake_core::pipeline::load_pipeline;
 use pslake_extract::{ExtractOptions, StreamStatus, extract};
-use pslake_lake::Lake;
 use serde_json::json;
+
+use crate::common::{load_yaml, serve};
 
 /// The first two requests get Salesforce's rate-limit answer, then the records.
 async fn limited(State(n): State<Arc<AtomicUsize>>) -> Response {
@@ -29,12 +29,10 @@ async fn limited(State(n): State<Arc<AtomicUsize>>) -> Response {
 /// (succeeded, landed, requests served, failure message)
 async fn run_with(rules: &str) -> (bool, u64, usize, String) {
     let hits = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let router = Router::new()
         .route("/q", get(limited))
         .with_state(hits.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"
@@ -60,10 +58,7 @@ systems:
 "#,
         lake = tmp.path().join("lake").display()
     );
-    let path = tmp.path().join("p.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     server.abort();
     let s = &r.streams[0];

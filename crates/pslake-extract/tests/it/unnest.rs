@@ -10,9 +10,7 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use pslake_core::pipeline::load_pipeline;
 use pslake_extract::{ExtractOptions, StreamStatus, extract};
-use pslake_lake::Lake;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -87,15 +85,13 @@ async fn broken() -> Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nested_rows_land_one_per_element_with_parent_fields_key_and_pk() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let changed = Arc::new(AtomicBool::new(false));
     let router = Router::new()
         .route("/deals", get(deals))
         .route("/orders", get(orders))
         .route("/broken", get(broken))
         .with_state(changed.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"
@@ -153,10 +149,7 @@ systems:
 "#,
         lake = tmp.path().join("lake").display()
     );
-    let path = tmp.path().join("p.yml");
-    std::fs::write(&path, yaml).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     let by = |r: &pslake_extract::ExtractReport, n: &str| {
         r.streams.iter().find(|s| s.stream == n).unwrap().clone()
