@@ -9,9 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use pslake_core::pipeline::load_pipeline;
 use pslake_extract::{ExtractOptions, extract};
-use pslake_lake::Lake;
 use serde_json::json;
 
 use crate::common::*;
@@ -197,10 +195,7 @@ async fn harvest_and_dynamics_from_yaml_only() {
         .replace("${NEW_SYSTEM_LAKE}", lake_dir.to_str().unwrap())
         .replace("${NEW_SYSTEM_SECRETS}", secrets.to_str().unwrap())
         .replace("${NEW_SYSTEM_URL}", &base);
-    let path = tmp.path().join("new.yml");
-    std::fs::write(&path, text).unwrap();
-    let p = load_pipeline(&path).unwrap_or_else(|e| panic!("{e:#?}"));
-    let lake = Lake::parse(&p.lake).unwrap();
+    let (p, lake) = load_yaml(tmp.path(), &text);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     assert!(r.is_success(), "{:#?}", r.failed().collect::<Vec<_>>());
 
