@@ -1,7 +1,8 @@
 //! The HTTP client of one REST system: authentication (bearer, basic, API key, OAuth 2 client
 //! credentials with a client secret or a PS256-signed JWT client assertion; tokens are renewed
-//! before their `expires_in` runs out and once more on a 401), a per-system rate limit and
-//! concurrency cap, and retries with exponential backoff and jitter.
+//! before their `expires_in` runs out and again on a 401, up to `max_attempts` times a
+//! request), a per-system rate limit and concurrency cap, and retries with exponential backoff
+//! and jitter.
 //!
 //! Retried: connection errors, timeouts, resets, bodies cut short (a 200 whose JSON does not
 //! parse), 408, 429 and 5xx; `Retry-After` is honoured. Any other 4xx fails at once. A vendor's
@@ -460,7 +461,8 @@ impl SystemClient {
         };
         let shown = redact_url(&req.url);
         let max = self.cfg.max_attempts.max(1);
-        let mut refreshed = false;
+        // 401s answered by renewing the token; bounded like the attempts, but apart from them
+        let mut renewals = 0;
         let mut last: Option<Error> = None;
         let mut attempt = 0;
         while attempt < max {
@@ -470,10 +472,14 @@ impl SystemClient {
                 .await;
             let (err, retry_after) = match outcome {
                 Ok(b) => return Ok(b),
+                // A revoked token is refused for every request that holds it, so with requests
+                // in flight one revocation can cost a request its first renewal before its own
+                // token is refused: each 401 renews the token (one fetch however many requests
+                // saw it), up to `max_attempts` times a request, without using up an attempt.
                 Err(Attempt::Unauthorized(generation, e)) => {
-                    if authed && !refreshed && matches!(self.auth, ResolvedAuth::OAuth { .. }) {
-                        refreshed = true;
-                        tracing::info!(system = %self.system, url = %shown, "401 from the API, refreshing the access token once");
+                    if authed && renewals < max && matches!(self.auth, ResolvedAuth::OAuth { .. }) {
+                        renewals += 1;
+                        tracing::info!(system = %self.system, url = %shown, renewals, "401 from the API, refreshing the access token");
                         self.invalidate(generation).await;
                         attempt -= 1;
                         continue;

@@ -1,5 +1,14 @@
-use pslake_extract::StreamStatus;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use pslake_extract::{ExtractOptions, StreamStatus, extract};
 use pslake_lake::Lake;
+use serde_json::json;
 
 use crate::common::*;
 
@@ -112,4 +121,124 @@ async fn a_failing_stream_fails_alone_and_keeps_its_cursor() {
     let runs = query_strings(&lake, "SELECT status FROM _pslake.runs").await;
     assert_eq!(runs, vec!["failed"]);
     sb.shutdown().await;
+}
+
+/// An OAuth API whose first `refused` tokens are each revoked by their first use (a 401, as
+/// Salesforce answers a revoked session), so the request that holds one must renew it.
+#[derive(Default)]
+struct Revoking {
+    refused: usize,
+    issued: AtomicUsize,
+    api_calls: AtomicUsize,
+}
+
+async fn issue_token(State(s): State<Arc<Revoking>>) -> Response {
+    let n = s.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    axum::Json(json!({"access_token": format!("token-{n}"), "token_type": "Bearer"}))
+        .into_response()
+}
+
+async fn records(State(s): State<Arc<Revoking>>, headers: HeaderMap) -> Response {
+    s.api_calls.fetch_add(1, Ordering::SeqCst);
+    let n: usize = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer token-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if n == 0 || n <= s.refused {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
+        )
+            .into_response();
+    }
+    axum::Json(json!({"records": [{"Id": "a"}, {"Id": "b"}]})).into_response()
+}
+
+/// (succeeded, landed, tokens issued, API calls, failure message) of one stream against a
+/// [`Revoking`] API that refuses its first `refused` tokens; the system allows 4 attempts.
+async fn run_revoking(refused: usize) -> (bool, u64, usize, usize, String) {
+    let state = Arc::new(Revoking {
+        refused,
+        ..Default::default()
+    });
+    let router = Router::new()
+        .route("/token", post(issue_token))
+        .route("/q", get(records))
+        .with_state(state.clone());
+    let (base, server) = serve(router).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        r#"
+name: revoking
+lake: {lake}
+systems:
+  - name: crm
+    type: rest
+    client:
+      base_url: "{base}"
+      auth:
+        type: oauth2_client_credentials
+        token_url: /token
+        client_id: the-client
+        client_secret: ${{secret:CRM_SECRET}}
+      retry: {{max_attempts: 4, initial_backoff: 10ms, max_backoff: 20ms}}
+    resources:
+      - name: things
+        endpoint: {{path: /q}}
+        paginator: {{type: none}}
+        records: {{path: records}}
+        primary_key: [id]
+        columns:
+          - {{name: id, path: Id, type: string, required: true}}
+"#,
+        lake = tmp.path().join("lake").display()
+    );
+    let (p, lake) = load_yaml(tmp.path(), &yaml);
+    let mut o = ExtractOptions::new();
+    o.secrets.insert(
+        "CRM_SECRET".into(),
+        pslake_core::Sensitive::new("the-secret".into()),
+    );
+    let r = extract(&p, &lake, &o).await.unwrap();
+    server.abort();
+    let s = &r.streams[0];
+    let err = match &s.status {
+        StreamStatus::Succeeded => String::new(),
+        StreamStatus::Failed { error, .. } => error.clone(),
+    };
+    (
+        s.status == StreamStatus::Succeeded,
+        s.landed,
+        state.issued.load(Ordering::SeqCst),
+        state.api_calls.load(Ordering::SeqCst),
+        err,
+    )
+}
+
+/// With requests in flight, a revoked token is refused for each request that holds it, and the
+/// token a request renews to can be revoked in turn (the sandbox's `expire_token` fault does
+/// both): a request renews its token on each 401, within its `max_attempts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_renews_its_token_on_each_401_within_its_attempts() {
+    // tokens 1 and 2 are refused, token 3 is taken: one request, three tokens, three calls
+    // (a single renewal per request, the old rule, failed here on token 2's 401)
+    let (ok, landed, issued, calls, err) = run_revoking(2).await;
+    assert!(ok, "{err}");
+    assert_eq!((landed, issued, calls), (2, 3, 3));
+
+    // every token refused: the request gives up after 4 renewals (5 tokens, 5 calls) with the
+    // API's 401, and no secret in the message
+    let (ok, landed, issued, calls, err) = run_revoking(usize::MAX).await;
+    assert!(!ok);
+    assert_eq!((landed, issued, calls), (0, 5, 5));
+    assert!(
+        err.contains("401") && err.contains("INVALID_SESSION_ID"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("the-secret") && !err.contains("token-"),
+        "{err}"
+    );
 }

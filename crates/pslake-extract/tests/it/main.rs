@@ -4,7 +4,7 @@
 /// JSON, records of the wrong type, schema drift.
 mod bad_input;
 mod common;
-/// Faults: retries, 401 refresh, a stream that exhausts its retries fails alone.
+/// Faults: retries, 401 renewals, a stream that exhausts its retries fails alone.
 mod faults;
 /// Incremental runs: cursors, overlap, changed records, full refresh, file drop once.
 mod incremental;
