@@ -20,8 +20,8 @@ use pslake_lake::ops::RejectRow;
 use pslake_lake::{DELETED, TableName};
 
 use crate::error::clip;
-use crate::json::{PathTree, Scalar, strip_keys};
-use crate::page::Scan;
+use crate::json::{PathTree, Scalar, note_unknown, strip_keys};
+use crate::page::{Picked, Scan};
 use crate::values::{Typed, parse};
 
 /// Reject rule for a value that does not parse.
@@ -51,15 +51,28 @@ impl StreamPlan {
             .iter()
             .filter_map(|k| stream.columns.iter().position(|c| &c.name == k))
             .collect();
+        let mut scan = Scan::new(
+            &stream.records,
+            crate::rest::paging_paths(&stream.paginator),
+        );
+        // The records are picked in the page's pass, unless a record is wanted whole: nested
+        // rows are cut from it, and keyset paging reads its last record's key.
+        let keyset = matches!(
+            stream.paginator,
+            Paginator::Offset {
+                keyset: Some(_),
+                ..
+            }
+        );
+        if stream.records.unnest.is_none() && !keyset {
+            scan = scan.picking(&paths);
+        }
         StreamPlan {
             system: system.to_string(),
             stream: stream.clone(),
             run_id: run_id.to_string(),
             schema: stream_schema(stream, with_file),
-            scan: Scan::new(
-                &stream.records,
-                crate::rest::paging_paths(&stream.paginator),
-            ),
+            scan,
             tree: PathTree::new(&paths),
             pk,
             with_file,
@@ -72,6 +85,17 @@ impl StreamPlan {
         let mut stream = self.stream.clone();
         stream.paginator = paginator;
         StreamPlan::new(&self.system, &stream, &self.run_id, self.with_file)
+    }
+
+    /// The same plan reading each page's records whole, then picking them one by one (as
+    /// pages of nested rows and of keyset paging are read), to compare with.
+    #[cfg(test)]
+    pub(crate) fn plain(mut self) -> Self {
+        self.scan = Scan::new(
+            &self.stream.records,
+            crate::rest::paging_paths(&self.stream.paginator),
+        );
+        self
     }
 
     /// A fresh accumulator.
@@ -177,6 +201,32 @@ impl StreamPlan {
         out
     }
 
+    /// The rows of a page whose records were picked in the page's pass ([`Picked`]), as
+    /// [`StreamPlan::page_rows`] makes them.
+    pub(crate) fn picked_rows(
+        &self,
+        picked: Picked<'_>,
+        extracted_at: i64,
+        min_cursor: Option<i64>,
+        cursor_column: Option<usize>,
+    ) -> PageOutcome {
+        let bytes = picked.records.iter().map(|r| r.len()).sum();
+        let mut out = self.outcome_for(picked.records.len(), bytes);
+        out.unknown = picked.unknown;
+        let n = self.stream.columns.len();
+        let mut typed = Vec::with_capacity(n);
+        for (i, rec) in picked.records.iter().enumerate() {
+            let record = Record {
+                text: rec,
+                fields: &picked.fields[i * n..(i + 1) * n],
+                not_an_object: None,
+            };
+            let at = (extracted_at, None);
+            self.push_record(&mut out, record, at, min_cursor, cursor_column, &mut typed);
+        }
+        out
+    }
+
     /// Adds one record. `min_cursor`: records whose cursor is below it are filtered out
     /// (client-side incremental filter). `cursor_column`: the parameter set's cursor column
     /// (`None`: the stream's).
@@ -200,7 +250,8 @@ impl StreamPlan {
         );
     }
 
-    /// [`StreamPlan::push`] with buffers reused from record to record.
+    /// [`StreamPlan::push`] with buffers reused from record to record: picks the record's
+    /// fields, then [`StreamPlan::push_record`].
     #[allow(clippy::too_many_arguments)]
     fn push_with<'a>(
         &self,
@@ -212,46 +263,57 @@ impl StreamPlan {
         cursor_column: Option<usize>,
         scratch: &mut Scratch<'a>,
     ) {
-        out.received += 1;
-        let n = self.stream.columns.len();
         let picked = &mut scratch.picked;
         picked.clear();
-        picked.resize(n, None);
-        let strip = &self.stream.records.strip;
-        let kept = &self.stream.records.kept;
-        let unknown = &mut out.unknown;
-        let path = &mut scratch.path;
+        picked.resize(self.stream.columns.len(), None);
+        let records = &self.stream.records;
+        let (unknown, path) = (&mut out.unknown, &mut scratch.path);
         // An undeclared key is skipped unread; noting it costs a lookup, no allocation, once
         // it is known.
         let picked_ok = self.tree.pick(rec, picked, &mut |prefix, key| {
-            if unknown.len() >= 200
-                || (prefix.is_empty()
-                    && (strip.iter().any(|s| s == key) || kept.iter().any(|s| s == key)))
-            {
-                return;
-            }
-            let full = if prefix.is_empty() {
-                key
-            } else {
-                path.clear();
-                path.push_str(prefix);
-                path.push_str(key);
-                path.as_str()
-            };
-            if !unknown.contains(full) {
-                unknown.insert(full.to_string());
-            }
+            note_unknown(unknown, path, &records.strip, &records.kept, prefix, key);
         });
-        let picked = &scratch.picked;
+        let record = Record {
+            text: rec.get(),
+            fields: &scratch.picked,
+            not_an_object: picked_ok.err(),
+        };
+        let at = (extracted_at, file);
+        self.push_record(
+            out,
+            record,
+            at,
+            min_cursor,
+            cursor_column,
+            &mut scratch.typed,
+        );
+    }
+
+    /// Adds one record whose fields are picked: a row, a reject, or filtered out (see
+    /// [`StreamPlan::push`]). `at`: the extraction time and the file it came from.
+    fn push_record<'a>(
+        &self,
+        out: &mut PageOutcome,
+        record: Record<'a, '_>,
+        at: (i64, Option<&str>),
+        min_cursor: Option<i64>,
+        cursor_column: Option<usize>,
+        typed: &mut Vec<Typed<'a>>,
+    ) {
+        let (extracted_at, file) = at;
+        out.received += 1;
+        let strip = &self.stream.records.strip;
+        let rec = record.text;
+        let picked = record.fields;
         let raw_text = || -> String {
             if strip.is_empty() {
-                rec.get().to_string()
+                rec.to_string()
             } else {
-                strip_keys(rec, strip).unwrap_or_else(|_| rec.get().to_string())
+                strip_keys(rec, strip).unwrap_or_else(|_| rec.to_string())
             }
         };
         let key_of = |picked: &[Option<&RawValue>]| self.key_text(picked);
-        if let Err(e) = picked_ok {
+        if let Some(e) = record.not_an_object {
             out.rejected += 1;
             out.rejects.push(self.reject(
                 key_of(picked),
@@ -266,7 +328,6 @@ impl StreamPlan {
         if out.example_key.is_none() {
             out.example_key = key_of(picked);
         }
-        let typed = &mut scratch.typed;
         typed.clear();
         let mut failure: Option<(usize, &'static str, Option<String>, String)> = None;
         for (i, col) in self.stream.columns.iter().enumerate() {
@@ -347,7 +408,7 @@ impl StreamPlan {
         out.run_id.append_value(&self.run_id);
         out.extracted.append_value(extracted_at);
         if strip.is_empty() {
-            out.raw.append_value(rec.get());
+            out.raw.append_value(rec);
         } else {
             out.raw.append_value(raw_text());
         }
@@ -400,6 +461,14 @@ impl StreamPlan {
         out.rows = 0;
         RecordBatch::try_new(self.schema.clone(), cols).map(Some)
     }
+}
+
+/// One record whose fields are picked: its text as sent, the value of each declared column,
+/// and why it could not be picked when it is not a JSON object.
+struct Record<'a, 'f> {
+    text: &'a str,
+    fields: &'f [Option<&'a RawValue>],
+    not_an_object: Option<serde_json::Error>,
 }
 
 /// Per-record buffers, kept from one record of a page to the next.

@@ -6,6 +6,7 @@
 //! exactly as the API sent it.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -184,15 +185,75 @@ impl PathTree {
         unknown: &mut dyn FnMut(&str, &str),
     ) -> Result<(), serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(raw.get());
+        self.seed(out, &mut String::new(), unknown, false)
+            .deserialize(&mut de)
+            .map(|_| ())
+    }
+
+    /// The seed that picks the fields of one record from a deserializer (see
+    /// [`PathTree::pick`]). With `bounds`, it also returns where the record's first key and its
+    /// last value sit in the text read (see [`Bounds`]), for a caller that reads the record in
+    /// its page and so never holds it as a [`RawValue`] of its own.
+    pub(crate) fn seed<'a>(
+        &self,
+        out: &mut [Option<&'a RawValue>],
+        prefix: &mut String,
+        unknown: &mut dyn FnMut(&str, &str),
+        bounds: bool,
+    ) -> impl DeserializeSeed<'a, Value = Option<Bounds>> {
         Pick {
             tree: self,
             out,
-            prefix: &mut String::new(),
+            prefix,
             unknown,
             top: true,
+            bounds,
         }
-        .deserialize(&mut de)
     }
+}
+
+/// Notes the undeclared key `key` (under `prefix`, dotted, `""` at the top) in `unknown`: at
+/// most 200 of them, none of the top-level keys stripped from `_raw` or kept in it on purpose.
+/// Once a key is known, noting it again is a lookup, with no allocation (`path` is scratch).
+pub(crate) fn note_unknown(
+    unknown: &mut BTreeSet<String>,
+    path: &mut String,
+    strip: &[String],
+    kept: &[String],
+    prefix: &str,
+    key: &str,
+) {
+    if unknown.len() >= 200
+        || (prefix.is_empty() && (strip.iter().any(|s| s == key) || kept.iter().any(|s| s == key)))
+    {
+        return;
+    }
+    let full = if prefix.is_empty() {
+        key
+    } else {
+        path.clear();
+        path.push_str(prefix);
+        path.push_str(key);
+        path.as_str()
+    };
+    if !unknown.contains(full) {
+        unknown.insert(full.to_string());
+    }
+}
+
+/// Where a record's text starts and ends, as addresses in the text it was read from: its first
+/// key (just after the key's opening quote) and the end of its last value. Known when the first
+/// key has no escapes (so it is borrowed from the text); the caller finds the braces around
+/// them, across whitespace only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) first_key: usize,
+    pub(crate) last_value_end: usize,
+}
+
+/// The address just past `v` in the text it borrows.
+fn end_of(v: &RawValue) -> usize {
+    v.get().as_ptr() as usize + v.get().len()
 }
 
 /// Picks the declared fields of one object of a record.
@@ -203,11 +264,14 @@ struct Pick<'t, 'o, 'u, 'p, 'a> {
     unknown: &'u mut dyn FnMut(&str, &str),
     /// The record itself (which must be an object), not a nested value.
     top: bool,
+    /// Return the record's [`Bounds`]: every value of the record is read as a [`RawValue`]
+    /// (its end is known) and a declared object is picked from it.
+    bounds: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Pick<'_, '_, '_, '_, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+    type Value = Option<Bounds>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Bounds>, D::Error> {
         if self.top {
             d.deserialize_map(self)
         } else {
@@ -217,16 +281,25 @@ impl<'de> DeserializeSeed<'de> for Pick<'_, '_, '_, '_, 'de> {
 }
 
 impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
-    type Value = ();
+    type Value = Option<Bounds>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object record")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Option<Bounds>, A::Error> {
         let leaves = &self.tree.leaves;
         // Records of one API list their keys in one order: the leaf after the last one found
         // is tried first.
         let mut next = 0;
+        // the first key's address (0: escaped, so not borrowed) and the last value's end
+        let mut first_key = None;
+        let mut last_value_end = 0;
         while let Some(k) = m.next_key::<Key<'de>>()? {
+            if self.bounds && first_key.is_none() {
+                first_key = Some(match &k.0 {
+                    Cow::Borrowed(s) => s.as_ptr() as usize,
+                    Cow::Owned(_) => 0,
+                });
+            }
             let leaf = match leaves.get(next) {
                 Some(l) if l.0 == k.0 => {
                     next += 1;
@@ -240,11 +313,13 @@ impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
             let node = self.tree.nodes.iter().find(|(key, _)| *key == k.0);
             match (leaf, node) {
                 (None, None) => {
-                    m.next_value::<IgnoredAny>()?;
+                    let v = m.next_value::<&'de RawValue>()?;
+                    last_value_end = end_of(v);
                     (self.unknown)(self.prefix, &k.0);
                 }
                 (Some((_, cols)), None) => {
                     let v = m.next_value::<&'de RawValue>()?;
+                    last_value_end = end_of(v);
                     for c in cols {
                         self.out[*c] = Some(v);
                     }
@@ -253,40 +328,49 @@ impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
                     let len = self.prefix.len();
                     self.prefix.push_str(&k.0);
                     self.prefix.push('.');
-                    let r = match leaf {
-                        // a column at an object and columns inside it: keep it, then descend
-                        Some((_, cols)) => {
-                            let v = m.next_value::<&'de RawValue>()?;
-                            for c in cols {
-                                self.out[*c] = Some(v);
-                            }
-                            let mut de = serde_json::Deserializer::from_str(v.get());
-                            Pick {
-                                tree: sub,
-                                out: &mut *self.out,
-                                prefix: &mut *self.prefix,
-                                unknown: &mut *self.unknown,
-                                top: false,
-                            }
-                            .deserialize(&mut de)
-                            .map_err(de::Error::custom)
+                    // a column at an object and columns inside it (or a record whose end is
+                    // wanted): keep it, then descend
+                    let r = if leaf.is_some() || self.bounds {
+                        let v = m.next_value::<&'de RawValue>()?;
+                        last_value_end = end_of(v);
+                        for c in leaf.map_or(&[][..], |(_, cols)| &cols[..]) {
+                            self.out[*c] = Some(v);
                         }
-                        None => m.next_value_seed(Pick {
+                        let mut de = serde_json::Deserializer::from_str(v.get());
+                        Pick {
                             tree: sub,
                             out: &mut *self.out,
                             prefix: &mut *self.prefix,
                             unknown: &mut *self.unknown,
                             top: false,
-                        }),
+                            bounds: false,
+                        }
+                        .deserialize(&mut de)
+                        .map_err(de::Error::custom)
+                    } else {
+                        m.next_value_seed(Pick {
+                            tree: sub,
+                            out: &mut *self.out,
+                            prefix: &mut *self.prefix,
+                            unknown: &mut *self.unknown,
+                            top: false,
+                            bounds: false,
+                        })
                     };
                     self.prefix.truncate(len);
                     r?;
                 }
             }
         }
-        Ok(())
+        Ok(match first_key {
+            Some(first_key) if first_key != 0 => Some(Bounds {
+                first_key,
+                last_value_end,
+            }),
+            _ => None,
+        })
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Option<Bounds>, A::Error> {
         if self.top {
             return Err(de::Error::custom(
                 "a record must be a JSON object, found an array",
@@ -294,30 +378,30 @@ impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
         }
         // a declared object that is an array here holds none of its columns
         while s.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
+        Ok(None)
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn visit_unit<E: de::Error>(self) -> Result<Option<Bounds>, E> {
+        Ok(None)
     }
 }
 
 /// The record's JSON without the top-level keys in `strip`, otherwise byte for byte.
-pub(crate) fn strip_keys(raw: &RawValue, strip: &[String]) -> Result<String, serde_json::Error> {
+pub(crate) fn strip_keys(raw: &str, strip: &[String]) -> Result<String, serde_json::Error> {
     struct V<'s>(&'s [String]);
     impl<'de> Visitor<'de> for V<'_> {
         type Value = String;
@@ -342,7 +426,7 @@ pub(crate) fn strip_keys(raw: &RawValue, strip: &[String]) -> Result<String, ser
             Ok(out)
         }
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(raw);
     de.deserialize_map(V(strip))
 }
 
@@ -391,7 +475,7 @@ mod tests {
     fn strip_attributes() {
         let r = raw(r#"{"attributes":{"type":"Account"},"Id":"001","Name":"A \"q\""}"#);
         assert_eq!(
-            strip_keys(r, &["attributes".into()]).unwrap(),
+            strip_keys(r.get(), &["attributes".into()]).unwrap(),
             r#"{"Id":"001","Name":"A \"q\""}"#
         );
     }

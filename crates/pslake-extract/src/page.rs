@@ -9,7 +9,7 @@
 //! ([`ScanError::Shape`]: fetching again will not help).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Deserialize;
@@ -18,9 +18,9 @@ use serde::de::{
 };
 use serde_json::value::RawValue;
 
-use pslake_core::pipeline::{JsonPath, RecordSelector};
+use pslake_core::pipeline::{JsonPath, KeyedBy, RecordSelector};
 
-use crate::json::{Key, Scalar};
+use crate::json::{Key, PathTree, Scalar, note_unknown};
 
 /// Why a page could not be read.
 #[derive(Debug)]
@@ -34,10 +34,43 @@ pub(crate) enum ScanError {
 /// What one page holds for a stream.
 #[derive(Debug)]
 pub(crate) struct Scanned<'a> {
-    /// The records, in page order (for a keyed map: in the order of its references).
+    /// The records, in page order (for a keyed map: in the order of its references); none
+    /// when they were [`Picked`].
     pub(crate) records: Vec<&'a RawValue>,
+    /// The records with their fields, when they were picked in the page's pass (see
+    /// [`Scan::picking`]).
+    pub(crate) picked: Option<Picked<'a>>,
     /// The value at each of [`Scan::values`]' paths (`None`: absent).
     pub(crate) values: Vec<Option<&'a RawValue>>,
+}
+
+impl Scanned<'_> {
+    /// How many records the page holds.
+    pub(crate) fn len(&self) -> usize {
+        self.picked
+            .as_ref()
+            .map_or(self.records.len(), |p| p.records.len())
+    }
+
+    /// The text of the page's first and last records.
+    pub(crate) fn ends(&self) -> Option<(&str, &str)> {
+        match &self.picked {
+            Some(p) => Some((p.records.first()?, p.records.last()?)),
+            None => Some((self.records.first()?.get(), self.records.last()?.get())),
+        }
+    }
+}
+
+/// A page's records read together with their declared fields, so each record is parsed once:
+/// a record is not first skipped whole (to borrow it) and then parsed again (to pick it).
+#[derive(Debug, Default)]
+pub(crate) struct Picked<'a> {
+    /// Each record's text, exactly as the API sent it (from its `{` to its `}`).
+    pub(crate) records: Vec<&'a str>,
+    /// The value of each declared column, one record after the other (`columns` a record).
+    pub(crate) fields: Vec<Option<&'a RawValue>>,
+    /// The undeclared keys seen (see [`note_unknown`]).
+    pub(crate) unknown: BTreeSet<String>,
 }
 
 /// How to read the pages of one stream: where its records sit and which values the paging
@@ -47,6 +80,8 @@ pub(crate) struct Scan {
     selector: RecordSelector,
     values: Vec<JsonPath>,
     root: Node,
+    /// The declared columns, when records are picked in the page's pass ([`Scan::picking`]).
+    tree: Option<(PathTree, usize)>,
 }
 
 /// What a path of the tree ends at.
@@ -92,18 +127,24 @@ struct Ref<'a> {
 }
 
 /// What the pass collected. The first occurrence of a duplicate key counts.
-#[derive(Default)]
 struct Found<'a> {
     /// The records container was present (`null` counts, as no records).
     container: bool,
     array: Vec<&'a RawValue>,
     keyed: HashMap<Cow<'a, str>, &'a RawValue>,
+    /// A picked keyed map: each key's record in [`Found::picked`].
+    keyed_at: HashMap<Cow<'a, str>, usize>,
     refs: Option<Vec<Ref<'a>>>,
     values: Vec<Option<&'a RawValue>>,
     /// Shape problems of the container and of the references, reported once the whole body
     /// is known to be JSON.
     records_problem: Option<String>,
     refs_problem: Option<String>,
+    /// Whether the records are picked in this pass, those picked, and the page text they
+    /// borrow.
+    pick: bool,
+    picked: Picked<'a>,
+    text: &'a str,
 }
 
 impl Scan {
@@ -121,7 +162,16 @@ impl Scan {
             selector: selector.clone(),
             values,
             root,
+            tree: None,
         }
+    }
+
+    /// The same scan, picking the values of the declared `columns` (their paths) in the page's
+    /// pass (see [`Scan::page`]); a keyed map's records are then put in the order of its
+    /// references.
+    pub(crate) fn picking(mut self, columns: &[&JsonPath]) -> Self {
+        self.tree = Some((PathTree::new(columns), columns.len()));
+        self
     }
 
     /// The paths whose values [`Scanned::values`] holds, in that order.
@@ -129,11 +179,34 @@ impl Scan {
         &self.values
     }
 
-    /// Reads a page body in one pass.
+    /// Reads a page body in one pass, its records picked in the same pass when the scan picks
+    /// ([`Scan::picking`]). Whatever a picking pass cannot read as it expects (a truncated
+    /// body, a record that is not an object, a record whose first key has escapes) is read
+    /// again by the plain pass, whose records are then picked one by one: what comes out is the
+    /// same either way (see the `picked_pages_read_as_plain_pages_do` test).
     pub(crate) fn page<'a>(&self, text: &'a str) -> Result<Scanned<'a>, ScanError> {
+        if self.tree.is_some()
+            && let Ok(s) = self.pass(text, true)
+        {
+            return Ok(s);
+        }
+        self.pass(text, false)
+    }
+
+    /// One pass over the page (`pick`: with the records picked).
+    fn pass<'a>(&self, text: &'a str, pick: bool) -> Result<Scanned<'a>, ScanError> {
         let mut found = Found {
+            container: false,
+            array: Vec::new(),
+            keyed: HashMap::new(),
+            keyed_at: HashMap::new(),
+            refs: None,
             values: vec![None; self.values.len()],
-            ..Found::default()
+            records_problem: None,
+            refs_problem: None,
+            picked: Picked::default(),
+            text,
+            pick,
         };
         let mut de = serde_json::Deserializer::from_str(text);
         NodeSeed {
@@ -148,41 +221,97 @@ impl Scan {
         if let Some(p) = found.records_problem {
             return Err(ScanError::Shape(p));
         }
-        let records = match &self.selector.keyed_by {
-            None => found.array,
+        let keyed = match &self.selector.keyed_by {
+            None => None,
             // a keyed map without its references (or references without a map) is no records
-            Some(_) if !found.container => Vec::new(),
+            Some(_) if !found.container => None,
             Some(_) if found.refs_problem.is_some() => {
                 return Err(ScanError::Shape(found.refs_problem.unwrap_or_default()));
             }
-            Some(k) => {
-                let refs = found.refs.unwrap_or_default();
-                let mut out = Vec::with_capacity(refs.len());
-                for r in refs {
-                    if let Some((_, want)) = &k.type_filter
-                        && r.ty.as_deref() != Some(want.as_str())
-                    {
-                        continue;
-                    }
-                    let Some(id) = r.id else { continue };
-                    match found.keyed.get(id.as_ref()) {
-                        Some(rec) => out.push(*rec),
-                        None => {
-                            return Err(ScanError::Shape(format!(
-                                "`{}` lists id {id} that `{}` lacks",
-                                k.refs, self.selector.path
-                            )));
-                        }
-                    }
+            Some(k) => Some((k, found.refs.unwrap_or_default())),
+        };
+        if pick {
+            let picked = match keyed {
+                None if self.selector.keyed_by.is_some() => Picked::default(),
+                None => found.picked,
+                Some((k, refs)) => {
+                    let order = self.listed(k, refs, &found.keyed_at)?;
+                    in_order(found.picked, &order, self.tree.as_ref().map_or(0, |t| t.1))?
                 }
-                out
-            }
+            };
+            return Ok(Scanned {
+                records: Vec::new(),
+                picked: Some(picked),
+                values: found.values,
+            });
+        }
+        let records = match keyed {
+            None if self.selector.keyed_by.is_some() => Vec::new(),
+            None => found.array,
+            Some((k, refs)) => self.listed(k, refs, &found.keyed)?,
         };
         Ok(Scanned {
             records,
+            picked: None,
             values: found.values,
         })
     }
+
+    /// The keyed map's entries (`keyed`) that the references list, in their order: those of
+    /// the type the pipeline filters on; a listed id the map lacks fails the page.
+    fn listed<'a, T: Copy>(
+        &self,
+        k: &KeyedBy,
+        refs: Vec<Ref<'a>>,
+        keyed: &HashMap<Cow<'a, str>, T>,
+    ) -> Result<Vec<T>, ScanError> {
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            if let Some((_, want)) = &k.type_filter
+                && r.ty.as_deref() != Some(want.as_str())
+            {
+                continue;
+            }
+            let Some(id) = r.id else { continue };
+            match keyed.get(id.as_ref()) {
+                Some(rec) => out.push(*rec),
+                None => {
+                    return Err(ScanError::Shape(format!(
+                        "`{}` lists id {id} that `{}` lacks",
+                        k.refs, self.selector.path
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The records of a picked keyed map in the order of its references (`order`: each listed
+/// record's place in `picked`). When some record was picked but is not listed once at least
+/// (unlisted, or a duplicate key's earlier record), its undeclared keys were noted though the
+/// plain pass never reads it: an error, so the page is read by the plain pass.
+fn in_order<'a>(
+    picked: Picked<'a>,
+    order: &[usize],
+    columns: usize,
+) -> Result<Picked<'a>, ScanError> {
+    let mut listed = vec![false; picked.records.len()];
+    for i in order {
+        listed[*i] = true;
+    }
+    if listed.contains(&false) {
+        return Err(ScanError::Shape("a keyed record not listed once".into()));
+    }
+    let mut fields = Vec::with_capacity(order.len() * columns);
+    for i in order {
+        fields.extend_from_slice(&picked.fields[i * columns..(i + 1) * columns]);
+    }
+    Ok(Picked {
+        records: order.iter().map(|i| picked.records[*i]).collect(),
+        fields,
+        unknown: picked.unknown,
+    })
 }
 
 /// Implements the visits of the scalar kinds with `$body` (given the value as
@@ -323,9 +452,13 @@ impl<'de> DeserializeSeed<'de> for RoleSeed<'_, '_, 'de> {
                 match &sel.keyed_by {
                     None => d.deserialize_any(Records {
                         path: &sel.path,
+                        scan: self.scan,
                         found,
                     }),
-                    Some(_) => d.deserialize_any(KeyedMap(found)),
+                    Some(_) => d.deserialize_any(KeyedMap {
+                        scan: self.scan,
+                        found,
+                    }),
                 }
             }
             Role::Refs if found.refs.is_some() || found.refs_problem.is_some() => {
@@ -354,6 +487,7 @@ fn not_a_sequence(what: &str, u: Unexpected<'_>) -> String {
 /// The records array (`null`: no records).
 struct Records<'s, 'f, 'a> {
     path: &'s JsonPath,
+    scan: &'s Scan,
     found: &'f mut Found<'a>,
 }
 
@@ -374,9 +508,26 @@ impl<'de> Visitor<'de> for Records<'_, '_, 'de> {
         f.write_str("an array of records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
-        while let Some(r) = s.next_element::<&'de RawValue>()? {
-            self.found.array.push(r);
-        }
+        let found = self.found;
+        let picking = match &self.scan.tree {
+            Some((tree, columns)) if found.pick => Some((tree, *columns)),
+            _ => None,
+        };
+        let Some((tree, columns)) = picking else {
+            while let Some(r) = s.next_element::<&'de RawValue>()? {
+                found.array.push(r);
+            }
+            return Ok(());
+        };
+        let mut scratch = Default::default();
+        while let Some(()) = s.next_element_seed(PickRecord {
+            tree,
+            columns,
+            selector: &self.scan.selector,
+            text: found.text,
+            picked: &mut found.picked,
+            scratch: &mut scratch,
+        })? {}
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
@@ -387,19 +538,105 @@ impl<'de> Visitor<'de> for Records<'_, '_, 'de> {
     scalars!((), |self, u| self.problem(u));
 }
 
-/// A keyed map of records; any other value is an empty map.
-struct KeyedMap<'f, 'a>(&'f mut Found<'a>);
+/// Picks one record of a page (see [`Picked`]): its declared fields into `picked.fields`, its
+/// text into `picked.records`. A record it cannot bound (see [`record_text`]) is an error, so
+/// that the page is read again by the plain pass.
+struct PickRecord<'s, 'p, 'a> {
+    tree: &'s PathTree,
+    columns: usize,
+    selector: &'s RecordSelector,
+    text: &'a str,
+    picked: &'p mut Picked<'a>,
+    /// The dotted prefix of nested keys and the path of an undeclared one.
+    scratch: &'p mut (String, String),
+}
 
-impl<'de> Visitor<'de> for KeyedMap<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for PickRecord<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let Picked {
+            records,
+            fields,
+            unknown,
+        } = self.picked;
+        let (prefix, path) = self.scratch;
+        let sel = self.selector;
+        let mut note = |pre: &str, key: &str| {
+            note_unknown(unknown, path, &sel.strip, &sel.kept, pre, key);
+        };
+        let at = fields.len();
+        fields.resize(at + self.columns, None);
+        let bounds = self
+            .tree
+            .seed(&mut fields[at..], prefix, &mut note, true)
+            .deserialize(d)?;
+        // the record's text: from the `{` before its first key to the `}` after its last
+        // value, across whitespace only
+        let record = bounds
+            .and_then(|b| record_text(self.text, b.first_key, b.last_value_end))
+            .ok_or_else(|| de::Error::custom("a record to read by the plain pass"))?;
+        records.push(record);
+        Ok(())
+    }
+}
+
+/// The object around `first_key` (the address of its first key's text, just after the
+/// opening quote) and `last_value_end` (the address just past its last value) in `text`: from
+/// the `{` before to the `}` after, with only whitespace between them and the key and value
+/// (`None` otherwise, or when an address is not in `text`).
+fn record_text(text: &str, first_key: usize, last_value_end: usize) -> Option<&str> {
+    let base = text.as_ptr() as usize;
+    let key = first_key.checked_sub(base)?;
+    let end = last_value_end.checked_sub(base)?;
+    let bytes = text.as_bytes();
+    if key == 0 || end > bytes.len() || bytes[key - 1] != b'"' {
+        return None;
+    }
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let open = key - 1 - bytes[..key - 1].iter().rev().take_while(|b| ws(b)).count();
+    let close = end + bytes[end..].iter().take_while(|b| ws(b)).count();
+    (open > 0 && bytes[open - 1] == b'{' && bytes.get(close) == Some(&b'}'))
+        .then(|| &text[open - 1..=close])
+}
+
+/// A keyed map of records; any other value is an empty map.
+struct KeyedMap<'s, 'f, 'a> {
+    scan: &'s Scan,
+    found: &'f mut Found<'a>,
+}
+
+impl<'de> Visitor<'de> for KeyedMap<'_, '_, 'de> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object map of records")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
-        self.0.keyed.reserve(m.size_hint().unwrap_or(64));
-        while let Some(k) = m.next_key::<Key<'de>>()? {
-            let v = m.next_value::<&'de RawValue>()?;
-            self.0.keyed.insert(k.0, v);
+        let found = self.found;
+        let hint = m.size_hint().unwrap_or(64);
+        match &self.scan.tree {
+            Some((tree, columns)) if found.pick => {
+                found.keyed_at.reserve(hint);
+                let mut scratch = Default::default();
+                while let Some(k) = m.next_key::<Key<'de>>()? {
+                    let at = found.picked.records.len();
+                    m.next_value_seed(PickRecord {
+                        tree,
+                        columns: *columns,
+                        selector: &self.scan.selector,
+                        text: found.text,
+                        picked: &mut found.picked,
+                        scratch: &mut scratch,
+                    })?;
+                    found.keyed_at.insert(k.0, at);
+                }
+            }
+            _ => {
+                found.keyed.reserve(hint);
+                while let Some(k) = m.next_key::<Key<'de>>()? {
+                    let v = m.next_value::<&'de RawValue>()?;
+                    found.keyed.insert(k.0, v);
+                }
+            }
         }
         Ok(())
     }
@@ -589,6 +826,100 @@ mod tests {
             scan.page(r#"{"data":{"id":1},"next":"#),
             Err(ScanError::Json(_))
         ));
+    }
+
+    #[test]
+    fn records_are_picked_in_the_page_pass_with_their_exact_text() {
+        let id = JsonPath::parse("id");
+        let amount = JsonPath::parse("p.amount");
+        let scan =
+            Scan::new(&array_at("data"), vec![JsonPath::parse("next")]).picking(&[&id, &amount]);
+        // whitespace inside and between records, a nested column, an undeclared key at the
+        // end, the paging value after the records
+        let body = "{\"data\": [ {\"id\":\"a\", \"p\": {\"amount\":1.50,\"cur\":\"EUR\"}} ,\n\t{ \"id\" : \"b\" , \"x\": [1, {\"y\":2}]  } ], \"next\": \"p2\"}";
+        let s = scan.page(body).unwrap();
+        assert!(s.records.is_empty());
+        let p = s.picked.as_ref().expect("picked in the page's pass");
+        assert_eq!(
+            p.records,
+            vec![
+                r#"{"id":"a", "p": {"amount":1.50,"cur":"EUR"}}"#,
+                "{ \"id\" : \"b\" , \"x\": [1, {\"y\":2}]  }"
+            ]
+        );
+        let fields: Vec<_> = p.fields.iter().map(|f| f.map(RawValue::get)).collect();
+        assert_eq!(
+            fields,
+            vec![Some(r#""a""#), Some("1.50"), Some(r#""b""#), None]
+        );
+        assert_eq!(
+            p.unknown.iter().collect::<Vec<_>>(),
+            vec!["p.cur", "x"],
+            "undeclared keys, nested ones dotted"
+        );
+        assert_eq!(s.values[0].map(RawValue::get), Some(r#""p2""#));
+        assert_eq!(s.len(), 2);
+
+        // what the picking pass does not read as it expects goes to the plain pass, which
+        // borrows the records whole: a first key with an escape, an empty object, an array,
+        // a body cut short (still an error)
+        for body in [
+            r#"{"data":[{"id":"a"},{"i\u0064":"b"}]}"#,
+            r#"{"data":[{"id":"a"},{}]}"#,
+            r#"{"data":[{"id":"a"},[1]]}"#,
+        ] {
+            let s = scan.page(body).unwrap();
+            assert!(s.picked.is_none(), "{body}");
+            assert_eq!(s.records.len(), 2, "{body}");
+        }
+        assert!(matches!(
+            scan.page(r#"{"data":[{"id":"a"},{"id":"#),
+            Err(ScanError::Json(_))
+        ));
+        // a keyed map's records are picked in the map's order, then put in the order of its
+        // references (listed before or after the map)
+        let keyed_scan = Scan::new(&keyed(None), vec![]).picking(&[&id]);
+        for body in [
+            r#"{"time_entries":{"1":{"id":"1"},"2":{"id":"2","new":0}},"results":[{"id":"2"},{"id":"1"}]}"#,
+            r#"{"results":[{"id":"2"},{"id":"1"}],"time_entries":{"1":{"id":"1"},"2":{"id":"2","new":0}}}"#,
+        ] {
+            let s = keyed_scan.page(body).unwrap();
+            let p = s.picked.as_ref().expect("picked in the page's pass");
+            assert_eq!(p.records, vec![r#"{"id":"2","new":0}"#, r#"{"id":"1"}"#]);
+            let fields: Vec<_> = p.fields.iter().map(|f| f.map(RawValue::get)).collect();
+            assert_eq!(fields, vec![Some(r#""2""#), Some(r#""1""#)]);
+            assert_eq!(p.unknown.iter().collect::<Vec<_>>(), vec!["new"]);
+        }
+        // a record the references do not list (its keys were noted, the plain pass never
+        // reads it) or a listed id the map lacks: the plain pass decides
+        let s = keyed_scan
+            .page(r#"{"time_entries":{"1":{"id":"1"},"2":{"id":"2","new":0}},"results":[{"id":"1"}]}"#)
+            .unwrap();
+        assert!(s.picked.is_none());
+        assert_eq!(s.records.len(), 1);
+        let Err(ScanError::Shape(e)) =
+            keyed_scan.page(r#"{"time_entries":{"1":{"id":"1"}},"results":[{"id":"3"}]}"#)
+        else {
+            panic!("a listed id the map lacks fails the page")
+        };
+        assert!(e.contains("lists id 3"), "{e}");
+    }
+
+    #[test]
+    fn a_record_text_is_found_only_between_its_braces() {
+        let text = r#"[ { "k" : 1 } ,{"k":2}]"#;
+        let base = text.as_ptr() as usize;
+        // the first record: key `k` at byte 5, value `1` ends at byte 11
+        assert_eq!(
+            record_text(text, base + 5, base + 11),
+            Some(r#"{ "k" : 1 }"#)
+        );
+        assert_eq!(record_text(text, base + 17, base + 21), Some(r#"{"k":2}"#));
+        // not after a quote, or not within braces, or outside the text
+        assert_eq!(record_text(text, base + 6, base + 11), None);
+        assert_eq!(record_text(text, base + 5, base + 10), None);
+        assert_eq!(record_text(text, base + 5, base + 100), None);
+        assert_eq!(record_text(text, base.wrapping_sub(1), base + 11), None);
     }
 
     fn keyed(type_filter: Option<(&str, &str)>) -> RecordSelector {

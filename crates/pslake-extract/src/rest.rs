@@ -181,22 +181,21 @@ pub(crate) fn decode(
             .filter(|s| !s.is_empty()),
         _ => None,
     };
-    let fingerprint = match (scanned.records.first(), scanned.records.last()) {
-        (Some(first), Some(last)) => {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            h.write_usize(scanned.records.len());
-            h.write(first.get().as_bytes());
-            h.write_u8(0xff);
-            h.write(last.get().as_bytes());
-            Some(h.finish())
-        }
-        _ => None,
-    };
+    let records = scanned.len();
+    let fingerprint = scanned.ends().map(|(first, last)| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write_usize(records);
+        h.write(first.as_bytes());
+        h.write_u8(0xff);
+        h.write(last.as_bytes());
+        h.finish()
+    });
     let extracted_at = chrono::Utc::now().timestamp_micros();
-    let out = match &plan.stream.records.unnest {
-        // the common case: the page's records, borrowed, are the rows
-        None => plan.page_rows(&scanned.records, extracted_at, min_cursor, cursor_column),
-        Some(u) => {
+    let out = match (&plan.stream.records.unnest, scanned.picked) {
+        // the common case: the page's records, picked in its pass, are the rows
+        (None, Some(picked)) => plan.picked_rows(picked, extracted_at, min_cursor, cursor_column),
+        (None, None) => plan.page_rows(&scanned.records, extracted_at, min_cursor, cursor_column),
+        (Some(u), _) => {
             let rows = crate::unnest::rows(u, &scanned.records).map_err(page_error)?;
             let rows: Vec<&serde_json::value::RawValue> = rows.iter().map(AsRef::as_ref).collect();
             plan.page_rows(&rows, extracted_at, min_cursor, cursor_column)
@@ -205,11 +204,24 @@ pub(crate) fn decode(
     Ok(Page {
         url: url.to_string(),
         out,
-        records: scanned.records.len(),
+        records,
         values,
         last_key,
         fingerprint,
     })
+}
+
+#[cfg(test)]
+impl Page {
+    /// The values at the paging paths, as text.
+    pub(crate) fn values(&self) -> &[Option<String>] {
+        &self.values
+    }
+
+    /// The fingerprint of the page's records.
+    pub(crate) fn fingerprint(&self) -> Option<u64> {
+        self.fingerprint
+    }
 }
 
 fn fill(s: &str, start: Option<&str>) -> String {

@@ -602,7 +602,7 @@ impl Landing {
                 let stripped =
                     serde_json::from_str::<&serde_json::value::RawValue>(landed.value(r))
                         .ok()
-                        .and_then(|v| crate::json::strip_keys(v, &self.kept).ok());
+                        .and_then(|v| crate::json::strip_keys(v.get(), &self.kept).ok());
                 Some(stripped.as_deref() != Some(pending.value(r)))
             })
             .collect();
