@@ -183,7 +183,7 @@ impl Scan {
     /// ([`Scan::picking`]). Whatever a picking pass cannot read as it expects (a truncated
     /// body, a record that is not an object, a record whose first key has escapes) is read
     /// again by the plain pass, whose records are then picked one by one: what comes out is the
-    /// same either way (see the `picked_pages_read_as_plain_pages_do` test).
+    /// same either way (the property tests of `bad_input.rs` decode every page both ways).
     pub(crate) fn page<'a>(&self, text: &'a str) -> Result<Scanned<'a>, ScanError> {
         if self.tree.is_some()
             && let Ok(s) = self.pass(text, true)
@@ -232,6 +232,7 @@ impl Scan {
         };
         if pick {
             let picked = match keyed {
+                // a keyed stream whose map is absent: no records
                 None if self.selector.keyed_by.is_some() => Picked::default(),
                 None => found.picked,
                 Some((k, refs)) => {
@@ -246,6 +247,7 @@ impl Scan {
             });
         }
         let records = match keyed {
+            // a keyed stream whose map is absent: no records
             None if self.selector.keyed_by.is_some() => Vec::new(),
             None => found.array,
             Some((k, refs)) => self.listed(k, refs, &found.keyed)?,
