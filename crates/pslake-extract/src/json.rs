@@ -269,6 +269,20 @@ struct Pick<'t, 'o, 'u, 'p, 'a> {
     bounds: bool,
 }
 
+impl<'t, 'a> Pick<'t, '_, '_, '_, 'a> {
+    /// The seed of a declared object inside this one, whose columns `tree` holds.
+    fn nested<'s>(&'s mut self, tree: &'t PathTree) -> Pick<'t, 's, 's, 's, 'a> {
+        Pick {
+            tree,
+            out: &mut *self.out,
+            prefix: &mut *self.prefix,
+            unknown: &mut *self.unknown,
+            top: false,
+            bounds: false,
+        }
+    }
+}
+
 impl<'de> DeserializeSeed<'de> for Pick<'_, '_, '_, '_, 'de> {
     type Value = Option<Bounds>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Bounds>, D::Error> {
@@ -285,7 +299,7 @@ impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object record")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Option<Bounds>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut m: A) -> Result<Option<Bounds>, A::Error> {
         let leaves = &self.tree.leaves;
         // Records of one API list their keys in one order: the leaf after the last one found
         // is tried first.
@@ -337,25 +351,11 @@ impl<'de> Visitor<'de> for Pick<'_, '_, '_, '_, 'de> {
                             self.out[*c] = Some(v);
                         }
                         let mut de = serde_json::Deserializer::from_str(v.get());
-                        Pick {
-                            tree: sub,
-                            out: &mut *self.out,
-                            prefix: &mut *self.prefix,
-                            unknown: &mut *self.unknown,
-                            top: false,
-                            bounds: false,
-                        }
-                        .deserialize(&mut de)
-                        .map_err(de::Error::custom)
+                        self.nested(sub)
+                            .deserialize(&mut de)
+                            .map_err(de::Error::custom)
                     } else {
-                        m.next_value_seed(Pick {
-                            tree: sub,
-                            out: &mut *self.out,
-                            prefix: &mut *self.prefix,
-                            unknown: &mut *self.unknown,
-                            top: false,
-                            bounds: false,
-                        })
+                        m.next_value_seed(self.nested(sub))
                     };
                     self.prefix.truncate(len);
                     r?;

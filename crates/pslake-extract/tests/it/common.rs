@@ -150,3 +150,46 @@ pub(crate) fn load_yaml(dir: &Path, yaml: &str) -> (Pipeline, Lake) {
     let lake = Lake::parse(&p.lake).unwrap();
     (p, lake)
 }
+
+/// A pipeline of one REST system, `crm` on `base`, with one stream, `things` (one page, the ids
+/// at `records[].Id`), loaded from `dir`; `client` is YAML added under the system's `client:`
+/// (its first line indented there, the next ones indented in full).
+pub(crate) fn one_stream(dir: &Path, base: &str, client: &str) -> (Pipeline, Lake) {
+    let yaml = format!(
+        r#"
+name: one_stream
+lake: {lake}
+systems:
+  - name: crm
+    type: rest
+    client:
+      base_url: "{base}"
+      {client}
+    resources:
+      - name: things
+        endpoint: {{path: /q}}
+        paginator: {{type: none}}
+        records: {{path: records}}
+        primary_key: [id]
+        columns:
+          - {{name: id, path: Id, type: string, required: true}}
+"#,
+        lake = dir.join("lake").display()
+    );
+    load_yaml(dir, &yaml)
+}
+
+/// Whether the first stream of `r` succeeded, the rows it landed, and its error (empty when it
+/// succeeded).
+pub(crate) fn first_stream(r: &ExtractReport) -> (bool, u64, String) {
+    let s = &r.streams[0];
+    let err = match &s.status {
+        pslake_extract::StreamStatus::Succeeded => String::new(),
+        pslake_extract::StreamStatus::Failed { error, .. } => error.clone(),
+    };
+    (
+        err.is_empty() && s.status == pslake_extract::StreamStatus::Succeeded,
+        s.landed,
+        err,
+    )
+}

@@ -9,10 +9,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use pslake_extract::{ExtractOptions, StreamStatus, extract};
+use pslake_extract::{ExtractOptions, extract};
 use serde_json::json;
 
-use crate::common::{load_yaml, serve};
+use crate::common::{first_stream, one_stream, serve};
 
 /// The first two requests get Salesforce's rate-limit answer, then the records.
 async fn limited(State(n): State<Arc<AtomicUsize>>) -> Response {
@@ -34,44 +34,14 @@ async fn run_with(rules: &str) -> (bool, u64, usize, String) {
         .with_state(hits.clone());
     let (base, server) = serve(router).await;
     let tmp = tempfile::tempdir().unwrap();
-    let yaml = format!(
-        r#"
-name: rules
-lake: {lake}
-systems:
-  - name: crm
-    type: rest
-    client:
-      base_url: "{base}"
-      retry:
-        max_attempts: 4
-        initial_backoff: 10ms
-        max_backoff: 20ms{rules}
-    resources:
-      - name: things
-        endpoint: {{path: /q}}
-        paginator: {{type: none}}
-        records: {{path: records}}
-        primary_key: [id]
-        columns:
-          - {{name: id, path: Id, type: string, required: true}}
-"#,
-        lake = tmp.path().join("lake").display()
+    let client = format!(
+        "retry:\n        max_attempts: 4\n        initial_backoff: 10ms\n        max_backoff: 20ms{rules}"
     );
-    let (p, lake) = load_yaml(tmp.path(), &yaml);
+    let (p, lake) = one_stream(tmp.path(), &base, &client);
     let r = extract(&p, &lake, &ExtractOptions::new()).await.unwrap();
     server.abort();
-    let s = &r.streams[0];
-    let err = match &s.status {
-        StreamStatus::Succeeded => String::new(),
-        StreamStatus::Failed { error, .. } => error.clone(),
-    };
-    (
-        s.status == StreamStatus::Succeeded,
-        s.landed,
-        hits.load(Ordering::SeqCst),
-        err,
-    )
+    let (ok, landed, err) = first_stream(&r);
+    (ok, landed, hits.load(Ordering::SeqCst), err)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
