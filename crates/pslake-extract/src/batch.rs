@@ -51,10 +51,7 @@ impl StreamPlan {
             .iter()
             .filter_map(|k| stream.columns.iter().position(|c| &c.name == k))
             .collect();
-        let mut scan = Scan::new(
-            &stream.records,
-            crate::rest::paging_paths(&stream.paginator),
-        );
+        let mut scan = plain_scan(stream);
         // The records are picked in the page's pass, unless a record is wanted whole: nested
         // rows are cut from it, and keyset paging reads its last record's key.
         let keyset = matches!(
@@ -91,10 +88,7 @@ impl StreamPlan {
     /// pages of nested rows and of keyset paging are read), to compare with.
     #[cfg(test)]
     pub(crate) fn plain(mut self) -> Self {
-        self.scan = Scan::new(
-            &self.stream.records,
-            crate::rest::paging_paths(&self.stream.paginator),
-        );
+        self.scan = plain_scan(&self.stream);
         self
     }
 
@@ -502,6 +496,15 @@ pub(crate) struct PageOutcome {
     /// Per row in the builders, in order: the fingerprint of its primary key (`None`: it has
     /// none), to find keys received twice in a run ([`crate::sink`]).
     pub(crate) row_keys: Vec<Option<u64>>,
+}
+
+/// The scan of `stream`'s pages that borrows each record whole (its paging values read in the
+/// same pass); [`Scan::picking`] makes it pick the records' fields too.
+fn plain_scan(stream: &Stream) -> Scan {
+    Scan::new(
+        &stream.records,
+        crate::rest::paging_paths(&stream.paginator),
+    )
 }
 
 fn ts_type() -> ArrowType {

@@ -183,13 +183,8 @@ systems:
 /// succeeded).
 pub(crate) fn first_stream(r: &ExtractReport) -> (bool, u64, String) {
     let s = &r.streams[0];
-    let err = match &s.status {
-        pslake_extract::StreamStatus::Succeeded => String::new(),
-        pslake_extract::StreamStatus::Failed { error, .. } => error.clone(),
-    };
-    (
-        err.is_empty() && s.status == pslake_extract::StreamStatus::Succeeded,
-        s.landed,
-        err,
-    )
+    match &s.status {
+        pslake_extract::StreamStatus::Succeeded => (true, s.landed, String::new()),
+        pslake_extract::StreamStatus::Failed { error, .. } => (false, s.landed, error.clone()),
+    }
 }
