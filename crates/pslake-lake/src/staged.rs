@@ -43,11 +43,21 @@ pub(crate) const STATS_COLUMNS: u64 = 32;
 /// were a large part of a build's memory outside the pool.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// The largest dictionary a column of a model's row group keeps before its values are written
+/// plainly (Parquet's default is 1 MiB). The writer hashes every value into the dictionary until
+/// it reaches this size, so a column of ids, distinct in every row, was hashed for most of each
+/// row group before the writer gave up on it: that hashing was 9 % of `int_time_entries_checked`'s
+/// build at scale 100. At 128 KiB it gives up within some 10,000 values, while currencies, states
+/// and the employees and projects of a row group keep their dictionaries; that table's files and
+/// `fct_time_entry`'s came out smaller (268 to 258 MiB, 117 to 110 MiB).
+pub(crate) const DICTIONARY_PAGE_BYTES: usize = 128 * 1024;
+
 /// The Parquet properties of a model's data files: delta-rs's (Snappy), row groups of
-/// [`ROW_GROUP_ROWS`].
+/// [`ROW_GROUP_ROWS`], dictionaries up to [`DICTIONARY_PAGE_BYTES`].
 pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     pslake_properties()
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .build()
 }
 
@@ -553,6 +563,78 @@ mod tests {
             groups.extend(reader.metadata().row_groups().iter().map(|g| g.num_rows()));
         }
         assert_eq!(groups, [131_072, 131_072, 37_856]);
+    }
+
+    #[tokio::test]
+    async fn a_column_of_distinct_ids_gives_up_its_dictionary_at_128_kib_and_a_few_values_keep_theirs()
+     {
+        use arrow::array::StringArray;
+        use deltalake::parquet::basic::Encoding;
+        use deltalake::parquet::column::page::Page;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
+        let t = TableName::new("intermediate", "entries");
+        // One row group of 131,072 rows: ids of 14 bytes, every one distinct (a dictionary of
+        // them all is 131,072 x (4 + 14) = 2.3 MB, cut at Parquet's default of 1 MiB), and a
+        // currency of three values.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("currency", DataType::Utf8, false),
+        ]));
+        let rows = 131_072;
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("te-{i:011}")),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| ["USD", "EUR", "GBP"][i % 3]),
+                )),
+            ],
+        )
+        .expect("batch");
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(b)]));
+        let staged = lake
+            .stage(&t, schema, vec![Box::pin(stream)])
+            .await
+            .expect("stage");
+        let urls = staged.file_urls();
+        assert_eq!(urls.len(), 1);
+        let path = urls[0].to_file_path().expect("a local file");
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(path).expect("open")).expect("parquet");
+        let group = reader.get_row_group(0).expect("row group");
+        // (dictionary bytes, dictionary values, data pages encoded plainly) of column `i`
+        let pages_of = |i: usize| {
+            let mut dictionary = (0, 0);
+            let mut plain = 0;
+            for page in group.get_column_page_reader(i).expect("pages") {
+                match page.expect("page") {
+                    Page::DictionaryPage {
+                        buf, num_values, ..
+                    } => dictionary = (buf.len(), num_values),
+                    p if p.encoding() == Encoding::PLAIN => plain += 1,
+                    _ => {}
+                }
+            }
+            (dictionary, plain)
+        };
+        let ((id_bytes, id_values), id_plain) = pages_of(0);
+        // the writer checks the size after a value is added, so it may pass the limit by one
+        assert!(
+            id_bytes < DICTIONARY_PAGE_BYTES + 64,
+            "the ids' dictionary holds {id_bytes} bytes ({id_values} ids)"
+        );
+        assert!(
+            id_plain > 0,
+            "the ids after the dictionary are written plainly"
+        );
+        assert_eq!(
+            pages_of(1),
+            ((3 * (4 + 3), 3), 0),
+            "the currencies keep their dictionary"
+        );
     }
 
     fn raw_batch(schema: &Arc<Schema>, ids: std::ops::Range<i64>) -> RecordBatch {
