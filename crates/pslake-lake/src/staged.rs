@@ -645,20 +645,21 @@ mod tests {
         RecordBatch::try_new(schema.clone(), columns).expect("batch")
     }
 
-    async fn stage_model(lake: &Lake, t: &TableName, b: RecordBatch) -> Staged {
+    /// `b` as a one-batch stream, with its schema.
+    fn one_batch(b: RecordBatch) -> (SchemaRef, SendableRecordBatchStream) {
         let schema = b.schema();
         let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(b)]));
-        lake.stage(t, schema, vec![Box::pin(stream)])
-            .await
-            .expect("stage")
+        (schema, Box::pin(stream))
+    }
+
+    async fn stage_model(lake: &Lake, t: &TableName, b: RecordBatch) -> Staged {
+        let (schema, stream) = one_batch(b);
+        lake.stage(t, schema, vec![stream]).await.expect("stage")
     }
 
     async fn stage_raw(lake: &Lake, t: &TableName, b: RecordBatch) -> Staged {
-        let schema = b.schema();
-        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter([Ok(b)]));
-        lake.stage_raw(t, schema, Box::pin(stream))
-            .await
-            .expect("stage")
+        let (schema, stream) = one_batch(b);
+        lake.stage_raw(t, schema, stream).await.expect("stage")
     }
 
     #[tokio::test]
