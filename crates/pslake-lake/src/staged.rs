@@ -43,7 +43,7 @@ pub(crate) const STATS_COLUMNS: u64 = 32;
 /// were a large part of a build's memory outside the pool.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// The largest dictionary a column of a model's row group keeps before its values are written
+/// The largest dictionary a column of a row group (a model's or a raw landing's) keeps before its values are written
 /// plainly (Parquet's default is 1 MiB). The writer hashes every value into the dictionary until
 /// it reaches this size, so a column of ids, distinct in every row, was hashed for most of each
 /// row group before the writer gave up on it: that hashing was 9 % of `int_time_entries_checked`'s
@@ -69,15 +69,17 @@ fn pslake_properties() -> deltalake::parquet::file::properties::WriterProperties
         .set_compression(Compression::SNAPPY)
 }
 
-/// The Parquet properties of a raw table's data files: Snappy (delta-rs's default), and no
-/// dictionary or statistics for `_raw`, each record's JSON as sent: its values are all distinct,
-/// so a dictionary only costs a hash of every value until it overflows, and min/max of JSON text
-/// cost a comparison per value that no reader prunes by.
+/// The Parquet properties of a raw table's data files: Snappy (delta-rs's default), dictionaries
+/// up to [`DICTIONARY_PAGE_BYTES`] (a landing's ids and `updated_at` are as distinct as a model's
+/// ids), and no dictionary or statistics for `_raw`, each record's JSON as sent: its values are all
+/// distinct, so a dictionary only costs a hash of every value until it overflows, and min/max of
+/// JSON text cost a comparison per value that no reader prunes by.
 pub(crate) fn raw_writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     use deltalake::parquet::file::properties::EnabledStatistics;
     use deltalake::parquet::schema::types::ColumnPath;
     let raw = ColumnPath::from("_raw");
     pslake_properties()
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_dictionary_enabled(raw.clone(), false)
         .set_column_statistics_enabled(raw, EnabledStatistics::None)
         .build()
@@ -564,12 +566,23 @@ mod tests {
     #[tokio::test]
     async fn a_column_of_distinct_ids_gives_up_its_dictionary_at_128_kib_and_a_few_values_keep_theirs()
      {
+        // a model's data file and a raw landing's (whose ids and `updated_at` are as distinct)
+        for raw in [false, true] {
+            dictionaries_of_ids_and_currencies(raw).await;
+        }
+    }
+
+    async fn dictionaries_of_ids_and_currencies(raw: bool) {
         use arrow::array::StringArray;
         use deltalake::parquet::basic::Encoding;
         use deltalake::parquet::column::page::Page;
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
-        let t = TableName::new("intermediate", "entries");
+        let t = if raw {
+            TableName::new("raw", "entries")
+        } else {
+            TableName::new("intermediate", "entries")
+        };
         // One row group of 131,072 rows: ids of 14 bytes, every one distinct (a dictionary of
         // them all is 131,072 x (4 + 14) = 2.3 MB, cut at Parquet's default of 1 MiB), and a
         // currency of three values.
@@ -590,7 +603,12 @@ mod tests {
             ],
         )
         .expect("batch");
-        let urls = stage_model(&lake, &t, b).await.file_urls();
+        let staged = if raw {
+            stage_raw(&lake, &t, b).await
+        } else {
+            stage_model(&lake, &t, b).await
+        };
+        let urls = staged.file_urls();
         assert_eq!(urls.len(), 1);
         let path = urls[0].to_file_path().expect("a local file");
         let reader =
@@ -615,16 +633,16 @@ mod tests {
         // the writer checks the size after a value is added, so it may pass the limit by one
         assert!(
             id_bytes < DICTIONARY_PAGE_BYTES + 64,
-            "the ids' dictionary holds {id_bytes} bytes ({id_values} ids)"
+            "raw {raw}: the ids' dictionary holds {id_bytes} bytes ({id_values} ids)"
         );
         assert!(
             id_plain > 0,
-            "the ids after the dictionary are written plainly"
+            "raw {raw}: the ids after the dictionary are written plainly"
         );
         assert_eq!(
             pages_of(1),
             ((3 * (4 + 3), 3), 0),
-            "the currencies keep their dictionary"
+            "raw {raw}: the currencies keep their dictionary"
         );
     }
 
