@@ -252,8 +252,9 @@ pub(crate) fn describe_rows(batches: &[RecordBatch], total: u64) -> String {
 ///
 /// The row-wise tests ([`offending_row`]) are first counted together in one scan of the model
 /// (`count(*) FILTER (WHERE ...)` each) instead of a scan each: a view's query runs once for all
-/// of them, a large table is read once. Only a test that counts offending rows then runs its own
-/// query, for its message. When that one scan fails (a test's expression cannot plan or run),
+/// of them, a large table is read once. A `unique` over the whole table is settled by its
+/// values' hashes ([`crate::unique_hashes`]) when they are distinct. Only a test that counts
+/// offending rows (or whose hashes repeat) then runs its own query, for its message. When that one scan fails (a test's expression cannot plan or run),
 /// every test runs alone, so the error names its test.
 pub(crate) async fn run_tests(
     ctx: &SessionContext,
@@ -285,6 +286,28 @@ pub(crate) async fn run_tests(
                     .downcast_ref::<Int64Array>()
                     .is_some_and(|a| a.is_valid(0) && a.value(0) == 0);
                 passed[*i] = none;
+            }
+        }
+    }
+    // A `unique` over the whole table passes when its values' hashes are all distinct (see
+    // `unique_hashes`); one scan for all of them. Over rewritten months its query reads only
+    // the values among the new rows, and it runs as it is.
+    if matches!(scope, Scope::Whole) {
+        let unique: Vec<(usize, &str)> = model
+            .tests
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match &t.kind {
+                TestKind::Unique { column } => Some((i, column.as_str())),
+                _ => None,
+            })
+            .collect();
+        if !unique.is_empty() {
+            let columns: Vec<&str> = unique.iter().map(|&(_, c)| c).collect();
+            let proven =
+                crate::unique_hashes::without_duplicates(ctx, &model_table(model), &columns).await;
+            for (&(i, _), ok) in unique.iter().zip(proven) {
+                passed[i] |= ok;
             }
         }
     }

@@ -52,6 +52,7 @@ mod snapshot;
 mod stream;
 mod testing;
 mod typecheck;
+mod unique_hashes;
 mod yaml_lines;
 
 pub use build::build;
