@@ -4,9 +4,9 @@
 //! table: for the 7.8M time-entry ids of `--scale 100` some 600-700 MB, which in the build's
 //! shared memory pool spills and sorts the ids to disk (2-3 CPU-seconds per such test). Equal
 //! values have equal hashes, so a column whose non-NULL values' 64-bit hashes are all distinct
-//! holds no duplicate: that check keeps 8 bytes per row (62 MB for 7.8M) and one sort. Two equal
-//! hashes (a duplicate, or a collision) prove nothing, and the test then runs its query, which
-//! finds and names the duplicates as before.
+//! holds no duplicate: that check keeps 8 bytes per row (62 MB for 7.8M) and sorts them. Two
+//! equal hashes (a duplicate, or a collision) prove nothing, and the test then runs its query,
+//! which finds and names the duplicates as before.
 
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::DataType;
@@ -15,6 +15,18 @@ use datafusion::common::hash_utils::{QualityRandomState, create_hashes};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
+
+/// The hashes of a column are kept in this many buckets by their top bits, each sorted on its
+/// own: no vector of a whole column's hashes (doubling as it grows, 128 MB for 7.8M rows) is
+/// ever allocated in one piece.
+const BUCKETS: usize = 64;
+
+/// A column's hashes, by bucket.
+type Buckets = Vec<Vec<u64>>;
+
+fn bucket(hash: u64) -> usize {
+    (hash >> (u64::BITS - BUCKETS.trailing_zeros())) as usize
+}
 
 /// Whether equal hashes of a column of this type are all it takes to be `GROUP BY`'s equal
 /// values: not for floats (`GROUP BY` takes -0.0 and 0.0, and every NaN, as one value), nor for
@@ -63,9 +75,11 @@ pub(crate) async fn without_duplicates(
         let distinct = hashes
             .into_iter()
             .map(|h| {
-                h.is_some_and(|mut h| {
-                    h.sort_unstable();
-                    h.windows(2).all(|w| w[0] != w[1])
+                h.is_some_and(|buckets| {
+                    buckets.into_iter().all(|mut b| {
+                        b.sort_unstable();
+                        b.windows(2).all(|w| w[0] != w[1])
+                    })
                 })
             })
             .collect::<Vec<bool>>();
@@ -76,24 +90,24 @@ pub(crate) async fn without_duplicates(
     sorted.unwrap_or_else(|_| vec![false; columns.len()])
 }
 
-/// Each column's non-NULL hashes (`None` for a column whose type [`hash_decides`] not), in one
-/// scan of `table`, held under a reservation of the session's memory pool.
+/// Each column's non-NULL hashes by [`bucket`] (`None` for a column whose type [`hash_decides`]
+/// not), in one scan of `table`, held under a reservation of the session's memory pool.
 async fn hashes_of(
     ctx: &SessionContext,
     table: &str,
     columns: &[&str],
-) -> Result<(Vec<Option<Vec<u64>>>, MemoryReservation)> {
+) -> Result<(Vec<Option<Buckets>>, MemoryReservation)> {
     let list = columns
         .iter()
         .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(", ");
     let df = ctx.sql(&format!("SELECT {list} FROM {table}")).await?;
-    let mut hashes: Vec<Option<Vec<u64>>> = df
+    let mut hashes: Vec<Option<Buckets>> = df
         .schema()
         .fields()
         .iter()
-        .map(|f| hash_decides(f.data_type()).then(Vec::new))
+        .map(|f| hash_decides(f.data_type()).then(|| vec![Vec::new(); BUCKETS]))
         .collect();
     let reservation = MemoryConsumer::new(format!("unique test hashes of {table}"))
         .register(&ctx.runtime_env().memory_pool);
@@ -110,20 +124,18 @@ async fn hashes_of(
             of_batch.clear();
             of_batch.resize(column.len(), 0);
             create_hashes([column as &ArrayRef], &state, &mut of_batch)?;
-            match column.logical_nulls() {
-                Some(nulls) => kept.extend(
-                    of_batch
-                        .iter()
-                        .zip(nulls.iter())
-                        .filter_map(|(&h, valid)| valid.then_some(h)),
-                ),
-                None => kept.extend_from_slice(&of_batch),
+            let nulls = column.logical_nulls();
+            for (row, &h) in of_batch.iter().enumerate() {
+                if nulls.as_ref().is_none_or(|n| n.is_valid(row)) {
+                    kept[bucket(h)].push(h);
+                }
             }
         }
         let held: usize = hashes
             .iter()
             .flatten()
-            .map(|h| h.capacity() * size_of::<u64>())
+            .flatten()
+            .map(|b| b.capacity() * size_of::<u64>())
             .sum();
         reservation.try_resize(held)?;
     }
