@@ -43,13 +43,14 @@ pub(crate) const STATS_COLUMNS: u64 = 32;
 /// were a large part of a build's memory outside the pool.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// The largest dictionary a column of a row group (a model's or a raw landing's) keeps before its values are written
-/// plainly (Parquet's default is 1 MiB). The writer hashes every value into the dictionary until
-/// it reaches this size, so a column of ids, distinct in every row, was hashed for most of each
-/// row group before the writer gave up on it: that hashing was 9 % of `int_time_entries_checked`'s
-/// build at scale 100. At 128 KiB it gives up after some 7,000 ids, while currencies, states
-/// and the employees and projects of a row group keep their dictionaries; that table's files and
-/// `fct_time_entry`'s came out smaller (268 to 258 MiB, 117 to 110 MiB).
+/// The largest dictionary a column of a row group (a model's or a raw landing's) keeps before
+/// its values are written plainly (Parquet's default is 1 MiB). The writer hashes every value into
+/// the dictionary until it reaches this size, so a column of ids, distinct in every row, was
+/// hashed for most of each row group before the writer gave up on it: that hashing was 9 % of
+/// `int_time_entries_checked`'s build at scale 100. At 128 KiB it gives up after some 7,000
+/// ids, while currencies, states and the employees and projects of a row group keep their
+/// dictionaries; that table's files and `fct_time_entry`'s came out smaller (268 to 258 MiB, 117
+/// to 110 MiB).
 pub(crate) const DICTIONARY_PAGE_BYTES: usize = 128 * 1024;
 
 /// The Parquet properties of a model's data files: delta-rs's (Snappy), row groups of

@@ -254,8 +254,9 @@ pub(crate) fn describe_rows(batches: &[RecordBatch], total: u64) -> String {
 /// (`count(*) FILTER (WHERE ...)` each) instead of a scan each: a view's query runs once for all
 /// of them, a large table is read once. A `unique` over the whole table is settled by its
 /// values' hashes ([`crate::unique_hashes`]) when they are distinct. Only a test that counts
-/// offending rows (or whose hashes repeat) then runs its own query, for its message. When that one scan fails (a test's expression cannot plan or run),
-/// every test runs alone, so the error names its test.
+/// offending rows (or whose hashes repeat) then runs its own query, for its message. When that
+/// one scan fails (a test's expression cannot plan or run), every test runs alone, so the error
+/// names its test.
 pub(crate) async fn run_tests(
     ctx: &SessionContext,
     model: &Model,

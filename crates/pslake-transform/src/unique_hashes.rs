@@ -195,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn distinct_values_pass_and_a_duplicate_or_a_float_column_runs_the_query() {
         let ctx = session(64 << 20);
-        // 20,000 distinct ids and three NULLs (NULLs are not values: two of them are no
+        // 20,000 distinct ids and three NULLs (a NULL is no value: three of them are no
         // duplicate); `n` repeats 7 once; `x` is distinct but a float.
         let mut ids: Vec<Option<String>> =
             (0..20_000).map(|i| Some(format!("te-{i:08}"))).collect();
@@ -216,7 +216,7 @@ mod tests {
     #[tokio::test]
     async fn a_million_distinct_ids_are_proven_unique_where_the_grouping_query_runs_out_of_memory()
     {
-        // 1,000,000 ids of 11 bytes: their hashes take 8 MB (16 MB of vector capacity at most);
+        // 1,000,000 ids of 11 bytes: their hashes take 8 MB (16 MB of buckets' capacity at most);
         // the test's query groups them in a hash table of the strings, which a 40 MB pool that
         // cannot spill does not hold.
         let ctx = session(40 << 20);
