@@ -53,34 +53,34 @@ pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// to 110 MiB).
 pub(crate) const DICTIONARY_PAGE_BYTES: usize = 128 * 1024;
 
-/// The Parquet properties of a model's data files: delta-rs's (Snappy), row groups of
-/// [`ROW_GROUP_ROWS`], dictionaries up to [`DICTIONARY_PAGE_BYTES`].
+/// The Parquet properties of a model's data files: [`pslake_properties`], row groups of
+/// [`ROW_GROUP_ROWS`].
 pub(crate) fn writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     pslake_properties()
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .build()
 }
 
-/// What every data file pslake writes has: its name as the writer, and Snappy.
+/// What every data file pslake writes has: its name as the writer, Snappy, and dictionaries up
+/// to [`DICTIONARY_PAGE_BYTES`].
 fn pslake_properties() -> deltalake::parquet::file::properties::WriterPropertiesBuilder {
     use deltalake::parquet::basic::Compression;
     deltalake::parquet::file::properties::WriterProperties::builder()
         .set_created_by(format!("pslake {}", env!("CARGO_PKG_VERSION")))
         .set_compression(Compression::SNAPPY)
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
 }
 
-/// The Parquet properties of a raw table's data files: Snappy (delta-rs's default), dictionaries
-/// up to [`DICTIONARY_PAGE_BYTES`] (a landing's ids and `updated_at` are as distinct as a model's
-/// ids), and no dictionary or statistics for `_raw`, each record's JSON as sent: its values are all
-/// distinct, so a dictionary only costs a hash of every value until it overflows, and min/max of
-/// JSON text cost a comparison per value that no reader prunes by.
+/// The Parquet properties of a raw table's data files: [`pslake_properties`] (a landing's ids and
+/// `updated_at` are as distinct as a model's ids), and no dictionary or statistics for `_raw`,
+/// each record's JSON as sent: its values are all distinct, so a dictionary only costs a hash of
+/// every value until it overflows, and min/max of JSON text cost a comparison per value that no
+/// reader prunes by.
 pub(crate) fn raw_writer_properties() -> deltalake::parquet::file::properties::WriterProperties {
     use deltalake::parquet::file::properties::EnabledStatistics;
     use deltalake::parquet::schema::types::ColumnPath;
     let raw = ColumnPath::from("_raw");
     pslake_properties()
-        .set_dictionary_page_size_limit(DICTIONARY_PAGE_BYTES)
         .set_column_dictionary_enabled(raw.clone(), false)
         .set_column_statistics_enabled(raw, EnabledStatistics::None)
         .build()

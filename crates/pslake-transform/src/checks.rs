@@ -14,7 +14,8 @@ use crate::report::{TestOutcome, TestResult};
 /// How many offending rows a message shows.
 const SHOWN_ROWS: usize = 5;
 
-fn ident(name: &str) -> String {
+/// `name` as a quoted SQL identifier.
+pub(crate) fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

@@ -99,7 +99,7 @@ async fn hashes_of(
 ) -> Result<(Vec<Option<Buckets>>, MemoryReservation)> {
     let list = columns
         .iter()
-        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .map(|c| crate::checks::ident(c))
         .collect::<Vec<_>>()
         .join(", ");
     let df = ctx.sql(&format!("SELECT {list} FROM {table}")).await?;
