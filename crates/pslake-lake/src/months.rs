@@ -199,8 +199,7 @@ impl Lake {
                 location: t.to_string(),
                 reason: format!("partition_by: {field} is not a DATE column of the model"),
             })?;
-        let table = self.handle(t).await?;
-        let store = table.log_store().object_store(None);
+        let store = self.table_store(t)?;
         let writers = streams
             .into_iter()
             .map(|stream| {

@@ -7,7 +7,8 @@
 //!    put (atomic on a local disk and on object stores), listing for each table the Delta actions
 //!    the build will commit (its schema, Add actions, the published files it removes, append or
 //!    replace, the commit metadata with `pslake.run_id`, its documentation);
-//! 3. each table is committed, one Delta commit each, in the intent's order;
+//! 3. each table is committed, one Delta commit each, several tables at once (each is its own
+//!    Delta log);
 //! 4. the release rows (`_pslake.releases`: run id, table, version, released at) are appended in
 //!    one commit, which marks the release complete; then the intent is deleted.
 //!
@@ -28,13 +29,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::{Add, Remove, StructType};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::fault::fault_point;
 use crate::ops::{self, ReleaseRow};
 use crate::{Error, Lake, Result, Staged, TableDocs, TableName};
+
+/// How many tables of a release are committed at once.
+const COMMIT_CONCURRENCY: usize = 8;
 
 /// The folder (under the lake root) holding the intents of releases in progress.
 pub const INTENTS_DIR: &str = "_pslake/release_intents";
@@ -92,10 +96,11 @@ pub struct IntentTable {
 
 impl Intent {
     async fn new(lake: &Lake, run_id: &str, members: Vec<ReleaseMember>) -> Result<Self> {
-        let mut base = Vec::new();
-        for m in &members {
-            base.push(lake.version(&m.staged.table).await?);
-        }
+        let base: Vec<Option<i64>> =
+            futures::stream::iter(members.iter().map(|m| lake.version(&m.staged.table)))
+                .buffered(COMMIT_CONCURRENCY)
+                .try_collect()
+                .await?;
         let tables = members
             .into_iter()
             .zip(base)
@@ -275,8 +280,7 @@ impl Lake {
         intent: &Intent,
         recovering: bool,
     ) -> Result<BTreeMap<TableName, i64>> {
-        let mut versions = BTreeMap::new();
-        for (n, it) in intent.tables.iter().enumerate() {
+        let commits = intent.tables.iter().map(|it| async move {
             let t = TableName::parse(&it.table).ok_or_else(|| Error::Intent {
                 url: format!("{}{INTENTS_DIR}/{}.json", self.root(), intent.run_id),
                 reason: format!("'{}' is not a table name", it.table),
@@ -302,8 +306,14 @@ impl Lake {
                     .await?
                 }
             };
+            Ok::<_, Error>((t, version))
+        });
+        // The tables are independent Delta logs: committed COMMIT_CONCURRENCY at a time.
+        let mut committed = futures::stream::iter(commits).buffer_unordered(COMMIT_CONCURRENCY);
+        let mut versions = BTreeMap::new();
+        while let Some((t, version)) = committed.try_next().await? {
             versions.insert(t, version);
-            fault_point(format_args!("publish:after_table:{}", n + 1));
+            fault_point(format_args!("publish:after_table:{}", versions.len()));
         }
         fault_point("publish:before_release");
         let released_at = Utc::now();

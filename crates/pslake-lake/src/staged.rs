@@ -229,8 +229,7 @@ impl Lake {
         streams: Vec<SendableRecordBatchStream>,
         properties: deltalake::parquet::file::properties::WriterProperties,
     ) -> Result<Staged> {
-        let table = self.handle(t).await?;
-        let store = table.log_store().object_store(None);
+        let store = self.table_store(t)?;
         let config = WriterConfig::new(
             schema.clone(),
             Vec::new(),
@@ -303,8 +302,7 @@ impl Lake {
         folder: &str,
         streams: Vec<SendableRecordBatchStream>,
     ) -> Result<Staged> {
-        let table = self.handle(t).await?;
-        let store = table.log_store().object_store(None);
+        let store = self.table_store(t)?;
         let config = PartitionWriterConfig::try_new(
             schema.clone(),
             Default::default(),
@@ -376,10 +374,9 @@ impl Lake {
     /// Deletes staged files (best effort: a file left behind is invisible to readers, and
     /// `VACUUM` removes it).
     pub async fn discard_staged(&self, staged: Staged) {
-        let Ok(table) = self.handle(&staged.table).await else {
+        let Ok(store) = self.table_store(&staged.table) else {
             return;
         };
-        let store = table.log_store().object_store(None);
         for add in &staged.adds {
             if let Ok(path) = object_store::path::Path::parse(&add.path)
                 && let Err(e) = store.delete(&path).await

@@ -36,6 +36,7 @@ use crate::planning::{
 use crate::project::Project;
 use crate::report::{BuildReport, ModelResult, ModelStatus, Reporter, TestOutcome};
 use crate::select;
+use crate::session::OpenedLake;
 
 /// Builds the selected models: plan all, then compute, check, test and publish each
 /// (write-audit-publish), independent models concurrently. Appends rejects, warnings and one
@@ -51,11 +52,13 @@ pub async fn build(
 ) -> Result<BuildReport> {
     let started = Utc::now();
     let selected = select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
-    let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
+    // Every lake table opened once, for both contexts and the recorded fingerprints.
+    let opened = OpenedLake::open(lake).await?;
+    let lake_tables: BTreeSet<TableName> = opened.names().iter().cloned().collect();
     let run = with_unmaterialized_ancestors(project, &selected, &lake_tables);
     let order = dag::order(project, &run);
 
-    let plan_ctx = base_context(project, lake, opts, started).await?;
+    let plan_ctx = base_context(project, lake, &opened, opts, started).await?;
     if let Some(landing) = &opts.landing {
         landing.register_for_planning(&plan_ctx).await?;
     }
@@ -64,7 +67,7 @@ pub async fn build(
         return Err(Error::Plan(ProjectErrors(planned.problems)));
     }
 
-    let ctx = base_context(project, lake, opts, started).await?;
+    let ctx = base_context(project, lake, &opened, opts, started).await?;
     if let Some(landing) = &opts.landing {
         landing.register_missing(&ctx)?;
     }
@@ -82,8 +85,10 @@ pub async fn build(
     let mut published = HashMap::new();
     for &i in &order {
         let m = &project.models()[i];
-        if m.materialized.publishes() && lake_tables.contains(&m.name) {
-            published.insert(i, fingerprint::recorded(lake, &m.name).await?);
+        if m.materialized.publishes()
+            && let Some(table) = opened.get(&m.name)
+        {
+            published.insert(i, fingerprint::recorded(lake, &m.name, table).await?);
         }
     }
     let clean_tests = if opts.full_refresh {

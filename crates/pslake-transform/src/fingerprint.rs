@@ -10,6 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use arrow::array::{Array, StringArray};
 use datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
 use pslake_lake::{Lake, TableName, ops};
 
 use crate::dag;
@@ -152,8 +153,12 @@ pub(crate) struct Recorded {
 }
 
 /// What `t`'s latest commit recorded, if anything.
-pub(crate) async fn recorded(lake: &Lake, t: &TableName) -> crate::Result<Recorded> {
-    let Some(info) = lake.last_commit_info(t).await? else {
+pub(crate) async fn recorded(
+    lake: &Lake,
+    t: &TableName,
+    table: &DeltaTable,
+) -> crate::Result<Recorded> {
+    let Some(info) = lake.last_commit_info_of(t, table).await? else {
         return Ok(Recorded::default());
     };
     Ok(Recorded {

@@ -18,7 +18,7 @@ use crate::contract;
 use crate::dag;
 use crate::error::{Error, Problem, ProjectErrors, Result};
 use crate::project::{Materialization, Model, Project};
-use crate::session;
+use crate::session::{self, OpenedLake};
 use crate::snapshot;
 use crate::typecheck;
 
@@ -82,11 +82,12 @@ fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
 pub(crate) async fn base_context(
     project: &Project,
     lake: &Lake,
+    opened: &OpenedLake,
     opts: &BuildOptions,
     started: DateTime<Utc>,
 ) -> Result<SessionContext> {
     let ctx = session::new_build_context(project.settings(), opts.cluster.as_ref());
-    session::register_lake(&ctx, lake).await?;
+    session::register_opened(&ctx, lake, opened).await?;
     session::register_run_context(&ctx, &opts.run_id, opts.as_of, opts.history_start, started)
         .map_err(df_err("registering pslake.run_context"))?;
     let problems = session::register_seeds(&ctx, project);

@@ -8,6 +8,7 @@
 //! on a published lake plans exactly like the full build. The session is also configured not to
 //! produce view types itself (`CAST(x AS VARCHAR)` is `Utf8`, Parquet strings are read as `Utf8`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
@@ -22,6 +23,7 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlanBuilder, cast};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake::DeltaTable;
 use pslake_lake::{Lake, TableName};
 
 use crate::cluster::Cluster;
@@ -243,6 +245,52 @@ pub(crate) fn register_provider(
     Ok(())
 }
 
+/// The lake's Delta tables, each opened once: a build registers the same snapshots in its
+/// planning and its execution context and reads its tables' recorded fingerprints from them,
+/// instead of loading every table's log three times.
+pub(crate) struct OpenedLake {
+    /// Every table the lake lists, in the order listed.
+    names: Vec<TableName>,
+    /// The opened tables among them (one without a version is not).
+    tables: HashMap<TableName, DeltaTable>,
+}
+
+impl OpenedLake {
+    /// Opens every table of the lake at its latest version.
+    pub(crate) async fn open(lake: &Lake) -> crate::Result<Self> {
+        Self::open_at(lake, None).await
+    }
+
+    /// Opens the tables of `pins` at their pinned version, the others at their latest.
+    async fn open_at(lake: &Lake, pins: Option<&BTreeMap<TableName, i64>>) -> crate::Result<Self> {
+        let names = lake.list_tables().await?;
+        let pin = |t: &TableName| pins.and_then(|p| p.get(t)).copied();
+        let latest: Vec<TableName> = names.iter().filter(|t| pin(t).is_none()).cloned().collect();
+        let opened = lake.open_many(&latest).await?;
+        let mut tables: HashMap<TableName, DeltaTable> = latest
+            .into_iter()
+            .zip(opened)
+            .filter_map(|(t, table)| Some((t, table?)))
+            .collect();
+        for t in &names {
+            if let Some(v) = pin(t) {
+                tables.insert(t.clone(), lake.open_at(t, v).await?);
+            }
+        }
+        Ok(Self { names, tables })
+    }
+
+    /// Every table the lake lists.
+    pub(crate) fn names(&self) -> &[TableName] {
+        &self.names
+    }
+
+    /// Table `t` as opened, if the lake has it with a version.
+    pub(crate) fn get(&self, t: &TableName) -> Option<&DeltaTable> {
+        self.tables.get(t)
+    }
+}
+
 /// Registers every Delta table of the lake in `ctx` (through [`register_provider`]); returns
 /// their names.
 pub(crate) async fn register_lake(
@@ -257,25 +305,37 @@ pub(crate) async fn register_lake(
 pub(crate) async fn register_lake_at(
     ctx: &SessionContext,
     lake: &Lake,
-    pins: Option<&std::collections::BTreeMap<TableName, i64>>,
+    pins: Option<&BTreeMap<TableName, i64>>,
 ) -> crate::Result<Vec<TableName>> {
+    let opened = OpenedLake::open_at(lake, pins).await?;
+    register_opened(ctx, lake, &opened).await?;
+    Ok(opened.names)
+}
+
+/// Registers the tables of `opened` in `ctx`, and an empty one for each `_pslake` table a model
+/// may read that the lake does not have yet.
+pub(crate) async fn register_opened(
+    ctx: &SessionContext,
+    lake: &Lake,
+    opened: &OpenedLake,
+) -> crate::Result<()> {
     lake.register_object_store(ctx)?;
-    let tables = lake.list_tables().await?;
-    for t in &tables {
-        let pin = pins.and_then(|p| p.get(t)).copied();
-        register_lake_table(ctx, lake, t, pin).await?;
+    for t in &opened.names {
+        if let Some(table) = opened.get(t) {
+            register_table(ctx, lake, t, table).await?;
+        }
     }
     // The `_pslake` tables a model may read exist in every session, empty until the lake has
     // them (a firm whose first landing rejected nothing has no `_pslake.rejects` yet).
     for (t, schema) in operational_tables() {
-        if !tables.contains(&t) {
+        if !opened.names.contains(&t) {
             register_batches(ctx, &t, schema, Vec::new()).map_err(|source| Error::DataFusion {
                 context: format!("registering an empty {t}"),
                 source: Box::new(source),
             })?;
         }
     }
-    Ok(tables)
+    Ok(())
 }
 
 /// Registers lake table `t` in `ctx` (replacing what the name showed), at version `pin` or its
@@ -293,6 +353,17 @@ pub(crate) async fn register_lake_table(
             None => return Ok(false),
         },
     };
+    register_table(ctx, lake, t, &table).await?;
+    Ok(true)
+}
+
+/// Registers the opened Delta table `t` in `ctx` (replacing what the name showed).
+async fn register_table(
+    ctx: &SessionContext,
+    lake: &Lake,
+    t: &TableName,
+    table: &DeltaTable,
+) -> crate::Result<()> {
     let df_err = |context: String| {
         move |source: DataFusionError| Error::DataFusion {
             context,
@@ -324,12 +395,12 @@ pub(crate) async fn register_lake_table(
     register_provider(ctx, t, provider).map_err(df_err(format!("registering {t}")))?;
     // A raw table landed by one run without a repeated key needs no latest-row dedup.
     if t.schema == pslake_lake::RAW_SCHEMA
-        && let Some([key]) = pslake_lake::unique::unique_key(&table).await.as_deref()
+        && let Some([key]) = pslake_lake::unique::unique_key(table).await.as_deref()
     {
         let reference = TableReference::partial(t.schema.as_str(), t.name.as_str());
         set_unique_key(ctx, &reference, Some(key.clone()));
     }
-    Ok(true)
+    Ok(())
 }
 
 /// The schema of what `t` names in `ctx`, if anything.

@@ -19,6 +19,7 @@ use crate::planning::{
 use crate::project::Project;
 use crate::report::{ModelStatus, Reporter, TestReport};
 use crate::select;
+use crate::session::OpenedLake;
 
 /// Runs the selected models' tests against the published tables (views are registered as
 /// views, nothing is written).
@@ -30,10 +31,11 @@ pub async fn test(
 ) -> Result<TestReport> {
     let started = Utc::now();
     let selected = select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
-    let lake_tables: BTreeSet<TableName> = lake.list_tables().await?.into_iter().collect();
+    let opened = OpenedLake::open(lake).await?;
+    let lake_tables: BTreeSet<TableName> = opened.names().iter().cloned().collect();
     let run = with_unmaterialized_ancestors(project, &selected, &lake_tables);
     let order = dag::order(project, &run);
-    let ctx = base_context(project, lake, opts, started).await?;
+    let ctx = base_context(project, lake, &opened, opts, started).await?;
     let mut report = TestReport::default();
     let mut broken: BTreeSet<usize> = BTreeSet::new();
     let parents = dag::parents(project);
