@@ -758,7 +758,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::parse(dir.path().to_str().expect("utf8")).expect("lake");
         let names: Vec<TableName> = (0..12)
-            .map(|i| TableName::new("raw", &format!("t{i}")))
+            .map(|i| TableName::new("raw", format!("t{i}")))
             .collect();
         // table i has i + 1 commits (versions 0..=i); t12 was never written
         for (i, t) in names.iter().enumerate() {

@@ -384,7 +384,7 @@ async fn register_table(
         .map_err(df_err(format!("reading delta table {t}")))?;
     // On a cluster, the same version's files as a plain Parquet listing ([`crate::cluster`]).
     let provider = if crate::cluster::of(ctx).is_some() {
-        let files = lake.plain_files(t, &table)?;
+        let files = lake.plain_files(t, table)?;
         crate::stream::files_provider(&files, normalized_schema(&provider.schema()))
             .map_err(df_err(format!("reading delta table {t}")))?
     } else {
