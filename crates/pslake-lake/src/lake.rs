@@ -329,12 +329,42 @@ impl Lake {
     }
 
     /// The latest version of table `t`, or `None` when it does not exist.
+    ///
+    /// Read from a listing of the table's `_delta_log` (the highest version a commit or a
+    /// checkpoint file names, as the Delta protocol numbers them), without loading the
+    /// table's snapshot: a release asks it of every table it commits, `pslake serve` of the
+    /// runs table on each poll.
     pub async fn version(&self, t: &TableName) -> Result<Option<i64>> {
-        Ok(self
-            .open(t)
-            .await?
-            .and_then(|t| t.version())
-            .map(version_i64))
+        if let Some(path) = self.local_path()
+            && !path
+                .join(&t.schema)
+                .join(&t.name)
+                .join("_delta_log")
+                .is_dir()
+        {
+            return Ok(None);
+        }
+        let store = self.table_store(t)?;
+        let log = object_store::path::Path::from("_delta_log");
+        let mut listing = store.list(Some(&log));
+        let mut latest: Option<u64> = None;
+        loop {
+            let meta = match listing.try_next().await {
+                Ok(Some(meta)) => meta,
+                Ok(None) => break,
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(source) => {
+                    return Err(Error::Store {
+                        url: format!("{}_delta_log", self.table_url(t)),
+                        source: Box::new(source),
+                    });
+                }
+            };
+            if let Some(v) = meta.location.filename().and_then(log_file_version) {
+                latest = latest.max(Some(v));
+            }
+        }
+        Ok(latest.map(version_i64))
     }
 
     /// The version of `t`'s latest commit that wrote rows: maintenance commits on top of it
@@ -621,6 +651,17 @@ pub fn expose_deleted(
 /// `pslake maintain` makes at most three on a table: OPTIMIZE, VACUUM START, VACUUM END).
 const MAINTENANCE_LOOKBACK: usize = 64;
 
+/// The version a Delta log file names: `00000000000000000012.json` (a commit) or
+/// `00000000000000000012.checkpoint.parquet` (a checkpoint, also in parts); `None` for any other
+/// file of the log (`_last_checkpoint`, a commit being written, ...).
+fn log_file_version(name: &str) -> Option<u64> {
+    let (stem, rest) = name.split_once('.')?;
+    let named = rest == "json" || rest.starts_with("checkpoint.");
+    (named && stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok())
+        .flatten()
+}
+
 /// How many tables [`Lake::open_many`] loads at once.
 const OPEN_CONCURRENCY: usize = 8;
 
@@ -782,7 +823,37 @@ mod tests {
                 ),
                 None => assert!(table.is_none(), "{t} has no table"),
             }
+            // the version read from the log's listing is the loaded table's
+            assert_eq!(
+                lake.version(t).await.expect("version"),
+                table.as_ref().and_then(|t| t.version()).map(version_i64),
+                "{t}"
+            );
         }
+        assert!(
+            !dir.path().join("raw/t12").exists(),
+            "asking made no folder"
+        );
+    }
+
+    #[test]
+    fn log_file_versions_are_read_from_commit_and_checkpoint_names_only() {
+        assert_eq!(log_file_version("00000000000000000012.json"), Some(12));
+        assert_eq!(
+            log_file_version("00000000000000000010.checkpoint.parquet"),
+            Some(10)
+        );
+        assert_eq!(
+            log_file_version("00000000000000000010.checkpoint.0000000001.0000000002.parquet"),
+            Some(10)
+        );
+        assert_eq!(log_file_version("_last_checkpoint"), None);
+        assert_eq!(log_file_version("_commit_1f2e.json.tmp"), None);
+        assert_eq!(log_file_version("12.json"), None);
+        assert_eq!(
+            log_file_version("00000000000000000003.00000000000000000007.compacted.json"),
+            None
+        );
     }
 
     #[test]
