@@ -291,14 +291,23 @@ impl Lake {
 
     /// Opens table `t` at its latest version, or `None` when it does not exist yet.
     pub async fn open(&self, t: &TableName) -> Result<Option<DeltaTable>> {
-        if let Some(path) = self.local_path() {
-            let log = path.join(&t.schema).join(&t.name).join("_delta_log");
-            if !log.is_dir() {
-                return Ok(None);
-            }
+        if self.lacks_local_log(t) {
+            return Ok(None);
         }
         let table = self.handle(t).await?;
         Ok(table.version().is_some().then_some(table))
+    }
+
+    /// Whether `t`, on a local lake, has no `_delta_log` folder: no table, known without
+    /// building one (which would make its folder).
+    fn lacks_local_log(&self, t: &TableName) -> bool {
+        self.local_path().is_some_and(|path| {
+            !path
+                .join(&t.schema)
+                .join(&t.name)
+                .join("_delta_log")
+                .is_dir()
+        })
     }
 
     /// Opens each of `tables` as [`Lake::open`] does, [`OPEN_CONCURRENCY`] at a time, in the
@@ -335,13 +344,7 @@ impl Lake {
     /// table's snapshot: a release asks it of every table it commits, `pslake serve` of the
     /// runs table on each poll.
     pub async fn version(&self, t: &TableName) -> Result<Option<i64>> {
-        if let Some(path) = self.local_path()
-            && !path
-                .join(&t.schema)
-                .join(&t.name)
-                .join("_delta_log")
-                .is_dir()
-        {
+        if self.lacks_local_log(t) {
             return Ok(None);
         }
         let store = self.table_store(t)?;

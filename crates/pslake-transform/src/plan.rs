@@ -117,15 +117,15 @@ pub async fn plan(project: &Project, lake: &Lake, opts: &BuildOptions) -> Result
     let selected = crate::select::select(project, opts.select.as_deref(), opts.exclude.as_deref())?;
     let all: BTreeSet<usize> = (0..project.models().len()).collect();
     let order = dag::order(project, &all);
+    // The lake's tables opened once, for the planning context and the published one.
+    let opened = session::OpenedLake::open(lake).await?;
     let ctx = session::new_context();
-    let tables: BTreeSet<TableName> = session::register_lake(&ctx, lake)
-        .await?
-        .into_iter()
-        .collect();
+    session::register_opened(&ctx, lake, &opened).await?;
+    let tables: BTreeSet<TableName> = opened.names().iter().cloned().collect();
     // What `build` computes: the selection and its parents that are not in the lake.
     let run = with_unmaterialized_ancestors(project, &selected, &tables);
     let published = session::new_context();
-    session::register_lake(&published, lake).await?;
+    session::register_opened(&published, lake, &opened).await?;
     session::register_run_context(
         &ctx,
         &opts.run_id,

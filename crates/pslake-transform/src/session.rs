@@ -291,17 +291,9 @@ impl OpenedLake {
     }
 }
 
-/// Registers every Delta table of the lake in `ctx` (through [`register_provider`]); returns
-/// their names.
-pub(crate) async fn register_lake(
-    ctx: &SessionContext,
-    lake: &Lake,
-) -> crate::Result<Vec<TableName>> {
-    register_lake_at(ctx, lake, None).await
-}
-
-/// [`register_lake`] with the tables of `pins` at their pinned version (the last complete
-/// release, for readers); the others at their latest.
+/// Registers every Delta table of the lake in `ctx` (through [`register_provider`]), the tables
+/// of `pins` at their pinned version (the last complete release, for readers), the others at
+/// their latest; returns their names.
 pub(crate) async fn register_lake_at(
     ctx: &SessionContext,
     lake: &Lake,
@@ -604,7 +596,7 @@ mod tests {
             .await
             .expect("write");
         let ctx = new_context();
-        register_lake(&ctx, &lake).await.expect("register");
+        register_lake_at(&ctx, &lake, None).await.expect("register");
         // A default session reads Delta strings as Utf8View; ours reads them as Utf8.
         assert_eq!(string_type(&ctx, "raw.t").await, DataType::Utf8);
 
