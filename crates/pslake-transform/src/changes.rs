@@ -34,7 +34,8 @@ use crate::stream;
 pub(crate) enum Mode {
     /// From all of its inputs.
     Full,
-    /// Only these months, from the rows of its `partition_input` in them.
+    /// Only these months, from the rows of its `partition_input` they reach (the same months,
+    /// or with a [`crate::project::PartitionReach`] their windows of the input).
     Months(BTreeSet<Month>),
     /// Only the rows of these files of its `new_rows_from` table, merged on the unique key.
     NewRows(Vec<Url>),
@@ -102,7 +103,10 @@ impl Runner<'_> {
                 && built_from == input_published
                 && let Some(Some(months)) = months
             {
-                return Ok(Mode::Months(months));
+                return Ok(Mode::Months(match &m.partition_reach {
+                    Some(r) => months_reaching(&months, r.span_days),
+                    None => months,
+                }));
             }
         }
         Ok(Mode::Full)
@@ -158,34 +162,93 @@ fn is_table(r: &TableReference, t: &TableName) -> bool {
     r.table() == t.name && r.schema() == Some(t.schema.as_str())
 }
 
-/// `df` reading only the rows of `input` whose `field` falls in `months`.
-pub(crate) fn only_months(
+/// The months a model rebuilds when its `partition_input`, which its rows reach `span_days`
+/// days into, changed in `changed`: those months and every earlier one whose last rows reach
+/// into one of them (with a span of one day, only `changed`).
+pub(crate) fn months_reaching(changed: &BTreeSet<Month>, span_days: u32) -> BTreeSet<Month> {
+    let beyond = chrono::Days::new(u64::from(span_days.saturating_sub(1)));
+    let mut months = changed.clone();
+    for m in changed {
+        let Some((first, _)) = m.range() else {
+            continue;
+        };
+        // The earlier months, latest first, while the rows of their last day reach `first`.
+        let mut after = first;
+        while let Some(last_day) = after.pred_opt() {
+            if last_day
+                .checked_add_days(beyond)
+                .is_none_or(|reach| reach < first)
+            {
+                break;
+            }
+            let before = Month::of(last_day);
+            months.insert(before);
+            after = before.range().map_or(last_day, |(f, _)| f);
+        }
+    }
+    months
+}
+
+/// `df`, the query of `m` (kept by month), rebuilding only `months`: it reads its
+/// `partition_input` only in them, or over the days their rows reach
+/// ([`crate::project::PartitionReach`]); then its rows outside them, made from only part of what
+/// they reach, are left out (their published files stay).
+pub(crate) fn rebuilding_months(
+    df: DataFrame,
+    m: &Model,
+    months: &BTreeSet<Month>,
+) -> Result<DataFrame, String> {
+    let input = m
+        .partition_input
+        .as_ref()
+        .ok_or("a rebuild of some months needs a partition_input")?;
+    let field = m
+        .partition_by
+        .as_deref()
+        .ok_or("a rebuild of some months needs partition_by")?;
+    let Some(reach) = &m.partition_reach else {
+        return only_months(df, input, field, months, 1);
+    };
+    let column = Expr::Column(Column::from_name(field));
+    only_months(df, input, &reach.field, months, reach.span_days)?
+        .filter(in_months(column, months, 1))
+        .map_err(|e| format!("keeping the rebuilt months: {}", e.strip_backtrace()))
+}
+
+/// `df` reading only the rows of `input` whose `field` falls in `months`, or, when the model's
+/// rows reach `span_days` days into the input, in the days those months' rows reach (a month
+/// and the `span_days - 1` days after it).
+fn only_months(
     df: DataFrame,
     input: &TableName,
     field: &str,
     months: &BTreeSet<Month>,
+    span_days: u32,
 ) -> Result<DataFrame, String> {
     rewrite_reads(df, input, |read, name| {
         let column = Expr::Column(Column::new(Some(name), field));
         LogicalPlanBuilder::from(read)
-            .filter(in_months(column, months))?
+            .filter(in_months(column, months, span_days))?
             .build()
     })
 }
 
-/// `column` (a DATE) falls in one of `months` (NULL for [`Month::NONE`]).
-pub(crate) fn in_months(column: Expr, months: &BTreeSet<Month>) -> Expr {
+/// `column` (a DATE) falls in one of `months`, or in the `span_days - 1` days after it (NULL
+/// for [`Month::NONE`]).
+fn in_months(column: Expr, months: &BTreeSet<Month>, span_days: u32) -> Expr {
     let date = |d: chrono::NaiveDate| {
         let days = (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days();
         lit(ScalarValue::Date32(Some(days as i32)))
     };
+    let beyond = chrono::Days::new(u64::from(span_days.saturating_sub(1)));
     months
         .iter()
         .map(|m| match m.range() {
-            Some((first, next)) => column
-                .clone()
-                .gt_eq(date(first))
-                .and(column.clone().lt(date(next))),
+            Some((first, next)) => column.clone().gt_eq(date(first)).and(
+                column
+                    .clone()
+                    .lt(date(next.checked_add_days(beyond).unwrap_or(next))),
+            ),
             None => column.clone().is_null(),
         })
         .reduce(Expr::or)
@@ -271,4 +334,44 @@ pub(crate) async fn months_of_keys(
         }
     }
     Ok(months)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn months(list: &[&str]) -> BTreeSet<Month> {
+        list.iter()
+            .map(|m| {
+                let d = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d");
+                Month::of(d.expect("a YYYY-MM month"))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_months_rebuilt_are_those_whose_rows_reach_a_changed_month() {
+        let changed = months(&["2026-03", "2026-05"]);
+        // One day: a row reaches only its own month.
+        assert_eq!(months_reaching(&changed, 1), changed);
+        // Seven days: February 28th reaches March 6th, April 30th reaches May 6th.
+        assert_eq!(
+            months_reaching(&changed, 7),
+            months(&["2026-02", "2026-03", "2026-04", "2026-05"])
+        );
+        // 30 days: January 31st reaches March 1st (2026-01-31 + 29 days), December 31st only
+        // January 29th.
+        assert_eq!(
+            months_reaching(&months(&["2026-03"]), 30),
+            months(&["2026-01", "2026-02", "2026-03"])
+        );
+        // 29 days: January 31st reaches February 28th, not March.
+        assert_eq!(
+            months_reaching(&months(&["2026-03"]), 29),
+            months(&["2026-02", "2026-03"])
+        );
+        // The rows with no date reach nothing else.
+        let none: BTreeSet<Month> = [Month::NONE].into();
+        assert_eq!(months_reaching(&none, 7), none);
+    }
 }

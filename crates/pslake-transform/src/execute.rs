@@ -430,13 +430,7 @@ impl Runner<'_> {
         let mode = self.mode(i, m, &published_files).await?;
         let df = match &mode {
             Mode::Full => df,
-            Mode::Months(months) => {
-                let input = m
-                    .partition_input
-                    .as_ref()
-                    .expect("Months needs a partition_input");
-                changes::only_months(df, input, field.expect("Months needs partition_by"), months)?
-            }
+            Mode::Months(months) => changes::rebuilding_months(df, m, months)?,
             Mode::NewRows(files) => {
                 let input = m
                     .new_rows_from

@@ -204,6 +204,20 @@ pub struct TestSpec {
     pub line: Option<usize>,
 }
 
+/// How the rows of a model kept by month reach into its `partition_input` (its map form,
+/// `partition_input: {table, field, span_days}`): the model's row dated `d` (its `partition_by`
+/// column) is made from the input rows whose `field` falls in `d .. d + span_days` (a weekly row
+/// from the seven days of its week), and from other inputs that did not change. When only the
+/// input changed, a build rebuilds every month whose rows reach a changed month, reads the
+/// input over those months' reach and keeps only the rows in them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionReach {
+    /// The input's DATE column.
+    pub field: String,
+    /// How many days from a row's own date its input rows fall in (1: the same day).
+    pub span_days: u32,
+}
+
 /// A SQL model with its metadata.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -227,6 +241,10 @@ pub struct Model {
     /// `partition_input`: an input whose rows fall in the model's partition of the same month
     /// (of the same column): when only it changed, only its changed months are rebuilt.
     pub partition_input: Option<TableName>,
+    /// The map form of `partition_input` (`{table, field, span_days}`): how a row of the model
+    /// reaches into the input's rows, when not through a column of the same name on the same
+    /// day.
+    pub partition_reach: Option<PartitionReach>,
     /// `new_rows_from`: a lake table (an append-only landing) of which an incremental model
     /// reads only the files landed since its last build, when nothing else it reads changed.
     pub new_rows_from: Option<TableName>,

@@ -10,8 +10,8 @@ use serde_yaml_ng::Value;
 use pslake_lake::TableName;
 
 use super::{
-    ColumnSpec, Materialization, Model, Severity, SnapshotConfig, SnapshotStrategy, TestKind,
-    TestSpec, parse_type,
+    ColumnSpec, Materialization, Model, PartitionReach, Severity, SnapshotConfig, SnapshotStrategy,
+    TestKind, TestSpec, parse_type,
 };
 use crate::datatests::parse_test;
 use crate::error::Problem;
@@ -330,7 +330,7 @@ struct RawConfig {
     materialized: Option<String>,
     unique_key: Option<OneOrMany>,
     partition_by: Option<RawPartitionBy>,
-    partition_input: Option<String>,
+    partition_input: Option<RawPartitionInput>,
     new_rows_from: Option<String>,
     tags: Option<OneOrMany>,
     strategy: Option<String>,
@@ -354,6 +354,23 @@ struct RawPartitionBy {
     field: String,
     data_type: Option<String>,
     granularity: Option<String>,
+}
+
+/// `partition_input: schema.name`, or `{table: schema.name, field: d, span_days: 7}` when the
+/// model's rows reach into the input through another column or over several days.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPartitionInput {
+    Table(String),
+    Reach(RawPartitionReach),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartitionReach {
+    table: String,
+    field: Option<String>,
+    span_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -410,7 +427,7 @@ pub(super) struct RawSeedColumn {
 fn partitioning(
     model: &mut Model,
     partition_by: Option<RawPartitionBy>,
-    partition_input: Option<String>,
+    partition_input: Option<RawPartitionInput>,
     new_rows_from: Option<String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -453,7 +470,24 @@ fn partitioning(
             }
         }
     };
+    let (partition_input, reach) = match partition_input {
+        None => (None, None),
+        Some(RawPartitionInput::Table(t)) => (Some(t), None),
+        Some(RawPartitionInput::Reach(r)) => (Some(r.table), Some((r.field, r.span_days))),
+    };
     model.partition_input = input("partition_input", partition_input, &mut problems);
+    if let Some((field, span_days)) = reach {
+        let span_days = span_days.unwrap_or(1);
+        if !(1..=366).contains(&span_days) {
+            problems.push(format!(
+                "partition_input: span_days {span_days} is not between 1 and 366"
+            ));
+        }
+        // Without partition_by, the check below says so.
+        if let Some(field) = field.or_else(|| model.partition_by.clone()) {
+            model.partition_reach = Some(PartitionReach { field, span_days });
+        }
+    }
     model.new_rows_from = input("new_rows_from", new_rows_from, &mut problems);
     if model.partition_input.is_some() && model.partition_by.is_none() {
         problems.push("partition_input needs partition_by".into());

@@ -342,3 +342,171 @@ async fn tests_of_a_table_rewritten_by_month_read_those_months_and_still_see_a_d
         "{fourth}"
     );
 }
+
+/// `project` plus a fixed calendar of Mondays (`intermediate.weeks`, 2025-12-15 to 2026-03-16)
+/// and `canonical.week_totals`: each week's minutes from the entries of its seven days, kept by
+/// month of `week_start` and reaching seven days into `int_e` (`partition_input`'s map form).
+fn weekly_project(f: &Fixture) {
+    project(f);
+    let mondays: Vec<String> = (0..14)
+        .map(|w| {
+            let d = NaiveDate::from_ymd_opt(2025, 12, 15).unwrap() + chrono::Days::new(7 * w);
+            format!("(DATE '{d}')")
+        })
+        .collect();
+    f.write(
+        "sql/intermediate/weeks.sql",
+        &format!(
+            "SELECT column1 AS week_start FROM (VALUES {})",
+            mondays.join(", ")
+        ),
+    )
+    .write(
+        "sql/canonical/week_totals.sql",
+        "SELECT w.week_start, coalesce(sum(e.minutes), 0) AS minutes \
+         FROM intermediate.weeks w \
+         LEFT JOIN intermediate.int_e e ON CAST(date_trunc('week', e.day) AS DATE) = w.week_start \
+         GROUP BY w.week_start",
+    )
+    .write(
+        "models/models.yml",
+        &format!(
+            "{}\
+             \x20 - name: week_totals\n\
+             \x20   config:\n\
+             \x20     materialized: table\n\
+             \x20     partition_by: {{field: week_start, granularity: month}}\n\
+             \x20     partition_input: {{table: intermediate.int_e, field: day, span_days: 7}}\n",
+            models_yml("")
+        ),
+    );
+}
+
+#[tokio::test]
+async fn a_weekly_table_rebuilds_the_months_whose_weeks_reach_a_changed_month_and_equals_a_full_rebuild()
+ {
+    let f = Fixture::new();
+    weekly_project(&f);
+    land(
+        &f,
+        1,
+        &[
+            ("e", "2025-12-15", 10, false),
+            ("a", "2026-01-05", 60, false),
+            // a Sunday: in February's files of int_e, in the week of Monday 2026-01-26
+            ("x", "2026-02-01", 20, false),
+            ("c", "2026-02-03", 45, false),
+            // a Sunday: in March's files, in the week of Monday 2026-02-23
+            ("g", "2026-03-01", 30, false),
+            ("d", "2026-03-10", 15, false),
+        ],
+    )
+    .await;
+    build(&f, "run-1", false).await;
+    let december = month_files(&f, "canonical.week_totals", "2025-12").await;
+    let january = month_files(&f, "canonical.week_totals", "2026-01").await;
+    let march = month_files(&f, "canonical.week_totals", "2026-03").await;
+    assert_eq!(december.len(), 1, "one December file");
+
+    // x edited (20 → 50), in February: int_e rebuilds February alone.
+    land(&f, 2, &[("x", "2026-02-01", 50, false)]).await;
+    let second = build(&f, "run-2", false).await;
+    // int_e's February: x and c = 2 rows.
+    assert_eq!(rows_written(&second, "intermediate.int_e"), 2, "{second}");
+    // week_totals rebuilds February and January (January 31st's week reaches February; December
+    // 31st's reaches January 6th at most, not February): the Mondays of January (5, 12, 19, 26)
+    // and of February (2, 9, 16, 23) = 8 rows.
+    assert_eq!(
+        rows_written(&second, "canonical.week_totals"),
+        8,
+        "{second}"
+    );
+    assert_eq!(
+        month_files(&f, "canonical.week_totals", "2025-12").await,
+        december
+    );
+    assert_eq!(
+        month_files(&f, "canonical.week_totals", "2026-03").await,
+        march
+    );
+    assert_ne!(
+        month_files(&f, "canonical.week_totals", "2026-01").await,
+        january
+    );
+
+    // Dec 15: e 10; Jan 5: a 60; Jan 26: x 50 (the edit, from February's entries); Feb 2: c 45;
+    // Feb 23: g 30 (read from March's entries, the seven days' reach); Mar 9: d 15; the other
+    // eight weeks 0.
+    let expected = vec![
+        "2025-12-15|10",
+        "2025-12-22|0",
+        "2025-12-29|0",
+        "2026-01-05|60",
+        "2026-01-12|0",
+        "2026-01-19|0",
+        "2026-01-26|50",
+        "2026-02-02|45",
+        "2026-02-09|0",
+        "2026-02-16|0",
+        "2026-02-23|30",
+        "2026-03-02|0",
+        "2026-03-09|15",
+        "2026-03-16|0",
+    ];
+    let weeks = "SELECT week_start, minutes FROM canonical.week_totals";
+    assert_eq!(f.rows(weeks).await, expected);
+
+    // g edited (30 → 35), in March: March and February are rebuilt (the week of February 23rd
+    // reaches March 1st), and the week reads its seven days across both months.
+    land(&f, 3, &[("g", "2026-03-01", 35, false)]).await;
+    let third = build(&f, "run-3", false).await;
+    // February's Mondays (2, 9, 16, 23) and March's (2, 9, 16) = 7 rows.
+    assert_eq!(rows_written(&third, "canonical.week_totals"), 7, "{third}");
+    let mut expected: Vec<String> = expected.into_iter().map(str::to_string).collect();
+    expected[10] = "2026-02-23|35".into();
+    assert_eq!(f.rows(weeks).await, expected);
+
+    // A full rebuild of the same landings gives the same table.
+    build(&f, "run-4", true).await;
+    assert_eq!(f.rows(weeks).await, expected);
+}
+
+#[tokio::test]
+async fn partition_input_in_its_map_form_is_checked() {
+    let cases = [
+        (
+            "{materialized: table, partition_by: {field: day}, partition_input: {table: raw.src, field: day, span_days: 0}}",
+            "model m: partition_input: span_days 0 is not between 1 and 366",
+        ),
+        (
+            "{materialized: table, partition_by: {field: day}, partition_input: {table: raw.other, span_days: 7}}",
+            "model m: partition_input: raw.other is not a table the model reads",
+        ),
+        (
+            "{materialized: table, partition_input: {table: raw.src, field: day, span_days: 7}}",
+            "model m: partition_input needs partition_by",
+        ),
+    ];
+    for (config, expected) in cases {
+        let f = Fixture::new();
+        f.write("sql/canonical/m.sql", "SELECT day FROM raw.src")
+            .write(
+                "models/m.yml",
+                &format!("version: 2\nmodels:\n  - name: m\n    config: {config}\n"),
+            );
+        let problems = pslake_transform::validate(f.root());
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|p| p.contains(expected)),
+            "{config}: expected {expected:?} in {text:#?}"
+        );
+    }
+    // The map form with a valid reach loads.
+    let f = Fixture::new();
+    f.write("sql/canonical/m.sql", "SELECT day FROM raw.src").write(
+        "models/m.yml",
+        "version: 2\nmodels:\n  - name: m\n    config: {materialized: table, partition_by: {field: day}, partition_input: {table: raw.src, span_days: 7}}\n",
+    );
+    let problems = pslake_transform::validate(f.root());
+    assert!(problems.is_empty(), "{problems:?}");
+}
