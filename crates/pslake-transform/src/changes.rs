@@ -18,6 +18,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, JoinType, TableReference};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::provider_as_source;
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder, lit};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -226,6 +227,11 @@ fn only_months(
     span_days: u32,
 ) -> Result<DataFrame, String> {
     rewrite_reads(df, input, |read, name| {
+        if read.schema().field_with_unqualified_name(field).is_err() {
+            return Err(DataFusionError::Plan(format!(
+                "{input} has no column {field}"
+            )));
+        }
         let column = Expr::Column(Column::new(Some(name), field));
         LogicalPlanBuilder::from(read)
             .filter(in_months(column, months, span_days))?

@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use pslake_lake::{Lake, TableName};
+use pslake_lake::{Lake, Month, TableName};
 
+use crate::changes;
 use crate::checks;
 use crate::cluster::Cluster;
 use crate::contract;
@@ -288,6 +289,20 @@ pub(crate) async fn plan_models(
             } else {
                 out.skipped.insert(i, "did not plan".into());
             }
+            continue;
+        }
+        // A rebuild of some months reads the partition_input's DATE column: checked now, not
+        // first in the incremental run that needs it.
+        if m.partition_input.is_some()
+            && let Err(e) =
+                changes::rebuilding_months(df.clone(), m, &BTreeSet::from([Month::NONE]))
+        {
+            let problem = Problem::new(
+                &m.file,
+                None,
+                format!("model {}: partition_input: {e}", m.name),
+            );
+            not_planned(&mut out, problem);
             continue;
         }
         let planned = df.schema().as_arrow().clone();

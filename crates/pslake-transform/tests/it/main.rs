@@ -25,6 +25,20 @@ use chrono::NaiveDate;
 use pslake_lake::{Lake, TableName};
 use pslake_transform::{BuildOptions, BuildReport, NoopReporter, Project};
 
+/// What `pslake validate` says of a project holding one model, `name`, whose SQL `sql` is in
+/// `file` and whose `config:` is `config` (YAML flow style).
+pub(crate) fn config_problems(file: &str, sql: &str, name: &str, config: &str) -> Vec<String> {
+    let f = Fixture::new();
+    f.write(file, sql).write(
+        "models/m.yml",
+        &format!("version: 2\nmodels:\n  - name: {name}\n    config: {config}\n"),
+    );
+    pslake_transform::validate(f.root())
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// A batch of columns `id` (string) and `amount` (bigint).
 pub(crate) fn id_amount(rows: &[(&str, i64)]) -> RecordBatch {
     let schema = Arc::new(Schema::new(vec![

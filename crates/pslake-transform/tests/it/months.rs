@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use pslake_lake::TableName;
 use pslake_transform::{BuildReport, NoopReporter};
 
-use crate::{Fixture, opts};
+use crate::{Fixture, config_problems, opts};
 
 /// One landed entry: id, work day, minutes, deleted.
 type Entry<'a> = (&'a str, &'a str, i64, bool);
@@ -487,26 +487,54 @@ async fn partition_input_in_its_map_form_is_checked() {
             "model m: partition_input needs partition_by",
         ),
     ];
+    let problems = |config| {
+        config_problems(
+            "sql/canonical/m.sql",
+            "SELECT day FROM raw.src",
+            "m",
+            config,
+        )
+    };
     for (config, expected) in cases {
-        let f = Fixture::new();
-        f.write("sql/canonical/m.sql", "SELECT day FROM raw.src")
-            .write(
-                "models/m.yml",
-                &format!("version: 2\nmodels:\n  - name: m\n    config: {config}\n"),
-            );
-        let problems = pslake_transform::validate(f.root());
-        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let text = problems(config);
         assert!(
             text.iter().any(|p| p.contains(expected)),
             "{config}: expected {expected:?} in {text:#?}"
         );
     }
     // The map form with a valid reach loads.
-    let f = Fixture::new();
-    f.write("sql/canonical/m.sql", "SELECT day FROM raw.src").write(
-        "models/m.yml",
-        "version: 2\nmodels:\n  - name: m\n    config: {materialized: table, partition_by: {field: day}, partition_input: {table: raw.src, span_days: 7}}\n",
+    let valid = problems(
+        "{materialized: table, partition_by: {field: day}, partition_input: {table: raw.src, span_days: 7}}",
     );
-    let problems = pslake_transform::validate(f.root());
-    assert!(problems.is_empty(), "{problems:?}");
+    assert!(valid.is_empty(), "{valid:?}");
+}
+
+#[tokio::test]
+async fn a_partition_input_field_its_input_lacks_fails_the_first_build_before_anything_is_written()
+{
+    let f = Fixture::new();
+    weekly_project(&f);
+    // `work_day` is not a column of int_e: a rebuild of some months could not read it. The
+    // first build, a full one, says so and publishes nothing.
+    let yml = std::fs::read_to_string(f.root().join("models/models.yml")).unwrap();
+    f.write(
+        "models/models.yml",
+        &yml.replace("field: day, span_days: 7", "field: work_day, span_days: 7"),
+    );
+    land(&f, 1, &[("a", "2026-01-05", 60, false)]).await;
+    let err = pslake_transform::build(&f.project(), &f.lake, &opts("run-1"), &NoopReporter)
+        .await
+        .expect_err("the build fails at planning");
+    let text = err.to_string();
+    assert!(
+        text.contains("week_totals")
+            && text.contains("partition_input")
+            && text.contains("work_day"),
+        "names the model, the setting and the column: {text}"
+    );
+    assert_eq!(
+        f.version("canonical.week_totals").await,
+        None,
+        "nothing published"
+    );
 }

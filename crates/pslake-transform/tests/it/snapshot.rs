@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use pslake_lake::TableName;
 use pslake_transform::{BuildOptions, BuildReport, ModelStatus, NoopReporter};
 
-use crate::Fixture;
+use crate::{Fixture, config_problems};
 
 /// One source row: `id`, `status` (NULL for `None`), `updated_on` (`YYYY-MM-DD`).
 type Row<'a> = (&'a str, Option<&'a str>, &'a str);
@@ -583,14 +583,12 @@ fn bad_snapshot_settings_are_load_errors() {
         ),
     ];
     for (config, expected) in cases {
-        let f = Fixture::new();
-        f.write("sql/history/snap.sql", "SELECT id FROM raw.src")
-            .write(
-                "models/m.yml",
-                &format!("version: 2\nmodels:\n  - name: snap\n    config: {config}\n"),
-            );
-        let problems = pslake_transform::validate(f.root());
-        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let text = config_problems(
+            "sql/history/snap.sql",
+            "SELECT id FROM raw.src",
+            "snap",
+            config,
+        );
         assert!(
             text.iter().any(|p| p.contains(expected)),
             "{config}: expected {expected:?} in {text:#?}"
