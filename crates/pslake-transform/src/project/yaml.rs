@@ -330,7 +330,7 @@ struct RawConfig {
     materialized: Option<String>,
     unique_key: Option<OneOrMany>,
     partition_by: Option<RawPartitionBy>,
-    partition_input: Option<RawPartitionInput>,
+    partition_input: Option<Value>,
     new_rows_from: Option<String>,
     tags: Option<OneOrMany>,
     strategy: Option<String>,
@@ -356,15 +356,8 @@ struct RawPartitionBy {
     granularity: Option<String>,
 }
 
-/// `partition_input: schema.name`, or `{table: schema.name, field: d, span_days: 7}` when the
-/// model's rows reach into the input through another column or over several days.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawPartitionInput {
-    Table(String),
-    Reach(RawPartitionReach),
-}
-
+/// The map form of `partition_input`, `{table: schema.name, field: d, span_days: 7}`, for a
+/// model whose rows reach into the input through another column or over several days.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPartitionReach {
@@ -427,7 +420,7 @@ pub(super) struct RawSeedColumn {
 fn partitioning(
     model: &mut Model,
     partition_by: Option<RawPartitionBy>,
-    partition_input: Option<RawPartitionInput>,
+    partition_input: Option<Value>,
     new_rows_from: Option<String>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
@@ -470,10 +463,22 @@ fn partitioning(
             }
         }
     };
+    // A table name, or the map form (its own errors name its keys).
     let (partition_input, reach) = match partition_input {
         None => (None, None),
-        Some(RawPartitionInput::Table(t)) => (Some(t), None),
-        Some(RawPartitionInput::Reach(r)) => (Some(r.table), Some((r.field, r.span_days))),
+        Some(Value::String(t)) => (Some(t), None),
+        Some(v @ Value::Mapping(_)) => match serde_yaml_ng::from_value::<RawPartitionReach>(v) {
+            Ok(r) => (Some(r.table), Some((r.field, r.span_days))),
+            Err(e) => {
+                problems.push(format!("partition_input: {e}"));
+                (None, None)
+            }
+        },
+        Some(_) => {
+            problems
+                .push("partition_input: expected a table name or {table, field, span_days}".into());
+            (None, None)
+        }
     };
     model.partition_input = input("partition_input", partition_input, &mut problems);
     if let Some((field, span_days)) = reach {

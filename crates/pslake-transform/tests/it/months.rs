@@ -486,6 +486,14 @@ async fn partition_input_in_its_map_form_is_checked() {
             "{materialized: table, partition_input: {table: raw.src, field: day, span_days: 7}}",
             "model m: partition_input needs partition_by",
         ),
+        (
+            "{materialized: table, partition_by: {field: day}, partition_input: {table: raw.src, spn_days: 7}}",
+            "model m: partition_input: unknown field `spn_days`, expected one of `table`, `field`, `span_days`",
+        ),
+        (
+            "{materialized: table, partition_by: {field: day}, partition_input: [raw.src]}",
+            "model m: partition_input: expected a table name or {table, field, span_days}",
+        ),
     ];
     let problems = |config| {
         config_problems(
