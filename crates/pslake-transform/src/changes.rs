@@ -64,17 +64,16 @@ impl Runner<'_> {
             .chain(recorded.inputs.keys())
             .filter(|k| now.get(*k) != recorded.inputs.get(*k))
             .collect();
-        let only = |t: &Option<TableName>| match (t, changed.iter().next()) {
-            (Some(t), Some(c)) => changed.len() == 1 && **c == t.to_string(),
-            _ => false,
-        };
+        // `t` is the one input that changed
+        let only = |t: &TableName| changed.len() == 1 && changed.contains(&t.to_string());
         if m.partition_by.is_some() && (files.is_empty() || files.iter().any(|f| f.month.is_none()))
         {
             // Not kept by month yet (built before partition_by): rebuilt whole once.
             return Ok(Mode::Full);
         }
-        if only(&m.new_rows_from) {
-            let t = m.new_rows_from.as_ref().expect("checked by only()");
+        if let Some(t) = &m.new_rows_from
+            && only(t)
+        {
             let since = recorded
                 .inputs
                 .get(&t.to_string())
@@ -90,8 +89,10 @@ impl Runner<'_> {
                 }
             }
         }
-        if only(&m.partition_input) {
-            let t = m.partition_input.as_ref().expect("checked by only()");
+        if let Some(input) = &m.partition_input
+            && only(&input.table)
+        {
+            let t = &input.table;
             let Some(p) = self.project.models().iter().position(|x| &x.name == t) else {
                 return Ok(Mode::Full);
             };
@@ -104,7 +105,7 @@ impl Runner<'_> {
                 && built_from == input_published
                 && let Some(Some(months)) = months
             {
-                return Ok(Mode::Months(match &m.partition_reach {
+                return Ok(Mode::Months(match &input.reach {
                     Some(r) => months_reaching(&months, r.span_days),
                     None => months,
                 }));
@@ -199,15 +200,16 @@ pub(crate) fn rebuilding_months(
     m: &Model,
     months: &BTreeSet<Month>,
 ) -> Result<DataFrame, String> {
-    let input = m
+    let partition_input = m
         .partition_input
         .as_ref()
         .ok_or("a rebuild of some months needs a partition_input")?;
+    let input = &partition_input.table;
     let field = m
         .partition_by
         .as_deref()
         .ok_or("a rebuild of some months needs partition_by")?;
-    let Some(reach) = &m.partition_reach else {
+    let Some(reach) = &partition_input.reach else {
         return only_months(df, input, field, months, 1);
     };
     let column = Expr::Column(Column::from_name(field));

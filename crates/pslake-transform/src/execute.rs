@@ -289,10 +289,13 @@ impl Runner<'_> {
         let new = outcome.rewritten.as_ref().map(checks::table_sql);
         outcome.result.tests_rewritten_only = new.is_some();
         // the inputs a partial rebuild allows to change (every other input is as it was)
-        let changed: Vec<&TableName> = [&m.partition_input, &m.new_rows_from]
-            .into_iter()
-            .flatten()
-            .collect();
+        let changed: Vec<&TableName> = [
+            m.partition_input.as_ref().map(|p| &p.table),
+            m.new_rows_from.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let scope = match &new {
             Some(new) => checks::Scope::Rewritten {
                 new,
@@ -456,7 +459,7 @@ impl Runner<'_> {
                         outside.join(", "),
                         m.partition_input
                             .as_ref()
-                            .map(ToString::to_string)
+                            .map(|p| p.table.to_string())
                             .unwrap_or_default(),
                         field.unwrap_or_default()
                     ));

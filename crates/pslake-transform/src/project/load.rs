@@ -101,7 +101,6 @@ pub(super) fn load_unchecked(root: &Path, problems: &mut Vec<Problem>) -> Projec
                 snapshot: None,
                 partition_by: None,
                 partition_input: None,
-                partition_reach: None,
                 new_rows_from: None,
                 engine_settings: Vec::new(),
                 tags: vec![schema.clone()],

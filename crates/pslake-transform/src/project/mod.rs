@@ -218,6 +218,18 @@ pub struct PartitionReach {
     pub span_days: u32,
 }
 
+/// A model's `partition_input`: the input whose changed months are the only ones the model
+/// rebuilds when nothing else it reads changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionInput {
+    /// The input (a table the model reads).
+    pub table: TableName,
+    /// How the model's rows reach into it (the map form, `{table, field, span_days}`); `None`
+    /// (the string form): a row's input rows fall in its own month, in a column of the same
+    /// name as the model's `partition_by`.
+    pub reach: Option<PartitionReach>,
+}
+
 /// A SQL model with its metadata.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -238,13 +250,10 @@ pub struct Model {
     /// `partition_by`: the DATE column whose month each data file holds; a build that knows
     /// which months changed rewrites only theirs.
     pub partition_by: Option<String>,
-    /// `partition_input`: an input whose rows fall in the model's partition of the same month
-    /// (of the same column): when only it changed, only its changed months are rebuilt.
-    pub partition_input: Option<TableName>,
-    /// The map form of `partition_input` (`{table, field, span_days}`): how a row of the model
-    /// reaches into the input's rows, when not through a column of the same name on the same
-    /// day.
-    pub partition_reach: Option<PartitionReach>,
+    /// `partition_input`: an input whose rows fall in the model's partitions (of the same month,
+    /// or over their [`PartitionReach`]): when only it changed, only the months it changed in
+    /// are rebuilt.
+    pub partition_input: Option<PartitionInput>,
     /// `new_rows_from`: a lake table (an append-only landing) of which an incremental model
     /// reads only the files landed since its last build, when nothing else it reads changed.
     pub new_rows_from: Option<TableName>,

@@ -10,8 +10,8 @@ use serde_yaml_ng::Value;
 use pslake_lake::TableName;
 
 use super::{
-    ColumnSpec, Materialization, Model, PartitionReach, Severity, SnapshotConfig, SnapshotStrategy,
-    TestKind, TestSpec, parse_type,
+    ColumnSpec, Materialization, Model, PartitionInput, PartitionReach, Severity, SnapshotConfig,
+    SnapshotStrategy, TestKind, TestSpec, parse_type,
 };
 use crate::datatests::parse_test;
 use crate::error::Problem;
@@ -480,8 +480,8 @@ fn partitioning(
             (None, None)
         }
     };
-    model.partition_input = input("partition_input", partition_input, &mut problems);
-    if let Some((field, span_days)) = reach {
+    let table = input("partition_input", partition_input, &mut problems);
+    let reach = reach.and_then(|(field, span_days)| {
         let span_days = span_days.unwrap_or(1);
         if !(1..=366).contains(&span_days) {
             problems.push(format!(
@@ -489,10 +489,10 @@ fn partitioning(
             ));
         }
         // Without partition_by, the check below says so.
-        if let Some(field) = field.or_else(|| model.partition_by.clone()) {
-            model.partition_reach = Some(PartitionReach { field, span_days });
-        }
-    }
+        let field = field.or_else(|| model.partition_by.clone())?;
+        Some(PartitionReach { field, span_days })
+    });
+    model.partition_input = table.map(|table| PartitionInput { table, reach });
     model.new_rows_from = input("new_rows_from", new_rows_from, &mut problems);
     if model.partition_input.is_some() && model.partition_by.is_none() {
         problems.push("partition_input needs partition_by".into());
